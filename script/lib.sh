@@ -1,0 +1,83 @@
+# Shared set-up for script/dev and script/test: install what is missing, find or start services.
+# Sourced, not run. Every function prints what it does and fails loudly with what is missing.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$ROOT/node_modules/.bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# npm ci when node_modules is absent or older than package-lock.json.
+ensure_node_modules() {
+  command -v node >/dev/null || die "node is not installed (apt-get install nodejs npm)"
+  local stamp="$ROOT/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ] || [ ! -x "$ROOT/node_modules/.bin/forge" ]; then
+    say "installing JavaScript-side tools (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+  fi
+  for tool in forge anvil cast; do
+    "$ROOT/node_modules/.bin/$tool" --version >/dev/null 2>&1 || die "$tool from npm does not run"
+  done
+}
+
+ensure_cargo() {
+  command -v cargo >/dev/null || die "cargo is not installed (https://rustup.rs)"
+}
+
+# PostgreSQL: use the one at PGHOST:PGPORT when it answers; else start the machine's cluster;
+# else create one in $ROOT/.pgdata. Exports DATABASE_URL_BASE (no database name).
+PGHOST="${PGHOST:-127.0.0.1}"
+PGPORT="${PGPORT:-5432}"
+PGUSER="${PGUSER:-postgres}"
+pg_answers() {
+  if command -v pg_isready >/dev/null; then
+    pg_isready -q -h "$PGHOST" -p "$PGPORT" -t 2
+  else
+    (exec 3<>"/dev/tcp/$PGHOST/$PGPORT") 2>/dev/null
+  fi
+}
+pg_bindir() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) ; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  command -v initdb >/dev/null && dirname "$(command -v initdb)"
+}
+ensure_postgres() {
+  if ! pg_answers; then
+    if command -v pg_ctlcluster >/dev/null && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+      local v; v="$(ls /etc/postgresql | sort -V | tail -n1)"
+      say "starting the machine's PostgreSQL $v cluster"
+      pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+    fi
+  fi
+  if ! pg_answers; then
+    local bin; bin="$(pg_bindir)" || true
+    [ -n "$bin" ] || die "PostgreSQL is not reachable at $PGHOST:$PGPORT and not installed (apt-get install postgresql)"
+    local data="$ROOT/.pgdata" run=()
+    if [ "$(id -u)" = 0 ]; then
+      id postgres >/dev/null 2>&1 || useradd --system --home-dir "$data" postgres
+      run=(runuser -u postgres --)
+    fi
+    if [ ! -f "$data/PG_VERSION" ]; then
+      say "creating a PostgreSQL cluster in $data"
+      mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres "$data"
+      "${run[@]}" "$bin/initdb" -D "$data" -U "$PGUSER" --auth=trust >/dev/null || die "initdb failed"
+    fi
+    say "starting PostgreSQL from $data on port $PGPORT"
+    "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w \
+      -o "-p $PGPORT -k /tmp -c listen_addresses=$PGHOST" start >/dev/null || die "pg_ctl start failed; see $data/server.log"
+  fi
+  pg_answers || die "PostgreSQL does not answer at $PGHOST:$PGPORT"
+  export DATABASE_URL_BASE="postgres://$PGUSER@$PGHOST:$PGPORT"
+}
+
+# Creates database $1 if it does not exist (needs psql or falls back to letting sqlx create it).
+ensure_database() {
+  local db="$1"
+  if command -v psql >/dev/null; then
+    psql -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
+      || psql -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null
+  fi
+}

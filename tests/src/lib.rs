@@ -1,0 +1,3 @@
+//! # posmul-tests
+//!
+//! End-to-end tests across chain, indexer, relayer and API.
