@@ -1,0 +1,115 @@
+//! Adaptive `eth_getLogs` block ranges.
+//!
+//! Providers limit log queries by block span (2,000-10,000 blocks) or by result count ("more
+//! than 10000 results"). The indexer starts at `BLOCK_RANGE_START` blocks, halves the range when
+//! a provider refuses it (see [`is_range_error`]) or when a response holds more than twice
+//! `LOGS_PER_REQUEST` logs, and doubles it again after two successive light responses.
+
+/// Provider error texts that mean "ask for less" (lower-cased substrings).
+pub const RANGE_ERROR_TEXTS: &[&str] = &[
+    "query returned more than",
+    "block range is too large",
+    "exceed maximum block range",
+    "exceeds maximum block range",
+    "limit exceeded",
+    "response size exceeded",
+    "response size should not greater than",
+    "range too large",
+    "too many results",
+    "log response size exceeded",
+    "query timeout exceeded",
+];
+
+/// Whether a provider error message asks for a smaller range.
+pub fn is_range_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    RANGE_ERROR_TEXTS.iter().any(|t| m.contains(t))
+}
+
+/// The current range size and the rules that change it.
+#[derive(Debug, Clone)]
+pub struct AdaptiveRange {
+    size: u64,
+    max: u64,
+    target_logs: usize,
+    light_streak: u32,
+}
+
+impl AdaptiveRange {
+    pub fn new(start: u64, max: u64, target_logs: usize) -> AdaptiveRange {
+        AdaptiveRange { size: start.clamp(1, max.max(1)), max: max.max(1), target_logs: target_logs.max(1), light_streak: 0 }
+    }
+
+    /// Blocks to ask for next.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The provider refused a range: halve.
+    pub fn refused(&mut self) {
+        self.size = (self.size / 2).max(1);
+        self.light_streak = 0;
+    }
+
+    /// A range of `asked` blocks returned `logs` logs.
+    pub fn answered(&mut self, asked: u64, logs: usize) {
+        if logs > 2 * self.target_logs {
+            self.size = (asked.min(self.size) / 2).max(1);
+            self.light_streak = 0;
+        } else if logs <= self.target_logs / 2 && asked >= self.size {
+            self.light_streak += 1;
+            if self.light_streak >= 2 {
+                self.size = (self.size * 2).min(self.max);
+                self.light_streak = 0;
+            }
+        } else {
+            self.light_streak = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listed_provider_errors_are_recognised() {
+        for text in [
+            "query returned more than 10000 results",
+            "Block range is too large",
+            "exceed maximum block range: 2000",
+            "Limit Exceeded",
+            "response size exceeded",
+        ] {
+            assert!(is_range_error(text), "{text}");
+        }
+        assert!(!is_range_error("connection refused"));
+    }
+
+    #[test]
+    fn a_refusal_halves_and_light_answers_grow_back() {
+        let mut r = AdaptiveRange::new(2000, 10_000, 10_000);
+        r.refused();
+        r.refused();
+        assert_eq!(r.size(), 500);
+        r.answered(500, 10);
+        assert_eq!(r.size(), 500);
+        r.answered(500, 10);
+        assert_eq!(r.size(), 1000);
+        for _ in 0..20 {
+            r.answered(r.size(), 0);
+        }
+        assert_eq!(r.size(), 10_000);
+    }
+
+    #[test]
+    fn a_heavy_answer_halves_and_the_range_never_reaches_zero() {
+        let mut r = AdaptiveRange::new(8, 100, 10);
+        r.answered(8, 100);
+        assert_eq!(r.size(), 4);
+        for _ in 0..10 {
+            r.refused();
+        }
+        assert_eq!(r.size(), 1);
+    }
+}
