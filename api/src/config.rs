@@ -1,0 +1,219 @@
+//! The API's configuration, read once from environment variables at start-up.
+//!
+//! | Variable | Default | Meaning |
+//! |---|---|---|
+//! | `API_ADDR` | `127.0.0.1:8080` | listen address (`:0` picks a free port) |
+//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | PostgreSQL |
+//! | `DATABASE_MAX_CONNECTIONS` | `20` | pool size |
+//! | `DATABASE_MIGRATE` | `true` | apply pending migrations on start |
+//! | `POSMUL_ENV` | `prod` | `dev` allows the development JWT secret |
+//! | `JWT_SECRET` | required (a dev default when `POSMUL_ENV=dev`) | HS256 key, ≥ 32 bytes |
+//! | `ACCESS_TOKEN_TTL_SECS` | `900` | access token lifetime |
+//! | `REFRESH_TOKEN_TTL_SECS` | `2592000` (30 days) | refresh token lifetime |
+//! | `CORS_ORIGINS` | empty (no cross-origin access) | comma-separated origins, or `*` |
+//! | `REDIS_URL` | unset (in-process limiter) | Redis for rate-limit counters |
+//! | `SIWE_DOMAIN` | `localhost:8080` | the EIP-4361 `domain` a message must name |
+//! | `SIWE_URI` | `http://localhost:8080` | the EIP-4361 `URI` a message must name |
+//! | `CHAIN_ID` | `31337` | the EIP-4361 `Chain ID` a message must name |
+//! | `SIWE_NONCE_TTL_SECS` | `600` | lifetime of a sign-in nonce |
+//! | `SIWE_MAX_AGE_SECS` | `600` | how old `Issued At` may be |
+//! | `SIGNUP_GRANT_PMP` | `1000` | PMP granted on account creation (E2) |
+//! | `ADMIN_EMAILS` | empty | emails that become admin on register/login (bootstrap) |
+//! | `BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
+//! | `REQUEST_TIMEOUT_MS` | `15000` | per-request timeout |
+//! | `RATE_LIMIT_PER_MINUTE` | `600` | per client IP, all `/v1` routes (burst = the same) |
+//! | `AUTH_RATE_LIMIT_PER_MINUTE` | `20` | per client IP, `/v1/auth/*` (credential guessing) |
+//! | `USER_RATE_LIMIT_PER_MINUTE` | `300` | per signed-in user |
+//! | `TRUST_FORWARDED_FOR` | `false` | take the client IP from `X-Forwarded-For` (behind a proxy) |
+
+use std::{net::SocketAddr, time::Duration};
+
+use posmul_core::config::{ConfigError, Env};
+
+/// Development-only JWT secret, accepted only with `POSMUL_ENV=dev`.
+pub const DEV_JWT_SECRET: &str = "posmul-dev-only-secret-do-not-use-in-production-0123456789";
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A rate: `per_minute` requests a minute, bursting up to `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_minute: u32,
+}
+
+/// The API's settings. Build with [`ApiConfig::from_env`], or take [`ApiConfig::for_tests`]
+/// and change fields.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub migrate: bool,
+    pub jwt_secret: Secret,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub cors_origins: Vec<String>,
+    pub redis_url: Option<String>,
+    pub siwe_domain: String,
+    pub siwe_uri: String,
+    pub chain_id: u64,
+    pub siwe_nonce_ttl: Duration,
+    pub siwe_max_age: Duration,
+    pub signup_grant_pmp: i64,
+    pub admin_emails: Vec<String>,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    pub ip_rate: Rate,
+    pub auth_ip_rate: Rate,
+    pub user_rate: Rate,
+    pub trust_forwarded_for: bool,
+}
+
+impl ApiConfig {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env::process())
+    }
+
+    /// From any variable source (tests pass a map).
+    pub fn from_source<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let dev = env.raw("POSMUL_ENV").as_deref() == Some("dev");
+        let jwt_secret = match env.raw("JWT_SECRET") {
+            Some(s) => s,
+            None if dev => DEV_JWT_SECRET.to_owned(),
+            None => {
+                return Err(ConfigError::Missing {
+                    name: "JWT_SECRET".into(),
+                    hint: "an HS256 key of at least 32 bytes (or POSMUL_ENV=dev for a dev key)",
+                });
+            }
+        };
+        if jwt_secret.len() < 32 {
+            return Err(ConfigError::Malformed {
+                name: "JWT_SECRET".into(),
+                value: "***".into(),
+                reason: "use at least 32 bytes".into(),
+            });
+        }
+        let secs = |name: &str, default: u64| env.or(name, default).map(Duration::from_secs);
+        Ok(ApiConfig {
+            addr: env.or("API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            database_url: posmul_core::config::database_url(env),
+            database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 20)?,
+            migrate: env.or("DATABASE_MIGRATE", true)?,
+            jwt_secret: Secret::new(jwt_secret),
+            access_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
+            refresh_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            cors_origins: env.list("CORS_ORIGINS", &[]),
+            redis_url: env.raw("REDIS_URL"),
+            siwe_domain: env.or("SIWE_DOMAIN", "localhost:8080".to_owned())?,
+            siwe_uri: env.or("SIWE_URI", "http://localhost:8080".to_owned())?,
+            chain_id: env.or("CHAIN_ID", 31337)?,
+            siwe_nonce_ttl: secs("SIWE_NONCE_TTL_SECS", 600)?,
+            siwe_max_age: secs("SIWE_MAX_AGE_SECS", 600)?,
+            signup_grant_pmp: env.or("SIGNUP_GRANT_PMP", 1000)?,
+            admin_emails: env
+                .list("ADMIN_EMAILS", &[])
+                .into_iter()
+                .map(|e| e.to_lowercase())
+                .collect(),
+            body_limit_bytes: env.or("BODY_LIMIT_BYTES", 64 * 1024)?,
+            request_timeout: env.millis("REQUEST_TIMEOUT_MS", 15_000)?,
+            ip_rate: Rate {
+                per_minute: env.or("RATE_LIMIT_PER_MINUTE", 600)?,
+            },
+            auth_ip_rate: Rate {
+                per_minute: env.or("AUTH_RATE_LIMIT_PER_MINUTE", 20)?,
+            },
+            user_rate: Rate {
+                per_minute: env.or("USER_RATE_LIMIT_PER_MINUTE", 300)?,
+            },
+            trust_forwarded_for: env.or("TRUST_FORWARDED_FOR", false)?,
+        })
+    }
+
+    /// Settings for tests: port 0, the dev secret, generous rate limits, in-process limiter.
+    pub fn for_tests(database_url: impl Into<String>) -> Self {
+        ApiConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            database_max_connections: 10,
+            migrate: false,
+            jwt_secret: Secret::new(DEV_JWT_SECRET),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(3600),
+            cors_origins: vec![],
+            redis_url: None,
+            siwe_domain: "localhost:8080".into(),
+            siwe_uri: "http://localhost:8080".into(),
+            chain_id: 31337,
+            siwe_nonce_ttl: Duration::from_secs(600),
+            siwe_max_age: Duration::from_secs(600),
+            signup_grant_pmp: 1000,
+            admin_emails: vec![],
+            body_limit_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            ip_rate: Rate {
+                per_minute: 1_000_000,
+            },
+            auth_ip_rate: Rate {
+                per_minute: 1_000_000,
+            },
+            user_rate: Rate {
+                per_minute: 1_000_000,
+            },
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<ApiConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ApiConfig::from_source(&Env::from_fn(move |k| map.get(k).cloned()))
+    }
+
+    #[test]
+    fn outside_dev_a_jwt_secret_is_required() {
+        assert!(matches!(cfg(&[]), Err(ConfigError::Missing { .. })));
+        assert!(cfg(&[("POSMUL_ENV", "dev")]).is_ok());
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused() {
+        assert!(cfg(&[("JWT_SECRET", "short")]).is_err());
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = cfg(&[("POSMUL_ENV", "dev")]).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.signup_grant_pmp, 1000);
+        assert!(c.redis_url.is_none());
+    }
+}
