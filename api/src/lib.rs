@@ -33,6 +33,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod pagination;
 pub mod predictions;
 pub mod rate_limit;

@@ -118,6 +118,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::users::router())
         .merge(crate::admin::router())
         .merge(crate::predictions::router())
+        .merge(crate::ledger::router())
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).

@@ -19,6 +19,9 @@
 //! Later features (prediction stakes, ad rewards, forum rewards, …) call [`transfer`] or [`post`]
 //! inside their own transaction; nothing else writes `ledger.*`.
 
+pub mod routes;
+pub use routes::router;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
