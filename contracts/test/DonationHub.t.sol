@@ -183,9 +183,9 @@ contract DonationHubTest is PosMulFixture {
         vm.expectEmit(address(pmc));
         emit IERC20.Transfer(donor, institute, 250 ether);
         vm.expectEmit(address(hub));
-        emit Donated(instituteId, donor, institute, 250 ether, bytes32("memo"));
+        emit Donated(instituteId, donor, institute, 250 ether, keccak256("memo"));
         vm.prank(donor);
-        hub.donate(instituteId, 250 ether, bytes32("memo"));
+        hub.donate(instituteId, 250 ether, keccak256("memo"));
         assertEq(pmc.balanceOf(institute), 250 ether);
         assertEq(pmc.balanceOf(donor), FUNDS - 250 ether);
         assertEq(pmc.balanceOf(address(hub)), 0);

@@ -193,6 +193,7 @@ contract GasTransferTest is GasTest {
 
     function test_gas_E3_transfer() public {
         vm.prank(alice);
+        // forge-lint: disable-next-line(erc20-unchecked-transfer)
         pmc.transfer(bob, 120 ether);
         uint256 gasUsed = vm.snapshotGasLastCall(GROUP, "transfer");
         assertEq(pmc.balanceOf(bob), 420 ether);

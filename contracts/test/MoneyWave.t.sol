@@ -106,9 +106,9 @@ contract MoneyWaveTest is PosMulFixture {
         vm.expectEmit(address(pmc));
         emit IERC20.Transfer(address(0), address(wave), 100 ether);
         vm.expectEmit(address(wave));
-        emit WavePublished(0, tree[0], 100 ether, bytes32("alloc"), 100 ether);
+        emit WavePublished(0, tree[0], 100 ether, keccak256("alloc"), 100 ether);
         vm.prank(relayer);
-        wave.publishWave(0, tree[0], 100 ether, bytes32("alloc"), 100 ether);
+        wave.publishWave(0, tree[0], 100 ether, keccak256("alloc"), 100 ether);
 
         assertEq(wave.nextDay(), 1);
         assertEq(wave.currentRoot(), tree[0]);
@@ -177,7 +177,7 @@ contract MoneyWaveTest is PosMulFixture {
             vm.prank(relayer);
             wave.publishWave(d, bytes32(0), 0, bytes32(0), 0);
         }
-        bool ended = wave.dayOf(block.timestamp) > day;
+        bool ended = wave.dayOf(vm.getBlockTimestamp()) > day;
         assertEq(ended, offset >= 1 days);
         if (!ended) {
             vm.expectRevert(abi.encodeWithSelector(MoneyWave.MoneyWaveDayNotEnded.selector, day, _endOf(day)));

@@ -127,6 +127,7 @@ contract PMCTest is Test {
         _mint(alice, 10 ether);
         vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InvalidReceiver.selector, minter));
         vm.prank(alice);
+        // forge-lint: disable-next-line(erc20-unchecked-transfer)
         pmc.transfer(minter, 1 ether);
     }
 
@@ -136,6 +137,7 @@ contract PMCTest is Test {
         pmc.approve(bob, 10 ether);
         vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InvalidReceiver.selector, minter));
         vm.prank(bob);
+        // forge-lint: disable-next-line(erc20-unchecked-transfer)
         pmc.transferFrom(alice, minter, 1 ether);
     }
 

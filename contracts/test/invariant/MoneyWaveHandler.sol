@@ -84,7 +84,8 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
             vm.warp(block.timestamp + bound(advance, 0, 1 hours));
         } else {
             uint256 endOfDay = _endOf(day);
-            vm.warp((block.timestamp > endOfDay ? block.timestamp : endOfDay) + bound(advance, 0, 1 days));
+            uint256 now_ = vm.getBlockTimestamp();
+            vm.warp((now_ > endOfDay ? now_ : endOfDay) + bound(advance, 0, 1 days));
         }
         (uint256[ACCOUNTS] memory next, uint256 amount) = _nextEntitlements(seed);
         bytes32[] memory tree = _buildTree(next);
@@ -204,7 +205,7 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
         address receiver = accounts[bound(to, 0, ACCOUNTS - 1)];
         amount = bound(amount, 0, pmc.balanceOf(sender));
         vm.prank(sender);
-        pmc.transfer(receiver, amount);
+        if (!pmc.transfer(receiver, amount)) _unexpected("a transfer returned false");
         vm.prank(sender);
         try pmc.transfer(address(wave), 1) {
             _unexpected("PMC was sent to the wave");
@@ -259,7 +260,7 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
     /// @dev The error the rules demand for this wave, or empty when it must be accepted.
     function _expectedPublishError(uint64 day, uint256 amount, uint256 total) internal view returns (bytes memory) {
         if (ghostPaused) return abi.encodeWithSelector(MoneyWave.MoneyWaveEnforcedPause.selector);
-        if (block.timestamp < _endOf(day)) {
+        if (vm.getBlockTimestamp() < _endOf(day)) {
             return abi.encodeWithSelector(MoneyWave.MoneyWaveDayNotEnded.selector, day, _endOf(day));
         }
         if (amount > ghostCap) {

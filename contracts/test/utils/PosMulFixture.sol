@@ -49,7 +49,7 @@ abstract contract PosMulFixture is Test {
     /// @dev Publishes the next wave as the relayer, moving the clock to the end of that day if needed.
     function _publish(bytes32 root, uint256 amount) internal returns (uint64 day) {
         day = wave.nextDay();
-        if (block.timestamp < _endOf(day)) vm.warp(_endOf(day));
+        if (vm.getBlockTimestamp() < _endOf(day)) vm.warp(_endOf(day));
         uint256 total = wave.totalMinted() + amount;
         vm.prank(relayer);
         wave.publishWave(day, root, amount, keccak256(abi.encode("allocation", day)), total);
