@@ -1,0 +1,562 @@
+//! Settlement (P5), cancellation and corrections.
+//!
+//! **Settle** (admin or resolver, once, a CLOSED game): the hourly pools are caught up first, so
+//! the game's pool is every hour it qualified for. The winners — live predictions on the winning
+//! option — share the pool in proportion to their stakes: `pool × stake ÷ winning stakes`,
+//! floored, and the dust (fewer wei than winners) goes one wei each to the largest remainders,
+//! ties to the earlier prediction id ([`super::allocation::apportion`]), so the credits sum to
+//! the pool exactly. Each positive share is a PMC credit of the settlement's UTC day
+//! ([`crate::credits::issue`], source `prediction_win`, key `prediction:<prediction id>`), which
+//! lands in that day's Money Wave. Every stake, won or lost, is consumed: the game's escrow moves
+//! to the burn account (`stake_settlement`). With no winner nothing is credited and the pool is
+//! not minted. The settlement row and the game are then immutable (a trigger refuses changes).
+//!
+//! **Cancel** (admin or resolver, any game not yet final): every live stake is refunded in full
+//! in one ledger entry (`stake_refund`).
+//!
+//! **Correct** (admin only, a SETTLED game): an audited action of its own that records the
+//! corrected winning option with a reason in `predictions.corrections`, re-marks the predictions
+//! won/lost (so accuracy follows the correction), and credits the predictions that win under the
+//! correction their share of the pool. Credits already issued are not revoked: they may already be
+//! in a published wave, and PMC credits are irrevocable.
+
+use chrono::{DateTime, Utc};
+use posmul_core::money::Wei;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, PgTransaction, Row};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{allocation, events, pools, stakes::ledger_error, types::GameStatus};
+use crate::{
+    credits::{self, CreditError, CreditRequest, CreditSource},
+    error::{ApiError, ApiResult},
+    ledger::{self, Account, Entry, Leg, Reference, ReferenceKind, TransferKind, TransferRequest},
+};
+use posmul_core::money::Pmp;
+
+/// `POST /v1/predictions/games/{id}/settlement`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettleRequest {
+    /// The winning option's position.
+    pub winning_option: i16,
+}
+
+/// `POST /v1/predictions/games/{id}/corrections`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionRequest {
+    pub winning_option: i16,
+    /// Why the settlement was wrong (10-1000 characters); kept for the audit.
+    pub reason: String,
+}
+
+/// A settlement as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Settlement {
+    pub game_id: Uuid,
+    pub winning_option: i16,
+    pub settled_by: Uuid,
+    pub settled_at: DateTime<Utc>,
+    /// The UTC day whose wave carries the credits.
+    pub day: chrono::NaiveDate,
+    #[schema(value_type = String)]
+    pub pool: Wei,
+    /// Credited to winners: the pool, or 0 when nobody won.
+    #[schema(value_type = String)]
+    pub minted: Wei,
+    pub winning_stakes: i64,
+    pub winners: i32,
+    /// PMP consumed into the burn account.
+    pub burned_stakes: i64,
+}
+
+/// A recorded correction.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Correction {
+    pub id: Uuid,
+    pub game_id: Uuid,
+    pub previous_option: i16,
+    pub corrected_option: i16,
+    pub reason: String,
+    pub corrected_by: Uuid,
+    #[schema(value_type = String)]
+    pub minted: Wei,
+}
+
+fn refuse(kind: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::conflict(kind, detail.into())
+}
+
+fn credit_error(e: CreditError) -> ApiError {
+    match e {
+        CreditError::Database(e) => ApiError::from(e),
+        other => ApiError::internal(other),
+    }
+}
+
+struct Live {
+    id: Uuid,
+    user_id: Uuid,
+    position: i16,
+    stake: i64,
+}
+
+async fn lock_game(
+    tx: &mut PgTransaction<'_>,
+    game_id: Uuid,
+) -> ApiResult<(GameStatus, i16, DateTime<Utc>)> {
+    let row = sqlx::query(
+        "SELECT predictions.effective_status(status, starts_at, ends_at, now()) AS s,
+                (SELECT count(*) FROM predictions.options o WHERE o.game_id = g.id)::SMALLINT AS options, now() AS now
+         FROM predictions.games g WHERE id = $1 FOR UPDATE",
+    )
+    .bind(game_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| ApiError::NotFound("game".into()))?;
+    Ok((
+        row.try_get("s")?,
+        row.try_get("options")?,
+        row.try_get("now")?,
+    ))
+}
+
+async fn live_predictions(
+    tx: &mut PgTransaction<'_>,
+    game_id: Uuid,
+    statuses: &[&str],
+) -> ApiResult<Vec<Live>> {
+    let rows = sqlx::query(
+        "SELECT id, user_id, position, stake FROM predictions.predictions
+         WHERE game_id = $1 AND status = ANY($2) ORDER BY id FOR UPDATE",
+    )
+    .bind(game_id)
+    .bind(statuses)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Live {
+                id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                position: r.try_get("position")?,
+                stake: r.try_get("stake")?,
+            })
+        })
+        .collect::<sqlx::Result<_>>()
+        .map_err(ApiError::from)
+}
+
+/// Settles a CLOSED game (see the module docs).
+#[tracing::instrument(skip(db), err(level = "info"))]
+pub async fn settle(
+    db: &PgPool,
+    resolver: Uuid,
+    game_id: Uuid,
+    winning_option: i16,
+) -> ApiResult<Settlement> {
+    pools::catch_up(db, Utc::now()).await?;
+    let mut tx = db.begin().await?;
+    let (status, options, now) = lock_game(&mut tx, game_id).await?;
+    match status {
+        GameStatus::Closed => {}
+        GameStatus::Settled => {
+            return Err(refuse(
+                "game-already-settled",
+                "a game is settled once; an admin may correct it",
+            ));
+        }
+        GameStatus::Cancelled => {
+            return Err(refuse(
+                "game-cancelled",
+                "a cancelled game cannot be settled",
+            ));
+        }
+        GameStatus::Created | GameStatus::Active => {
+            return Err(refuse(
+                "game-not-closed",
+                "a game is settled only after its end (CLOSED)",
+            ));
+        }
+    }
+    if !(0..options).contains(&winning_option) {
+        return Err(ApiError::unprocessable(
+            "option-not-found",
+            "the game has no option at that position",
+        ));
+    }
+    let pool = pools::game_pool(&mut tx, game_id).await?;
+    let live = live_predictions(&mut tx, game_id, &["live"]).await?;
+    let winners: Vec<&Live> = live
+        .iter()
+        .filter(|p| p.position == winning_option)
+        .collect();
+    let winning_stakes: i64 = winners.iter().map(|p| p.stake).sum();
+    let shares =
+        allocation::split_pool(pool.0, &winners.iter().map(|p| p.stake).collect::<Vec<_>>());
+    let day = now.date_naive();
+    let mut minted = Wei::ZERO;
+    for (p, share) in winners.iter().zip(&shares) {
+        let share = Wei(*share);
+        if !share.is_zero() {
+            credits::issue(
+                &mut tx,
+                CreditRequest {
+                    user_id: p.user_id,
+                    source: CreditSource::PredictionWin,
+                    amount: share,
+                    day,
+                    reference: Reference {
+                        kind: ReferenceKind::Prediction,
+                        id: p.id,
+                    },
+                    idempotency_key: format!("prediction:{}", p.id),
+                },
+            )
+            .await
+            .map_err(credit_error)?;
+            minted = minted
+                .checked_add(share)
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("credit overflow")))?;
+        }
+        sqlx::query("UPDATE predictions.predictions SET status = 'won', credit_wei = $2, updated_at = now() WHERE id = $1")
+            .bind(p.id)
+            .bind(share)
+            .execute(&mut *tx)
+            .await?;
+        events::user_event(
+            &mut tx,
+            p.user_id,
+            "credit",
+            serde_json::json!({ "game_id": game_id, "prediction_id": p.id, "amount_wei": share, "day": day }),
+        )
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE predictions.predictions SET status = 'lost', updated_at = now()
+         WHERE game_id = $1 AND status = 'live' AND position <> $2",
+    )
+    .bind(game_id)
+    .bind(winning_option)
+    .execute(&mut *tx)
+    .await?;
+    let burned: i64 = live.iter().map(|p| p.stake).sum();
+    if burned > 0 {
+        ledger::transfer(
+            &mut tx,
+            TransferRequest {
+                from: Account::game_escrow(game_id),
+                to: Account::BURN,
+                amount: Pmp(burned),
+                kind: TransferKind::StakeSettlement,
+                reference: Reference {
+                    kind: ReferenceKind::Game,
+                    id: game_id,
+                },
+                idempotency_key: Some(format!("settle:{game_id}")),
+                memo: None,
+            },
+        )
+        .await
+        .map_err(ledger_error)?;
+    }
+    sqlx::query(
+        "UPDATE predictions.games SET status = 'settled', winning_option = $2, settled_at = $3, updated_at = now() WHERE id = $1",
+    )
+    .bind(game_id)
+    .bind(winning_option)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let settlement = Settlement {
+        game_id,
+        winning_option,
+        settled_by: resolver,
+        settled_at: now,
+        day,
+        pool,
+        minted,
+        winning_stakes,
+        winners: i32::try_from(winners.len()).unwrap_or(i32::MAX),
+        burned_stakes: burned,
+    };
+    sqlx::query(
+        "INSERT INTO predictions.settlements (game_id, winning_option, settled_by, settled_at, day, pool, minted,
+             winning_stakes, winners, burned_stakes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(game_id)
+    .bind(winning_option)
+    .bind(resolver)
+    .bind(now)
+    .bind(day)
+    .bind(pool)
+    .bind(minted)
+    .bind(winning_stakes)
+    .bind(settlement.winners)
+    .bind(burned)
+    .execute(&mut *tx)
+    .await?;
+    let payload = serde_json::to_value(&settlement).map_err(ApiError::internal)?;
+    events::game_event(&mut tx, game_id, "settled", payload.clone()).await?;
+    for p in &live {
+        events::user_event(
+            &mut tx,
+            p.user_id,
+            "settlement",
+            serde_json::json!({ "game_id": game_id, "prediction_id": p.id, "won": p.position == winning_option }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    metrics::counter!("posmul_prediction_settlements_total").increment(1);
+    tracing::info!(%game_id, winners = settlement.winners, minted = %minted, "game settled");
+    Ok(settlement)
+}
+
+/// Cancels a game that is not final, refunding every live stake (P3, E2).
+#[tracing::instrument(skip(db), err(level = "info"))]
+pub async fn cancel(db: &PgPool, game_id: Uuid) -> ApiResult<i64> {
+    let mut tx = db.begin().await?;
+    let (status, _, now) = lock_game(&mut tx, game_id).await?;
+    if matches!(status, GameStatus::Settled | GameStatus::Cancelled) {
+        return Err(refuse(
+            "game-final",
+            format!("the game is already {}", status.as_str()),
+        ));
+    }
+    let live = live_predictions(&mut tx, game_id, &["live"]).await?;
+    let total: i64 = live.iter().map(|p| p.stake).sum();
+    if total > 0 {
+        let mut legs = vec![Leg {
+            account: Account::game_escrow(game_id),
+            amount: Pmp(-total),
+        }];
+        legs.extend(live.iter().map(|p| Leg {
+            account: Account::user(p.user_id),
+            amount: Pmp(p.stake),
+        }));
+        ledger::post(
+            &mut tx,
+            Entry {
+                legs,
+                kind: TransferKind::StakeRefund,
+                reference: Reference {
+                    kind: ReferenceKind::Game,
+                    id: game_id,
+                },
+                idempotency_key: Some(format!("cancel:{game_id}")),
+                memo: Some("game cancelled: stakes refunded".into()),
+            },
+        )
+        .await
+        .map_err(ledger_error)?;
+    }
+    sqlx::query("UPDATE predictions.predictions SET status = 'refunded', updated_at = now() WHERE game_id = $1 AND status = 'live'")
+        .bind(game_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE predictions.options SET total_staked = 0, stakers = 0 WHERE game_id = $1")
+        .bind(game_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE predictions.games SET status = 'cancelled', cancelled_at = $2, participants = 0, total_staked = 0,
+             updated_at = now() WHERE id = $1",
+    )
+    .bind(game_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    events::game_event(
+        &mut tx,
+        game_id,
+        "cancelled",
+        serde_json::json!({ "refunded": total }),
+    )
+    .await?;
+    for p in &live {
+        events::user_event(
+            &mut tx,
+            p.user_id,
+            "refund",
+            serde_json::json!({ "game_id": game_id, "amount": p.stake }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(total)
+}
+
+/// Corrects a settled game's outcome (admin; see the module docs).
+#[tracing::instrument(skip(db, req), err(level = "info"))]
+pub async fn correct(
+    db: &PgPool,
+    admin: Uuid,
+    game_id: Uuid,
+    req: &CorrectionRequest,
+) -> ApiResult<Correction> {
+    let reason = req.reason.trim();
+    if !(10..=1000).contains(&reason.chars().count()) {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "explain the correction in 10 to 1000 characters",
+        ));
+    }
+    let mut tx = db.begin().await?;
+    let (status, options, _) = lock_game(&mut tx, game_id).await?;
+    if status != GameStatus::Settled {
+        return Err(refuse(
+            "game-not-settled",
+            "only a settled game can be corrected",
+        ));
+    }
+    if !(0..options).contains(&req.winning_option) {
+        return Err(ApiError::unprocessable(
+            "option-not-found",
+            "the game has no option at that position",
+        ));
+    }
+    let previous: i16 =
+        sqlx::query_scalar("SELECT winning_option FROM predictions.games WHERE id = $1")
+            .bind(game_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if previous == req.winning_option {
+        return Err(ApiError::unprocessable(
+            "correction-changes-nothing",
+            "that option already won",
+        ));
+    }
+    let pool: Wei =
+        sqlx::query_scalar("SELECT pool FROM predictions.settlements WHERE game_id = $1")
+            .bind(game_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let decided = live_predictions(&mut tx, game_id, &["won", "lost"]).await?;
+    let credited: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM predictions.predictions WHERE game_id = $1 AND credit_wei IS NOT NULL",
+    )
+    .bind(game_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let winners: Vec<&Live> = decided
+        .iter()
+        .filter(|p| p.position == req.winning_option)
+        .collect();
+    let shares =
+        allocation::split_pool(pool.0, &winners.iter().map(|p| p.stake).collect::<Vec<_>>());
+    let id = Uuid::now_v7();
+    let day = Utc::now().date_naive();
+    let mut minted = Wei::ZERO;
+    for (p, share) in winners.iter().zip(&shares) {
+        let share = Wei(*share);
+        if credited.contains(&p.id) {
+            continue;
+        }
+        if !share.is_zero() {
+            credits::issue(
+                &mut tx,
+                CreditRequest {
+                    user_id: p.user_id,
+                    source: CreditSource::PredictionWin,
+                    amount: share,
+                    day,
+                    reference: Reference {
+                        kind: ReferenceKind::Prediction,
+                        id: p.id,
+                    },
+                    idempotency_key: format!("prediction:{}", p.id),
+                },
+            )
+            .await
+            .map_err(credit_error)?;
+            minted = minted
+                .checked_add(share)
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("credit overflow")))?;
+        }
+        sqlx::query("UPDATE predictions.predictions SET credit_wei = $2 WHERE id = $1")
+            .bind(p.id)
+            .bind(share)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE predictions.predictions SET status = CASE WHEN position = $2 THEN 'won' ELSE 'lost' END, updated_at = now()
+         WHERE game_id = $1 AND status IN ('won', 'lost')",
+    )
+    .bind(game_id)
+    .bind(req.winning_option)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT set_config('predictions.correction', 'on', true)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE predictions.games SET winning_option = $2, updated_at = now() WHERE id = $1",
+    )
+    .bind(game_id)
+    .bind(req.winning_option)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT set_config('predictions.correction', 'off', true)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO predictions.corrections (id, game_id, previous_option, corrected_option, reason, corrected_by, minted)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(game_id)
+    .bind(previous)
+    .bind(req.winning_option)
+    .bind(reason)
+    .bind(admin)
+    .bind(minted)
+    .execute(&mut *tx)
+    .await?;
+    events::game_event(
+        &mut tx,
+        game_id,
+        "corrected",
+        serde_json::json!({ "previous_option": previous, "winning_option": req.winning_option }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::warn!(%game_id, previous, corrected = req.winning_option, %admin, "settlement corrected");
+    Ok(Correction {
+        id,
+        game_id,
+        previous_option: previous,
+        corrected_option: req.winning_option,
+        reason: reason.to_owned(),
+        corrected_by: admin,
+        minted,
+    })
+}
+
+/// A game's settlement, if any.
+pub async fn get(db: &PgPool, game_id: Uuid) -> ApiResult<Settlement> {
+    let r = sqlx::query(
+        "SELECT game_id, winning_option, settled_by, settled_at, day, pool, minted, winning_stakes, winners, burned_stakes
+         FROM predictions.settlements WHERE game_id = $1",
+    )
+    .bind(game_id)
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| ApiError::NotFound("settlement".into()))?;
+    Ok(Settlement {
+        game_id: r.try_get("game_id")?,
+        winning_option: r.try_get("winning_option")?,
+        settled_by: r.try_get("settled_by")?,
+        settled_at: r.try_get("settled_at")?,
+        day: r.try_get("day")?,
+        pool: r.try_get("pool")?,
+        minted: r.try_get("minted")?,
+        winning_stakes: r.try_get("winning_stakes")?,
+        winners: r.try_get("winners")?,
+        burned_stakes: r.try_get("burned_stakes")?,
+    })
+}

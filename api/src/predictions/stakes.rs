@@ -1,0 +1,498 @@
+//! Stakes (P4, E2): placing, quoting and withdrawing a prediction.
+//!
+//! A stake moves PMP from the user's account to the game's escrow through the ledger
+//! ([`crate::ledger::transfer`], kind `stake`), in the same transaction as the prediction row
+//! and the cached totals, under the game's row lock; withdrawing moves it back (kind
+//! `stake_refund`). Lock order everywhere: the game row, then the prediction, then the ledger's
+//! accounts — so stakes, withdrawals, settlement and cancellation never deadlock.
+//!
+//! Rules, each with its own problem `type`: the game is ACTIVE by its times (`game-not-active`),
+//! the option exists (`option-not-found`), min ≤ stake ≤ max (`stake-below-minimum`,
+//! `stake-above-maximum`), the participant cap (`game-full`), one prediction per user per game
+//! (`already-predicted`, backed by the unique index `predictions_one_per_user_game`), and the
+//! balance (`insufficient-pmp`, E1).
+//!
+//! Placement takes an `Idempotency-Key` header: the same key with the same request returns the
+//! original response and moves nothing; the same key with another request is a 409
+//! `idempotency-key-reused`. The key, the request hash and the response are written in the
+//! stake's transaction (`predictions.stake_requests`).
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use posmul_core::money::{Pmp, Wei};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool, PgTransaction, Row};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{
+    allocation, events, pools,
+    types::{GameStatus, PredictionStatus},
+};
+use crate::{
+    error::{ApiError, ApiResult},
+    ledger::{self, Account, LedgerError, Reference, ReferenceKind, TransferKind, TransferRequest},
+};
+
+/// `POST /v1/predictions/games/{id}/stakes`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StakeRequest {
+    /// The option's position (0-based).
+    pub option: i16,
+    /// PMP to stake.
+    pub amount: i64,
+    /// Only quote: check the rules and show the implied share, move nothing.
+    #[serde(default, rename = "dryRun", alias = "dry_run")]
+    pub dry_run: bool,
+}
+
+/// What a stake would earn if its option won now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Quote {
+    pub option: i16,
+    pub amount: i64,
+    /// The game's pool so far, in wei.
+    #[schema(value_type = String)]
+    pub pool_wei: Wei,
+    /// PMP on the option including this stake.
+    pub option_total_after: i64,
+    /// pool × amount ÷ option_total_after, floored, in wei.
+    #[schema(value_type = String)]
+    pub implied_credit_wei: Wei,
+    pub implied_credit_pmc: String,
+}
+
+/// A placed (or withdrawn) prediction.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Prediction {
+    pub id: Uuid,
+    pub game_id: Uuid,
+    pub user_id: Uuid,
+    pub option: i16,
+    pub stake: i64,
+    pub status: PredictionStatus,
+    /// The user's PMP balance after the movement.
+    pub balance_after: Option<i64>,
+}
+
+/// The response of a stake request: a quote (dry run) or the placed prediction.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum StakeOutcome {
+    Quote(Quote),
+    Placed(Prediction),
+}
+
+/// The optional `Idempotency-Key` header (1-255 visible ASCII characters).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(v) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = v
+            .to_str()
+            .ok()
+            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| {
+                ApiError::invalid_field("Idempotency-Key", "1-255 visible ASCII characters")
+            })?;
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}
+
+fn refuse(kind: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::conflict(kind, detail.into())
+}
+
+fn rule(kind: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::unprocessable(kind, detail.into())
+}
+
+pub(crate) fn ledger_error(e: LedgerError) -> ApiError {
+    match e {
+        LedgerError::InsufficientFunds {
+            balance, requested, ..
+        } => rule(
+            "insufficient-pmp",
+            format!(
+                "the stake needs {} PMP; the balance is {} PMP",
+                requested.0, balance.0
+            ),
+        ),
+        LedgerError::Database(e) => ApiError::from(e),
+        other => ApiError::internal(other),
+    }
+}
+
+fn hash_request(game_id: Uuid, req: &StakeRequest) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(game_id.as_bytes());
+    h.update(req.option.to_be_bytes());
+    h.update(req.amount.to_be_bytes());
+    h.update([u8::from(req.dry_run)]);
+    h.finalize().to_vec()
+}
+
+async fn replay(
+    db: &PgPool,
+    user: Uuid,
+    key: &str,
+    hash: &[u8],
+) -> ApiResult<Option<StakeOutcome>> {
+    let row = sqlx::query("SELECT request_hash, response FROM predictions.stake_requests WHERE user_id = $1 AND key = $2")
+        .bind(user)
+        .bind(key)
+        .fetch_optional(db)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stored: Vec<u8> = row.try_get("request_hash")?;
+    if stored != hash {
+        return Err(refuse(
+            "idempotency-key-reused",
+            "this Idempotency-Key was used for a different request; use a new key",
+        ));
+    }
+    let response: serde_json::Value = row.try_get("response")?;
+    Ok(Some(
+        serde_json::from_value(response).map_err(ApiError::internal)?,
+    ))
+}
+
+/// Places (or, with `dry_run`, quotes) a stake. See the module docs for the rules.
+#[tracing::instrument(skip(db, req), fields(option = req.option, amount = req.amount), err(level = "info"))]
+pub async fn place(
+    db: &PgPool,
+    user: Uuid,
+    game_id: Uuid,
+    req: &StakeRequest,
+    key: Option<&str>,
+) -> ApiResult<StakeOutcome> {
+    let hash = hash_request(game_id, req);
+    if let Some(key) = key
+        && let Some(done) = replay(db, user, key, &hash).await?
+    {
+        return Ok(done);
+    }
+    match place_once(db, user, game_id, req, key, &hash).await {
+        Ok(out) => Ok(out),
+        // A concurrent request with the same key won the race: answer as it did.
+        Err(e) => match key {
+            Some(key) if !req.dry_run => match replay(db, user, key, &hash).await? {
+                Some(done) => Ok(done),
+                None => Err(e),
+            },
+            _ => Err(e),
+        },
+    }
+}
+
+async fn place_once(
+    db: &PgPool,
+    user: Uuid,
+    game_id: Uuid,
+    req: &StakeRequest,
+    key: Option<&str>,
+    hash: &[u8],
+) -> ApiResult<StakeOutcome> {
+    let mut tx = db.begin().await?;
+    let game = sqlx::query(
+        "SELECT min_stake, max_stake, max_participants, participants,
+                predictions.effective_status(status, starts_at, ends_at, now()) AS effective_status
+         FROM predictions.games WHERE id = $1 FOR UPDATE",
+    )
+    .bind(game_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::NotFound("game".into()))?;
+    let status: GameStatus = game.try_get("effective_status")?;
+    if status != GameStatus::Active {
+        return Err(refuse(
+            "game-not-active",
+            format!(
+                "stakes are taken only while the game is active; it is {}",
+                status.as_str()
+            ),
+        ));
+    }
+    let option_total: Option<i64> = sqlx::query_scalar(
+        "SELECT total_staked FROM predictions.options WHERE game_id = $1 AND position = $2",
+    )
+    .bind(game_id)
+    .bind(req.option)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(option_total) = option_total else {
+        return Err(rule(
+            "option-not-found",
+            "the game has no option at that position",
+        ));
+    };
+    let (min, max): (i64, i64) = (game.try_get("min_stake")?, game.try_get("max_stake")?);
+    if req.amount < min {
+        return Err(rule(
+            "stake-below-minimum",
+            format!("the smallest stake in this game is {min} PMP"),
+        ));
+    }
+    if req.amount > max {
+        return Err(rule(
+            "stake-above-maximum",
+            format!("the largest stake in this game is {max} PMP"),
+        ));
+    }
+    let existing: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM predictions.predictions WHERE game_id = $1 AND user_id = $2 AND status <> 'withdrawn')",
+    )
+    .bind(game_id)
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    if existing {
+        return Err(already_predicted());
+    }
+    let cap: Option<i32> = game.try_get("max_participants")?;
+    let participants: i32 = game.try_get("participants")?;
+    if cap.is_some_and(|cap| participants >= cap) {
+        return Err(refuse(
+            "game-full",
+            "the game has reached its participant cap",
+        ));
+    }
+    if req.dry_run {
+        let pool = pools::game_pool(&mut tx, game_id).await?;
+        let after = option_total.saturating_add(req.amount);
+        let implied = allocation::split_pool(pool.0, &[req.amount, after - req.amount])
+            .first()
+            .copied()
+            .unwrap_or_default();
+        tx.rollback().await?;
+        return Ok(StakeOutcome::Quote(Quote {
+            option: req.option,
+            amount: req.amount,
+            pool_wei: pool,
+            option_total_after: after,
+            implied_credit_pmc: Wei(implied).to_pmc_string(),
+            implied_credit_wei: Wei(implied),
+        }));
+    }
+
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO predictions.predictions (id, game_id, user_id, position, stake) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(game_id)
+        .bind(user)
+        .bind(req.option)
+        .bind(req.amount)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_to_already_predicted)?;
+    let transfer = ledger::transfer(
+        &mut tx,
+        TransferRequest {
+            from: Account::user(user),
+            to: Account::game_escrow(game_id),
+            amount: Pmp(req.amount),
+            kind: TransferKind::Stake,
+            reference: Reference {
+                kind: ReferenceKind::Prediction,
+                id,
+            },
+            idempotency_key: Some(format!("stake:{id}")),
+            memo: None,
+        },
+    )
+    .await
+    .map_err(ledger_error)?;
+    let totals = adjust_totals(&mut tx, game_id, req.option, req.amount, 1).await?;
+    let prediction = Prediction {
+        id,
+        game_id,
+        user_id: user,
+        option: req.option,
+        stake: req.amount,
+        status: PredictionStatus::Live,
+        balance_after: transfer
+            .leg(Account::user(user))
+            .and_then(|l| l.balance_after)
+            .map(|b| b.0),
+    };
+    events::game_event(
+        &mut tx,
+        game_id,
+        "stake",
+        serde_json::json!({ "option": req.option, "amount": req.amount, "totals": totals }),
+    )
+    .await?;
+    let outcome = StakeOutcome::Placed(prediction);
+    if let Some(key) = key {
+        let stored = sqlx::query(
+            "INSERT INTO predictions.stake_requests (user_id, key, request_hash, prediction_id, response)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(user)
+        .bind(key)
+        .bind(hash)
+        .bind(id)
+        .bind(serde_json::to_value(&outcome).map_err(ApiError::internal)?)
+        .execute(&mut *tx)
+        .await?;
+        if stored.rows_affected() == 0 {
+            return Err(refuse(
+                "idempotency-key-in-use",
+                "a request with this Idempotency-Key is in progress",
+            ));
+        }
+    }
+    tx.commit().await?;
+    metrics::counter!("posmul_prediction_stakes_total").increment(1);
+    Ok(outcome)
+}
+
+fn already_predicted() -> ApiError {
+    refuse(
+        "already-predicted",
+        "you already have a prediction in this game (one per user); withdraw it first while the game is active",
+    )
+}
+
+fn unique_to_already_predicted(e: sqlx::Error) -> ApiError {
+    if let sqlx::Error::Database(db) = &e
+        && db.constraint() == Some("predictions_one_per_user_game")
+    {
+        return already_predicted();
+    }
+    ApiError::from(e)
+}
+
+/// Moves an option's and the game's cached totals by `amount` and `count` (negative to
+/// remove); returns the option totals for the stream.
+async fn adjust_totals(
+    conn: &mut PgConnection,
+    game_id: Uuid,
+    option: i16,
+    amount: i64,
+    count: i32,
+) -> sqlx::Result<serde_json::Value> {
+    sqlx::query(
+        "UPDATE predictions.options SET total_staked = total_staked + $3, stakers = stakers + $4
+         WHERE game_id = $1 AND position = $2",
+    )
+    .bind(game_id)
+    .bind(option)
+    .bind(amount)
+    .bind(count)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE predictions.games SET total_staked = total_staked + $2, participants = participants + $3, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(game_id)
+    .bind(amount)
+    .bind(count)
+    .execute(&mut *conn)
+    .await?;
+    let totals: serde_json::Value = sqlx::query_scalar(
+        "SELECT jsonb_agg(jsonb_build_object('option', position, 'total_staked', total_staked, 'stakers', stakers) ORDER BY position)
+         FROM predictions.options WHERE game_id = $1",
+    )
+    .bind(game_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(totals)
+}
+
+/// Withdraws the caller's live prediction while the game is ACTIVE: a full refund (E2).
+/// Another user's prediction is `not-found`.
+#[tracing::instrument(skip(db), err(level = "info"))]
+pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> ApiResult<Prediction> {
+    let game_id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT game_id FROM predictions.predictions WHERE id = $1 AND user_id = $2",
+    )
+    .bind(prediction_id)
+    .bind(user)
+    .fetch_optional(db)
+    .await?;
+    let game_id = game_id.ok_or_else(|| ApiError::NotFound("prediction".into()))?;
+    let mut tx: PgTransaction<'_> = db.begin().await?;
+    let status: GameStatus = sqlx::query_scalar(
+        "SELECT predictions.effective_status(status, starts_at, ends_at, now()) FROM predictions.games WHERE id = $1 FOR UPDATE",
+    )
+    .bind(game_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let p = sqlx::query(
+        "SELECT position, stake, status FROM predictions.predictions WHERE id = $1 FOR UPDATE",
+    )
+    .bind(prediction_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let p_status: PredictionStatus = p.try_get("status")?;
+    if p_status != PredictionStatus::Live {
+        return Err(refuse(
+            "prediction-not-live",
+            "this prediction was already withdrawn or decided",
+        ));
+    }
+    if status != GameStatus::Active {
+        return Err(refuse(
+            "game-not-active",
+            format!(
+                "a stake can be withdrawn only while the game is active; it is {}",
+                status.as_str()
+            ),
+        ));
+    }
+    let option: i16 = p.try_get("position")?;
+    let stake: i64 = p.try_get("stake")?;
+    let transfer = ledger::transfer(
+        &mut tx,
+        TransferRequest {
+            from: Account::game_escrow(game_id),
+            to: Account::user(user),
+            amount: Pmp(stake),
+            kind: TransferKind::StakeRefund,
+            reference: Reference {
+                kind: ReferenceKind::Prediction,
+                id: prediction_id,
+            },
+            idempotency_key: Some(format!("withdraw:{prediction_id}")),
+            memo: None,
+        },
+    )
+    .await
+    .map_err(ledger_error)?;
+    sqlx::query(
+        "UPDATE predictions.predictions SET status = 'withdrawn', updated_at = now() WHERE id = $1",
+    )
+    .bind(prediction_id)
+    .execute(&mut *tx)
+    .await?;
+    let totals = adjust_totals(&mut tx, game_id, option, -stake, -1).await?;
+    events::game_event(
+        &mut tx,
+        game_id,
+        "withdrawal",
+        serde_json::json!({ "option": option, "amount": stake, "totals": totals }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Prediction {
+        id: prediction_id,
+        game_id,
+        user_id: user,
+        option,
+        stake,
+        status: PredictionStatus::Withdrawn,
+        balance_after: transfer
+            .leg(Account::user(user))
+            .and_then(|l| l.balance_after)
+            .map(|b| b.0),
+    })
+}
