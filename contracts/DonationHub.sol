@@ -93,7 +93,11 @@ contract DonationHub is AccessControl, EIP712, Nonces {
      * @param memoHash Hash of the donor's memo.
      */
     event Donated(
-        uint256 indexed recipientId, address indexed donor, address indexed beneficiary, uint256 amount, bytes32 memoHash
+        uint256 indexed recipientId,
+        address indexed donor,
+        address indexed beneficiary,
+        uint256 amount,
+        bytes32 memoHash
     );
 
     /**

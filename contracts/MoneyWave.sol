@@ -73,7 +73,9 @@ contract MoneyWave is AccessControl {
      * @param allocationHash Hash of the relayer's published allocation, for auditors to recompute.
      * @param totalCumulative Sum of the root's cumulative amounts, equal to {totalMinted} after the wave.
      */
-    event WavePublished(uint64 indexed day, bytes32 root, uint256 amount, bytes32 allocationHash, uint256 totalCumulative);
+    event WavePublished(
+        uint64 indexed day, bytes32 root, uint256 amount, bytes32 allocationHash, uint256 totalCumulative
+    );
 
     /**
      * @notice `amount` PMC was paid to `account`, whose claimed total is now `cumulativeAmount`.

@@ -50,7 +50,11 @@ contract DonationHubTest is PosMulFixture {
 
     event RecipientSet(uint256 indexed id, address indexed beneficiary, uint8 kind, bool active);
     event Donated(
-        uint256 indexed recipientId, address indexed donor, address indexed beneficiary, uint256 amount, bytes32 memoHash
+        uint256 indexed recipientId,
+        address indexed donor,
+        address indexed beneficiary,
+        uint256 amount,
+        bytes32 memoHash
     );
 
     function setUp() public {
@@ -282,9 +286,7 @@ contract DonationHubTest is PosMulFixture {
         vm.prank(donor);
         pmc.approve(address(hub), 99 ether);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IERC20Errors.ERC20InsufficientAllowance.selector, address(hub), 99 ether, 100 ether
-            )
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(hub), 99 ether, 100 ether)
         );
         vm.prank(donor);
         hub.donate(instituteId, 100 ether, bytes32(0));
@@ -294,9 +296,7 @@ contract DonationHubTest is PosMulFixture {
         address poor = makeAddr("poor");
         vm.prank(poor);
         pmc.approve(address(hub), 100 ether);
-        vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, poor, 0, 100 ether)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, poor, 0, 100 ether));
         vm.prank(poor);
         hub.donate(instituteId, 100 ether, bytes32(0));
     }
@@ -328,9 +328,12 @@ contract DonationHubTest is PosMulFixture {
                 intent.deadline
             )
         );
-        assertEq(hub.DONATION_INTENT_TYPEHASH(), keccak256(
-            "DonationIntent(address donor,uint256 recipientId,uint256 amount,bytes32 memoHash,uint256 nonce,uint256 deadline)"
-        ));
+        assertEq(
+            hub.DONATION_INTENT_TYPEHASH(),
+            keccak256(
+                "DonationIntent(address donor,uint256 recipientId,uint256 amount,bytes32 memoHash,uint256 nonce,uint256 deadline)"
+            )
+        );
         assertEq(hub.donationIntentDigest(intent), keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
     }
 
@@ -362,9 +365,7 @@ contract DonationHubTest is PosMulFixture {
         if (field == 3) tampered.deadline = bound(junk, block.timestamp, type(uint256).max);
         if (field == 4) tampered.donor = other;
         vm.assume(keccak256(abi.encode(tampered)) != keccak256(abi.encode(signed)));
-        vm.expectRevert(
-            abi.encodeWithSelector(DonationHub.DonationHubInvalidIntentSignature.selector, tampered.donor)
-        );
+        vm.expectRevert(abi.encodeWithSelector(DonationHub.DonationHubInvalidIntentSignature.selector, tampered.donor));
         vm.prank(submitter);
         hub.donateWithPermit(tampered, sig, deadline, v, r, s);
     }
@@ -486,9 +487,7 @@ contract DonationHubTest is PosMulFixture {
             deadline: block.timestamp + 1 hours
         });
         bytes memory sig = _signIntent(donorKey, intent);
-        vm.expectRevert(
-            abi.encodeWithSelector(DonationHub.DonationHubInvalidIntentSignature.selector, address(wallet))
-        );
+        vm.expectRevert(abi.encodeWithSelector(DonationHub.DonationHubInvalidIntentSignature.selector, address(wallet)));
         hub.donateWithPermit(intent, sig, 0, 0, bytes32(0), bytes32(0));
     }
 

@@ -81,7 +81,9 @@ contract GasClaim100kLeavesTest is GasTest {
     function setUp() public {
         _deploy();
         // Day 0: a small first wave, so the measured claim runs against a replaced root.
-        _publish(_tree(_pair(makeAddr("early"), makeAddr("bird")), _pair(uint256(1 ether), uint256(2 ether)))[0], 3 ether);
+        _publish(
+            _tree(_pair(makeAddr("early"), makeAddr("bird")), _pair(uint256(1 ether), uint256(2 ether)))[0], 3 ether
+        );
         // Day 1: the cumulative tree of 100,000 synthetic accounts (plus the day-0 pair, folded in).
         bytes32[] memory leaves = new bytes32[](LEAVES);
         uint256 total;

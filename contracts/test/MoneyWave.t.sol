@@ -17,7 +17,9 @@ contract MoneyWaveTest is PosMulFixture {
     address internal carol = makeAddr("carol");
     address internal stranger = makeAddr("stranger");
 
-    event WavePublished(uint64 indexed day, bytes32 root, uint256 amount, bytes32 allocationHash, uint256 totalCumulative);
+    event WavePublished(
+        uint64 indexed day, bytes32 root, uint256 amount, bytes32 allocationHash, uint256 totalCumulative
+    );
     event Claimed(address indexed account, uint256 amount, uint256 cumulativeAmount);
     event DailyCapChanged(uint256 previousCap, uint256 newCap, uint64 effectiveFromDay);
     event Paused(address account);
@@ -120,9 +122,7 @@ contract MoneyWaveTest is PosMulFixture {
     function test_M4_publishWaveIsRelayerOnly() public {
         vm.warp(_endOf(0));
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IAccessControl.AccessControlUnauthorizedAccount.selector, admin, wave.RELAYER_ROLE()
-            )
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, admin, wave.RELAYER_ROLE())
         );
         vm.prank(admin);
         wave.publishWave(0, bytes32(uint256(1)), 1, bytes32(0), 1);
@@ -355,9 +355,7 @@ contract MoneyWaveTest is PosMulFixture {
         bytes32[] memory tree = _publishAliceBob(30 ether, 70 ether, 100 ether);
         bytes32[] memory proof = StandardTree.proof(tree, 0);
         wave.claim(alice, 30 ether, proof);
-        vm.expectRevert(
-            abi.encodeWithSelector(MoneyWave.MoneyWaveNothingToClaim.selector, alice, 30 ether, 30 ether)
-        );
+        vm.expectRevert(abi.encodeWithSelector(MoneyWave.MoneyWaveNothingToClaim.selector, alice, 30 ether, 30 ether));
         wave.claim(alice, 30 ether, proof);
     }
 
@@ -383,9 +381,8 @@ contract MoneyWaveTest is PosMulFixture {
     }
 
     function testFuzz_M5_claimRefusesATamperedProof(bytes32 junk, uint256 position) public {
-        bytes32[] memory tree = _tree(
-            _triple(alice, bob, carol), _triple(uint256(1 ether), uint256(2 ether), uint256(3 ether))
-        );
+        bytes32[] memory tree =
+            _tree(_triple(alice, bob, carol), _triple(uint256(1 ether), uint256(2 ether), uint256(3 ether)));
         _publish(tree[0], 6 ether);
         bytes32[] memory proof = StandardTree.proof(tree, 2);
         position = bound(position, 0, proof.length - 1);
@@ -424,9 +421,7 @@ contract MoneyWaveTest is PosMulFixture {
         vm.prank(relayer);
         wave.publishWave(0, tree[0], 100 ether, bytes32(0), 100 ether);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IERC20Errors.ERC20InsufficientBalance.selector, address(wave), 100 ether, 150 ether
-            )
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, address(wave), 100 ether, 150 ether)
         );
         wave.claim(alice, 150 ether, StandardTree.proof(tree, 0));
     }
@@ -434,9 +429,8 @@ contract MoneyWaveTest is PosMulFixture {
     // ------------------------------------------------------------------ claimMany
 
     function test_M5_claimManyPaysEveryAccount() public {
-        bytes32[] memory tree = _tree(
-            _triple(alice, bob, carol), _triple(uint256(1 ether), uint256(2 ether), uint256(3 ether))
-        );
+        bytes32[] memory tree =
+            _tree(_triple(alice, bob, carol), _triple(uint256(1 ether), uint256(2 ether), uint256(3 ether)));
         _publish(tree[0], 6 ether);
         (address[] memory accounts, uint256[] memory amounts, bytes32[][] memory proofs) = _batch(tree);
         vm.expectEmit(address(wave));
@@ -453,9 +447,8 @@ contract MoneyWaveTest is PosMulFixture {
     }
 
     function test_M5_claimManySkipsEntriesWithNothingDue() public {
-        bytes32[] memory tree = _tree(
-            _triple(alice, bob, carol), _triple(uint256(1 ether), uint256(2 ether), uint256(3 ether))
-        );
+        bytes32[] memory tree =
+            _tree(_triple(alice, bob, carol), _triple(uint256(1 ether), uint256(2 ether), uint256(3 ether)));
         _publish(tree[0], 6 ether);
         wave.claim(bob, 2 ether, StandardTree.proof(tree, 1));
         (address[] memory accounts, uint256[] memory amounts, bytes32[][] memory proofs) = _batch(tree);
@@ -478,9 +471,8 @@ contract MoneyWaveTest is PosMulFixture {
     }
 
     function test_M5_claimManyRevertsOnAnInvalidProof() public {
-        bytes32[] memory tree = _tree(
-            _triple(alice, bob, carol), _triple(uint256(1 ether), uint256(2 ether), uint256(3 ether))
-        );
+        bytes32[] memory tree =
+            _tree(_triple(alice, bob, carol), _triple(uint256(1 ether), uint256(2 ether), uint256(3 ether)));
         _publish(tree[0], 6 ether);
         (address[] memory accounts, uint256[] memory amounts, bytes32[][] memory proofs) = _batch(tree);
         amounts[2] = 4 ether;
@@ -575,9 +567,7 @@ contract MoneyWaveTest is PosMulFixture {
     function test_M4_dayOfRefusesADayBeyond64Bits() public {
         uint256 timestamp = type(uint256).max;
         vm.expectRevert(
-            abi.encodeWithSelector(
-                SafeCast.SafeCastOverflowedUintDowncast.selector, 64, (timestamp - GENESIS) / 1 days
-            )
+            abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 64, (timestamp - GENESIS) / 1 days)
         );
         wave.dayOf(timestamp);
     }

@@ -105,7 +105,9 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
             capAtPublication.push(ghostCap);
         } catch (bytes memory err) {
             ++calls_publishRefused;
-            if (keccak256(err) != keccak256(expectedError)) _unexpected("a valid wave was refused, or for another reason");
+            if (keccak256(err) != keccak256(expectedError)) {
+                _unexpected("a valid wave was refused, or for another reason");
+            }
         }
     }
 
@@ -143,7 +145,9 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
         uint256 already = wave.claimed(account);
         bytes32[] memory proof = StandardTree.proof(_tree, index);
         try wave.claim(account, _entitled[index], proof) {
-            if (ghostPaused || _entitled[index] <= already) _unexpected("a claim paid while paused or with nothing due");
+            if (ghostPaused || _entitled[index] <= already) {
+                _unexpected("a claim paid while paused or with nothing due");
+            }
             uint256 received = pmc.balanceOf(account) - before;
             if (received != _entitled[index] - already) _unexpected("a claim paid a wrong amount");
             ghostClaimed += received;
@@ -177,7 +181,9 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(relayer);
         try wave.claimMany(batch, amounts, proofs) returns (uint256 paid) {
             if (ghostPaused) _unexpected("a batch paid while paused");
-            if (paid != due || waveBefore - pmc.balanceOf(address(wave)) != due) _unexpected("a batch paid a wrong amount");
+            if (paid != due || waveBefore - pmc.balanceOf(address(wave)) != due) {
+                _unexpected("a batch paid a wrong amount");
+            }
             ghostClaimed += paid;
             ++calls_claimMany;
         } catch {
