@@ -1,0 +1,212 @@
+//! The relayer's configuration, from environment variables.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | the database |
+//! | `RPC_URL` | `http://127.0.0.1:8545` | the chain's JSON-RPC endpoint |
+//! | `CHAIN_ID` | asked from the node | which `deployments/<chainId>.json` to read |
+//! | `DEPLOYMENTS_DIR` | `deployments` | where the deploy script writes |
+//! | `PRIVATE_KEY` | — | the relayer's key (hex); or: |
+//! | `KEYSTORE_PATH` + `KEYSTORE_PASSWORD_FILE` | — | an encrypted JSON keystore and its password file |
+//! | `WAVE_EXPORT_DIR` | `waves` | where each wave's `@openzeppelin/merkle-tree` dump is written |
+//! | `POLL_INTERVAL_MS` | `5000` | how often the loop looks at the chain |
+//! | `REPLACE_AFTER_MS` | `60000` | how long a transaction may stay unmined before it is replaced |
+//! | `GAS_MARGIN_PERCENT` | `20` | added to the gas estimate |
+//! | `PRIORITY_FEE_FLOOR_GWEI` | `25` on 137 and 80002, else `0` | minimum priority fee |
+//! | `FINALITY_CONFIRMATIONS` | `64` | confirmations when the node has no `finalized` tag |
+//! | `CLAIM_BATCH_MAX` | `100` | claims per `claimMany` |
+//! | `METRICS_ADDR` | `0.0.0.0:9102` | `GET /metrics` (Prometheus) and `/healthz` |
+//! | `DEMO_DAY_SECONDS` | unset | demo mode: the local chain's clock jumps a day this often |
+//!
+//! The key is read once and kept inside the signer; it is never logged or printed.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use alloy::signers::local::PrivateKeySigner;
+use posmul_core::config::{ConfigError, Env};
+
+/// Timing and fee settings of the sender and the loop (tests shorten them).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub poll_interval: Duration,
+    pub replace_after: Duration,
+    pub gas_margin_percent: u64,
+    /// `None`: the per-chain default (25 gwei on 137 and 80002, else 0).
+    pub priority_fee_floor_wei: Option<u128>,
+    pub finality_confirmations: u64,
+    pub claim_batch_max: usize,
+    pub export_dir: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            poll_interval: Duration::from_secs(5),
+            replace_after: Duration::from_secs(60),
+            gas_margin_percent: 20,
+            priority_fee_floor_wei: None,
+            finality_confirmations: 64,
+            claim_batch_max: 100,
+            export_dir: PathBuf::from("waves"),
+        }
+    }
+}
+
+/// The priority-fee floor for a chain: Polygon nodes refuse less than 25 gwei.
+pub fn default_priority_floor(chain_id: u64) -> u128 {
+    match chain_id {
+        137 | 80002 => 25_000_000_000,
+        _ => 0,
+    }
+}
+
+/// Everything the binary reads.
+pub struct RelayerConfig {
+    pub database_url: String,
+    pub rpc_url: String,
+    pub chain_id: Option<u64>,
+    pub deployments_dir: PathBuf,
+    pub signer: PrivateKeySigner,
+    pub settings: Settings,
+    pub metrics_addr: SocketAddr,
+    pub demo_day: Option<Duration>,
+}
+
+impl std::fmt::Debug for RelayerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayerConfig")
+            .field("database_url", &posmul_core::db::redact(&self.database_url))
+            .field("rpc_url", &self.rpc_url)
+            .field("chain_id", &self.chain_id)
+            .field("signer", &self.signer.address())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayerConfig {
+    /// Reads the configuration; the signer must be configured.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let settings = Settings {
+            poll_interval: env.millis("POLL_INTERVAL_MS", 5000)?,
+            replace_after: env.millis("REPLACE_AFTER_MS", 60_000)?,
+            gas_margin_percent: env.or("GAS_MARGIN_PERCENT", 20)?,
+            priority_fee_floor_wei: env
+                .optional::<u128>("PRIORITY_FEE_FLOOR_GWEI")?
+                .map(|g| g.saturating_mul(1_000_000_000)),
+            finality_confirmations: env.or("FINALITY_CONFIRMATIONS", 64)?,
+            claim_batch_max: env.or("CLAIM_BATCH_MAX", 100)?,
+            export_dir: env.or("WAVE_EXPORT_DIR", PathBuf::from("waves"))?,
+        };
+        Ok(RelayerConfig {
+            database_url: posmul_core::config::database_url(env),
+            rpc_url: env.or("RPC_URL", "http://127.0.0.1:8545".to_owned())?,
+            chain_id: env.optional("CHAIN_ID")?,
+            deployments_dir: env.or("DEPLOYMENTS_DIR", PathBuf::from("deployments"))?,
+            signer: signer_from_env(env)?,
+            settings,
+            metrics_addr: env.or("METRICS_ADDR", SocketAddr::from(([0, 0, 0, 0], 9102)))?,
+            demo_day: env
+                .optional::<u64>("DEMO_DAY_SECONDS")?
+                .map(Duration::from_secs),
+        })
+    }
+}
+
+/// The signer: `PRIVATE_KEY`, or `KEYSTORE_PATH` with its password in `KEYSTORE_PASSWORD_FILE`.
+/// Errors name the variable, never the key.
+pub fn signer_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<PrivateKeySigner, ConfigError> {
+    if let Some(key) = env.raw("PRIVATE_KEY") {
+        return key
+            .trim()
+            .parse::<PrivateKeySigner>()
+            .map_err(|_| ConfigError::Malformed {
+                name: "PRIVATE_KEY".to_owned(),
+                value: "<redacted>".to_owned(),
+                reason: "not a 32-byte hex private key".to_owned(),
+            });
+    }
+    let Some(path) = env.raw("KEYSTORE_PATH") else {
+        return Err(ConfigError::Missing {
+            name: "PRIVATE_KEY".to_owned(),
+            hint: "the relayer's signing key (hex), or KEYSTORE_PATH + KEYSTORE_PASSWORD_FILE",
+        });
+    };
+    let password_file: String = env.required(
+        "KEYSTORE_PASSWORD_FILE",
+        "the file holding the keystore's password",
+    )?;
+    let password = std::fs::read_to_string(&password_file).map_err(|e| ConfigError::Malformed {
+        name: "KEYSTORE_PASSWORD_FILE".to_owned(),
+        value: password_file.clone(),
+        reason: format!("cannot read it: {e}"),
+    })?;
+    PrivateKeySigner::decrypt_keystore(&path, password.trim_end_matches(['\n', '\r'])).map_err(
+        |e| ConfigError::Malformed {
+            name: "KEYSTORE_PATH".to_owned(),
+            value: path.clone(),
+            reason: format!("cannot decrypt the keystore: {e}"),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Env::from_fn(move |k| map.get(k).cloned())
+    }
+
+    const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+    #[test]
+    fn a_malformed_private_key_is_refused_without_echoing_it() {
+        let err = signer_from_env(&env(&[("PRIVATE_KEY", "0xdeadbeefsecret")])).unwrap_err();
+        assert!(!err.to_string().contains("deadbeefsecret"), "{err}");
+    }
+
+    #[test]
+    fn the_signer_comes_from_a_key_or_a_keystore_with_a_password_file() {
+        let from_key = signer_from_env(&env(&[("PRIVATE_KEY", KEY)])).expect("key");
+        let dir = std::env::temp_dir().join(format!("posmul-keystore-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (_, name) = PrivateKeySigner::encrypt_keystore(
+            &dir,
+            &mut rand_core(),
+            from_key.credential().to_bytes(),
+            "hunter2",
+            None,
+        )
+        .expect("encrypt");
+        let pw = dir.join("password");
+        std::fs::write(&pw, "hunter2\n").expect("pw");
+        let keystore = dir.join(name);
+        let from_store = signer_from_env(&env(&[
+            ("KEYSTORE_PATH", keystore.to_str().expect("utf8")),
+            ("KEYSTORE_PASSWORD_FILE", pw.to_str().expect("utf8")),
+        ]))
+        .expect("keystore");
+        assert_eq!(from_store.address(), from_key.address());
+        assert!(signer_from_env(&env(&[])).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn rand_core() -> impl alloy::signers::k256::elliptic_curve::rand_core::CryptoRngCore {
+        alloy::signers::k256::elliptic_curve::rand_core::OsRng
+    }
+
+    #[test]
+    fn polygon_chains_floor_the_priority_fee_at_25_gwei() {
+        assert_eq!(default_priority_floor(137), 25_000_000_000);
+        assert_eq!(default_priority_floor(80002), 25_000_000_000);
+        assert_eq!(default_priority_floor(31337), 0);
+    }
+}

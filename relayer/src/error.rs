@@ -1,0 +1,54 @@
+//! The relayer's error type.
+
+use crate::failpoint::Step;
+
+/// Everything that can stop a relayer step. Each step is idempotent: after any error the next
+/// attempt starts again from the persisted state and the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("RPC error: {0}")]
+    Rpc(#[from] alloy::transports::TransportError),
+    #[error("contract call failed: {0}")]
+    Contract(#[from] alloy::contract::Error),
+    #[error("cannot sign the transaction: {0}")]
+    Sign(String),
+    #[error("configuration error: {0}")]
+    Config(#[from] posmul_core::config::ConfigError),
+    #[error("deployment error: {0}")]
+    Deployment(#[from] posmul_core::deployment::DeploymentError),
+    #[error("Merkle tree error: {0}")]
+    Merkle(#[from] posmul_core::merkle::MerkleError),
+    #[error("cannot write the wave export {path}: {source}")]
+    Export {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The chain holds a wave that differs from the stored one (or one the database lacks): a
+    /// restored or foreign database. The relayer stops rather than publish anything else.
+    #[error(
+        "chain and database disagree on day {day}: {detail}; restore the relayer schema or investigate before restarting"
+    )]
+    Divergence { day: u64, detail: String },
+    /// A stored value is malformed (e.g. a bad address length); the schema's checks should make
+    /// this impossible.
+    #[error("corrupt relayer data: {0}")]
+    Corrupt(String),
+    /// A test armed this failpoint: the process "crashes" here.
+    #[error("failpoint {0:?} triggered")]
+    Failpoint(Step),
+    /// The publishing transaction reverted on chain.
+    #[error("transaction {tx} for day {day} reverted")]
+    Reverted {
+        day: u64,
+        tx: alloy::primitives::TxHash,
+    },
+    /// Another instance holds the advisory lock.
+    #[error("another relayer instance holds the lock")]
+    Locked,
+}
+
+/// The relayer's result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,637 @@
+//! The relayer against a real anvil and a real PostgreSQL (issue 5 §7). Each test gets a fresh
+//! migrated database (`#[sqlx::test]`) and its own anvil with the contracts deployed.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, U256},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    rpc::types::Filter,
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+use posmul_core::{merkle::StandardMerkleTree, money::Wei};
+use posmul_relayer::{
+    Error, Relayer, claims,
+    config::Settings,
+    contracts::{MoneyWave, PMC},
+    failpoint::Step,
+    publisher::DAY,
+    reconcile,
+    wave::{self, Status},
+};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+struct Chain {
+    _anvil: AnvilInstance,
+    /// Signs as the deployer/relayer (account 0); fillers on, for test-side transactions.
+    admin: DynProvider,
+    /// Signs as another account (anvil's account 1), e.g. a wallet that claims.
+    claimer: DynProvider,
+    money_wave: Address,
+    pmc: Address,
+    genesis: u64,
+    relayer_key: PrivateKeySigner,
+    url: String,
+    export_dir: std::path::PathBuf,
+    miner: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        if let Some(m) = self.miner.take() {
+            m.abort();
+        }
+        let _ = std::fs::remove_dir_all(&self.export_dir);
+    }
+}
+
+fn anvil_path() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
+}
+
+fn settings(export_dir: &std::path::Path) -> Settings {
+    Settings {
+        poll_interval: Duration::from_millis(50),
+        replace_after: Duration::from_millis(1500),
+        gas_margin_percent: 20,
+        priority_fee_floor_wei: None,
+        finality_confirmations: 2,
+        claim_batch_max: 10,
+        export_dir: export_dir.to_owned(),
+    }
+}
+
+/// anvil (finalized = latest − 2) with PMC and MoneyWave deployed, genesis = today's UTC midnight
+/// of the chain's clock, the daily cap `cap_pmc` PMC.
+async fn chain(cap_pmc: u64) -> Chain {
+    let anvil = Anvil::at(anvil_path())
+        .arg("--slots-in-an-epoch")
+        .arg("1")
+        .try_spawn()
+        .expect("anvil starts");
+    let key = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let admin = ProviderBuilder::new()
+        .wallet(key.clone())
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let claimer = ProviderBuilder::new()
+        .wallet(PrivateKeySigner::from(anvil.keys()[1].clone()))
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let me = key.address();
+    let nonce = admin.get_transaction_count(me).await.expect("nonce");
+    let predicted = me.create(nonce + 1);
+    let pmc = PMC::deploy(&admin, Wei::from_pmc(21_000_000_000).0, predicted)
+        .await
+        .expect("PMC deploys");
+    let ts = admin
+        .get_block_by_number(Default::default())
+        .await
+        .expect("block")
+        .expect("block")
+        .header
+        .timestamp;
+    let genesis = ts / DAY * DAY;
+    let mw = MoneyWave::deploy(
+        &admin,
+        *pmc.address(),
+        U256::from(genesis),
+        Wei::from_pmc(cap_pmc).0,
+        me,
+    )
+    .await
+    .expect("MoneyWave deploys");
+    assert_eq!(*mw.address(), predicted);
+    let role = mw.RELAYER_ROLE().call().await.expect("role");
+    mw.grantRole(role, me)
+        .send()
+        .await
+        .expect("grant")
+        .get_receipt()
+        .await
+        .expect("granted");
+    let export_dir = std::env::temp_dir().join(format!("posmul-waves-{}", Uuid::new_v4()));
+    let (money_wave, pmc) = (*mw.address(), *pmc.address());
+    Chain {
+        url: anvil.endpoint(),
+        _anvil: anvil,
+        admin,
+        claimer,
+        money_wave,
+        pmc,
+        genesis,
+        relayer_key: key,
+        export_dir,
+        miner: None,
+    }
+}
+
+impl Chain {
+    async fn relayer(&self, pool: &PgPool) -> Relayer {
+        self.relayer_at(pool, &self.url).await
+    }
+
+    async fn relayer_at(&self, pool: &PgPool, url: &str) -> Relayer {
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .connect(url)
+            .await
+            .expect("provider")
+            .erased();
+        Relayer::new(
+            pool.clone(),
+            provider,
+            self.relayer_key.clone(),
+            self.money_wave,
+            0,
+            settings(&self.export_dir),
+        )
+        .await
+        .expect("relayer")
+    }
+
+    /// Mines a block every 50 ms, so finality (latest − 2) moves.
+    fn start_miner(&mut self) {
+        let p = self.admin.clone();
+        self.miner = Some(tokio::spawn(async move {
+            loop {
+                let _ = p.anvil_mine(Some(1), None).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }));
+    }
+
+    /// Moves the chain's clock past the end of `day`.
+    async fn end_day(&self, day: u64) {
+        let end = self.genesis + (day + 1) * DAY;
+        let now = self
+            .admin
+            .get_block_by_number(Default::default())
+            .await
+            .expect("b")
+            .expect("b")
+            .header
+            .timestamp;
+        if now < end {
+            self.admin
+                .anvil_set_next_block_timestamp(end)
+                .await
+                .expect("time");
+            self.admin.anvil_mine(Some(1), None).await.expect("mine");
+        }
+    }
+
+    fn money_wave(&self) -> MoneyWave::MoneyWaveInstance<&DynProvider> {
+        MoneyWave::new(self.money_wave, &self.admin)
+    }
+
+    async fn published_days(&self) -> Vec<u64> {
+        let f = Filter::new()
+            .address(self.money_wave)
+            .event_signature(MoneyWave::WavePublished::SIGNATURE_HASH)
+            .from_block(0);
+        self.admin
+            .get_logs(&f)
+            .await
+            .expect("logs")
+            .iter()
+            .map(|l| {
+                MoneyWave::WavePublished::decode_log(&l.inner)
+                    .expect("event")
+                    .data
+                    .day
+            })
+            .collect()
+    }
+}
+
+/// A user, optionally with a wallet.
+async fn user(pool: &PgPool, wallet: Option<Address>) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO auth.users (id) VALUES ($1)")
+        .bind(id)
+        .execute(pool)
+        .await
+        .expect("user");
+    if let Some(a) = wallet {
+        link(pool, id, a).await;
+    }
+    id
+}
+
+async fn link(pool: &PgPool, user: Uuid, a: Address) {
+    sqlx::query("INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)")
+        .bind(format!("{a:#x}"))
+        .bind(user)
+        .execute(pool)
+        .await
+        .expect("wallet");
+}
+
+/// A pending PMC credit of `pmc` PMC on the date of MoneyWave day `day`.
+async fn credit(pool: &PgPool, relayer: &Relayer, user: Uuid, pmc: u64, day: u64) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO credits.credits (id, user_id, source, amount, day, reference_kind, reference_id, idempotency_key)
+         VALUES ($1, $2, 'prediction_win', $3, $4, 'game', $5, $6)",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(Wei::from_pmc(pmc))
+    .bind(relayer.date_of(day).expect("date"))
+    .bind(Uuid::new_v4())
+    .bind(format!("test:{id}"))
+    .execute(pool)
+    .await
+    .expect("credit");
+    id
+}
+
+fn addr(i: u8) -> Address {
+    Address::repeat_byte(i)
+}
+
+async fn assert_reconciled(relayer: &Relayer) {
+    let report = reconcile::reconcile(relayer).await.expect("reconcile runs");
+    assert!(report.is_clean(), "{:#?}", report.problems);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m3_m4_m5_a_full_day_is_published_proved_and_claimed(pool: PgPool) {
+    let mut c = chain(1_000_000).await;
+    c.start_miner();
+    let r = c.relayer(&pool).await;
+    let (alice, bob) = (addr(0xa1), addr(0xb0));
+    let ua = user(&pool, Some(alice)).await;
+    let ub = user(&pool, Some(bob)).await;
+    credit(&pool, &r, ua, 10, 0).await;
+    credit(&pool, &r, ub, 5, 0).await;
+    credit(&pool, &r, ua, 2, 0).await;
+
+    // The day has not ended: nothing is built.
+    assert_eq!(r.catch_up().await.expect("catch up"), Vec::<u64>::new());
+    assert!(wave::latest(&pool).await.expect("db").is_none());
+
+    c.end_day(0).await;
+    assert_eq!(r.catch_up().await.expect("catch up"), vec![0]);
+    let w = wave::load(&pool, 0).await.expect("db").expect("wave 0");
+    assert_eq!(w.status, Status::Finalized);
+    assert_eq!(w.amount, Wei::from_pmc(17));
+    assert_eq!(
+        c.money_wave().currentRoot().call().await.expect("root"),
+        w.root
+    );
+    assert_eq!(c.published_days().await, vec![0]);
+    println!(
+        "gas used by publishWave (day 0, 2 leaves): {:?}",
+        w.gas_used
+    );
+
+    // The export is an @openzeppelin/merkle-tree dump of the same root.
+    let dump = std::fs::read(wave::export_path(&c.export_dir, 31337, 0)).expect("export written");
+    let tree = StandardMerkleTree::load(&serde_json::from_slice(&dump).expect("json"))
+        .expect("valid dump");
+    assert_eq!(tree.root(), w.root);
+
+    // Anyone can claim for alice with the stored proof; the tokens go to alice.
+    let p = claims::current_proof(&pool, alice)
+        .await
+        .expect("db")
+        .expect("alice has a leaf");
+    assert_eq!(p.cumulative_amount, Wei::from_pmc(12));
+    MoneyWave::new(c.money_wave, &c.claimer)
+        .claim(alice, p.cumulative_amount.0, p.proof.clone())
+        .send()
+        .await
+        .expect("claim sent")
+        .get_receipt()
+        .await
+        .expect("claim mined");
+    let pmc = PMC::new(c.pmc, &c.admin);
+    assert_eq!(
+        pmc.balanceOf(alice).call().await.expect("balance"),
+        Wei::from_pmc(12).0
+    );
+
+    // Bob asks the relayer to claim for him: a claimMany batch.
+    claims::enqueue(&pool, ub, bob).await.expect("queued");
+    assert_eq!(claims::process_queue(&r).await.expect("batch"), 1);
+    assert_eq!(
+        pmc.balanceOf(bob).call().await.expect("balance"),
+        Wei::from_pmc(5).0
+    );
+    assert_reconciled(&r).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m4_a_crash_at_any_step_still_publishes_exactly_one_wave_per_day(pool: PgPool) {
+    let mut c = chain(1_000_000).await;
+    c.start_miner();
+    let u = user(&pool, Some(addr(7))).await;
+    let steps = [
+        Step::BeforeSign,
+        Step::AfterSignBeforeBroadcast,
+        Step::AfterBroadcastBeforeReceipt,
+        Step::AfterReceiptBeforeDbUpdate,
+    ];
+    for (day, step) in steps.into_iter().enumerate() {
+        let day = day as u64;
+        let crashing = c.relayer(&pool).await;
+        credit(&pool, &crashing, u, day + 1, day).await;
+        c.end_day(day).await;
+        crashing.failpoints().arm(step);
+        match crashing.catch_up().await {
+            Err(Error::Failpoint(s)) => assert_eq!(s, step),
+            other => panic!("expected a crash at {step:?}, got {other:?}"),
+        }
+        drop(crashing);
+        let restarted = c.relayer(&pool).await;
+        assert_eq!(
+            restarted.catch_up().await.expect("restart finishes"),
+            vec![day],
+            "after {step:?}"
+        );
+        let w = wave::load(&pool, day).await.expect("db").expect("wave");
+        assert_eq!(
+            (w.status, w.amount),
+            (Status::Finalized, Wei::from_pmc(day + 1)),
+            "after {step:?}"
+        );
+    }
+    assert_eq!(c.published_days().await, vec![0, 1, 2, 3]);
+    let r = c.relayer(&pool).await;
+    assert_reconciled(&r).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m4_two_relayers_started_together_publish_one_wave(pool: PgPool) {
+    let mut c = chain(1_000_000).await;
+    c.start_miner();
+    let (r1, r2) = (c.relayer(&pool).await, c.relayer(&pool).await);
+    let u = user(&pool, Some(addr(9))).await;
+    credit(&pool, &r1, u, 3, 0).await;
+    c.end_day(0).await;
+    let (a, b) = tokio::join!(r1.catch_up(), r2.catch_up());
+    let mut done: Vec<u64> = a
+        .expect("first")
+        .into_iter()
+        .chain(b.expect("second"))
+        .collect();
+    done.sort();
+    assert_eq!(done, vec![0]);
+    assert_eq!(c.published_days().await, vec![0]);
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM relayer.tx_attempts")
+        .fetch_one(&pool)
+        .await
+        .expect("db");
+    assert_eq!(attempts, 1);
+    assert_reconciled(&r1).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn an_unmined_transaction_is_replaced_with_higher_fees_and_a_dropped_one_resent(
+    pool: PgPool,
+) {
+    let mut c = chain(1_000_000).await;
+    let r = c.relayer(&pool).await;
+    let u = user(&pool, Some(addr(3))).await;
+    credit(&pool, &r, u, 4, 0).await;
+    c.end_day(0).await;
+    c.admin
+        .anvil_set_auto_mine(false)
+        .await
+        .expect("automine off");
+    let task = tokio::spawn({
+        let r = r.clone();
+        async move { r.catch_up().await }
+    });
+    // Wait for the replacement (nothing is mined, so after replace_after the sender re-signs).
+    let fees = loop {
+        let rows: Vec<(Vec<u8>, String, String, i64)> = sqlx::query_as(
+            "SELECT tx_hash, max_fee_per_gas::text, max_priority_fee_per_gas::text, nonce FROM relayer.tx_attempts ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("db");
+        if rows.len() >= 2 {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let fee = |i: usize, j: usize| -> u128 {
+        let row = &fees[i];
+        if j == 1 {
+            row.1.parse().expect("fee")
+        } else {
+            row.2.parse().expect("fee")
+        }
+    };
+    assert_eq!(fees[0].3, fees[1].3, "a replacement keeps the nonce");
+    assert!(
+        fee(1, 1) * 10 >= fee(0, 1) * 11 && fee(1, 2) * 10 >= fee(0, 2) * 11,
+        "both fees +10 %"
+    );
+    // The node loses the replacement: the relayer sends it again, then it is mined.
+    let latest = alloy::primitives::B256::from_slice(&fees[1].0);
+    c.admin.anvil_drop_transaction(latest).await.expect("drop");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    c.admin
+        .anvil_set_auto_mine(true)
+        .await
+        .expect("automine on");
+    c.start_miner();
+    let done = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("finishes")
+        .expect("task");
+    assert_eq!(done.expect("published"), vec![0]);
+    assert_eq!(c.published_days().await, vec![0]);
+    let mined: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM relayer.tx_attempts WHERE status = 'mined'")
+            .fetch_one(&pool)
+            .await
+            .expect("db");
+    assert_eq!(mined, 1);
+    assert_reconciled(&r).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m3_credits_over_the_cap_carry_to_the_next_day_in_order(pool: PgPool) {
+    let mut c = chain(100).await;
+    c.start_miner();
+    let r = c.relayer(&pool).await;
+    let (u1, u2, u3) = (
+        user(&pool, Some(addr(1))).await,
+        user(&pool, Some(addr(2))).await,
+        user(&pool, Some(addr(3))).await,
+    );
+    credit(&pool, &r, u1, 60, 0).await;
+    let second = credit(&pool, &r, u2, 50, 0).await;
+    credit(&pool, &r, u3, 10, 0).await;
+    c.end_day(0).await;
+    r.catch_up().await.expect("day 0");
+    let w0 = wave::load(&pool, 0).await.expect("db").expect("wave 0");
+    assert_eq!(
+        (w0.amount, w0.credit_count),
+        (Wei::from_pmc(60), 1),
+        "50 does not fit; 10 may not overtake it"
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM credits.credits WHERE id = $1")
+        .bind(second)
+        .fetch_one(&pool)
+        .await
+        .expect("db");
+    assert_eq!(state, "pending");
+    c.end_day(1).await;
+    r.catch_up().await.expect("day 1");
+    let w1 = wave::load(&pool, 1).await.expect("db").expect("wave 1");
+    assert_eq!(
+        (w1.amount, w1.total_cumulative),
+        (Wei::from_pmc(60), Wei::from_pmc(120))
+    );
+    let (wave_day,): (chrono::NaiveDate,) =
+        sqlx::query_as("SELECT wave_day FROM credits.credits WHERE id = $1")
+            .bind(second)
+            .fetch_one(&pool)
+            .await
+            .expect("db");
+    assert_eq!(wave_day, r.date_of(1).expect("date"));
+    assert_reconciled(&r).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m4_missed_days_are_caught_up_in_order_and_an_empty_day_gets_a_zero_wave(pool: PgPool) {
+    let mut c = chain(1_000).await;
+    c.start_miner();
+    let r = c.relayer(&pool).await;
+    let u = user(&pool, Some(addr(5))).await;
+    credit(&pool, &r, u, 1, 0).await;
+    credit(&pool, &r, u, 2, 1).await;
+    c.end_day(2).await;
+    assert_eq!(r.catch_up().await.expect("catch up"), vec![0, 1, 2]);
+    assert_eq!(c.published_days().await, vec![0, 1, 2]);
+    let amounts: Vec<Wei> = wave::all(&pool)
+        .await
+        .expect("db")
+        .iter()
+        .map(|w| w.amount)
+        .collect();
+    assert_eq!(amounts, vec![Wei::from_pmc(1), Wei::from_pmc(2), Wei::ZERO]);
+    let p = claims::current_proof(&pool, addr(5))
+        .await
+        .expect("db")
+        .expect("leaf");
+    assert_eq!((p.day, p.cumulative_amount), (2, Wei::from_pmc(3)));
+    assert_reconciled(&r).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m4_a_user_without_a_wallet_waits_then_receives_everything_owed(pool: PgPool) {
+    let mut c = chain(1_000).await;
+    c.start_miner();
+    let r = c.relayer(&pool).await;
+    let late = user(&pool, None).await;
+    let other = user(&pool, Some(addr(8))).await;
+    credit(&pool, &r, late, 4, 0).await;
+    credit(&pool, &r, other, 1, 0).await;
+    c.end_day(0).await;
+    r.catch_up().await.expect("day 0");
+    assert_eq!(
+        wave::load(&pool, 0).await.expect("db").expect("w").amount,
+        Wei::from_pmc(1)
+    );
+    credit(&pool, &r, late, 6, 1).await;
+    link(&pool, late, addr(0x1a)).await;
+    c.end_day(1).await;
+    r.catch_up().await.expect("day 1");
+    let p = claims::current_proof(&pool, addr(0x1a))
+        .await
+        .expect("db")
+        .expect("leaf");
+    assert_eq!(p.cumulative_amount, Wei::from_pmc(10));
+    assert_reconciled(&r).await;
+}
+
+/// A TCP proxy that can refuse connections, to cut the relayer off its node.
+async fn proxy(upstream: String) -> (String, Arc<std::sync::atomic::AtomicBool>) {
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let target = upstream.trim_start_matches("http://").to_owned();
+    let flag = up.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                drop(inbound);
+                continue;
+            }
+            let (target, flag) = (target.clone(), flag.clone());
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                    // An outage also cuts the connections already open.
+                    let cut = async {
+                        while flag.load(std::sync::atomic::Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        _ = cut => {}
+                    }
+                }
+            });
+        }
+    });
+    (url, up)
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn an_rpc_outage_only_delays_the_wave(pool: PgPool) {
+    let mut c = chain(1_000).await;
+    c.start_miner();
+    let (url, up) = proxy(c.url.clone()).await;
+    let r = c.relayer_at(&pool, &url).await;
+    let u = user(&pool, Some(addr(4))).await;
+    credit(&pool, &r, u, 2, 0).await;
+    c.end_day(0).await;
+    up.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        matches!(r.catch_up().await, Err(Error::Rpc(_) | Error::Contract(_))),
+        "the node is unreachable"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let runner = tokio::spawn({
+        let r = r.clone();
+        async move {
+            r.run(None, async {
+                let _ = stop_rx.await;
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if wave::load(&pool, 0)
+            .await
+            .expect("db")
+            .is_some_and(|w| w.status == Status::Finalized)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the wave was not finalized after the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop_tx.send(());
+    runner.await.expect("task").expect("run stops cleanly");
+    assert_eq!(c.published_days().await, vec![0]);
+}
