@@ -40,6 +40,7 @@ pub mod rate_limit;
 pub mod startup;
 pub mod telemetry;
 pub mod users;
+pub mod wallet;
 
 pub mod credits;
 pub mod ledger;

@@ -119,6 +119,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::admin::router())
         .merge(crate::predictions::router())
         .merge(crate::ledger::router())
+        .merge(crate::wallet::router())
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).
