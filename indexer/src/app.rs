@@ -35,14 +35,47 @@ pub struct Indexer {
 
 impl Indexer {
     /// Checks the RPC URLs and binds `config.http_addr` (port 0 picks a free port).
-    pub async fn build(config: IndexerConfig, deployment: &Deployment, pool: PgPool) -> Result<Indexer> {
+    pub async fn build(
+        config: IndexerConfig,
+        deployment: &Deployment,
+        pool: PgPool,
+    ) -> Result<Indexer> {
         let status = Status::new();
-        let backoff = Backoff { base: config.retry_base, max: config.retry_max };
-        let rpc = Arc::new(Rpc::new(&config.rpc_urls, config.rpc_timeout, backoff, status.clone())?);
-        let listener = TcpListener::bind(config.http_addr).await.map_err(|source| IndexerError::Bind { addr: config.http_addr, source })?;
-        let addr = listener.local_addr().map_err(|source| IndexerError::Bind { addr: config.http_addr, source })?;
-        let contracts = Contracts { pmc: deployment.pmc, money_wave: deployment.money_wave, donation_hub: deployment.donation_hub };
-        Ok(Indexer { contracts, deployment_block: deployment.deployment_block, pool, rpc, status, listener, addr, config })
+        let backoff = Backoff {
+            base: config.retry_base,
+            max: config.retry_max,
+        };
+        let rpc = Arc::new(Rpc::new(
+            &config.rpc_urls,
+            config.rpc_timeout,
+            backoff,
+            status.clone(),
+        )?);
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| IndexerError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| IndexerError::Bind {
+            addr: config.http_addr,
+            source,
+        })?;
+        let contracts = Contracts {
+            pmc: deployment.pmc,
+            money_wave: deployment.money_wave,
+            donation_hub: deployment.donation_hub,
+        };
+        Ok(Indexer {
+            contracts,
+            deployment_block: deployment.deployment_block,
+            pool,
+            rpc,
+            status,
+            listener,
+            addr,
+            config,
+        })
     }
 
     /// The bound address of `/healthz`, `/readyz` and `/metrics`.
@@ -58,21 +91,54 @@ impl Indexer {
     /// Serves HTTP and indexes for ever: waits for the chain's advisory lock, leads until a
     /// database error, then re-elects. Returns only if the HTTP server fails.
     pub async fn run(self) -> Result<()> {
-        let Indexer { config, contracts, deployment_block, pool, rpc, status, listener, addr } = self;
-        let state = HttpState { status: status.clone(), pool: pool.clone(), ready_max_lag: config.ready_max_lag };
+        let Indexer {
+            config,
+            contracts,
+            deployment_block,
+            pool,
+            rpc,
+            status,
+            listener,
+            addr,
+        } = self;
+        let state = HttpState {
+            status: status.clone(),
+            pool: pool.clone(),
+            ready_max_lag: config.ready_max_lag,
+        };
         let server = axum::serve(listener, router(state));
         tracing::info!(%addr, chain_id = config.chain_id, "serving /healthz /readyz /metrics");
         let wake = Arc::new(Notify::new());
         let heads = tokio::spawn(watch_heads(rpc.clone(), wake.clone()));
-        let backoff = Backoff { base: config.retry_base, max: config.retry_max };
+        let backoff = Backoff {
+            base: config.retry_base,
+            max: config.retry_max,
+        };
         let work = async {
-            let mut syncer = Syncer::new(&config, contracts, deployment_block, rpc, status.clone(), wake);
+            let mut syncer = Syncer::new(
+                &config,
+                contracts,
+                deployment_block,
+                rpc,
+                status.clone(),
+                wake,
+            );
             let mut failures = 0u32;
             loop {
                 status.set_role(Role::Standby);
-                let mut conn = lock::acquire(&pool, config.chain_id, config.standby_poll, backoff, &status).await;
+                let mut conn = lock::acquire(
+                    &pool,
+                    config.chain_id,
+                    config.standby_poll,
+                    backoff,
+                    &status,
+                )
+                .await;
                 status.set_role(Role::Leader);
-                tracing::info!(chain_id = config.chain_id, "holding the advisory lock: indexing");
+                tracing::info!(
+                    chain_id = config.chain_id,
+                    "holding the advisory lock: indexing"
+                );
                 if let Err(e) = syncer.lead(&mut conn).await {
                     tracing::error!(error = %e, "leadership ended; re-electing");
                 }

@@ -15,7 +15,9 @@ pub struct Backoff {
 impl Backoff {
     /// The delay before retry number `attempt` (0 = first retry).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self.base.saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX));
+        let exp = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX));
         let cap = exp.min(self.max).max(Duration::from_millis(1));
         let lo = cap / 2;
         let jitter = rand::rng().random_range(0..=(cap - lo).as_micros() as u64);
@@ -29,12 +31,21 @@ mod tests {
 
     #[test]
     fn delays_grow_exponentially_and_stay_under_the_cap() {
-        let b = Backoff { base: Duration::from_millis(100), max: Duration::from_secs(2) };
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
         for _ in 0..50 {
             let d0 = b.delay(0);
-            assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100), "{d0:?}");
+            assert!(
+                d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100),
+                "{d0:?}"
+            );
             let d3 = b.delay(3);
-            assert!(d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(800), "{d3:?}");
+            assert!(
+                d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(800),
+                "{d3:?}"
+            );
             assert!(b.delay(30) <= Duration::from_secs(2));
         }
     }

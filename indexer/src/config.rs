@@ -94,7 +94,9 @@ impl IndexerConfig {
     }
 
     /// Reads the variables of the table above; a malformed value is an error naming it.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<IndexerConfig, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+    ) -> Result<IndexerConfig, ConfigError> {
         let chain_id = env.or("CHAIN_ID", 31337u64)?;
         let d = IndexerConfig::local(chain_id, env.list("RPC_URLS", &["http://127.0.0.1:8545"]));
         let c = IndexerConfig {
@@ -116,11 +118,18 @@ impl IndexerConfig {
             ..d
         };
         if c.rpc_urls.is_empty() {
-            return Err(ConfigError::Missing { name: "RPC_URLS".to_owned(), hint: "at least one JSON-RPC URL" });
+            return Err(ConfigError::Missing {
+                name: "RPC_URLS".to_owned(),
+                hint: "at least one JSON-RPC URL",
+            });
         }
         let positive = |name: &str, v: u64| {
             if v == 0 {
-                Err(ConfigError::Malformed { name: name.to_owned(), value: "0".to_owned(), reason: "must be at least 1".to_owned() })
+                Err(ConfigError::Malformed {
+                    name: name.to_owned(),
+                    value: "0".to_owned(),
+                    reason: "must be at least 1".to_owned(),
+                })
             } else {
                 Ok(())
             }
@@ -139,7 +148,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Env::from_fn(move |k| map.get(k).cloned())
     }
 

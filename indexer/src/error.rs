@@ -21,15 +21,24 @@ pub enum IndexerError {
     #[error("the provider refused eth_getLogs as too large: {0}")]
     RangeTooLarge(String),
     /// Even a single block's logs are refused as too large.
-    #[error("the provider refuses the logs of block {block} as too large: {message}; use a provider without a result limit")]
+    #[error(
+        "the provider refuses the logs of block {block} as too large: {message}; use a provider without a result limit"
+    )]
     BlockTooLarge { block: u64, message: String },
     /// The node's answers contradict each other (a reorg happened between two calls, or a log
     /// lacks its block); the step is retried.
     #[error("inconsistent node answer: {0}")]
     Inconsistent(String),
     /// A log of a mirrored contract with a known signature does not decode.
-    #[error("cannot decode {event} in tx {tx} log {log_index}: {reason}; is the deployment file for these contracts?")]
-    Decode { event: &'static str, tx: String, log_index: u64, reason: String },
+    #[error(
+        "cannot decode {event} in tx {tx} log {log_index}: {reason}; is the deployment file for these contracts?"
+    )]
+    Decode {
+        event: &'static str,
+        tx: String,
+        log_index: u64,
+        reason: String,
+    },
     /// The node does not answer the `finalized` tag and FINALITY=tag.
     #[error("the node does not answer the finalized block tag; set FINALITY=depth (or auto)")]
     NoFinalizedTag,

@@ -60,16 +60,63 @@ impl Contracts {
 /// One mirrored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Transfer { from: Address, to: Address, value: U256 },
-    DelegateChanged { delegator: Address, from_delegate: Address, to_delegate: Address },
-    DelegateVotesChanged { delegate: Address, previous_votes: U256, new_votes: U256 },
-    WavePublished { day: u64, root: B256, amount: U256, allocation_hash: B256, total_cumulative: U256 },
-    Claimed { account: Address, amount: U256, cumulative_amount: U256 },
-    DailyCapChanged { previous_cap: U256, new_cap: U256, effective_from_day: u64 },
-    PauseChanged { contract: Address, account: Address, paused: bool },
-    RoleChanged { contract: Address, role: B256, account: Address, sender: Address, granted: bool },
-    RecipientSet { id: U256, beneficiary: Address, kind: u8, active: bool },
-    Donated { recipient_id: U256, donor: Address, beneficiary: Address, amount: U256, memo_hash: B256 },
+    Transfer {
+        from: Address,
+        to: Address,
+        value: U256,
+    },
+    DelegateChanged {
+        delegator: Address,
+        from_delegate: Address,
+        to_delegate: Address,
+    },
+    DelegateVotesChanged {
+        delegate: Address,
+        previous_votes: U256,
+        new_votes: U256,
+    },
+    WavePublished {
+        day: u64,
+        root: B256,
+        amount: U256,
+        allocation_hash: B256,
+        total_cumulative: U256,
+    },
+    Claimed {
+        account: Address,
+        amount: U256,
+        cumulative_amount: U256,
+    },
+    DailyCapChanged {
+        previous_cap: U256,
+        new_cap: U256,
+        effective_from_day: u64,
+    },
+    PauseChanged {
+        contract: Address,
+        account: Address,
+        paused: bool,
+    },
+    RoleChanged {
+        contract: Address,
+        role: B256,
+        account: Address,
+        sender: Address,
+        granted: bool,
+    },
+    RecipientSet {
+        id: U256,
+        beneficiary: Address,
+        kind: u8,
+        active: bool,
+    },
+    Donated {
+        recipient_id: U256,
+        donor: Address,
+        beneficiary: Address,
+        amount: U256,
+        memo_hash: B256,
+    },
 }
 
 /// An event with the position it came from.
@@ -85,7 +132,10 @@ pub struct EventLog {
 fn decode<E: SolEvent>(log: &Log) -> Result<E> {
     E::decode_log_data(&log.inner.data).map_err(|e| IndexerError::Decode {
         event: E::SIGNATURE,
-        tx: log.transaction_hash.map(|h| h.to_string()).unwrap_or_default(),
+        tx: log
+            .transaction_hash
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
         log_index: log.log_index.unwrap_or_default(),
         reason: e.to_string(),
     })
@@ -94,21 +144,35 @@ fn decode<E: SolEvent>(log: &Log) -> Result<E> {
 /// Decodes a log of one of `contracts`: `Ok(None)` for events that are not mirrored, an error
 /// for a pending log (no block) or a log with a mirrored signature that does not decode.
 pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> {
-    let Some(&topic0) = log.topics().first() else { return Ok(None) };
+    let Some(&topic0) = log.topics().first() else {
+        return Ok(None);
+    };
     let address = log.address();
     let event = if address == contracts.pmc {
         match topic0 {
             IPmc::Transfer::SIGNATURE_HASH => {
                 let e: IPmc::Transfer = decode(log)?;
-                Some(Event::Transfer { from: e.from, to: e.to, value: e.value })
+                Some(Event::Transfer {
+                    from: e.from,
+                    to: e.to,
+                    value: e.value,
+                })
             }
             IPmc::DelegateChanged::SIGNATURE_HASH => {
                 let e: IPmc::DelegateChanged = decode(log)?;
-                Some(Event::DelegateChanged { delegator: e.delegator, from_delegate: e.fromDelegate, to_delegate: e.toDelegate })
+                Some(Event::DelegateChanged {
+                    delegator: e.delegator,
+                    from_delegate: e.fromDelegate,
+                    to_delegate: e.toDelegate,
+                })
             }
             IPmc::DelegateVotesChanged::SIGNATURE_HASH => {
                 let e: IPmc::DelegateVotesChanged = decode(log)?;
-                Some(Event::DelegateVotesChanged { delegate: e.delegate, previous_votes: e.previousVotes, new_votes: e.newVotes })
+                Some(Event::DelegateVotesChanged {
+                    delegate: e.delegate,
+                    previous_votes: e.previousVotes,
+                    new_votes: e.newVotes,
+                })
             }
             _ => None,
         }
@@ -126,11 +190,19 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
             }
             IMoneyWave::Claimed::SIGNATURE_HASH => {
                 let e: IMoneyWave::Claimed = decode(log)?;
-                Some(Event::Claimed { account: e.account, amount: e.amount, cumulative_amount: e.cumulativeAmount })
+                Some(Event::Claimed {
+                    account: e.account,
+                    amount: e.amount,
+                    cumulative_amount: e.cumulativeAmount,
+                })
             }
             IMoneyWave::DailyCapChanged::SIGNATURE_HASH => {
                 let e: IMoneyWave::DailyCapChanged = decode(log)?;
-                Some(Event::DailyCapChanged { previous_cap: e.previousCap, new_cap: e.newCap, effective_from_day: e.effectiveFromDay })
+                Some(Event::DailyCapChanged {
+                    previous_cap: e.previousCap,
+                    new_cap: e.newCap,
+                    effective_from_day: e.effectiveFromDay,
+                })
             }
             _ => None,
         }
@@ -138,7 +210,12 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
         match topic0 {
             IDonationHub::RecipientSet::SIGNATURE_HASH => {
                 let e: IDonationHub::RecipientSet = decode(log)?;
-                Some(Event::RecipientSet { id: e.id, beneficiary: e.beneficiary, kind: e.kind, active: e.active })
+                Some(Event::RecipientSet {
+                    id: e.id,
+                    beneficiary: e.beneficiary,
+                    kind: e.kind,
+                    active: e.active,
+                })
             }
             IDonationHub::Donated::SIGNATURE_HASH => {
                 let e: IDonationHub::Donated = decode(log)?;
@@ -160,11 +237,24 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
         None => admin_event(address, topic0, log)?,
     };
     let Some(event) = event else { return Ok(None) };
-    match (log.block_number, log.block_hash, log.transaction_hash, log.log_index) {
+    match (
+        log.block_number,
+        log.block_hash,
+        log.transaction_hash,
+        log.log_index,
+    ) {
         (Some(block_number), Some(block_hash), Some(tx_hash), Some(log_index)) if !log.removed => {
-            Ok(Some(EventLog { block_number, block_hash, tx_hash, log_index, event }))
+            Ok(Some(EventLog {
+                block_number,
+                block_hash,
+                tx_hash,
+                log_index,
+                event,
+            }))
         }
-        _ => Err(IndexerError::Inconsistent("eth_getLogs returned a pending or removed log".to_owned())),
+        _ => Err(IndexerError::Inconsistent(
+            "eth_getLogs returned a pending or removed log".to_owned(),
+        )),
     }
 }
 
@@ -172,19 +262,39 @@ fn admin_event(contract: Address, topic0: B256, log: &Log) -> Result<Option<Even
     Ok(match topic0 {
         IAdmin::RoleGranted::SIGNATURE_HASH => {
             let e: IAdmin::RoleGranted = decode(log)?;
-            Some(Event::RoleChanged { contract, role: e.role, account: e.account, sender: e.sender, granted: true })
+            Some(Event::RoleChanged {
+                contract,
+                role: e.role,
+                account: e.account,
+                sender: e.sender,
+                granted: true,
+            })
         }
         IAdmin::RoleRevoked::SIGNATURE_HASH => {
             let e: IAdmin::RoleRevoked = decode(log)?;
-            Some(Event::RoleChanged { contract, role: e.role, account: e.account, sender: e.sender, granted: false })
+            Some(Event::RoleChanged {
+                contract,
+                role: e.role,
+                account: e.account,
+                sender: e.sender,
+                granted: false,
+            })
         }
         IAdmin::Paused::SIGNATURE_HASH => {
             let e: IAdmin::Paused = decode(log)?;
-            Some(Event::PauseChanged { contract, account: e.account, paused: true })
+            Some(Event::PauseChanged {
+                contract,
+                account: e.account,
+                paused: true,
+            })
         }
         IAdmin::Unpaused::SIGNATURE_HASH => {
             let e: IAdmin::Unpaused = decode(log)?;
-            Some(Event::PauseChanged { contract, account: e.account, paused: false })
+            Some(Event::PauseChanged {
+                contract,
+                account: e.account,
+                paused: false,
+            })
         }
         _ => None,
     })
@@ -218,29 +328,70 @@ mod tests {
 
     #[test]
     fn a_pmc_transfer_decodes_with_its_position() {
-        let t = IPmc::Transfer { from: Address::ZERO, to: Address::repeat_byte(9), value: U256::from(5) };
-        let got = decode_log(&contracts(), &rpc_log(contracts().pmc, t.encode_log_data())).expect("decodes").expect("mirrored");
-        assert_eq!(got.event, Event::Transfer { from: Address::ZERO, to: Address::repeat_byte(9), value: U256::from(5) });
+        let t = IPmc::Transfer {
+            from: Address::ZERO,
+            to: Address::repeat_byte(9),
+            value: U256::from(5),
+        };
+        let got = decode_log(&contracts(), &rpc_log(contracts().pmc, t.encode_log_data()))
+            .expect("decodes")
+            .expect("mirrored");
+        assert_eq!(
+            got.event,
+            Event::Transfer {
+                from: Address::ZERO,
+                to: Address::repeat_byte(9),
+                value: U256::from(5)
+            }
+        );
         assert_eq!((got.block_number, got.log_index), (7, 3));
     }
 
     #[test]
     fn a_transfer_from_another_contract_is_not_mirrored() {
-        let t = IPmc::Transfer { from: Address::ZERO, to: Address::repeat_byte(9), value: U256::from(5) };
-        assert_eq!(decode_log(&contracts(), &rpc_log(Address::repeat_byte(4), t.encode_log_data())).expect("ok"), None);
+        let t = IPmc::Transfer {
+            from: Address::ZERO,
+            to: Address::repeat_byte(9),
+            value: U256::from(5),
+        };
+        assert_eq!(
+            decode_log(
+                &contracts(),
+                &rpc_log(Address::repeat_byte(4), t.encode_log_data())
+            )
+            .expect("ok"),
+            None
+        );
     }
 
     #[test]
     fn role_changes_are_mirrored_for_every_contract() {
         let role = b256!("0x0000000000000000000000000000000000000000000000000000000000000000");
-        let e = IAdmin::RoleGranted { role, account: Address::repeat_byte(1), sender: Address::repeat_byte(2) };
-        let got = decode_log(&contracts(), &rpc_log(contracts().donation_hub, e.encode_log_data())).expect("ok").expect("some");
-        assert!(matches!(got.event, Event::RoleChanged { granted: true, .. }));
+        let e = IAdmin::RoleGranted {
+            role,
+            account: Address::repeat_byte(1),
+            sender: Address::repeat_byte(2),
+        };
+        let got = decode_log(
+            &contracts(),
+            &rpc_log(contracts().donation_hub, e.encode_log_data()),
+        )
+        .expect("ok")
+        .expect("some");
+        assert!(matches!(
+            got.event,
+            Event::RoleChanged { granted: true, .. }
+        ));
     }
 
     #[test]
     fn a_truncated_log_is_an_error_not_a_panic() {
-        let mut data = IPmc::Transfer { from: Address::ZERO, to: Address::repeat_byte(9), value: U256::from(5) }.encode_log_data();
+        let mut data = IPmc::Transfer {
+            from: Address::ZERO,
+            to: Address::repeat_byte(9),
+            value: U256::from(5),
+        }
+        .encode_log_data();
         data = LogData::new_unchecked(data.topics().to_vec(), Default::default());
         assert!(decode_log(&contracts(), &rpc_log(contracts().pmc, data)).is_err());
     }

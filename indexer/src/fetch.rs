@@ -25,7 +25,10 @@ pub async fn logs_split(rpc: &Rpc, contracts: &Contracts, from: u64, to: u64) ->
     let mut split = false;
     // Depth-first, lower half first, so the result stays in block order.
     while let Some((a, b)) = pending.pop() {
-        let filter = Filter::new().address(contracts.all().to_vec()).from_block(a).to_block(b);
+        let filter = Filter::new()
+            .address(contracts.all().to_vec())
+            .from_block(a)
+            .to_block(b);
         match rpc.logs(&filter).await {
             Ok(mut logs) => out.append(&mut logs),
             Err(IndexerError::RangeTooLarge(message)) => {
@@ -77,7 +80,12 @@ pub struct Fetched {
 
 /// Fetches a range that is entirely final: no hash checks; the blocks recorded are those with
 /// events (timestamp from the logs when the node provides it) and the last block.
-pub async fn final_range(rpc: Arc<Rpc>, contracts: Contracts, from: u64, to: u64) -> Result<Fetched> {
+pub async fn final_range(
+    rpc: Arc<Rpc>,
+    contracts: Contracts,
+    from: u64,
+    to: u64,
+) -> Result<Fetched> {
     let Logs { logs, split } = logs_split(&rpc, &contracts, from, to).await?;
     let end = rpc
         .block(BlockNumberOrTag::Number(to))
@@ -85,7 +93,15 @@ pub async fn final_range(rpc: Arc<Rpc>, contracts: Contracts, from: u64, to: u64
         .ok_or_else(|| IndexerError::Inconsistent(format!("the node has no block {to}")))?;
     let events = decode_all(&contracts, &logs)?;
     let mut rows: BTreeMap<u64, BlockRow> = BTreeMap::new();
-    rows.insert(to, BlockRow { number: to, hash: end.hash, parent_hash: Some(end.parent_hash), timestamp: end.timestamp });
+    rows.insert(
+        to,
+        BlockRow {
+            number: to,
+            hash: end.hash,
+            parent_hash: Some(end.parent_hash),
+            timestamp: end.timestamp,
+        },
+    );
     let mut missing = Vec::new();
     for log in &logs {
         if let (Some(n), Some(h)) = (log.block_number, log.block_hash) {
@@ -94,7 +110,15 @@ pub async fn final_range(rpc: Arc<Rpc>, contracts: Contracts, from: u64, to: u64
             }
             match log.block_timestamp {
                 Some(ts) => {
-                    rows.insert(n, BlockRow { number: n, hash: h, parent_hash: None, timestamp: ts });
+                    rows.insert(
+                        n,
+                        BlockRow {
+                            number: n,
+                            hash: h,
+                            parent_hash: None,
+                            timestamp: ts,
+                        },
+                    );
                 }
                 None => missing.push(n),
             }
@@ -102,17 +126,38 @@ pub async fn final_range(rpc: Arc<Rpc>, contracts: Contracts, from: u64, to: u64
     }
     missing.dedup();
     for b in blocks(&rpc, missing.into_iter()).await? {
-        rows.insert(b.number, BlockRow { number: b.number, hash: b.hash, parent_hash: Some(b.parent_hash), timestamp: b.timestamp });
+        rows.insert(
+            b.number,
+            BlockRow {
+                number: b.number,
+                hash: b.hash,
+                parent_hash: Some(b.parent_hash),
+                timestamp: b.timestamp,
+            },
+        );
     }
     // A final block cannot change; a log whose hash disagrees with the block's is a node error.
     for e in &events {
-        if rows.get(&e.block_number).is_some_and(|r| r.hash != e.block_hash) {
-            return Err(IndexerError::Inconsistent(format!("log and block hashes differ at final block {}", e.block_number)));
+        if rows
+            .get(&e.block_number)
+            .is_some_and(|r| r.hash != e.block_hash)
+        {
+            return Err(IndexerError::Inconsistent(format!(
+                "log and block hashes differ at final block {}",
+                e.block_number
+            )));
         }
     }
     let count = logs.len();
     Ok(Fetched {
-        batch: Batch { from, to, to_hash: end.hash, finalized_upto: to, blocks: rows.into_values().collect(), events },
+        batch: Batch {
+            from,
+            to,
+            to_hash: end.hash,
+            finalized_upto: to,
+            blocks: rows.into_values().collect(),
+            events,
+        },
         logs: count,
         split,
     })

@@ -45,7 +45,11 @@ pub struct Readiness {
 
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     let db_ok = matches!(
-        tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&s.pool)).await,
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query("SELECT 1").execute(&s.pool)
+        )
+        .await,
         Ok(Ok(_))
     );
     let st = &s.status;
@@ -57,7 +61,11 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     } else if !st.rpc_ok() {
         Some("RPC unreachable".to_owned())
     } else if st.lag() > s.ready_max_lag {
-        Some(format!("{} blocks behind the head (READY_MAX_LAG {})", st.lag(), s.ready_max_lag))
+        Some(format!(
+            "{} blocks behind the head (READY_MAX_LAG {})",
+            st.lag(),
+            s.ready_max_lag
+        ))
     } else {
         None
     };
@@ -76,10 +84,20 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
         db_ok,
         reason,
     };
-    let code = if body.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if body.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body))
 }
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.status.metrics.render())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        s.status.metrics.render(),
+    )
 }

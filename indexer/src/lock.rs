@@ -19,7 +19,13 @@ pub fn lock_key(chain_id: u64) -> i64 {
 }
 
 /// Waits until this instance holds the chain's lock; returns the connection holding it.
-pub async fn acquire(pool: &PgPool, chain_id: u64, poll: Duration, backoff: Backoff, status: &Status) -> PgConnection {
+pub async fn acquire(
+    pool: &PgPool,
+    chain_id: u64,
+    poll: Duration,
+    backoff: Backoff,
+    status: &Status,
+) -> PgConnection {
     let key = lock_key(chain_id);
     let mut failures = 0u32;
     loop {
@@ -35,7 +41,11 @@ pub async fn acquire(pool: &PgPool, chain_id: u64, poll: Duration, backoff: Back
         failures = 0;
         let mut announced = false;
         loop {
-            match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut conn).await {
+            match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut conn)
+                .await
+            {
                 Ok(true) => return conn,
                 Ok(false) => {
                     if !announced {

@@ -9,15 +9,23 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
-        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .json()
+            .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let env = Env::process();
     let config = IndexerConfig::from_env(&env).context("invalid indexer configuration")?;
-    let deployment = Deployment::load(&config.deployments_dir, config.chain_id).context("failed to load the deployment")?;
-    let pool = db::connect_and_migrate(&config.database_url, 4).await.context("failed to prepare the database")?;
-    let indexer = Indexer::build(config, &deployment, pool).await.context("failed to start the indexer")?;
+    let deployment = Deployment::load(&config.deployments_dir, config.chain_id)
+        .context("failed to load the deployment")?;
+    let pool = db::connect_and_migrate(&config.database_url, 4)
+        .await
+        .context("failed to prepare the database")?;
+    let indexer = Indexer::build(config, &deployment, pool)
+        .await
+        .context("failed to start the indexer")?;
     tokio::select! {
         r = indexer.run() => r.context("the indexer stopped")?,
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),

@@ -37,7 +37,12 @@ pub struct AdaptiveRange {
 
 impl AdaptiveRange {
     pub fn new(start: u64, max: u64, target_logs: usize) -> AdaptiveRange {
-        AdaptiveRange { size: start.clamp(1, max.max(1)), max: max.max(1), target_logs: target_logs.max(1), light_streak: 0 }
+        AdaptiveRange {
+            size: start.clamp(1, max.max(1)),
+            max: max.max(1),
+            target_logs: target_logs.max(1),
+            light_streak: 0,
+        }
     }
 
     /// Blocks to ask for next.

@@ -59,7 +59,12 @@ pub struct Rpc {
 
 impl Rpc {
     /// Checks the URLs; connections are opened on first use.
-    pub fn new(urls: &[String], timeout: Duration, backoff: Backoff, status: Arc<Status>) -> Result<Rpc> {
+    pub fn new(
+        urls: &[String],
+        timeout: Duration,
+        backoff: Backoff,
+        status: Arc<Status>,
+    ) -> Result<Rpc> {
         let mut endpoints = Vec::with_capacity(urls.len());
         for url in urls {
             let ok = url.starts_with("http://")
@@ -67,14 +72,29 @@ impl Rpc {
                 || url.starts_with("ws://")
                 || url.starts_with("wss://");
             if !ok || url.parse::<reqwest::Url>().is_err() {
-                return Err(IndexerError::BadUrl { url: url.clone(), reason: "expected an http(s):// or ws(s):// URL".to_owned() });
+                return Err(IndexerError::BadUrl {
+                    url: url.clone(),
+                    reason: "expected an http(s):// or ws(s):// URL".to_owned(),
+                });
             }
-            endpoints.push(Endpoint { url: url.clone(), provider: Mutex::new(None) });
+            endpoints.push(Endpoint {
+                url: url.clone(),
+                provider: Mutex::new(None),
+            });
         }
         if endpoints.is_empty() {
-            return Err(IndexerError::BadUrl { url: String::new(), reason: "no RPC URL given".to_owned() });
+            return Err(IndexerError::BadUrl {
+                url: String::new(),
+                reason: "no RPC URL given".to_owned(),
+            });
         }
-        Ok(Rpc { endpoints, active: AtomicUsize::new(0), timeout, backoff, status })
+        Ok(Rpc {
+            endpoints,
+            active: AtomicUsize::new(0),
+            timeout,
+            backoff,
+            status,
+        })
     }
 
     /// The URL currently in use.
@@ -96,14 +116,24 @@ impl Rpc {
             return Ok((i, p.clone()));
         }
         let p = if ep.url.starts_with("ws") {
-            ProviderBuilder::new().disable_recommended_fillers().connect_ws(WsConnect::new(ep.url.clone())).await?.erased()
+            ProviderBuilder::new()
+                .disable_recommended_fillers()
+                .connect_ws(WsConnect::new(ep.url.clone()))
+                .await?
+                .erased()
         } else {
-            let url: reqwest::Url = ep.url.parse().map_err(|e| TransportError::local_usage_str(&format!("bad URL: {e}")))?;
+            let url: reqwest::Url = ep
+                .url
+                .parse()
+                .map_err(|e| TransportError::local_usage_str(&format!("bad URL: {e}")))?;
             let client = reqwest::Client::builder()
                 .timeout(self.timeout)
                 .build()
                 .map_err(|e| TransportError::local_usage_str(&format!("HTTP client: {e}")))?;
-            ProviderBuilder::new().disable_recommended_fillers().connect_reqwest(client, url).erased()
+            ProviderBuilder::new()
+                .disable_recommended_fillers()
+                .connect_reqwest(client, url)
+                .erased()
         };
         *slot = Some(p.clone());
         Ok((i, p))
@@ -115,7 +145,12 @@ impl Rpc {
             *self.endpoints[i].provider.lock().await = None;
         }
         if self.endpoints.len() > 1 {
-            let _ = self.active.compare_exchange(i, (i + 1) % self.endpoints.len(), Ordering::Relaxed, Ordering::Relaxed);
+            let _ = self.active.compare_exchange(
+                i,
+                (i + 1) % self.endpoints.len(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -134,7 +169,10 @@ impl Rpc {
                     Ok(r) => (i, r.map_err(Some)),
                     Err(_) => (i, Err(None)),
                 },
-                Err(e) => (self.active.load(Ordering::Relaxed) % self.endpoints.len(), Err(Some(e))),
+                Err(e) => (
+                    self.active.load(Ordering::Relaxed) % self.endpoints.len(),
+                    Err(Some(e)),
+                ),
             };
             let url = self.endpoints[i].url.clone();
             let err = match outcome {
@@ -142,8 +180,14 @@ impl Rpc {
                     self.status.set_rpc_ok(true);
                     return Ok(v);
                 }
-                Err(Some(e)) if range_refusal(&e) => return Err(IndexerError::RangeTooLarge(e.to_string())),
-                Err(Some(source)) => IndexerError::Rpc { method, url, source },
+                Err(Some(e)) if range_refusal(&e) => {
+                    return Err(IndexerError::RangeTooLarge(e.to_string()));
+                }
+                Err(Some(source)) => IndexerError::Rpc {
+                    method,
+                    url,
+                    source,
+                },
                 Err(None) => IndexerError::Timeout { method, url },
             };
             self.status.metrics.rpc_error(method);
@@ -160,13 +204,19 @@ impl Rpc {
 
     /// `eth_blockNumber`.
     pub async fn head(&self) -> Result<u64> {
-        self.call("eth_blockNumber", |p| async move { p.get_block_number().await }).await
+        self.call(
+            "eth_blockNumber",
+            |p| async move { p.get_block_number().await },
+        )
+        .await
     }
 
     /// A block's header essentials, `None` when the node has no such block.
     pub async fn block(&self, n: BlockNumberOrTag) -> Result<Option<BlockRef>> {
         self.call("eth_getBlockByNumber", move |p| async move {
-            p.client().request::<_, Option<BlockRef>>("eth_getBlockByNumber", (n, false)).await
+            p.client()
+                .request::<_, Option<BlockRef>>("eth_getBlockByNumber", (n, false))
+                .await
         })
         .await
     }
@@ -177,7 +227,11 @@ impl Rpc {
         let n = BlockNumberOrTag::Finalized;
         let r = self
             .call("eth_getBlockByNumber", move |p| async move {
-                match p.client().request::<_, Option<BlockRef>>("eth_getBlockByNumber", (n, false)).await {
+                match p
+                    .client()
+                    .request::<_, Option<BlockRef>>("eth_getBlockByNumber", (n, false))
+                    .await
+                {
                     Err(RpcError::ErrorResp(_)) => Ok(None),
                     other => other,
                 }
@@ -198,7 +252,9 @@ impl Rpc {
 
 fn range_refusal(e: &TransportError) -> bool {
     match e {
-        RpcError::ErrorResp(payload) => is_range_error(&payload.message) || is_range_error(&payload.to_string()),
+        RpcError::ErrorResp(payload) => {
+            is_range_error(&payload.message) || is_range_error(&payload.to_string())
+        }
         other => is_range_error(&other.to_string()),
     }
 }

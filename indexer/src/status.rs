@@ -26,7 +26,8 @@ pub const TABLES: &[&str] = &[
     "donations",
 ];
 
-const METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+const METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 /// The instance's Prometheus metrics.
 pub struct Metrics {
@@ -50,27 +51,52 @@ impl Metrics {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         let gauge = |name: &'static str, help: &'static str| {
-            recorder.describe_gauge(KeyName::from_const_str(name), None, SharedString::const_str(help));
+            recorder.describe_gauge(
+                KeyName::from_const_str(name),
+                None,
+                SharedString::const_str(help),
+            );
             recorder.register_gauge(&Key::from_static_name(name), &METADATA)
         };
-        let head = gauge("posmul_indexer_head_block", "Latest block number reported by the node");
-        let indexed = gauge("posmul_indexer_indexed_block", "Last block whose events are all mirrored");
-        let finalized = gauge("posmul_indexer_finalized_block", "Last mirrored block that is final");
+        let head = gauge(
+            "posmul_indexer_head_block",
+            "Latest block number reported by the node",
+        );
+        let indexed = gauge(
+            "posmul_indexer_indexed_block",
+            "Last block whose events are all mirrored",
+        );
+        let finalized = gauge(
+            "posmul_indexer_finalized_block",
+            "Last mirrored block that is final",
+        );
         let lag = gauge("posmul_indexer_lag_blocks", "Head minus indexed block");
-        let leader = gauge("posmul_indexer_leader", "1 while this instance holds the chain's advisory lock");
-        let deepest = gauge("posmul_indexer_reorg_deepest_blocks", "Depth of the deepest reorg handled");
+        let leader = gauge(
+            "posmul_indexer_leader",
+            "1 while this instance holds the chain's advisory lock",
+        );
+        let deepest = gauge(
+            "posmul_indexer_reorg_deepest_blocks",
+            "Depth of the deepest reorg handled",
+        );
         recorder.describe_counter(
             KeyName::from_const_str("posmul_indexer_reorgs_total"),
             Some(Unit::Count),
             SharedString::const_str("Reorgs handled"),
         );
-        let reorgs = recorder.register_counter(&Key::from_static_name("posmul_indexer_reorgs_total"), &METADATA);
+        let reorgs = recorder.register_counter(
+            &Key::from_static_name("posmul_indexer_reorgs_total"),
+            &METADATA,
+        );
         recorder.describe_counter(
             KeyName::from_const_str("posmul_indexer_deep_reorgs_total"),
             Some(Unit::Count),
             SharedString::const_str("Reorgs that reached below the finalized block (alert)"),
         );
-        let deep_reorgs = recorder.register_counter(&Key::from_static_name("posmul_indexer_deep_reorgs_total"), &METADATA);
+        let deep_reorgs = recorder.register_counter(
+            &Key::from_static_name("posmul_indexer_deep_reorgs_total"),
+            &METADATA,
+        );
         recorder.describe_counter(
             KeyName::from_const_str("posmul_indexer_rpc_errors_total"),
             Some(Unit::Count),
@@ -84,7 +110,10 @@ impl Metrics {
         let rows = TABLES
             .iter()
             .map(|t| {
-                let key = Key::from_parts("posmul_indexer_rows_written_total", vec![Label::new("table", *t)]);
+                let key = Key::from_parts(
+                    "posmul_indexer_rows_written_total",
+                    vec![Label::new("table", *t)],
+                );
                 (*t, recorder.register_counter(&key, &METADATA))
             })
             .collect();
@@ -111,7 +140,10 @@ impl Metrics {
     }
 
     fn rpc_counter(recorder: &PrometheusRecorder, method: &'static str) -> Counter {
-        let key = Key::from_parts("posmul_indexer_rpc_errors_total", vec![Label::new("method", method)]);
+        let key = Key::from_parts(
+            "posmul_indexer_rpc_errors_total",
+            vec![Label::new("method", method)],
+        );
         recorder.register_counter(&key, &METADATA)
     }
 
@@ -206,7 +238,9 @@ impl Status {
 
     pub fn set_role(&self, role: Role) {
         *self.role.lock().unwrap_or_else(|e| e.into_inner()) = role;
-        self.metrics.leader.set(if role == Role::Leader { 1.0 } else { 0.0 });
+        self.metrics
+            .leader
+            .set(if role == Role::Leader { 1.0 } else { 0.0 });
     }
 
     pub fn note_reorg(&self, depth: u64, deep: bool) {

@@ -132,8 +132,12 @@ impl Line<'_> {
         self
     }
     fn timestamp(&mut self, unix: u64) -> &mut Self {
-        let t = i64::try_from(unix).ok().and_then(|s| chrono::DateTime::from_timestamp(s, 0)).unwrap_or_default();
-        self.0.extend_from_slice(t.format("%Y-%m-%d %H:%M:%S+00").to_string().as_bytes());
+        let t = i64::try_from(unix)
+            .ok()
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .unwrap_or_default();
+        self.0
+            .extend_from_slice(t.format("%Y-%m-%d %H:%M:%S+00").to_string().as_bytes());
         self.sep();
         self
     }
@@ -153,22 +157,75 @@ struct Copies {
 
 impl Copies {
     fn new(chain_id: u64, finalized_upto: u64) -> Copies {
-        let t = |table, statement| TableCopy { table, statement, data: Vec::new(), rows: 0 };
+        let t = |table, statement| TableCopy {
+            table,
+            statement,
+            data: Vec::new(),
+            rows: 0,
+        };
         Copies {
             chain_id,
             finalized_upto,
             tables: vec![
-                t("blocks", "COPY chain.blocks (chain_id, number, hash, parent_hash, \"timestamp\", finalized) FROM STDIN"),
-                t("pmc_transfers", copy_stmt!("pmc_transfers", "from_address, to_address, value")),
-                t("pmc_delegate_changes", copy_stmt!("pmc_delegate_changes", "delegator, from_delegate, to_delegate")),
-                t("pmc_delegate_votes", copy_stmt!("pmc_delegate_votes", "delegate, previous_votes, new_votes")),
-                t("waves_published", copy_stmt!("waves_published", "day, root, amount, allocation_hash, total_cumulative")),
-                t("wave_claims", copy_stmt!("wave_claims", "account, amount, cumulative_amount")),
-                t("wave_cap_changes", copy_stmt!("wave_cap_changes", "previous_cap, new_cap, effective_from_day")),
-                t("pause_changes", copy_stmt!("pause_changes", "contract, account, paused")),
-                t("role_changes", copy_stmt!("role_changes", "contract, role, account, sender, granted")),
-                t("donation_recipients", copy_stmt!("donation_recipients", "recipient_id, beneficiary, kind, active")),
-                t("donations", copy_stmt!("donations", "recipient_id, donor, beneficiary, amount, memo_hash")),
+                t(
+                    "blocks",
+                    "COPY chain.blocks (chain_id, number, hash, parent_hash, \"timestamp\", finalized) FROM STDIN",
+                ),
+                t(
+                    "pmc_transfers",
+                    copy_stmt!("pmc_transfers", "from_address, to_address, value"),
+                ),
+                t(
+                    "pmc_delegate_changes",
+                    copy_stmt!(
+                        "pmc_delegate_changes",
+                        "delegator, from_delegate, to_delegate"
+                    ),
+                ),
+                t(
+                    "pmc_delegate_votes",
+                    copy_stmt!("pmc_delegate_votes", "delegate, previous_votes, new_votes"),
+                ),
+                t(
+                    "waves_published",
+                    copy_stmt!(
+                        "waves_published",
+                        "day, root, amount, allocation_hash, total_cumulative"
+                    ),
+                ),
+                t(
+                    "wave_claims",
+                    copy_stmt!("wave_claims", "account, amount, cumulative_amount"),
+                ),
+                t(
+                    "wave_cap_changes",
+                    copy_stmt!(
+                        "wave_cap_changes",
+                        "previous_cap, new_cap, effective_from_day"
+                    ),
+                ),
+                t(
+                    "pause_changes",
+                    copy_stmt!("pause_changes", "contract, account, paused"),
+                ),
+                t(
+                    "role_changes",
+                    copy_stmt!("role_changes", "contract, role, account, sender, granted"),
+                ),
+                t(
+                    "donation_recipients",
+                    copy_stmt!(
+                        "donation_recipients",
+                        "recipient_id, beneficiary, kind, active"
+                    ),
+                ),
+                t(
+                    "donations",
+                    copy_stmt!(
+                        "donations",
+                        "recipient_id, donor, beneficiary, amount, memo_hash"
+                    ),
+                ),
             ],
         }
     }
@@ -179,7 +236,12 @@ impl Copies {
         let t = &mut self.tables[index];
         t.rows += 1;
         let mut l = Line(&mut t.data);
-        l.u64(chain_id).u64(e.block_number).bytes(e.block_hash.as_slice()).bytes(e.tx_hash.as_slice()).u64(e.log_index).bool(final_);
+        l.u64(chain_id)
+            .u64(e.block_number)
+            .bytes(e.block_hash.as_slice())
+            .bytes(e.tx_hash.as_slice())
+            .u64(e.log_index)
+            .bool(final_);
         l
     }
 
@@ -200,15 +262,41 @@ impl Copies {
     fn event(&mut self, e: &EventLog) {
         match &e.event {
             Event::Transfer { from, to, value } => {
-                self.line(1, e).bytes(from.as_slice()).bytes(to.as_slice()).u256(*value).end();
+                self.line(1, e)
+                    .bytes(from.as_slice())
+                    .bytes(to.as_slice())
+                    .u256(*value)
+                    .end();
             }
-            Event::DelegateChanged { delegator, from_delegate, to_delegate } => {
-                self.line(2, e).bytes(delegator.as_slice()).bytes(from_delegate.as_slice()).bytes(to_delegate.as_slice()).end();
+            Event::DelegateChanged {
+                delegator,
+                from_delegate,
+                to_delegate,
+            } => {
+                self.line(2, e)
+                    .bytes(delegator.as_slice())
+                    .bytes(from_delegate.as_slice())
+                    .bytes(to_delegate.as_slice())
+                    .end();
             }
-            Event::DelegateVotesChanged { delegate, previous_votes, new_votes } => {
-                self.line(3, e).bytes(delegate.as_slice()).u256(*previous_votes).u256(*new_votes).end();
+            Event::DelegateVotesChanged {
+                delegate,
+                previous_votes,
+                new_votes,
+            } => {
+                self.line(3, e)
+                    .bytes(delegate.as_slice())
+                    .u256(*previous_votes)
+                    .u256(*new_votes)
+                    .end();
             }
-            Event::WavePublished { day, root, amount, allocation_hash, total_cumulative } => {
+            Event::WavePublished {
+                day,
+                root,
+                amount,
+                allocation_hash,
+                total_cumulative,
+            } => {
                 self.line(4, e)
                     .u64(*day)
                     .bytes(root.as_slice())
@@ -217,16 +305,46 @@ impl Copies {
                     .u256(*total_cumulative)
                     .end();
             }
-            Event::Claimed { account, amount, cumulative_amount } => {
-                self.line(5, e).bytes(account.as_slice()).u256(*amount).u256(*cumulative_amount).end();
+            Event::Claimed {
+                account,
+                amount,
+                cumulative_amount,
+            } => {
+                self.line(5, e)
+                    .bytes(account.as_slice())
+                    .u256(*amount)
+                    .u256(*cumulative_amount)
+                    .end();
             }
-            Event::DailyCapChanged { previous_cap, new_cap, effective_from_day } => {
-                self.line(6, e).u256(*previous_cap).u256(*new_cap).u64(*effective_from_day).end();
+            Event::DailyCapChanged {
+                previous_cap,
+                new_cap,
+                effective_from_day,
+            } => {
+                self.line(6, e)
+                    .u256(*previous_cap)
+                    .u256(*new_cap)
+                    .u64(*effective_from_day)
+                    .end();
             }
-            Event::PauseChanged { contract, account, paused } => {
-                self.line(7, e).bytes(contract.as_slice()).bytes(account.as_slice()).bool(*paused).end();
+            Event::PauseChanged {
+                contract,
+                account,
+                paused,
+            } => {
+                self.line(7, e)
+                    .bytes(contract.as_slice())
+                    .bytes(account.as_slice())
+                    .bool(*paused)
+                    .end();
             }
-            Event::RoleChanged { contract, role, account, sender, granted } => {
+            Event::RoleChanged {
+                contract,
+                role,
+                account,
+                sender,
+                granted,
+            } => {
                 self.line(8, e)
                     .bytes(contract.as_slice())
                     .bytes(role.as_slice())
@@ -235,10 +353,26 @@ impl Copies {
                     .bool(*granted)
                     .end();
             }
-            Event::RecipientSet { id, beneficiary, kind, active } => {
-                self.line(9, e).u256(*id).bytes(beneficiary.as_slice()).u64(u64::from(*kind)).bool(*active).end();
+            Event::RecipientSet {
+                id,
+                beneficiary,
+                kind,
+                active,
+            } => {
+                self.line(9, e)
+                    .u256(*id)
+                    .bytes(beneficiary.as_slice())
+                    .u64(u64::from(*kind))
+                    .bool(*active)
+                    .end();
             }
-            Event::Donated { recipient_id, donor, beneficiary, amount, memo_hash } => {
+            Event::Donated {
+                recipient_id,
+                donor,
+                beneficiary,
+                amount,
+                memo_hash,
+            } => {
                 self.line(10, e)
                     .u256(*recipient_id)
                     .bytes(donor.as_slice())
@@ -311,14 +445,21 @@ impl Cursor {
 }
 
 fn b256(bytes: Option<Vec<u8>>) -> Option<B256> {
-    bytes.filter(|b| b.len() == 32).map(|b| B256::from_slice(&b))
+    bytes
+        .filter(|b| b.len() == 32)
+        .map(|b| B256::from_slice(&b))
 }
 
 /// Reads the chain's cursor, creating it at the deployment block. When the stored contracts or
 /// deployment block differ from `contracts` (a new deployment on the same chain id), the mirror
 /// of that chain is deleted and starts over.
 #[tracing::instrument(skip_all, fields(chain_id), err)]
-pub async fn load_cursor(conn: &mut PgConnection, chain_id: u64, contracts: &Contracts, deployment_block: u64) -> Result<Cursor> {
+pub async fn load_cursor(
+    conn: &mut PgConnection,
+    chain_id: u64,
+    contracts: &Contracts,
+    deployment_block: u64,
+) -> Result<Cursor> {
     let mut tx = conn.begin().await?;
     let row = sqlx::query(
         "SELECT pmc, money_wave, donation_hub, deployment_block, indexed_block, indexed_hash, finalized_block
@@ -342,8 +483,14 @@ pub async fn load_cursor(conn: &mut PgConnection, chain_id: u64, contracts: &Con
         },
         found => {
             if found.is_some() {
-                tracing::warn!(chain_id, "the deployment changed: the chain mirror is rebuilt from the new deployment block");
-                sqlx::query("SELECT chain.rollback_above($1, -1)").bind(chain_id as i64).execute(&mut *tx).await?;
+                tracing::warn!(
+                    chain_id,
+                    "the deployment changed: the chain mirror is rebuilt from the new deployment block"
+                );
+                sqlx::query("SELECT chain.rollback_above($1, -1)")
+                    .bind(chain_id as i64)
+                    .execute(&mut *tx)
+                    .await?;
             }
             sqlx::query(
                 "INSERT INTO chain.cursors (chain_id, pmc, money_wave, donation_hub, deployment_block,
@@ -361,7 +508,11 @@ pub async fn load_cursor(conn: &mut PgConnection, chain_id: u64, contracts: &Con
             .bind(start)
             .execute(&mut *tx)
             .await?;
-            Cursor { indexed: start, indexed_hash: None, finalized: start }
+            Cursor {
+                indexed: start,
+                indexed_hash: None,
+                finalized: start,
+            }
         }
     };
     tx.commit().await?;
@@ -371,7 +522,14 @@ pub async fn load_cursor(conn: &mut PgConnection, chain_id: u64, contracts: &Con
 /// Writes a batch, its balances, the finality of earlier rows and the new cursor in one
 /// transaction; returns the new cursor.
 #[tracing::instrument(skip_all, fields(from = b.from, to = b.to, events = b.events), err)]
-pub async fn write_batch(conn: &mut PgConnection, chain_id: u64, cursor: &Cursor, b: &EncodedBatch, head: u64, status: &Status) -> Result<Cursor> {
+pub async fn write_batch(
+    conn: &mut PgConnection,
+    chain_id: u64,
+    cursor: &Cursor,
+    b: &EncodedBatch,
+    head: u64,
+    status: &Status,
+) -> Result<Cursor> {
     let mut tx = conn.begin().await?;
     for c in b.copies.iter().filter(|c| c.rows > 0) {
         let mut copy = tx.copy_in_raw(c.statement).await?;
@@ -435,11 +593,21 @@ pub async fn write_batch(conn: &mut PgConnection, chain_id: u64, cursor: &Cursor
             status.metrics.rows_written(c.table, c.rows);
         }
     }
-    Ok(Cursor { indexed: b.to as i64, indexed_hash: Some(b.to_hash), finalized })
+    Ok(Cursor {
+        indexed: b.to as i64,
+        indexed_hash: Some(b.to_hash),
+        finalized,
+    })
 }
 
 /// Marks rows final up to `upto` (<= the indexed block) without new rows.
-pub async fn advance_finality(conn: &mut PgConnection, chain_id: u64, cursor: &Cursor, upto: i64, head: u64) -> Result<Cursor> {
+pub async fn advance_finality(
+    conn: &mut PgConnection,
+    chain_id: u64,
+    cursor: &Cursor,
+    upto: i64,
+    head: u64,
+) -> Result<Cursor> {
     let upto = upto.min(cursor.indexed);
     if upto <= cursor.finalized {
         return Ok(*cursor);
@@ -458,11 +626,18 @@ pub async fn advance_finality(conn: &mut PgConnection, chain_id: u64, cursor: &C
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Cursor { finalized: upto, ..*cursor })
+    Ok(Cursor {
+        finalized: upto,
+        ..*cursor
+    })
 }
 
 /// The highest stored block at or below `n`: (number, hash, finalized).
-pub async fn stored_block_at_or_below(conn: &mut PgConnection, chain_id: u64, n: i64) -> Result<Option<(i64, B256, bool)>> {
+pub async fn stored_block_at_or_below(
+    conn: &mut PgConnection,
+    chain_id: u64,
+    n: i64,
+) -> Result<Option<(i64, B256, bool)>> {
     let row = sqlx::query("SELECT number, hash, finalized FROM chain.blocks WHERE chain_id = $1 AND number <= $2 ORDER BY number DESC LIMIT 1")
         .bind(chain_id as i64)
         .bind(n)
@@ -472,7 +647,9 @@ pub async fn stored_block_at_or_below(conn: &mut PgConnection, chain_id: u64, n:
         None => Ok(None),
         Some(r) => {
             let hash: Vec<u8> = r.try_get("hash")?;
-            Ok(b256(Some(hash)).map(|h| Ok::<_, sqlx::Error>((r.try_get("number")?, h, r.try_get("finalized")?))).transpose()?)
+            Ok(b256(Some(hash))
+                .map(|h| Ok::<_, sqlx::Error>((r.try_get("number")?, h, r.try_get("finalized")?)))
+                .transpose()?)
         }
     }
 }
@@ -480,7 +657,13 @@ pub async fn stored_block_at_or_below(conn: &mut PgConnection, chain_id: u64, n:
 /// Deletes every row above `fork` (balances reversed) and moves the cursor there, in one
 /// transaction. Returns the new cursor and the number of event rows deleted.
 #[tracing::instrument(skip_all, fields(chain_id, fork), err)]
-pub async fn rollback(conn: &mut PgConnection, chain_id: u64, cursor: &Cursor, fork: i64, fork_hash: Option<B256>) -> Result<(Cursor, i64)> {
+pub async fn rollback(
+    conn: &mut PgConnection,
+    chain_id: u64,
+    cursor: &Cursor,
+    fork: i64,
+    fork_hash: Option<B256>,
+) -> Result<(Cursor, i64)> {
     let mut tx = conn.begin().await?;
     let deleted: i64 = sqlx::query_scalar("SELECT chain.rollback_above($1, $2)")
         .bind(chain_id as i64)
@@ -496,5 +679,12 @@ pub async fn rollback(conn: &mut PgConnection, chain_id: u64, cursor: &Cursor, f
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok((Cursor { indexed: fork, indexed_hash: fork_hash, finalized }, deleted))
+    Ok((
+        Cursor {
+            indexed: fork,
+            indexed_hash: fork_hash,
+            finalized,
+        },
+        deleted,
+    ))
 }

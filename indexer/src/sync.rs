@@ -55,7 +55,14 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    pub fn new(cfg: &IndexerConfig, contracts: Contracts, deployment_block: u64, rpc: Arc<Rpc>, status: Arc<Status>, wake: Arc<Notify>) -> Syncer {
+    pub fn new(
+        cfg: &IndexerConfig,
+        contracts: Contracts,
+        deployment_block: u64,
+        rpc: Arc<Rpc>,
+        status: Arc<Status>,
+        wake: Arc<Notify>,
+    ) -> Syncer {
         Syncer {
             chain_id: cfg.chain_id,
             contracts,
@@ -64,8 +71,15 @@ impl Syncer {
             confirmations: cfg.confirmations,
             poll_interval: cfg.poll_interval,
             fetch_concurrency: cfg.fetch_concurrency,
-            backoff: Backoff { base: cfg.retry_base, max: cfg.retry_max },
-            range: AdaptiveRange::new(cfg.block_range_start, cfg.block_range_max, cfg.logs_per_request),
+            backoff: Backoff {
+                base: cfg.retry_base,
+                max: cfg.retry_max,
+            },
+            range: AdaptiveRange::new(
+                cfg.block_range_start,
+                cfg.block_range_max,
+                cfg.logs_per_request,
+            ),
             rpc,
             status,
             wake,
@@ -78,22 +92,37 @@ impl Syncer {
         let by_depth = head.saturating_sub(self.confirmations);
         let finalized = match self.finality {
             Finality::Depth => by_depth,
-            Finality::Tag => self.rpc.finalized().await?.ok_or(IndexerError::NoFinalizedTag)?.number,
+            Finality::Tag => {
+                self.rpc
+                    .finalized()
+                    .await?
+                    .ok_or(IndexerError::NoFinalizedTag)?
+                    .number
+            }
             Finality::Auto => self.rpc.finalized().await?.map_or(by_depth, |b| b.number),
         };
-        Ok(Tip { head, finalized: finalized.min(head) })
+        Ok(Tip {
+            head,
+            finalized: finalized.min(head),
+        })
     }
 
     fn publish(&self, cursor: &Cursor) {
-        self.status.set_indexed(cursor.indexed.max(0) as u64, cursor.finalized.max(0) as u64);
+        self.status
+            .set_indexed(cursor.indexed.max(0) as u64, cursor.finalized.max(0) as u64);
     }
 
     /// Runs until a database error (which ends the leadership); other errors are retried with
     /// backoff.
     pub async fn lead(&mut self, conn: &mut PgConnection) -> Result<()> {
-        let mut cursor = store::load_cursor(conn, self.chain_id, &self.contracts, self.deployment_block).await?;
+        let mut cursor =
+            store::load_cursor(conn, self.chain_id, &self.contracts, self.deployment_block).await?;
         self.publish(&cursor);
-        tracing::info!(indexed = cursor.indexed, finalized = cursor.finalized, "resuming from the cursor");
+        tracing::info!(
+            indexed = cursor.indexed,
+            finalized = cursor.finalized,
+            "resuming from the cursor"
+        );
         let mut failures = 0u32;
         loop {
             match self.step(conn, &mut cursor).await {
@@ -134,8 +163,13 @@ impl Syncer {
     /// Compares the cursor block's hash with the node's; on a mismatch finds the fork point and
     /// rolls back above it. Returns whether a reorg was handled.
     async fn check_reorg(&mut self, conn: &mut PgConnection, cursor: &mut Cursor) -> Result<bool> {
-        let Some(hash) = cursor.indexed_hash else { return Ok(false) };
-        let node = self.rpc.block(BlockNumberOrTag::Number(cursor.indexed.max(0) as u64)).await?;
+        let Some(hash) = cursor.indexed_hash else {
+            return Ok(false);
+        };
+        let node = self
+            .rpc
+            .block(BlockNumberOrTag::Number(cursor.indexed.max(0) as u64))
+            .await?;
         if node.map(|b| b.hash) == Some(hash) {
             return Ok(false);
         }
@@ -168,7 +202,12 @@ impl Syncer {
                 "ALERT: reorg below the finalized block; rows marked final were rolled back and the mirror now follows the node"
             );
         } else {
-            tracing::warn!(depth, fork, deleted, "reorg: rolled back above the fork point");
+            tracing::warn!(
+                depth,
+                fork,
+                deleted,
+                "reorg: rolled back above the fork point"
+            );
         }
         *cursor = c;
         self.publish(cursor);
@@ -177,7 +216,12 @@ impl Syncer {
 
     /// Indexes every final block up to `tip.finalized`: `FETCH_CONCURRENCY` ranges are fetched
     /// and encoded in parallel while the batches before them are written in order.
-    async fn backfill(&mut self, conn: &mut PgConnection, cursor: &mut Cursor, tip: Tip) -> Result<()> {
+    async fn backfill(
+        &mut self,
+        conn: &mut PgConnection,
+        cursor: &mut Cursor,
+        tip: Tip,
+    ) -> Result<()> {
         let target = tip.finalized;
         let mut inflight: VecDeque<(u64, AbortOnDrop<Result<FetchedBatch>>)> = VecDeque::new();
         let mut next = cursor.next();
@@ -185,7 +229,8 @@ impl Syncer {
         loop {
             while inflight.len() < self.fetch_concurrency && next <= target {
                 let to = next.saturating_add(self.range.size() - 1).min(target);
-                let (rpc, contracts, chain_id, from) = (self.rpc.clone(), self.contracts, self.chain_id, next);
+                let (rpc, contracts, chain_id, from) =
+                    (self.rpc.clone(), self.contracts, self.chain_id, next);
                 let task = tokio::spawn(async move {
                     let f = fetch::final_range(rpc, contracts, from, to).await?;
                     Ok((f.logs, f.split, f.batch.encode(chain_id)))
@@ -193,27 +238,44 @@ impl Syncer {
                 inflight.push_back((to - next + 1, AbortOnDrop(task)));
                 next = to + 1;
             }
-            let Some((asked, mut task)) = inflight.pop_front() else { return Ok(()) };
-            let (logs, split, batch) = (&mut task.0).await.map_err(|e| IndexerError::Task(e.to_string()))??;
+            let Some((asked, mut task)) = inflight.pop_front() else {
+                return Ok(());
+            };
+            let (logs, split, batch) = (&mut task.0)
+                .await
+                .map_err(|e| IndexerError::Task(e.to_string()))??;
             if split {
                 self.range.refused();
             } else {
                 self.range.answered(asked, logs);
             }
-            *cursor = store::write_batch(conn, self.chain_id, cursor, &batch, tip.head, &self.status).await?;
+            *cursor =
+                store::write_batch(conn, self.chain_id, cursor, &batch, tip.head, &self.status)
+                    .await?;
             self.publish(cursor);
-            tracing::debug!(to = batch.to, events = batch.events, range = self.range.size(), "batch written");
+            tracing::debug!(
+                to = batch.to,
+                events = batch.events,
+                range = self.range.size(),
+                "batch written"
+            );
         }
     }
 
     /// Indexes the next blocks above the final one, checking that each block's parent is the
     /// block before it and that every log comes from the block fetched.
-    async fn follow(&mut self, conn: &mut PgConnection, cursor: &mut Cursor, tip: Tip) -> Result<bool> {
+    async fn follow(
+        &mut self,
+        conn: &mut PgConnection,
+        cursor: &mut Cursor,
+        tip: Tip,
+    ) -> Result<bool> {
         let next = cursor.next();
         if next > tip.head {
             let fin = tip.finalized as i64;
             if fin > cursor.finalized && cursor.finalized < cursor.indexed {
-                *cursor = store::advance_finality(conn, self.chain_id, cursor, fin, tip.head).await?;
+                *cursor =
+                    store::advance_finality(conn, self.chain_id, cursor, fin, tip.head).await?;
                 self.publish(cursor);
             }
             return Ok(false);
@@ -223,15 +285,25 @@ impl Syncer {
         let mut parent = cursor.indexed_hash;
         for h in &headers {
             if parent.is_some_and(|p| p != h.parent_hash) {
-                return Err(IndexerError::Inconsistent(format!("block {} does not extend the block before it", h.number)));
+                return Err(IndexerError::Inconsistent(format!(
+                    "block {} does not extend the block before it",
+                    h.number
+                )));
             }
             parent = Some(h.hash);
         }
         let Logs { logs, split } = fetch::logs_split(&self.rpc, &self.contracts, next, to).await?;
         for log in &logs {
-            let expected = log.block_number.and_then(|n| n.checked_sub(next)).and_then(|i| headers.get(i as usize)).map(|h| h.hash);
+            let expected = log
+                .block_number
+                .and_then(|n| n.checked_sub(next))
+                .and_then(|i| headers.get(i as usize))
+                .map(|h| h.hash);
             if expected.is_none() || expected != log.block_hash {
-                return Err(IndexerError::Inconsistent("a log's block hash differs from the block fetched (reorg in progress)".to_owned()));
+                return Err(IndexerError::Inconsistent(
+                    "a log's block hash differs from the block fetched (reorg in progress)"
+                        .to_owned(),
+                ));
             }
         }
         if split {
@@ -240,13 +312,30 @@ impl Syncer {
             self.range.answered(to - next + 1, logs.len());
         }
         let events = fetch::decode_all(&self.contracts, &logs)?;
-        let to_hash = headers.last().map(|h| h.hash).ok_or_else(|| IndexerError::Inconsistent("no block fetched".to_owned()))?;
+        let to_hash = headers
+            .last()
+            .map(|h| h.hash)
+            .ok_or_else(|| IndexerError::Inconsistent("no block fetched".to_owned()))?;
         let blocks = headers
             .iter()
-            .map(|h| BlockRow { number: h.number, hash: h.hash, parent_hash: Some(h.parent_hash), timestamp: h.timestamp })
+            .map(|h| BlockRow {
+                number: h.number,
+                hash: h.hash,
+                parent_hash: Some(h.parent_hash),
+                timestamp: h.timestamp,
+            })
             .collect();
-        let batch = Batch { from: next, to, to_hash, finalized_upto: tip.finalized, blocks, events }.encode(self.chain_id);
-        *cursor = store::write_batch(conn, self.chain_id, cursor, &batch, tip.head, &self.status).await?;
+        let batch = Batch {
+            from: next,
+            to,
+            to_hash,
+            finalized_upto: tip.finalized,
+            blocks,
+            events,
+        }
+        .encode(self.chain_id);
+        *cursor =
+            store::write_batch(conn, self.chain_id, cursor, &batch, tip.head, &self.status).await?;
         self.publish(cursor);
         Ok(true)
     }

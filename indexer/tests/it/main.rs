@@ -1,0 +1,10 @@
+//! Integration tests of posmul-indexer (issue 3 §4): each test gets its own anvil and its own
+//! fresh, migrated database, and checks the mirror against the chain itself.
+
+mod crash;
+mod mirror;
+mod outage;
+mod ranges;
+mod reorg;
+mod standby;
+mod support;
