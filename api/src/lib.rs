@@ -30,6 +30,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod claims;
 pub mod config;
 pub mod error;
 pub mod health;

@@ -120,6 +120,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::predictions::router())
         .merge(crate::ledger::router())
         .merge(crate::wallet::router())
+        .merge(crate::claims::router())
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).

@@ -255,11 +255,16 @@ async fn send_batch(relayer: &Relayer, batch: i64) -> Result<usize> {
     Ok(rows.len())
 }
 
-/// An account's claimed total as the indexer mirrors it (`chain.wave_claims`).
-pub async fn mirrored_claimed(db: impl sqlx::PgExecutor<'_>, account: Address) -> Result<Wei> {
+/// An account's claimed total on `chain_id` as the indexer mirrors it (`chain.wave_claims`).
+pub async fn mirrored_claimed(
+    db: impl sqlx::PgExecutor<'_>,
+    chain_id: u64,
+    account: Address,
+) -> Result<Wei> {
     let v: Option<Wei> = sqlx::query_scalar(
-        "SELECT max(cumulative_amount) FROM chain.wave_claims WHERE account = $1",
+        "SELECT max(cumulative_amount) FROM chain.wave_claims WHERE chain_id = $1 AND account = $2",
     )
+    .bind(chain_id as i64)
     .bind(account.as_slice())
     .fetch_one(db)
     .await?;

@@ -6,11 +6,11 @@
 alloy::sol!(
     #[sol(rpc)]
     MoneyWave,
-    "../out/MoneyWave.sol/MoneyWave.json"
+    "../contracts/abi/MoneyWave.json"
 );
 
 alloy::sol!(
     #[sol(rpc)]
     PMC,
-    "../out/PMC.sol/PMC.json"
+    "../contracts/abi/PMC.json"
 );

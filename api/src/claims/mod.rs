@@ -1,0 +1,212 @@
+//! PMC claims (DESIGN.md M5, issue 5 §5): what a wallet needs to claim its PMC itself, and a
+//! gas-sponsored claim by the relayer.
+//!
+//! - `GET /v1/me/pmc/claim` — for each linked wallet with a leaf in the latest wave on chain: the
+//!   cumulative amount, the Merkle proof, the root and day, the MoneyWave address and chain id,
+//!   and what is already claimed (from the indexer's mirror) — the arguments of
+//!   `MoneyWave.claim(account, cumulativeAmount, proof)`.
+//! - `POST /v1/me/pmc/claim-for-me` — queues a claim; the relayer sends queued claims in
+//!   `claimMany` batches (the tokens always go to the leaf's account). One open request per
+//!   address (a repeat returns it), rate limited per user.
+//!
+//! Proofs are read by `posmul_relayer::claims` from the relayer's stored tree, and checked
+//! against the root before they are returned.
+
+use axum::{extract::State, http::StatusCode};
+use posmul_core::money::Wei;
+use posmul_relayer::claims as relayer_claims;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::extract::AuthUser,
+    config::Rate,
+    error::{ApiError, ApiResult, Problem},
+    startup::AppState,
+    wallet::PmcAmount,
+};
+
+/// Claim-for-me requests a user may make per minute.
+const CLAIM_FOR_ME_RATE: Rate = Rate { per_minute: 3 };
+
+/// The claim routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_claim))
+        .routes(routes!(claim_for_me))
+}
+
+/// One wallet's claim.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletClaim {
+    /// The leaf's account (checksummed); the tokens go there whoever sends the claim.
+    pub account: String,
+    /// The `cumulativeAmount` argument of `claim`.
+    pub cumulative_amount: PmcAmount,
+    /// Already claimed (indexer mirror).
+    pub claimed: PmcAmount,
+    /// What a claim pays now.
+    pub claimable: PmcAmount,
+    /// The `proof` argument: 0x-hex 32-byte words, leaf to root.
+    pub proof: Vec<String>,
+}
+
+/// `GET /v1/me/pmc/claim`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimView {
+    pub chain_id: i64,
+    /// The MoneyWave contract to call.
+    pub contract: String,
+    /// The wave whose root the proofs are for (MoneyWave's `currentRoot`).
+    pub day: i64,
+    pub root: String,
+    pub claims: Vec<WalletClaim>,
+}
+
+/// A queued claim-for-me request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimRequestView {
+    pub id: i64,
+    pub account: String,
+    /// queued, submitted or done.
+    pub status: String,
+}
+
+/// `POST /v1/me/pmc/claim-for-me`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClaimForMeView {
+    pub requests: Vec<ClaimRequestView>,
+}
+
+fn internal(e: posmul_relayer::Error) -> ApiError {
+    match e {
+        posmul_relayer::Error::Db(e) => ApiError::from(e),
+        other => ApiError::internal(other),
+    }
+}
+
+/// The user's claims against the latest published wave (empty `claims`: nothing to claim yet).
+async fn claims_of(state: &AppState, user: &AuthUser) -> ApiResult<Option<ClaimView>> {
+    let latest = sqlx::query(
+        "SELECT day, root, chain_id, money_wave FROM relayer.waves WHERE status IN ('mined', 'finalized')
+         ORDER BY day DESC LIMIT 1",
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(latest) = latest else {
+        return Ok(None);
+    };
+    let day: i64 = latest.try_get("day")?;
+    let chain_id: i64 = latest.try_get("chain_id")?;
+    let root = posmul_relayer::wave::word(latest.try_get("root")?).map_err(internal)?;
+    let contract =
+        posmul_relayer::wave::address(latest.try_get("money_wave")?).map_err(internal)?;
+    let wallets: Vec<String> =
+        sqlx::query_scalar("SELECT address FROM auth.wallets WHERE user_id = $1 ORDER BY address")
+            .bind(user.user_id)
+            .fetch_all(&state.db)
+            .await?;
+    let mut claims = Vec::new();
+    for w in wallets {
+        let Ok(account) = w.parse::<alloy::primitives::Address>() else {
+            continue;
+        };
+        let Some(p) = relayer_claims::proof_in(&state.db, day as u64, root, account)
+            .await
+            .map_err(internal)?
+        else {
+            continue;
+        };
+        let claimed = relayer_claims::mirrored_claimed(&state.db, chain_id as u64, account)
+            .await
+            .map_err(internal)?;
+        let claimable = p
+            .cumulative_amount
+            .checked_sub(claimed)
+            .unwrap_or(Wei::ZERO);
+        claims.push(WalletClaim {
+            account: account.to_checksum(None),
+            cumulative_amount: p.cumulative_amount.into(),
+            claimed: claimed.into(),
+            claimable: claimable.into(),
+            proof: p.proof.iter().map(|h| h.to_string()).collect(),
+        });
+    }
+    Ok(Some(ClaimView {
+        chain_id,
+        contract: contract.to_checksum(None),
+        day,
+        root: root.to_string(),
+        claims,
+    }))
+}
+
+/// What a wallet needs to send `MoneyWave.claim` itself.
+#[utoipa::path(get, path = "/v1/me/pmc/claim", tag = "pmc", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the proofs of the linked wallets (empty when none has a leaf yet)", body = ClaimView),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no wave is published yet", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id), err(level = "info"))]
+pub async fn my_claim(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<axum::Json<ClaimView>> {
+    claims_of(&state, &user)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::NotFound("no Money Wave has been published yet".into()))
+}
+
+/// Asks the relayer to claim for the user's wallets (gas sponsored, batched with `claimMany`).
+#[utoipa::path(post, path = "/v1/me/pmc/claim-for-me", tag = "pmc", security(("bearer" = [])),
+    responses(
+        (status = 202, description = "claims queued (or already queued)", body = ClaimForMeView),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "nothing to claim", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id), err(level = "info"))]
+pub async fn claim_for_me(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<(StatusCode, axum::Json<ClaimForMeView>)> {
+    state
+        .limiter
+        .check(&format!("claim-for-me:{}", user.user_id), CLAIM_FOR_ME_RATE)
+        .await?;
+    let view = claims_of(&state, &user).await?;
+    let mut requests = Vec::new();
+    for c in view.map(|v| v.claims).unwrap_or_default() {
+        if c.claimable.wei == "0" {
+            continue;
+        }
+        let Ok(account) = c.account.parse::<alloy::primitives::Address>() else {
+            continue;
+        };
+        let r = relayer_claims::enqueue(&state.db, user.user_id, account)
+            .await
+            .map_err(internal)?;
+        requests.push(ClaimRequestView {
+            id: r.id,
+            account: c.account,
+            status: r.status,
+        });
+    }
+    if requests.is_empty() {
+        return Err(ApiError::NotFound(
+            "nothing is claimable for your wallets".into(),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(ClaimForMeView { requests }),
+    ))
+}
