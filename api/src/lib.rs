@@ -31,6 +31,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod claims;
+pub mod economy;
 pub mod config;
 pub mod error;
 pub mod health;

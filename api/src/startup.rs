@@ -121,6 +121,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::ledger::router())
         .merge(crate::wallet::router())
         .merge(crate::claims::router())
+        .merge(crate::economy::router())
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).
