@@ -7,10 +7,12 @@
 //! - [`money`]: [`money::Pmp`] points and [`money::Wei`] PMC amounts, exact, with their
 //!   database and JSON encodings;
 //! - [`deployment`]: the `deployments/<chainId>.json` file the deploy script writes;
-//! - [`merkle`]: the OpenZeppelin-compatible Merkle tree of MoneyWave's cumulative allocations.
+//! - [`merkle`]: the OpenZeppelin-compatible Merkle tree of MoneyWave's cumulative allocations;
+//! - [`bindings`]: `sol!` bindings of PMC, MoneyWave and DonationHub from `contracts/abi/`.
 //!
 //! Nothing here talks to a chain or serves a request; the services do.
 
+pub mod bindings;
 pub mod config;
 pub mod db;
 pub mod deployment;
