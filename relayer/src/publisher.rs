@@ -410,6 +410,11 @@ impl Relayer {
                 }
                 next_warp = Some(at + d);
             }
+            if demo_day.is_some()
+                && let Err(e) = crate::demo::mine_block(self.provider()).await
+            {
+                tracing::warn!(error = %e, "demo clock: cannot mine a block");
+            }
             let pass = async {
                 self.catch_up_locked().await?;
                 crate::claims::process_queue(self).await?;
