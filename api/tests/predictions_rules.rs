@@ -102,19 +102,25 @@ async fn stake(
     option: i16,
     amount: i64,
 ) -> (u16, Value) {
-    post(
-        app,
-        user,
-        &format!("/v1/predictions/games/{game}/stakes"),
-        &json!({ "option": option, "amount": amount }),
-    )
-    .await
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/predictions/games/{game}/stakes")))
+        .bearer_auth(&user.access_token)
+        .header("Idempotency-Key", Uuid::new_v4().to_string())
+        .json(&json!({ "option": option, "amount": amount }))
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
 }
 
-/// Moves a game's times so that it is CLOSED now (ended a second ago).
+/// Moves a game's times so that it is CLOSED now: it ended at the top of the previous hour
+/// (so it qualifies for no hourly pool after the one [`give_pool`] computes two hours ago).
 async fn close(db: &PgPool, game: Uuid) {
     sqlx::query(
-        "UPDATE predictions.games SET starts_at = now() - interval '2 hours', ends_at = now() - interval '1 second',
+        "UPDATE predictions.games SET ends_at = date_trunc('hour', now()) - interval '1 hour',
+             starts_at = date_trunc('hour', now()) - interval '4 hours',
              settles_at = now() + interval '1 hour' WHERE id = $1",
     )
     .bind(game)
@@ -617,10 +623,21 @@ async fn p4_an_idempotency_key_replays_the_stake_and_a_dry_run_moves_nothing(poo
         900,
         "moved once"
     );
+    let replay_header = send("k-1", 100, false).await.unwrap();
+    assert_eq!(replay_header.headers()["idempotent-replayed"], "true");
     let other = send("k-1", 101, false).await.unwrap();
     assert_eq!(other.status(), 409);
     let other: Value = other.json().await.unwrap();
     assert_eq!(problem(&other), "idempotency-key-reused");
+    let keyless = app
+        .client
+        .post(&url)
+        .bearer_auth(&alice.access_token)
+        .json(&json!({ "option": 0, "amount": 100 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyless.status(), 422, "placing a stake needs a key");
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
@@ -650,6 +667,7 @@ async fn p4_e1_200_concurrent_stakes_and_withdrawals_keep_escrow_exact_and_one_p
                 app_client
                     .post(url)
                     .bearer_auth(token)
+                    .header("Idempotency-Key", Uuid::new_v4().to_string())
                     .json(&json!({ "option": round % 2, "amount": 400 }))
                     .send()
                     .await

@@ -19,7 +19,7 @@ use super::{
     games::{GameDetail, GameFilter, GameInput, GameSummary, Proposer},
     pools::{self, HourlyPool},
     settlement::{self, Correction, CorrectionRequest, SettleRequest, Settlement},
-    stakes::{self, IdempotencyKey, Prediction, StakeOutcome, StakeRequest},
+    stakes::{self, MaybeIdempotent, Prediction, StakeOutcome, StakeRequest},
     stats::{self, Leaderboard, LeaderboardQuery, UserStats},
     types::Category,
 };
@@ -144,7 +144,7 @@ pub async fn update_game(
 #[utoipa::path(post, path = "/v1/predictions/games/{id}/stakes", tag = TAG, security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "the game"),
-        ("Idempotency-Key" = Option<String>, Header, description = "names this placement; a retry with the same key returns the first response"),
+        ("Idempotency-Key" = Option<String>, Header, description = "required to place (not for dryRun): names this placement; a retry with the same key returns the first response"),
     ),
     request_body = StakeRequest,
     responses(
@@ -152,22 +152,17 @@ pub async fn update_game(
         (status = 200, description = "quote (dryRun)", body = StakeOutcome),
         (status = 404, description = "no such game", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "game-not-active, already-predicted, game-full, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "option-not-found, stake-below-minimum, stake-above-maximum, insufficient-pmp", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "option-not-found, stake-below-minimum, stake-above-maximum, insufficient-pmp, missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(game = %id, user = %user.user_id), err(Debug))]
 pub async fn place_stake(
     State(state): State<AppState>,
     user: AuthUser,
-    IdempotencyKey(key): IdempotencyKey,
+    MaybeIdempotent(key): MaybeIdempotent,
     Path(id): Path<Uuid>,
     ApiJson(req): ApiJson<StakeRequest>,
-) -> ApiResult<(StatusCode, ApiJson<StakeOutcome>)> {
-    let out = stakes::place(&state.db, user.user_id, id, &req, key.as_deref()).await?;
-    let status = match out {
-        StakeOutcome::Quote(_) => StatusCode::OK,
-        StakeOutcome::Placed(_) => StatusCode::CREATED,
-    };
-    Ok((status, ApiJson(out)))
+) -> ApiResult<Response> {
+    stakes::place(&state.db, user.user_id, id, &req, key).await
 }
 
 /// Withdraws the caller's own prediction while the game is ACTIVE: a full refund.

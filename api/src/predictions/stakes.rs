@@ -12,15 +12,18 @@
 //! (`already-predicted`, backed by the unique index `predictions_one_per_user_game`), and the
 //! balance (`insufficient-pmp`, E1).
 //!
-//! Placement takes an `Idempotency-Key` header: the same key with the same request returns the
-//! original response and moves nothing; the same key with another request is a 409
-//! `idempotency-key-reused`. The key, the request hash and the response are written in the
-//! stake's transaction (`predictions.stake_requests`).
+//! Placement takes an `Idempotency-Key` header through the API's one idempotency mechanism
+//! ([`crate::idempotency`]): the same key with the same request returns the original response
+//! and moves nothing; the same key with another request is a 409 `idempotency-key-reused`. A
+//! `dryRun` quote moves nothing and needs no key.
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use axum::{
+    extract::FromRequestParts,
+    http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+};
 use posmul_core::money::{Pmp, Wei};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool, PgTransaction, Row};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -30,7 +33,8 @@ use super::{
     types::{GameStatus, PredictionStatus},
 };
 use crate::{
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiJson, ApiResult},
+    idempotency::{self, Begun, Idempotent},
     ledger::{self, Account, LedgerError, Reference, ReferenceKind, TransferKind, TransferRequest},
 };
 
@@ -84,25 +88,21 @@ pub enum StakeOutcome {
     Placed(Prediction),
 }
 
-/// The optional `Idempotency-Key` header (1-255 visible ASCII characters).
+/// The `Idempotency-Key` of a placement: required unless the request is a `dryRun` quote.
 #[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub Option<String>);
+pub struct MaybeIdempotent(pub Option<Idempotent>);
 
-impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+impl<S: Send + Sync> FromRequestParts<S> for MaybeIdempotent {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Some(v) = parts.headers.get("idempotency-key") else {
-            return Ok(IdempotencyKey(None));
-        };
-        let key = v
-            .to_str()
-            .ok()
-            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
-            .ok_or_else(|| {
-                ApiError::invalid_field("Idempotency-Key", "1-255 visible ASCII characters")
-            })?;
-        Ok(IdempotencyKey(Some(key.to_owned())))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if parts.headers.contains_key(idempotency::HEADER) {
+            Ok(MaybeIdempotent(Some(
+                Idempotent::from_request_parts(parts, state).await?,
+            )))
+        } else {
+            Ok(MaybeIdempotent(None))
+        }
     }
 }
 
@@ -130,84 +130,53 @@ pub(crate) fn ledger_error(e: LedgerError) -> ApiError {
     }
 }
 
-fn hash_request(game_id: Uuid, req: &StakeRequest) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(game_id.as_bytes());
-    h.update(req.option.to_be_bytes());
-    h.update(req.amount.to_be_bytes());
-    h.update([u8::from(req.dry_run)]);
-    h.finalize().to_vec()
-}
-
-async fn replay(
-    db: &PgPool,
-    user: Uuid,
-    key: &str,
-    hash: &[u8],
-) -> ApiResult<Option<StakeOutcome>> {
-    let row = sqlx::query("SELECT request_hash, response FROM predictions.stake_requests WHERE user_id = $1 AND key = $2")
-        .bind(user)
-        .bind(key)
-        .fetch_optional(db)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let stored: Vec<u8> = row.try_get("request_hash")?;
-    if stored != hash {
-        return Err(refuse(
-            "idempotency-key-reused",
-            "this Idempotency-Key was used for a different request; use a new key",
-        ));
-    }
-    let response: serde_json::Value = row.try_get("response")?;
-    Ok(Some(
-        serde_json::from_value(response).map_err(ApiError::internal)?,
-    ))
-}
-
-/// Places (or, with `dry_run`, quotes) a stake. See the module docs for the rules.
-#[tracing::instrument(skip(db, req), fields(option = req.option, amount = req.amount), err(level = "info"))]
+/// Places (or, with `dry_run`, quotes) a stake, answering as an HTTP response: a quote (200)
+/// needs no key and moves nothing; a placement (201) needs `key` and runs in its transaction.
+#[tracing::instrument(skip(db, req, key), fields(option = req.option, amount = req.amount), err(level = "info"))]
 pub async fn place(
     db: &PgPool,
     user: Uuid,
     game_id: Uuid,
     req: &StakeRequest,
-    key: Option<&str>,
-) -> ApiResult<StakeOutcome> {
-    let hash = hash_request(game_id, req);
-    if let Some(key) = key
-        && let Some(done) = replay(db, user, key, &hash).await?
-    {
-        return Ok(done);
+    key: Option<Idempotent>,
+) -> ApiResult<Response> {
+    if req.dry_run {
+        let mut tx = db.begin().await?;
+        let out = place_in(&mut tx, user, game_id, req).await?;
+        tx.rollback().await?;
+        return Ok((StatusCode::OK, ApiJson(out)).into_response());
     }
-    match place_once(db, user, game_id, req, key, &hash).await {
-        Ok(out) => Ok(out),
-        // A concurrent request with the same key won the race: answer as it did.
-        Err(e) => match key {
-            Some(key) if !req.dry_run => match replay(db, user, key, &hash).await? {
-                Some(done) => Ok(done),
-                None => Err(e),
-            },
-            _ => Err(e),
-        },
-    }
+    let key = key.ok_or_else(|| {
+        ApiError::invalid_field(
+            "Idempotency-Key",
+            "placing a stake needs an Idempotency-Key header (e.g. a fresh UUID per intended stake)",
+        )
+    })?;
+    let mut work = match key.begin(db, user, &(game_id, req)).await? {
+        Begun::Replay(response) => return Ok(response),
+        Begun::Fresh(work) => work,
+    };
+    let out = place_in(work.tx(), user, game_id, req).await?;
+    let response = work.commit(StatusCode::CREATED, &out).await?;
+    metrics::counter!("posmul_prediction_stakes_total").increment(1);
+    Ok(response)
 }
 
-async fn place_once(
-    db: &PgPool,
+/// The rules and the effect of a stake in `tx` (a quote when `req.dry_run`: the caller rolls
+/// back). See the module docs.
+pub async fn place_in(
+    tx: &mut PgTransaction<'_>,
     user: Uuid,
     game_id: Uuid,
     req: &StakeRequest,
-    key: Option<&str>,
-    hash: &[u8],
 ) -> ApiResult<StakeOutcome> {
-    let mut tx = db.begin().await?;
     let game = sqlx::query(
         "SELECT min_stake, max_stake, max_participants, participants,
                 predictions.effective_status(status, starts_at, ends_at, now()) AS effective_status
          FROM predictions.games WHERE id = $1 FOR UPDATE",
     )
     .bind(game_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?
     .ok_or_else(|| ApiError::NotFound("game".into()))?;
     let status: GameStatus = game.try_get("effective_status")?;
@@ -225,7 +194,7 @@ async fn place_once(
     )
     .bind(game_id)
     .bind(req.option)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some(option_total) = option_total else {
         return Err(rule(
@@ -251,7 +220,7 @@ async fn place_once(
     )
     .bind(game_id)
     .bind(user)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     if existing {
         return Err(already_predicted());
@@ -265,13 +234,24 @@ async fn place_once(
         ));
     }
     if req.dry_run {
-        let pool = pools::game_pool(&mut tx, game_id).await?;
+        let balance = ledger::balance(tx, Account::user(user))
+            .await
+            .map_err(ledger_error)?;
+        if balance.0 < req.amount {
+            return Err(rule(
+                "insufficient-pmp",
+                format!(
+                    "the stake needs {} PMP; the balance is {} PMP",
+                    req.amount, balance.0
+                ),
+            ));
+        }
+        let pool = pools::game_pool(tx, game_id).await?;
         let after = option_total.saturating_add(req.amount);
         let implied = allocation::split_pool(pool.0, &[req.amount, after - req.amount])
             .first()
             .copied()
             .unwrap_or_default();
-        tx.rollback().await?;
         return Ok(StakeOutcome::Quote(Quote {
             option: req.option,
             amount: req.amount,
@@ -283,17 +263,19 @@ async fn place_once(
     }
 
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO predictions.predictions (id, game_id, user_id, position, stake) VALUES ($1, $2, $3, $4, $5)")
-        .bind(id)
-        .bind(game_id)
-        .bind(user)
-        .bind(req.option)
-        .bind(req.amount)
-        .execute(&mut *tx)
-        .await
-        .map_err(unique_to_already_predicted)?;
+    sqlx::query(
+        "INSERT INTO predictions.predictions (id, game_id, user_id, position, stake) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(game_id)
+    .bind(user)
+    .bind(req.option)
+    .bind(req.amount)
+    .execute(&mut **tx)
+    .await
+    .map_err(unique_to_already_predicted)?;
     let transfer = ledger::transfer(
-        &mut tx,
+        tx,
         TransferRequest {
             from: Account::user(user),
             to: Account::game_escrow(game_id),
@@ -309,8 +291,15 @@ async fn place_once(
     )
     .await
     .map_err(ledger_error)?;
-    let totals = adjust_totals(&mut tx, game_id, req.option, req.amount, 1).await?;
-    let prediction = Prediction {
+    let totals = adjust_totals(tx, game_id, req.option, req.amount, 1).await?;
+    events::game_event(
+        tx,
+        game_id,
+        "stake",
+        serde_json::json!({ "option": req.option, "amount": req.amount, "totals": totals }),
+    )
+    .await?;
+    Ok(StakeOutcome::Placed(Prediction {
         id,
         game_id,
         user_id: user,
@@ -321,37 +310,7 @@ async fn place_once(
             .leg(Account::user(user))
             .and_then(|l| l.balance_after)
             .map(|b| b.0),
-    };
-    events::game_event(
-        &mut tx,
-        game_id,
-        "stake",
-        serde_json::json!({ "option": req.option, "amount": req.amount, "totals": totals }),
-    )
-    .await?;
-    let outcome = StakeOutcome::Placed(prediction);
-    if let Some(key) = key {
-        let stored = sqlx::query(
-            "INSERT INTO predictions.stake_requests (user_id, key, request_hash, prediction_id, response)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(user)
-        .bind(key)
-        .bind(hash)
-        .bind(id)
-        .bind(serde_json::to_value(&outcome).map_err(ApiError::internal)?)
-        .execute(&mut *tx)
-        .await?;
-        if stored.rows_affected() == 0 {
-            return Err(refuse(
-                "idempotency-key-in-use",
-                "a request with this Idempotency-Key is in progress",
-            ));
-        }
-    }
-    tx.commit().await?;
-    metrics::counter!("posmul_prediction_stakes_total").increment(1);
-    Ok(outcome)
+    }))
 }
 
 fn already_predicted() -> ApiError {
