@@ -8,8 +8,8 @@ use posmul_api::{
     auth::roles::Role,
     credits, ledger,
     ledger::Account,
-    predictions::{games, pools, scheduler},
-    testing::{TestApp, TestUser, spawn_app},
+    predictions::{games, pools, scheduler, settlement},
+    testing::{TestApp, TestUser, spawn_app, spawn_app_with},
 };
 use posmul_core::money::Wei;
 use serde_json::{Value, json};
@@ -1287,6 +1287,83 @@ async fn p5_accuracy_is_kept_per_user_and_category_and_leaderboards_refresh_on_s
         Some(0),
         "minimum participation"
     );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn leaderboards_are_cached_in_redis_when_configured_and_a_settlement_invalidates_them(
+    pool: PgPool,
+) {
+    let prefix = format!("test:{}:", Uuid::new_v4());
+    let app = spawn_app_with(pool.clone(), |c| {
+        c.redis_url = Some("redis://127.0.0.1:6379".into());
+        c.redis_key_prefix = prefix.clone();
+    })
+    .await;
+    let moderator = staff(&app).await;
+    let resolver = app
+        .register_with_role("resolver@example.org", Role::Resolver)
+        .await;
+    let a = app.register_user("a@example.org").await;
+    let board = "/v1/predictions/leaderboard?min_participations=1&by=pmc_earned";
+    let (status, empty) = get(&app, None, board).await;
+    assert_eq!(status, 200);
+    assert_eq!(empty["entries"].as_array().map(Vec::len), Some(0));
+    let mut redis = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}predictions:leaderboard:*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.len(),
+        1,
+        "the board is cached in Redis under the prefix: {keys:?}"
+    );
+
+    // A settlement that bypasses the HTTP route does not invalidate: the cached board is served.
+    let first = create_game(&app, &moderator, &game_body("sports", "First game")).await;
+    stake(&app, &a, first, 0, 50).await;
+    close(&pool, first).await;
+    settlement::settle(&pool, resolver.user_id, first, 0)
+        .await
+        .unwrap();
+    let (_, cached) = get(&app, None, board).await;
+    assert_eq!(
+        cached["entries"].as_array().map(Vec::len),
+        Some(0),
+        "served from the cache"
+    );
+
+    // A settlement through the API invalidates every cached board.
+    let second = create_game(&app, &moderator, &game_body("sports", "Second game")).await;
+    stake(&app, &a, second, 0, 50).await;
+    close(&pool, second).await;
+    let (status, _) = post(
+        &app,
+        &resolver,
+        &format!("/v1/predictions/games/{second}/settlement"),
+        &json!({ "winning_option": 0 }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, fresh) = get(&app, None, board).await;
+    assert_eq!(fresh["entries"][0]["user_id"], a.user_id.to_string());
+    assert_eq!(fresh["entries"][0]["participations"], 2);
+    let _: () = redis::cmd("DEL")
+        .arg(
+            redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query_async::<Vec<String>>(&mut redis)
+                .await
+                .unwrap(),
+        )
+        .query_async(&mut redis)
+        .await
+        .unwrap_or(());
 }
 
 // ---------------------------------------------------------------- real time

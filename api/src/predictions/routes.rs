@@ -20,7 +20,7 @@ use super::{
     pools::{self, HourlyPool},
     settlement::{self, Correction, CorrectionRequest, SettleRequest, Settlement},
     stakes::{self, MaybeIdempotent, Prediction, StakeOutcome, StakeRequest},
-    stats::{self, Leaderboard, LeaderboardQuery, UserStats},
+    stats::{self, Leaderboard, LeaderboardQuery, RedisTarget, UserStats},
     types::Category,
 };
 use crate::{
@@ -49,6 +49,13 @@ impl FromRequestParts<AppState> for MaybeUser {
         } else {
             Ok(MaybeUser(None))
         }
+    }
+}
+
+fn redis_target(state: &AppState) -> RedisTarget<'_> {
+    RedisTarget {
+        url: state.config.redis_url.as_deref(),
+        prefix: &state.config.redis_key_prefix,
     }
 }
 
@@ -204,10 +211,7 @@ pub async fn settle(
     ApiJson(req): ApiJson<SettleRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<Settlement>)> {
     let s = settlement::settle(&state.db, resolver.user_id(), id, req.winning_option).await?;
-    runtime
-        .cache
-        .invalidate(state.config.redis_url.as_deref())
-        .await;
+    runtime.cache.invalidate(redis_target(&state)).await;
     Ok((StatusCode::CREATED, ApiJson(s)))
 }
 
@@ -275,10 +279,7 @@ pub async fn correct(
     ApiJson(req): ApiJson<CorrectionRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<Correction>)> {
     let c = settlement::correct(&state.db, admin.user_id(), id, &req).await?;
-    runtime
-        .cache
-        .invalidate(state.config.redis_url.as_deref())
-        .await;
+    runtime.cache.invalidate(redis_target(&state)).await;
     Ok((StatusCode::CREATED, ApiJson(c)))
 }
 
@@ -388,7 +389,7 @@ pub async fn leaderboard(
     Ok(ApiJson(
         runtime
             .cache
-            .leaderboard(&state.db, state.config.redis_url.as_deref(), &q)
+            .leaderboard(&state.db, redis_target(&state), &q)
             .await?,
     ))
 }

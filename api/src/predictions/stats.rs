@@ -201,6 +201,21 @@ async fn compute_leaderboard(
     })
 }
 
+/// Where the shared cache lives: `REDIS_URL` (none: in process) and the key prefix
+/// (`REDIS_KEY_PREFIX`), under which every key of this cache is
+/// `<prefix>predictions:leaderboard:…`.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisTarget<'a> {
+    pub url: Option<&'a str>,
+    pub prefix: &'a str,
+}
+
+impl RedisTarget<'_> {
+    fn generation_key(&self) -> String {
+        format!("{}predictions:leaderboard:generation", self.prefix)
+    }
+}
+
 /// The leaderboard cache: Redis when configured, in process otherwise.
 #[derive(Default)]
 pub struct LeaderboardCache {
@@ -213,8 +228,6 @@ struct LocalCache {
     generation: u64,
     entries: HashMap<String, (Instant, Leaderboard)>,
 }
-
-const GENERATION_KEY: &str = "posmul:predictions:leaderboard:generation";
 
 impl LeaderboardCache {
     async fn redis(&self, url: Option<&str>) -> Option<redis::aio::ConnectionManager> {
@@ -243,7 +256,7 @@ impl LeaderboardCache {
     pub async fn leaderboard(
         &self,
         db: &PgPool,
-        redis_url: Option<&str>,
+        redis: RedisTarget<'_>,
         q: &LeaderboardQuery,
     ) -> ApiResult<Leaderboard> {
         let by = q.by.unwrap_or(RankBy::Accuracy);
@@ -259,19 +272,20 @@ impl LeaderboardCache {
             return Err(ApiError::invalid_field("limit", "between 1 and 100"));
         }
         let key = format!("{by:?}:{:?}:{min}:{limit}", q.category);
-        if let Some(mut redis) = self.redis(redis_url).await {
-            let generation: Option<u64> = redis.get(GENERATION_KEY).await.ok().flatten();
+        if let Some(mut conn) = self.redis(redis.url).await {
+            let generation: Option<u64> = conn.get(redis.generation_key()).await.ok().flatten();
             let full_key = format!(
-                "posmul:predictions:leaderboard:{}:{key}",
+                "{}predictions:leaderboard:{}:{key}",
+                redis.prefix,
                 generation.unwrap_or(0)
             );
-            let cached: Option<String> = redis.get(&full_key).await.ok().flatten();
+            let cached: Option<String> = conn.get(&full_key).await.ok().flatten();
             if let Some(board) = cached.and_then(|c| serde_json::from_str(&c).ok()) {
                 return Ok(board);
             }
             let board = compute_leaderboard(db, by, q.category, min, limit).await?;
             if let Ok(json) = serde_json::to_string(&board) {
-                let stored: redis::RedisResult<()> = redis
+                let stored: redis::RedisResult<()> = conn
                     .set_ex(&full_key, json, LEADERBOARD_TTL.as_secs())
                     .await;
                 if let Err(e) = stored {
@@ -304,9 +318,9 @@ impl LeaderboardCache {
     }
 
     /// Drops every cached leaderboard (after a settlement or correction).
-    pub async fn invalidate(&self, redis_url: Option<&str>) {
-        if let Some(mut redis) = self.redis(redis_url).await {
-            let bumped: redis::RedisResult<u64> = redis.incr(GENERATION_KEY, 1u64).await;
+    pub async fn invalidate(&self, redis: RedisTarget<'_>) {
+        if let Some(mut conn) = self.redis(redis.url).await {
+            let bumped: redis::RedisResult<u64> = conn.incr(redis.generation_key(), 1u64).await;
             if let Err(e) = bumped {
                 tracing::warn!(error = %e, "leaderboard cache invalidation failed");
             }
