@@ -25,6 +25,8 @@ pub enum Action {
     RoleGranted,
     RoleRevoked,
     BootstrapAdmin,
+    /// An admin set a new economy configuration version (M1).
+    EconomyConfigSet,
 }
 
 impl Action {
@@ -41,6 +43,7 @@ impl Action {
             Action::RoleGranted => "role_granted",
             Action::RoleRevoked => "role_revoked",
             Action::BootstrapAdmin => "bootstrap_admin",
+            Action::EconomyConfigSet => "economy_config_set",
         }
     }
 }

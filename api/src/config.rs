@@ -12,6 +12,7 @@
 //! | `REFRESH_TOKEN_TTL_SECS` | `2592000` (30 days) | refresh token lifetime |
 //! | `CORS_ORIGINS` | empty (no cross-origin access) | comma-separated origins, or `*` |
 //! | `REDIS_URL` | unset (in-process limiter) | Redis for rate-limit counters |
+//! | `REDIS_KEY_PREFIX` | `posmul:rl:` | prefix of the rate-limit keys in Redis |
 //! | `SIWE_DOMAIN` | `localhost:8080` | the EIP-4361 `domain` a message must name |
 //! | `SIWE_URI` | `http://localhost:8080` | the EIP-4361 `URI` a message must name |
 //! | `CHAIN_ID` | `31337` | the EIP-4361 `Chain ID` a message must name |
@@ -71,6 +72,7 @@ pub struct ApiConfig {
     pub refresh_ttl: Duration,
     pub cors_origins: Vec<String>,
     pub redis_url: Option<String>,
+    pub redis_key_prefix: String,
     pub siwe_domain: String,
     pub siwe_uri: String,
     pub chain_id: u64,
@@ -123,6 +125,7 @@ impl ApiConfig {
             refresh_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             cors_origins: env.list("CORS_ORIGINS", &[]),
             redis_url: env.raw("REDIS_URL"),
+            redis_key_prefix: env.or("REDIS_KEY_PREFIX", "posmul:rl:".to_owned())?,
             siwe_domain: env.or("SIWE_DOMAIN", "localhost:8080".to_owned())?,
             siwe_uri: env.or("SIWE_URI", "http://localhost:8080".to_owned())?,
             chain_id: env.or("CHAIN_ID", 31337)?,
@@ -161,6 +164,7 @@ impl ApiConfig {
             refresh_ttl: Duration::from_secs(3600),
             cors_origins: vec![],
             redis_url: None,
+            redis_key_prefix: "posmul:rl:".into(),
             siwe_domain: "localhost:8080".into(),
             siwe_uri: "http://localhost:8080".into(),
             chain_id: 31337,

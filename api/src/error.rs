@@ -236,6 +236,16 @@ impl From<sqlx::Error> for ApiError {
                 _ => ApiError::unprocessable(c.kind, c.detail),
             };
         }
+        // Text the database cannot store (a NUL character) is the client's input, whatever
+        // the route: SQLSTATE 22021 character_not_in_repertoire.
+        if let sqlx::Error::Database(db) = &err
+            && db.code().as_deref() == Some("22021")
+        {
+            return ApiError::unprocessable(
+                "invalid-text",
+                "text fields must be valid UTF-8 without NUL characters",
+            );
+        }
         match err {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 ApiError::Unavailable(anyhow::Error::new(err).context("database pool"))

@@ -47,6 +47,7 @@ enum Backend {
     Redis {
         conn: redis::aio::ConnectionManager,
         script: redis::Script,
+        prefix: String,
     },
 }
 
@@ -77,8 +78,8 @@ impl RateLimiter {
         }
     }
 
-    /// A Redis-backed limiter (keys `posmul:rl:<key>`).
-    pub async fn redis(url: &str) -> Result<Self, RedisConnectError> {
+    /// A Redis-backed limiter (keys `<prefix><key>`, e.g. `posmul:rl:ip:10.0.0.1`).
+    pub async fn redis(url: &str, prefix: &str) -> Result<Self, RedisConnectError> {
         let err = |source| RedisConnectError {
             url: url.to_owned(),
             source,
@@ -91,6 +92,7 @@ impl RateLimiter {
             backend: Backend::Redis {
                 conn,
                 script: redis::Script::new(GCRA_LUA),
+                prefix: prefix.to_owned(),
             },
         })
     }
@@ -123,10 +125,14 @@ impl RateLimiter {
                     0
                 }
             }
-            Backend::Redis { conn, script } => {
+            Backend::Redis {
+                conn,
+                script,
+                prefix,
+            } => {
                 let mut conn = conn.clone();
                 let result: Result<u64, _> = script
-                    .key(format!("posmul:rl:{key}"))
+                    .key(format!("{prefix}{key}"))
                     .arg(interval_us)
                     .arg(burst)
                     .invoke_async(&mut conn)

@@ -256,6 +256,14 @@ pub async fn audit_log(
 ) -> ApiResult<ApiJson<Page<AuditEntry>>> {
     let limit = page.limit()?;
     let before: Option<i64> = page.after()?;
+    if let Some(a) = &filter.action
+        && (a.is_empty() || a.len() > 64 || !a.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+    {
+        return Err(ApiError::invalid_field(
+            "action",
+            "an action name such as `sign_in` or `role_granted`",
+        ));
+    }
     let rows = sqlx::query(
         "SELECT id, at, action, actor_user_id, subject_user_id, ip, request_id, details
          FROM auth.audit_log

@@ -71,7 +71,7 @@ pub struct RegisterRequest {
         (status = 422, description = "invalid email or password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all)]
 pub async fn register(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -128,7 +128,7 @@ pub struct LoginRequest {
         (status = 422, description = "wrong body shape", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -214,7 +214,7 @@ pub struct RefreshRequest {
         (status = 422, description = "wrong body shape", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all)]
 pub async fn refresh(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -238,7 +238,7 @@ pub async fn refresh(
         (status = 422, description = "wrong body shape", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id), err(Debug))]
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 pub async fn logout(
     State(state): State<AppState>,
     user: AuthUser,

@@ -1,0 +1,226 @@
+//! The service around the routes: health, metrics, OpenAPI and its UI, request ids, CORS and
+//! the rate limits (in process and in Redis).
+
+use posmul_api::testing::{TEST_PASSWORD, spawn_app, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::assert_problem;
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn health_readiness_and_metrics_answer(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for path in ["/healthz", "/readyz"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
+    let alice = app.register_user("alice@example.org").await;
+    app.client
+        .get(app.url("/v1/me"))
+        .bearer_auth(&alice.access_token)
+        .send()
+        .await
+        .unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    assert!(
+        metrics.contains("route=\"/v1/me\""),
+        "per matched route: {metrics}"
+    );
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket"),
+        "a histogram"
+    );
+    assert!(
+        metrics.contains("auth_registrations_total"),
+        "business counters"
+    );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn the_openapi_document_describes_every_route_and_the_ui_is_served(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/v1/auth/register",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/auth/logout",
+        "/v1/auth/siwe/nonce",
+        "/v1/auth/siwe/verify",
+        "/v1/me",
+        "/v1/me/profile",
+        "/v1/me/wallets/link",
+        "/v1/users/{user_id}/profile",
+        "/v1/admin/users",
+        "/v1/admin/users/{user_id}/roles/{role}",
+        "/v1/admin/audit",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    assert!(doc["components"]["schemas"].get("Problem").is_some());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let ui = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert!(
+        ui.text().await.unwrap().contains("swagger"),
+        "the UI is served from the binary"
+    );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn every_response_carries_a_request_id_and_a_given_one_is_kept(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let res = app
+        .client
+        .get(app.url("/v1/nothing"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn cors_allows_only_the_configured_origins(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| {
+        c.cors_origins = vec!["https://app.posmul.dev".into()]
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .request(reqwest::Method::OPTIONS, app.url("/v1/auth/login"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = preflight("https://app.posmul.dev").await;
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.posmul.dev"
+    );
+    let evil = preflight("https://evil.example").await;
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_credential_routes_are_rate_limited_per_ip_with_retry_after(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| c.auth_ip_rate.per_minute = 3).await;
+    let login = || {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/v1/auth/login"))
+                .json(&json!({ "email": "x@example.org", "password": TEST_PASSWORD }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(login().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = login().await;
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=21).contains(&retry), "{retry}");
+    assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+    // Other routes use the general per-IP bucket.
+    let res = app
+        .client
+        .get(app.url("/v1/auth/../me"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_signed_in_users_are_rate_limited_per_user(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| c.user_rate.per_minute = 2).await;
+    let alice = app.register_user("alice@example.org").await;
+    let bob = app.register_user("bob@example.org").await;
+    let me = |token: &str| {
+        let req = app.client.get(app.url("/v1/me")).bearer_auth(token);
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(me(&alice.access_token).await.status(), StatusCode::OK);
+    assert_eq!(me(&alice.access_token).await.status(), StatusCode::OK);
+    assert_problem(
+        me(&alice.access_token).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+    )
+    .await;
+    assert_eq!(
+        me(&bob.access_token).await.status(),
+        StatusCode::OK,
+        "per user"
+    );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_rate_limits_are_shared_through_redis_when_configured(pool: PgPool) {
+    let prefix = format!("posmul:test:{}:", uuid::Uuid::new_v4());
+    let configure = |c: &mut posmul_api::ApiConfig| {
+        c.redis_url =
+            Some(std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()));
+        c.redis_key_prefix = prefix.clone();
+        c.auth_ip_rate.per_minute = 2;
+    };
+    // Two API replicas over the same Redis share one budget.
+    let a = spawn_app_with(pool.clone(), configure).await;
+    let b = spawn_app_with(pool, configure).await;
+    assert!(a.state.limiter.is_redis());
+    let nonce = |app: &posmul_api::testing::TestApp| {
+        let req = app.client.get(app.url("/v1/auth/siwe/nonce"));
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(nonce(&a).await.status(), StatusCode::OK);
+    assert_eq!(nonce(&b).await.status(), StatusCode::OK);
+    let limited = nonce(&a).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+    assert_problem(
+        nonce(&b).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+    )
+    .await;
+}

@@ -1,0 +1,285 @@
+//! Sign-In with Ethereum (U2): the happy path with an alloy local signer, and the refusals:
+//! a replayed nonce, a wrong domain, a wrong chain id, an expired message, a signature by
+//! another key. Wallet links: one wallet per user, one user per wallet.
+
+use alloy::signers::{Signer, local::PrivateKeySigner};
+use chrono::{Duration, SecondsFormat, Utc};
+use posmul_api::testing::{TestApp, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::assert_problem;
+
+struct Msg {
+    domain: String,
+    uri: String,
+    chain_id: u64,
+    nonce: String,
+    issued_at: chrono::DateTime<Utc>,
+    expiration: Option<chrono::DateTime<Utc>>,
+}
+
+impl Msg {
+    fn text(&self, address: alloy::primitives::Address) -> String {
+        let mut s = format!(
+            "{} wants you to sign in with your Ethereum account:\n{}\n\nSign in to PosMul.\n\nURI: {}\nVersion: 1\nChain ID: {}\nNonce: {}\nIssued At: {}",
+            self.domain,
+            address.to_checksum(None),
+            self.uri,
+            self.chain_id,
+            self.nonce,
+            self.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        );
+        if let Some(exp) = self.expiration {
+            s.push_str(&format!(
+                "\nExpiration Time: {}",
+                exp.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ));
+        }
+        s
+    }
+}
+
+async fn fresh_msg(app: &TestApp) -> Msg {
+    let n: Value = app
+        .client
+        .get(app.url("/v1/auth/siwe/nonce"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Msg {
+        domain: n["domain"].as_str().unwrap().into(),
+        uri: n["uri"].as_str().unwrap().into(),
+        chain_id: n["chain_id"].as_u64().unwrap(),
+        nonce: n["nonce"].as_str().unwrap().into(),
+        issued_at: Utc::now(),
+        expiration: Some(Utc::now() + Duration::minutes(5)),
+    }
+}
+
+async fn signed(signer: &PrivateKeySigner, text: &str) -> Value {
+    let sig = signer.sign_message(text.as_bytes()).await.unwrap();
+    json!({ "message": text, "signature": alloy::hex::encode_prefixed(sig.as_bytes()) })
+}
+
+async fn post(app: &TestApp, path: &str, body: &Value, token: Option<&str>) -> reqwest::Response {
+    let mut req = app.client.post(app.url(path)).json(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_siwe_signs_in_the_wallets_user_creating_it_the_first_time(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let wallet = PrivateKeySigner::random();
+    let body = signed(&wallet, &fresh_msg(&app).await.text(wallet.address())).await;
+    let res = post(&app, "/v1/auth/siwe/verify", &body, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let first: Value = res.json().await.unwrap();
+
+    let me: Value = app
+        .client
+        .get(app.url("/v1/me"))
+        .bearer_auth(first["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["wallet"], format!("{:#x}", wallet.address()));
+    assert_eq!(me["email"], Value::Null);
+    assert_eq!(me["roles"], json!(["citizen"]));
+
+    let body = signed(&wallet, &fresh_msg(&app).await.text(wallet.address())).await;
+    let again: Value = post(&app, "/v1/auth/siwe/verify", &body, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["user_id"], first["user_id"],
+        "the same wallet is the same user"
+    );
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM auth.users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_replayed_siwe_nonce_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let wallet = PrivateKeySigner::random();
+    let body = signed(&wallet, &fresh_msg(&app).await.text(wallet.address())).await;
+    assert_eq!(
+        post(&app, "/v1/auth/siwe/verify", &body, None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let replay = post(&app, "/v1/auth/siwe/verify", &body, None).await;
+    let p = assert_problem(replay, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    assert!(p["detail"].as_str().unwrap().contains("nonce"), "{p}");
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM auth.audit_log WHERE action = 'siwe_sign_in_failed' AND details->>'reason' = 'bad_nonce'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(failed, 1);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_nonce_the_server_never_issued_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let wallet = PrivateKeySigner::random();
+    let mut m = fresh_msg(&app).await;
+    m.nonce = "madeUpNonce1234".into();
+    let body = signed(&wallet, &m.text(wallet.address())).await;
+    let res = post(&app, "/v1/auth/siwe/verify", &body, None).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_siwe_message_for_another_domain_uri_or_chain_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let wallet = PrivateKeySigner::random();
+    type Change = fn(&mut Msg);
+    let cases: [(&str, Change); 3] = [
+        ("domain", |m| m.domain = "evil.example".into()),
+        ("URI", |m| m.uri = "https://evil.example".into()),
+        ("chain", |m| m.chain_id = 137),
+    ];
+    for (what, change) in cases {
+        let mut m = fresh_msg(&app).await;
+        change(&mut m);
+        let body = signed(&wallet, &m.text(wallet.address())).await;
+        let res = post(&app, "/v1/auth/siwe/verify", &body, None).await;
+        let p = assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+        assert!(p["detail"].as_str().unwrap().contains(what), "{what}: {p}");
+    }
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_an_expired_or_stale_siwe_message_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let wallet = PrivateKeySigner::random();
+    let mut expired = fresh_msg(&app).await;
+    expired.issued_at = Utc::now() - Duration::minutes(2);
+    expired.expiration = Some(Utc::now() - Duration::minutes(1));
+    let body = signed(&wallet, &expired.text(wallet.address())).await;
+    let p = assert_problem(
+        post(&app, "/v1/auth/siwe/verify", &body, None).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-credentials",
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
+
+    let mut stale = fresh_msg(&app).await;
+    stale.issued_at = Utc::now() - Duration::hours(1);
+    stale.expiration = None;
+    let body = signed(&wallet, &stale.text(wallet.address())).await;
+    assert_problem(
+        post(&app, "/v1/auth/siwe/verify", &body, None).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-credentials",
+    )
+    .await;
+
+    let mut future = fresh_msg(&app).await;
+    future.issued_at = Utc::now() + Duration::hours(1);
+    let body = signed(&wallet, &future.text(wallet.address())).await;
+    assert_problem(
+        post(&app, "/v1/auth/siwe/verify", &body, None).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-credentials",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_siwe_signature_by_another_key_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let wallet = PrivateKeySigner::random();
+    let thief = PrivateKeySigner::random();
+    let body = signed(&thief, &fresh_msg(&app).await.text(wallet.address())).await;
+    let p = assert_problem(
+        post(&app, "/v1/auth/siwe/verify", &body, None).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-credentials",
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("signature"), "{p}");
+
+    let garbage =
+        json!({ "message": fresh_msg(&app).await.text(wallet.address()), "signature": "0x1234" });
+    let res = post(&app, "/v1/auth/siwe/verify", &garbage, None).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed").await;
+    let not_siwe = json!({ "message": "hello", "signature": "0x1234" });
+    let res = post(&app, "/v1/auth/siwe/verify", &not_siwe, None).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed").await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_user_links_one_wallet_and_a_wallet_belongs_to_one_user(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let alice = app.register_user("alice@example.org").await;
+    let bob = app.register_user("bob@example.org").await;
+    let w1 = PrivateKeySigner::random();
+    let w2 = PrivateKeySigner::random();
+
+    let body = signed(&w1, &fresh_msg(&app).await.text(w1.address())).await;
+    let res = post(
+        &app,
+        "/v1/me/wallets/link",
+        &body,
+        Some(&alice.access_token),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let linked: Value = res.json().await.unwrap();
+    assert_eq!(linked["address"], format!("{:#x}", w1.address()));
+
+    let body = signed(&w1, &fresh_msg(&app).await.text(w1.address())).await;
+    let res = post(&app, "/v1/me/wallets/link", &body, Some(&bob.access_token)).await;
+    assert_problem(res, StatusCode::CONFLICT, "wallet-taken").await;
+
+    let body = signed(&w2, &fresh_msg(&app).await.text(w2.address())).await;
+    let res = post(
+        &app,
+        "/v1/me/wallets/link",
+        &body,
+        Some(&alice.access_token),
+    )
+    .await;
+    assert_problem(res, StatusCode::CONFLICT, "wallet-already-linked").await;
+
+    // Signing in with the linked wallet signs in Alice.
+    let body = signed(&w1, &fresh_msg(&app).await.text(w1.address())).await;
+    let pair: Value = post(&app, "/v1/auth/siwe/verify", &body, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pair["user_id"], alice.user_id.to_string());
+    let linked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM auth.audit_log WHERE action = 'wallet_linked' AND subject_user_id = $1",
+    )
+    .bind(alice.user_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(linked, 1);
+
+    let res = post(&app, "/v1/me/wallets/link", &body, None).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
