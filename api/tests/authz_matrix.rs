@@ -4,7 +4,8 @@
 //!
 //! Principals: anonymous, citizen, merchant, moderator, resolver, admin. In paths and bodies,
 //! `{self}` is the caller's user id (the victim's for anonymous), `{other}` another citizen's
-//! (the "victim"), `{other_wallet}` the victim's linked wallet address.
+//! (the "victim"), `{other_wallet}` the victim's linked wallet address, `{category}` a
+//! prediction category.
 //! Statuses other than 401/403 only show that the caller got past authorization (the body may
 //! be deliberately invalid so that rows are repeatable).
 
@@ -81,6 +82,42 @@ const TABLE: &[Row] = &[
     row("PUT", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
     row("DELETE", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
     row("PUT", "/v1/admin/users/{self}/roles/admin", None, [401, 403, 403, 403, 403, 200]),
+    // PMP ledger (E1, E2): transfers need the citizen role; history is the caller's own
+    row("POST", "/v1/pmp/transfers", Some("{}"), [401, 422, 422, 422, 422, 422]),
+    row("GET", "/v1/me/pmp/history", None, [401, 200, 200, 200, 200, 200]),
+    // wallet views: the caller's own; explorer views are public chain data
+    row("GET", "/v1/me/wallet", None, [401, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/me/wallet/history", None, [401, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/accounts/{other_wallet}/pmc", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/accounts/{other_wallet}/pmc/transfers", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/accounts/{other_wallet}/pmc/donations", None, [200, 200, 200, 200, 200, 200]),
+    // PMC claims: the caller's own wallets
+    row("GET", "/v1/me/pmc/claim", None, [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/me/pmc/claim-for-me", None, [401, 404, 404, 404, 404, 404]),
+    // economy configuration (M1): admin only
+    row("GET", "/v1/admin/economy", None, [401, 403, 403, 403, 403, 200]),
+    row("POST", "/v1/admin/economy", Some("{}"), [401, 403, 403, 403, 403, 422]),
+    // predictions (P1-P5): reads public; proposing/staking signed in; settling resolver; corrections admin
+    row("GET", "/v1/predictions/games", None, [200, 200, 200, 200, 200, 200]),
+    // an official (sports) game: staff create it, citizens may only propose user_proposed games
+    row("POST", "/v1/predictions/games", Some(r#"{"title":"Matrix official game","description":"An official game made by the authorization matrix.","game_type":"binary","category":"sports","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#), [401, 403, 403, 201, 403, 201]),
+    row("GET", "/v1/predictions/games/{other}", None, [404, 404, 404, 404, 404, 404]),
+    row("PUT", "/v1/predictions/games/{other}", Some(r#"{"title":"Matrix official game","description":"An official game made by the authorization matrix.","game_type":"binary","category":"sports","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#), [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/predictions/games/{other}/stakes", Some("{}"), [401, 422, 422, 422, 422, 422]),
+    row("POST", "/v1/predictions/predictions/{other}/withdraw", None, [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/predictions/games/{other}/settlement", Some("{}"), [401, 403, 403, 403, 422, 422]),
+    row("GET", "/v1/predictions/games/{other}/settlement", None, [404, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/predictions/games/{other}/cancel", None, [401, 403, 403, 403, 404, 404]),
+    row("POST", "/v1/predictions/games/{other}/corrections", Some("{}"), [401, 403, 403, 403, 403, 422]),
+    row("GET", "/v1/predictions/pools", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/predictions/category-multipliers", None, [200, 200, 200, 200, 200, 200]),
+    row("PUT", "/v1/predictions/category-multipliers/SPORTS", Some(r#"{"multiplier":"1"}"#), [401, 403, 403, 403, 403, 204]),
+    row("GET", "/v1/predictions/me/stats", None, [401, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/predictions/users/{other}/stats", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/predictions/leaderboard", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/predictions/games/{other}/events", None, [404, 404, 404, 404, 404, 404]),
+    row("GET", "/v1/predictions/me/events", None, [401, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/predictions/me/predictions", None, [401, 200, 200, 200, 200, 200]),
 ];
 
 fn fill(template: &str, me: &TestUser, other: &TestUser, other_wallet: &str) -> String {
@@ -88,6 +125,7 @@ fn fill(template: &str, me: &TestUser, other: &TestUser, other_wallet: &str) -> 
         .replace("{self}", &me.user_id.to_string())
         .replace("{other}", &other.user_id.to_string())
         .replace("{other_wallet}", other_wallet)
+        .replace("{category}", "sports")
 }
 
 /// `/v1/users/{user_id}/profile` and `/v1/users/{other}/profile` are the same route.
@@ -97,6 +135,7 @@ fn route_shape(path: &str) -> String {
             || seg.starts_with("0x")
             || (seg.len() == 36 && seg.chars().filter(|c| *c == '-').count() == 4)
             || ["citizen", "merchant", "moderator", "resolver", "admin"].contains(&seg)
+            || (!seg.is_empty() && seg.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
     };
     path.split('/')
         .map(|seg| if is_param(seg) { "{}" } else { seg })
