@@ -6,7 +6,8 @@
 //! whole tree. `claim-for-me` requests are queued in `relayer.claim_requests` (one open request
 //! per address) and the relayer loop sends them in batches with `claimMany`, fresh proofs against
 //! the current root; `claimMany` pays each leaf's account, never the caller, and skips entries
-//! with nothing due, so a batch is safe to resend.
+//! with nothing due, so a batch is safe to resend. [`mark_claimed_credits`] closes the life of a
+//! credit: `claimed` once the indexer's mirror shows a final claim covering it (E3).
 
 use alloy::{
     primitives::{Address, B256, U256},
@@ -51,36 +52,39 @@ pub async fn latest_published(db: impl sqlx::PgExecutor<'_>) -> Result<Option<(u
 }
 
 /// The proof of `account` in wave `day`, or `None` when the account has no leaf.
+///
+/// One round trip: the leaf by primary key, its ancestors' indices by a recursive CTE, and each
+/// sibling as a 32-byte slice of the stored node array (`EXTERNAL` storage: a slice reads only
+/// the TOAST chunk holding it). The proof is checked against `root` before it is returned.
 pub async fn proof_in(
     pool: &PgPool,
     day: u64,
     root: B256,
     account: Address,
 ) -> Result<Option<ClaimProof>> {
-    let leaf = sqlx::query(
-        "SELECT cumulative, tree_index FROM relayer.wave_leaves WHERE day = $1 AND address = $2",
+    let row = sqlx::query(
+        "WITH RECURSIVE leaf AS (
+             SELECT cumulative, tree_index FROM relayer.wave_leaves WHERE day = $1 AND address = $2
+         ), up(i, ord) AS (
+             SELECT tree_index, 0 FROM leaf
+             UNION ALL
+             SELECT (i - 1) / 2, ord + 1 FROM up WHERE i > 0
+         )
+         SELECT leaf.cumulative, leaf.tree_index,
+                ARRAY(SELECT substring(t.nodes FROM (CASE WHEN up.i % 2 = 1 THEN up.i + 1 ELSE up.i - 1 END) * 32 + 1 FOR 32)
+                      FROM up JOIN relayer.wave_trees t ON t.day = $1
+                      WHERE up.i > 0 ORDER BY up.ord) AS proof
+         FROM leaf",
     )
     .bind(day as i64)
     .bind(account.as_slice())
     .fetch_optional(pool)
     .await?;
-    let Some(leaf) = leaf else { return Ok(None) };
-    let cumulative: Wei = leaf.try_get("cumulative")?;
-    let at = leaf.try_get::<i32, _>("tree_index")? as usize;
-    let indices: Vec<i32> = merkle::proof_indices(at)
-        .into_iter()
-        .map(|i| i as i32)
-        .collect();
-    let nodes: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT substring(t.nodes FROM u.i * 32 + 1 FOR 32)
-         FROM relayer.wave_trees t, UNNEST($2::int[]) WITH ORDINALITY AS u(i, ord)
-         WHERE t.day = $1 ORDER BY u.ord",
-    )
-    .bind(day as i64)
-    .bind(&indices)
-    .fetch_all(pool)
-    .await?;
-    if nodes.len() != indices.len() {
+    let Some(row) = row else { return Ok(None) };
+    let cumulative: Wei = row.try_get("cumulative")?;
+    let at = row.try_get::<i32, _>("tree_index")? as usize;
+    let nodes: Vec<Vec<u8>> = row.try_get("proof")?;
+    if nodes.len() != merkle::proof_indices(at).len() {
         return Err(Error::Corrupt(format!(
             "tree of wave {day} lacks proof nodes"
         )));
@@ -269,4 +273,52 @@ pub async fn mirrored_claimed(
     .fetch_one(db)
     .await?;
     Ok(v.unwrap_or(Wei(U256::ZERO)))
+}
+
+/// Marks credits `claimed` (E3: pending → in wave d → claimed, the last mirrored from the
+/// chain); returns how many changed.
+///
+/// **Rule.** The credits of an address are ordered as they entered the tree: by wave day, then
+/// in the wave's order (earning day, creation time, id). A credit is claimed once the
+/// address's claimed cumulative amount on chain covers it, i.e. once
+/// `claimed(address) ≥ sum of the amounts of the address's credits up to and including it`.
+/// `claimed(address)` is the highest `cumulativeAmount` of the address's *finalized*
+/// `Claimed` events in the indexer's mirror (`chain.wave_claims`) on `chain_id`, so a state
+/// that a reorg could take back is never written. Because a claim pays an address its whole
+/// entitlement at the root it proves against, and the entitlement after wave d is the sum of
+/// the address's credits in waves ≤ d (M4), a claim against wave d's root marks exactly the
+/// address's credits of waves ≤ d.
+#[tracing::instrument(skip_all, err)]
+pub async fn mark_claimed_credits(db: impl sqlx::PgExecutor<'_>, chain_id: u64) -> Result<u64> {
+    let marked = sqlx::query(
+        "WITH claimed AS (
+             SELECT account, max(cumulative_amount) AS cumulative
+             FROM chain.wave_claims WHERE chain_id = $1 AND finalized
+             GROUP BY account
+         ), owed AS (
+             SELECT wc.credit_id, k.cumulative AS claimed,
+                    sum(wc.amount) OVER (PARTITION BY wc.address
+                                         ORDER BY wc.day, c.day, c.created_at, c.id
+                                         ROWS UNBOUNDED PRECEDING) AS upto
+             FROM relayer.wave_credits wc
+             JOIN relayer.waves w ON w.day = wc.day AND w.chain_id = $1
+             JOIN claimed k ON k.account = wc.address
+             JOIN credits.credits c ON c.id = wc.credit_id
+             WHERE wc.address IN (SELECT x.address FROM relayer.wave_credits x
+                                  JOIN credits.credits y ON y.id = x.credit_id
+                                  WHERE y.state = 'in_wave')
+         )
+         UPDATE credits.credits c SET state = 'claimed', claimed_at = now()
+         FROM owed o
+         WHERE c.id = o.credit_id AND c.state = 'in_wave' AND o.upto <= o.claimed",
+    )
+    .bind(chain_id as i64)
+    .execute(db)
+    .await?
+    .rows_affected();
+    if marked > 0 {
+        metrics::counter!("posmul_relayer_credits_claimed_total").increment(marked);
+        tracing::info!(credits = marked, "credits claimed on chain");
+    }
+    Ok(marked)
 }

@@ -18,7 +18,7 @@ use alloy::primitives::U256;
 use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::money::Wei;
 use rust_decimal::Decimal;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 /// Default tax rate (M1).
@@ -110,10 +110,11 @@ pub fn daily_budget(version: Option<&EconomyVersion>, cap: Wei) -> Wei {
 const COLUMNS: &str =
     "version, annual_ebit, tax_rate, interest_rate, effective_from, set_by, set_at, note";
 
-/// Stores a new version effective from the day after `today`.
+/// Stores a new version effective from the day after `today` (in the caller's transaction
+/// when given one, so that the API can write the audit entry with it).
 #[tracing::instrument(skip_all, fields(%set_by), err)]
 pub async fn set_version(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     new: &NewEconomyConfig,
     set_by: Uuid,
     today: NaiveDate,
@@ -132,7 +133,7 @@ pub async fn set_version(
     .bind(effective_from)
     .bind(set_by)
     .bind(&new.note)
-    .fetch_one(pool)
+    .fetch_one(db)
     .await?;
     Ok(row)
 }

@@ -19,7 +19,8 @@
 //!    the chain (`nextDay`, `WavePublished`) that it is already published; missed days are
 //!    caught up in order. [`failpoint`] lets tests crash it at each step.
 //! 5. [`claims`]: proofs for wallets (`GET /v1/me/pmc/claim`) and gas-sponsored batch claims
-//!    with `claimMany` (M5).
+//!    with `claimMany` (M5); credits turn `claimed` once the indexer mirrors a final claim that
+//!    covers them (E3).
 //! 6. [`reconcile`]: checks the chain against the database for every published day.
 //! 7. [`demo`]: a local-chain clock that jumps a day every few minutes, for `script/dev`.
 //!

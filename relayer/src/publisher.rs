@@ -386,8 +386,8 @@ impl Relayer {
         }
     }
 
-    /// Runs until `shutdown` resolves: catch up, serve claim batches, advance the demo clock,
-    /// sleep; errors are logged and retried with backoff (an RPC outage only delays).
+    /// Runs until `shutdown` resolves: catch up, serve claim batches, mark the credits whose
+    /// claims the indexer mirrored as `claimed`, advance the demo clock, sleep; errors are logged and retried with backoff (an RPC outage only delays).
     pub async fn run(
         &self,
         demo_day: Option<Duration>,
@@ -418,6 +418,7 @@ impl Relayer {
             let pass = async {
                 self.catch_up_locked().await?;
                 crate::claims::process_queue(self).await?;
+                crate::claims::mark_claimed_credits(&self.pool, self.sender.chain_id).await?;
                 crate::reconcile::update_metrics(self).await
             };
             let wait = match pass.await {

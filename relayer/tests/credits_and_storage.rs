@@ -1,0 +1,302 @@
+//! The relayer's bookkeeping against a real PostgreSQL, without a chain: credits turning
+//! `claimed` from the indexer's mirror (E3), and the bulk storage of a wave (issue 5 §8).
+
+use alloy::primitives::{Address, B256, U256};
+use chrono::NaiveDate;
+use posmul_core::{merkle::StandardMerkleTree, money::Wei};
+use posmul_relayer::{
+    claims,
+    wave::{self, Leaf},
+};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+const CHAIN: u64 = 31337;
+
+fn date(day: u64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 1).expect("date") + chrono::Days::new(day)
+}
+
+/// A stored (built) wave row; only its day and chain matter here.
+async fn wave_row(pool: &PgPool, day: u64, chain_id: u64) {
+    sqlx::query(
+        "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget, root,
+                                    allocation_hash, leaf_count, credit_count)
+         VALUES ($1, $2, $3, $4, 'built', 0, 0, 0, 0, $5, $5, 0, 0)",
+    )
+    .bind(day as i64)
+    .bind(date(day))
+    .bind(chain_id as i64)
+    .bind(Address::ZERO.as_slice())
+    .bind(B256::ZERO.as_slice())
+    .execute(pool)
+    .await
+    .expect("wave");
+}
+
+/// A credit of `pmc` PMC earned on `day`, put in wave `wave_day` for `address` (or pending).
+async fn credit(
+    pool: &PgPool,
+    pmc: u64,
+    day: u64,
+    wave_day: Option<u64>,
+    address: Address,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    let user = Uuid::new_v4();
+    sqlx::query("INSERT INTO auth.users (id) VALUES ($1)")
+        .bind(user)
+        .execute(pool)
+        .await
+        .expect("user");
+    sqlx::query(
+        "INSERT INTO credits.credits (id, user_id, source, amount, day, state, wave_day, reference_kind, reference_id, idempotency_key)
+         VALUES ($1, $2, 'prediction_win', $3, $4, $5, $6, 'game', $1, $7)",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(Wei::from_pmc(pmc))
+    .bind(date(day))
+    .bind(if wave_day.is_some() { "in_wave" } else { "pending" })
+    .bind(wave_day.map(date))
+    .bind(format!("test:{id}"))
+    .execute(pool)
+    .await
+    .expect("credit");
+    if let Some(w) = wave_day {
+        sqlx::query("INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(w as i64)
+            .bind(address.as_slice())
+            .bind(Wei::from_pmc(pmc))
+            .execute(pool)
+            .await
+            .expect("wave credit");
+    }
+    id
+}
+
+/// A `Claimed` event as the indexer mirrors it.
+async fn mirrored_claim(
+    pool: &PgPool,
+    chain_id: u64,
+    n: u8,
+    account: Address,
+    cumulative_pmc: u64,
+    finalized: bool,
+) {
+    sqlx::query(
+        "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, account, amount, cumulative_amount)
+         VALUES ($1, $2, $3, $3, 0, $4, $5, $6, $6)",
+    )
+    .bind(chain_id as i64)
+    .bind(i64::from(n))
+    .bind(B256::repeat_byte(n).as_slice())
+    .bind(finalized)
+    .bind(account.as_slice())
+    .bind(Wei::from_pmc(cumulative_pmc))
+    .execute(pool)
+    .await
+    .expect("claim");
+}
+
+async fn finalize_claim(pool: &PgPool, n: u8) {
+    sqlx::query("UPDATE chain.wave_claims SET finalized = true WHERE tx_hash = $1")
+        .bind(B256::repeat_byte(n).as_slice())
+        .execute(pool)
+        .await
+        .expect("finalize");
+}
+
+async fn state(pool: &PgPool, id: Uuid) -> (String, bool) {
+    let r = sqlx::query(
+        "SELECT state, claimed_at IS NOT NULL AS at FROM credits.credits WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .expect("credit");
+    (r.get("state"), r.get("at"))
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e3_credits_turn_claimed_only_when_a_final_claim_of_their_address_covers_them(
+    pool: PgPool,
+) {
+    let (a, b) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xb2));
+    wave_row(&pool, 0, CHAIN).await;
+    wave_row(&pool, 1, CHAIN).await;
+    // Address a: 10 + 5 in wave 0 (cumulative 15), 7 more in wave 1 (cumulative 22).
+    let a1 = credit(&pool, 10, 0, Some(0), a).await;
+    let a2 = credit(&pool, 5, 0, Some(0), a).await;
+    let a3 = credit(&pool, 7, 1, Some(1), a).await;
+    // Address b: 10 in wave 0; a pending credit stays pending whatever happens.
+    let b1 = credit(&pool, 10, 0, Some(0), b).await;
+    let pending = credit(&pool, 3, 1, None, b).await;
+
+    // Nothing claimed yet.
+    assert_eq!(
+        claims::mark_claimed_credits(&pool, CHAIN)
+            .await
+            .expect("marks"),
+        0
+    );
+
+    // a claims against wave 0's root (15), final; b claims 10, not yet final; a claim of a's
+    // whole 22 on another chain counts for nothing here.
+    mirrored_claim(&pool, CHAIN, 1, a, 15, true).await;
+    mirrored_claim(&pool, CHAIN, 2, b, 10, false).await;
+    mirrored_claim(&pool, 1, 3, a, 22, true).await;
+    assert_eq!(
+        claims::mark_claimed_credits(&pool, CHAIN)
+            .await
+            .expect("marks"),
+        2
+    );
+    assert_eq!(state(&pool, a1).await, ("claimed".into(), true));
+    assert_eq!(state(&pool, a2).await, ("claimed".into(), true));
+    assert_eq!(
+        state(&pool, a3).await,
+        ("in_wave".into(), false),
+        "15 does not cover the 7 of wave 1"
+    );
+    assert_eq!(
+        state(&pool, b1).await,
+        ("in_wave".into(), false),
+        "an unfinalized claim can be reorged away"
+    );
+
+    // b's claim becomes final; a claims wave 1's root (22).
+    finalize_claim(&pool, 2).await;
+    mirrored_claim(&pool, CHAIN, 4, a, 22, true).await;
+    assert_eq!(
+        claims::mark_claimed_credits(&pool, CHAIN)
+            .await
+            .expect("marks"),
+        2
+    );
+    assert_eq!(state(&pool, a3).await.0, "claimed");
+    assert_eq!(state(&pool, b1).await.0, "claimed");
+    assert_eq!(state(&pool, pending).await, ("pending".into(), false));
+
+    // Marking again changes nothing.
+    assert_eq!(
+        claims::mark_claimed_credits(&pool, CHAIN)
+            .await
+            .expect("marks"),
+        0
+    );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e3_a_partial_claim_marks_only_the_credits_it_covers_in_wave_order(pool: PgPool) {
+    let a = Address::repeat_byte(0xa1);
+    wave_row(&pool, 0, CHAIN).await;
+    wave_row(&pool, 1, CHAIN).await;
+    // Wave 1 holds a credit earned on day 0 (carried over) and one of day 1.
+    let first = credit(&pool, 4, 0, Some(0), a).await;
+    let carried = credit(&pool, 6, 0, Some(1), a).await;
+    let later = credit(&pool, 1, 1, Some(1), a).await;
+    // 9 covers 4 but not 4 + 6: only the first credit is claimed.
+    mirrored_claim(&pool, CHAIN, 1, a, 9, true).await;
+    assert_eq!(
+        claims::mark_claimed_credits(&pool, CHAIN)
+            .await
+            .expect("marks"),
+        1
+    );
+    assert_eq!(state(&pool, first).await.0, "claimed");
+    assert_eq!(state(&pool, carried).await.0, "in_wave");
+    assert_eq!(state(&pool, later).await.0, "in_wave");
+    mirrored_claim(&pool, CHAIN, 2, a, 11, true).await;
+    assert_eq!(
+        claims::mark_claimed_credits(&pool, CHAIN)
+            .await
+            .expect("marks"),
+        2
+    );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn a_wave_is_stored_with_binary_copy_and_reads_back_exactly(pool: PgPool) {
+    let values: Vec<(Address, U256)> = vec![
+        (Address::repeat_byte(1), U256::from(1)),
+        (Address::repeat_byte(2), U256::from(10_000)),
+        (Address::repeat_byte(3), Wei::from_pmc(1).0),
+        (Address::repeat_byte(4), U256::from(100_000_001_u64)),
+        (Address::repeat_byte(5), U256::MAX),
+    ];
+    let leaves: Vec<Leaf> = values
+        .iter()
+        .map(|(a, c)| Leaf {
+            address: *a,
+            cumulative: *c,
+            increment: if *c == U256::MAX { U256::ZERO } else { *c },
+        })
+        .collect();
+    let tree = StandardMerkleTree::build(values.clone()).expect("tree");
+    wave_row(&pool, 0, CHAIN).await;
+    let mut conn = pool.acquire().await.expect("conn");
+    wave::store_leaves_and_tree(&mut conn, 0, &leaves, &tree)
+        .await
+        .expect("stored");
+    let rows = sqlx::query(
+        "SELECT address, cumulative, cumulative::text AS text, increment, tree_index FROM relayer.wave_leaves WHERE day = 0 ORDER BY address",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("leaves");
+    assert_eq!(rows.len(), leaves.len());
+    for (i, (r, l)) in rows.iter().zip(&leaves).enumerate() {
+        assert_eq!(r.get::<Vec<u8>, _>("address"), l.address.to_vec());
+        assert_eq!(r.get::<Wei, _>("cumulative").0, l.cumulative);
+        assert_eq!(r.get::<String, _>("text"), l.cumulative.to_string());
+        assert_eq!(r.get::<Wei, _>("increment").0, l.increment);
+        assert_eq!(
+            r.get::<i32, _>("tree_index") as usize,
+            tree.tree_index(i).expect("in tree")
+        );
+    }
+    // Every proof read from the stored nodes verifies against the root.
+    for (a, c) in &values {
+        let p = claims::proof_in(&pool, 0, tree.root(), *a)
+            .await
+            .expect("db")
+            .expect("a leaf");
+        assert_eq!(p.cumulative_amount.0, *c);
+    }
+    assert!(
+        claims::proof_in(&pool, 0, tree.root(), Address::repeat_byte(9))
+            .await
+            .expect("db")
+            .is_none()
+    );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn leaves_still_need_their_wave_and_a_wave_keeps_its_leaves(pool: PgPool) {
+    let leaf = |day: i64| {
+        sqlx::query("INSERT INTO relayer.wave_leaves (day, address, cumulative, increment, tree_index) VALUES ($1, $2, 1, 1, 0)")
+            .bind(day)
+            .bind(Address::repeat_byte(1).as_slice())
+    };
+    let code = |e: sqlx::Error| {
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned())
+    };
+    let orphan = leaf(7).execute(&pool).await.expect_err("no wave 7");
+    assert_eq!(code(orphan).as_deref(), Some("23503"));
+    wave_row(&pool, 7, CHAIN).await;
+    leaf(7).execute(&pool).await.expect("wave 7 exists");
+    let delete = sqlx::query("DELETE FROM relayer.waves WHERE day = 7")
+        .execute(&pool)
+        .await
+        .expect_err("wave 7 has leaves");
+    assert_eq!(code(delete).as_deref(), Some("23503"));
+    let moved = sqlx::query("UPDATE relayer.wave_leaves SET day = 8 WHERE day = 7")
+        .execute(&pool)
+        .await
+        .expect_err("no wave 8");
+    assert_eq!(code(moved).as_deref(), Some("23503"));
+}
