@@ -441,6 +441,19 @@ async fn p1_games_are_listed_by_category_status_and_text_with_cursor_pages(pool:
     assert_eq!(p["items"].as_array().map(Vec::len), Some(0));
 }
 
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn p3_only_one_scheduler_instance_is_active_at_a_time(pool: PgPool) {
+    let first = scheduler::become_active(&pool).await.unwrap();
+    assert!(first.is_some(), "the first instance takes the lock");
+    assert!(
+        scheduler::become_active(&pool).await.unwrap().is_none(),
+        "a second instance is a standby while the first holds the lock"
+    );
+    // The active instance's session ends: a standby takes over.
+    first.unwrap().close().await.unwrap();
+    assert!(scheduler::become_active(&pool).await.unwrap().is_some());
+}
+
 // ---------------------------------------------------------------- stakes (P4, E2)
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
@@ -466,6 +479,9 @@ async fn p4_e2_a_stake_moves_pmp_into_the_games_escrow_and_shows_on_the_game_pag
     assert_eq!(g["participants"], 1);
     assert_eq!(g["my_position"]["option"], 1);
     assert_eq!(g["my_position"]["stake"], 120);
+    let (_, mine) = get(&app, Some(&alice), "/v1/predictions/me/predictions").await;
+    assert_eq!(mine["items"][0]["game_id"], game.to_string());
+    assert_eq!(mine["items"][0]["status"], "live");
     assert_eq!(g["pool_wei"], "0");
     assert_books_exact(&pool).await;
 }

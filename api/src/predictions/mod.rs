@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::get_game, routes::update_game))
         .routes(routes!(routes::place_stake))
         .routes(routes!(routes::withdraw))
+        .routes(routes!(routes::my_predictions))
         .routes(routes!(routes::settle, routes::get_settlement))
         .routes(routes!(routes::cancel))
         .routes(routes!(routes::correct))

@@ -19,7 +19,7 @@ use super::{
     games::{GameDetail, GameFilter, GameInput, GameSummary, Proposer},
     pools::{self, HourlyPool},
     settlement::{self, Correction, CorrectionRequest, SettleRequest, Settlement},
-    stakes::{self, MaybeIdempotent, Prediction, StakeOutcome, StakeRequest},
+    stakes::{self, MaybeIdempotent, MyPrediction, Prediction, StakeOutcome, StakeRequest},
     stats::{self, Leaderboard, LeaderboardQuery, RedisTarget, UserStats},
     types::Category,
 };
@@ -188,6 +188,24 @@ pub async fn withdraw(
 ) -> ApiResult<ApiJson<Prediction>> {
     Ok(ApiJson(
         stakes::withdraw(&state.db, user.user_id, id).await?,
+    ))
+}
+
+/// The caller's predictions, newest first (cursor pages).
+#[utoipa::path(get, path = "/v1/predictions/me/predictions", tag = TAG, security(("bearer" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "a page of the caller's predictions", body = Page<MyPrediction>),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn my_predictions(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(page): Query<PageParams>,
+) -> ApiResult<ApiJson<Page<MyPrediction>>> {
+    Ok(ApiJson(
+        stakes::list_mine(&state.db, user.user_id, &page).await?,
     ))
 }
 

@@ -65,7 +65,9 @@ pub async fn tick(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<TickReport> {
     Ok(TickReport { transitions, hours })
 }
 
-async fn try_lock(db: &PgPool) -> sqlx::Result<Option<PoolConnection<Postgres>>> {
+/// Tries to become the active instance: the session that holds the scheduler's advisory lock
+/// (returned; the lock lasts as long as that connection). `None` while another holds it.
+pub async fn become_active(db: &PgPool) -> sqlx::Result<Option<PoolConnection<Postgres>>> {
     let mut conn = db.acquire().await?;
     let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(SCHEDULER_LOCK)
@@ -78,7 +80,7 @@ async fn try_lock(db: &PgPool) -> sqlx::Result<Option<PoolConnection<Postgres>>>
 pub fn spawn(db: PgPool) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match try_lock(&db).await {
+            match become_active(&db).await {
                 Ok(Some(mut lock)) => {
                     tracing::info!("predictions scheduler: this instance is active");
                     loop {

@@ -455,3 +455,62 @@ pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> ApiResult
             .map(|b| b.0),
     })
 }
+
+/// One of the caller's predictions, with its game.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MyPrediction {
+    pub id: Uuid,
+    pub game_id: Uuid,
+    pub game_title: String,
+    /// The game's status now.
+    pub game_status: GameStatus,
+    pub option: i16,
+    pub stake: i64,
+    pub status: PredictionStatus,
+    #[schema(value_type = Option<String>)]
+    pub credit_wei: Option<Wei>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The caller's predictions, newest first, one cursor page at a time.
+#[tracing::instrument(skip(db), err(level = "info"))]
+pub async fn list_mine(
+    db: &PgPool,
+    user: Uuid,
+    page: &crate::pagination::PageParams,
+) -> ApiResult<crate::pagination::Page<MyPrediction>> {
+    let limit = page.limit()?;
+    let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> = page.after()?;
+    let rows = sqlx::query(
+        "SELECT p.id, p.game_id, g.title, p.position, p.stake, p.status, p.credit_wei, p.created_at,
+                predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) AS game_status
+         FROM predictions.predictions p JOIN predictions.games g ON g.id = p.game_id
+         WHERE p.user_id = $1 AND ($2::TIMESTAMPTZ IS NULL OR (p.created_at, p.id) < ($2, $3))
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $4",
+    )
+    .bind(user)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(MyPrediction {
+                id: r.try_get("id")?,
+                game_id: r.try_get("game_id")?,
+                game_title: r.try_get("title")?,
+                game_status: r.try_get("game_status")?,
+                option: r.try_get("position")?,
+                stake: r.try_get("stake")?,
+                status: r.try_get("status")?,
+                credit_wei: r.try_get("credit_wei")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    Ok(crate::pagination::Page::from_rows(items, limit, |p| {
+        (p.created_at, p.id)
+    }))
+}

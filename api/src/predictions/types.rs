@@ -17,6 +17,7 @@ pub enum GameType {
 }
 
 /// P1: the category of a game. Citizens propose games only in [`Category::UserProposed`].
+/// Written in snake case; the DESIGN.md spelling (`SPORTS`, `USER_PROPOSED`, …) is accepted too.
 #[derive(
     Debug,
     Clone,
@@ -34,10 +35,15 @@ pub enum GameType {
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
+    #[serde(alias = "INVEST")]
     Invest,
+    #[serde(alias = "SPORTS")]
     Sports,
+    #[serde(alias = "POLITICS")]
     Politics,
+    #[serde(alias = "ENTERTAINMENT")]
     Entertainment,
+    #[serde(alias = "USER_PROPOSED")]
     UserProposed,
 }
 
