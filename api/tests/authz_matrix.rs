@@ -115,8 +115,9 @@ const TABLE: &[Row] = &[
     row("GET", "/v1/predictions/me/stats", None, [401, 200, 200, 200, 200, 200]),
     row("GET", "/v1/predictions/users/{other}/stats", None, [200, 200, 200, 200, 200, 200]),
     row("GET", "/v1/predictions/leaderboard", None, [200, 200, 200, 200, 200, 200]),
-    row("GET", "/v1/predictions/games/{other}/events", None, [404, 404, 404, 404, 404, 404]),
-    row("GET", "/v1/predictions/me/events", None, [401, 200, 200, 200, 200, 200]),
+    // event streams answer 406 unless asked with `Accept: text/event-stream`
+    row("GET", "/v1/predictions/games/{other}/events", None, [406, 406, 406, 406, 406, 406]),
+    row("GET", "/v1/predictions/me/events", None, [401, 406, 406, 406, 406, 406]),
     row("GET", "/v1/predictions/me/predictions", None, [401, 200, 200, 200, 200, 200]),
 ];
 

@@ -1416,9 +1416,21 @@ async fn game_and_user_streams_deliver_stakes_settlements_and_credits(pool: PgPo
     let a = app.register_user("a@example.org").await;
     set_budget(&pool, Wei(alloy::primitives::U256::from(24_000u64))).await;
     let game = create_game(&app, &moderator, &game_body("sports", "Derby winner")).await;
+    let plain = app
+        .client
+        .get(app.url(&format!("/v1/predictions/games/{game}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.status(),
+        406,
+        "a stream only for clients that ask for one"
+    );
     let mut game_stream = app
         .client
         .get(app.url(&format!("/v1/predictions/games/{game}/events")))
+        .header("accept", "text/event-stream")
         .send()
         .await
         .unwrap();
@@ -1428,6 +1440,7 @@ async fn game_and_user_streams_deliver_stakes_settlements_and_credits(pool: PgPo
         .client
         .get(app.url("/v1/predictions/me/events"))
         .bearer_auth(&a.access_token)
+        .header("accept", "text/event-stream")
         .send()
         .await
         .unwrap();
@@ -1445,6 +1458,12 @@ async fn game_and_user_streams_deliver_stakes_settlements_and_credits(pool: PgPo
     )
     .await;
     close(&pool, game).await;
+    scheduler::transitions(&pool, Utc::now()).await.unwrap();
+    let e = next_event(&mut game_stream, "status").await;
+    assert_eq!(
+        e["payload"]["status"], "closed",
+        "state changes are streamed"
+    );
     post(
         &app,
         &resolver,

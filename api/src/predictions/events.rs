@@ -6,15 +6,28 @@
 //! stream never shows a stake that was rolled back, and every API replica (and the scheduler)
 //! feeds every replica's streams. Each replica holds one `LISTEN` connection ([`Hub`]) and fans
 //! the notifications out to its subscribers through a broadcast channel.
+//!
+//! A stream is served only to a client that asks for one (`Accept: text/event-stream`, as every
+//! `EventSource` does); anything else gets a 406 `not-acceptable`, so a generic HTTP client
+//! never blocks on a response that does not end.
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::{
+    extract::FromRequestParts,
+    http::{StatusCode, header, request::Parts},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, postgres::PgListener};
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
+
+use crate::error::Problem;
 
 /// The notification channel.
 pub const CHANNEL: &str = "predictions_events";
@@ -161,4 +174,34 @@ fn tokio_stream_from(
             }
         }
     })
+}
+
+/// The request asked for an event stream (`Accept: text/event-stream`); otherwise 406.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptsEventStream;
+
+impl<S: Send + Sync> FromRequestParts<S> for AcceptsEventStream {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        let wants = parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|m| {
+                m.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))
+            });
+        if wants {
+            Ok(AcceptsEventStream)
+        } else {
+            let mut problem = Problem::new(StatusCode::NOT_ACCEPTABLE, "not-acceptable");
+            problem.detail =
+                Some("this is a server-sent event stream: send `Accept: text/event-stream`".into());
+            Err(problem.into_response())
+        }
+    }
 }

@@ -15,7 +15,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    Runtime, events, games,
+    Runtime, events,
+    events::AcceptsEventStream,
+    games,
     games::{GameDetail, GameFilter, GameInput, GameSummary, Proposer},
     pools::{self, HourlyPool},
     settlement::{self, Correction, CorrectionRequest, SettleRequest, Settlement},
@@ -418,11 +420,13 @@ pub async fn leaderboard(
     responses(
         (status = 200, description = "text/event-stream of StreamEvent", body = events::StreamEvent, content_type = "text/event-stream"),
         (status = 404, description = "no such game", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`not-acceptable`: send `Accept: text/event-stream`", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(game = %id), err(Debug))]
 pub async fn game_events(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
+    _stream: AcceptsEventStream,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
     let exists: bool =
@@ -442,12 +446,14 @@ pub async fn game_events(
     responses(
         (status = 200, description = "text/event-stream of StreamEvent", body = events::StreamEvent, content_type = "text/event-stream"),
         (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`not-acceptable`: send `Accept: text/event-stream`", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn my_events(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
     user: AuthUser,
+    _stream: AcceptsEventStream,
 ) -> ApiResult<Response> {
     let rx = runtime.hub.subscribe(&state.db).await?;
     let me = user.user_id;
