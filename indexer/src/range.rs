@@ -59,7 +59,9 @@ impl AdaptiveRange {
     /// A range of `asked` blocks returned `logs` logs.
     pub fn answered(&mut self, asked: u64, logs: usize) {
         if logs > 2 * self.target_logs {
-            self.size = (asked.min(self.size) / 2).max(1);
+            // Heavy: shrink to the span that would have held about `target_logs`.
+            let fit = (asked as u128 * self.target_logs as u128 / logs as u128) as u64;
+            self.size = fit.clamp(1, (asked.min(self.size) / 2).max(1));
             self.light_streak = 0;
         } else if logs <= self.target_logs / 2 && asked >= self.size {
             self.light_streak += 1;
@@ -111,7 +113,10 @@ mod tests {
     fn a_heavy_answer_halves_and_the_range_never_reaches_zero() {
         let mut r = AdaptiveRange::new(8, 100, 10);
         r.answered(8, 100);
-        assert_eq!(r.size(), 4);
+        assert_eq!(r.size(), 1, "ten logs a block: one block holds the target");
+        let mut r = AdaptiveRange::new(2000, 10_000, 10_000);
+        r.answered(2000, 1_000_000);
+        assert_eq!(r.size(), 20);
         for _ in 0..10 {
             r.refused();
         }

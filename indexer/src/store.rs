@@ -42,13 +42,12 @@ struct TableCopy {
     rows: u64,
 }
 
-/// Net balance changes of a batch, one entry per address.
-#[derive(Debug, Default)]
-struct BalanceDeltas {
-    addresses: Vec<Vec<u8>>,
-    credits: Vec<Wei>,
-    debits: Vec<Wei>,
-    last_blocks: Vec<i64>,
+/// Net balance change of one address in a batch: received, sent, block of the last transfer.
+#[derive(Debug, Default, Clone, Copy)]
+struct Delta {
+    credit: U256,
+    debit: U256,
+    last_block: u64,
 }
 
 /// A batch turned into `COPY` payloads (done in the fetch task, off the writer's path).
@@ -60,7 +59,29 @@ pub struct EncodedBatch {
     /// Mirrored events in the batch.
     pub events: usize,
     copies: Vec<TableCopy>,
-    balances: BalanceDeltas,
+    balances: HashMap<Address, Delta>,
+}
+
+impl EncodedBatch {
+    /// Appends the next batch (`next.from == self.to + 1`), so that both are written in one
+    /// transaction with one balance update per address.
+    pub fn absorb(&mut self, next: EncodedBatch) {
+        debug_assert_eq!(next.from, self.to + 1);
+        self.to = next.to;
+        self.to_hash = next.to_hash;
+        self.finalized_upto = next.finalized_upto;
+        self.events += next.events;
+        for (mine, theirs) in self.copies.iter_mut().zip(next.copies) {
+            mine.data.extend_from_slice(&theirs.data);
+            mine.rows += theirs.rows;
+        }
+        for (address, d) in next.balances {
+            let e = self.balances.entry(address).or_default();
+            e.credit = e.credit.saturating_add(d.credit);
+            e.debit = e.debit.saturating_add(d.debit);
+            e.last_block = d.last_block;
+        }
+    }
 }
 
 macro_rules! copy_stmt {
@@ -392,28 +413,21 @@ impl Batch {
         for b in &self.blocks {
             copies.block(b);
         }
-        let mut deltas: HashMap<Address, (U256, U256, u64)> = HashMap::new();
+        let mut balances: HashMap<Address, Delta> = HashMap::new();
         for e in &self.events {
             copies.event(e);
             if let Event::Transfer { from, to, value } = &e.event {
                 if *from != Address::ZERO {
-                    let d = deltas.entry(*from).or_default();
-                    d.1 = d.1.saturating_add(*value);
-                    d.2 = e.block_number;
+                    let d = balances.entry(*from).or_default();
+                    d.debit = d.debit.saturating_add(*value);
+                    d.last_block = e.block_number;
                 }
                 if *to != Address::ZERO {
-                    let d = deltas.entry(*to).or_default();
-                    d.0 = d.0.saturating_add(*value);
-                    d.2 = e.block_number;
+                    let d = balances.entry(*to).or_default();
+                    d.credit = d.credit.saturating_add(*value);
+                    d.last_block = e.block_number;
                 }
             }
-        }
-        let mut balances = BalanceDeltas::default();
-        for (address, (credit, debit, last)) in deltas {
-            balances.addresses.push(address.to_vec());
-            balances.credits.push(Wei(credit));
-            balances.debits.push(Wei(debit));
-            balances.last_blocks.push(last as i64);
         }
         EncodedBatch {
             from: self.from,
@@ -538,8 +552,20 @@ pub async fn write_batch(
         }
         copy.finish().await?;
     }
-    let bal = &b.balances;
-    if !bal.addresses.is_empty() {
+    if !b.balances.is_empty() {
+        let n = b.balances.len();
+        let (mut addresses, mut credits, mut debits, mut last_blocks) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (address, d) in &b.balances {
+            addresses.push(address.to_vec());
+            credits.push(Wei(d.credit));
+            debits.push(Wei(d.debit));
+            last_blocks.push(d.last_block as i64);
+        }
         sqlx::query(
             "UPDATE chain.pmc_balances b
                 SET balance = b.balance + t.credit - t.debit, last_block = t.last_block
@@ -547,10 +573,10 @@ pub async fn write_batch(
               WHERE b.chain_id = $1 AND b.address = t.address",
         )
         .bind(chain_id as i64)
-        .bind(&bal.addresses)
-        .bind(&bal.credits)
-        .bind(&bal.debits)
-        .bind(&bal.last_blocks)
+        .bind(&addresses)
+        .bind(&credits)
+        .bind(&debits)
+        .bind(&last_blocks)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -560,10 +586,10 @@ pub async fn write_batch(
               WHERE NOT EXISTS (SELECT 1 FROM chain.pmc_balances b WHERE b.chain_id = $1 AND b.address = t.address)",
         )
         .bind(chain_id as i64)
-        .bind(&bal.addresses)
-        .bind(&bal.credits)
-        .bind(&bal.debits)
-        .bind(&bal.last_blocks)
+        .bind(&addresses)
+        .bind(&credits)
+        .bind(&debits)
+        .bind(&last_blocks)
         .execute(&mut *tx)
         .await?;
     }

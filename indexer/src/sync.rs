@@ -1,7 +1,11 @@
 //! The leader's work: backfill final ranges in a pipeline, follow the head block by block with
 //! hash checks, and roll back reorgs.
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use alloy::eips::BlockNumberOrTag;
 use sqlx::PgConnection;
@@ -25,6 +29,9 @@ pub struct Tip {
     pub head: u64,
     pub finalized: u64,
 }
+
+/// Fetched batches are merged into one write transaction up to this many events.
+const WRITE_BATCH_EVENTS: usize = 50_000;
 
 /// A fetched range: log count, whether it was split, the encoded rows.
 type FetchedBatch = (usize, bool, EncodedBatch);
@@ -225,6 +232,8 @@ impl Syncer {
         let target = tip.finalized;
         let mut inflight: VecDeque<(u64, AbortOnDrop<Result<FetchedBatch>>)> = VecDeque::new();
         let mut next = cursor.next();
+        let started = Instant::now();
+        let (mut waited, mut writing, mut events) = (Duration::ZERO, Duration::ZERO, 0usize);
         tracing::info!(from = next, to = target, "backfilling final blocks");
         loop {
             while inflight.len() < self.fetch_concurrency && next <= target {
@@ -239,19 +248,43 @@ impl Syncer {
                 next = to + 1;
             }
             let Some((asked, mut task)) = inflight.pop_front() else {
+                let secs = started.elapsed().as_secs_f64();
+                tracing::info!(
+                    to = target,
+                    events,
+                    secs,
+                    events_per_sec = events as f64 / secs.max(1e-9),
+                    waiting_for_rpc_secs = waited.as_secs_f64(),
+                    writing_secs = writing.as_secs_f64(),
+                    "backfill done"
+                );
                 return Ok(());
             };
-            let (logs, split, batch) = (&mut task.0)
+            let t = Instant::now();
+            let (logs, split, mut batch) = (&mut task.0)
                 .await
                 .map_err(|e| IndexerError::Task(e.to_string()))??;
-            if split {
-                self.range.refused();
-            } else {
-                self.range.answered(asked, logs);
+            waited += t.elapsed();
+            self.sized(asked, logs, split);
+            // Batches already fetched join this one's transaction, up to WRITE_BATCH_EVENTS.
+            while batch.events < WRITE_BATCH_EVENTS
+                && inflight.front().is_some_and(|(_, t)| t.0.is_finished())
+            {
+                let Some((asked, mut task)) = inflight.pop_front() else {
+                    break;
+                };
+                let (logs, split, more) = (&mut task.0)
+                    .await
+                    .map_err(|e| IndexerError::Task(e.to_string()))??;
+                self.sized(asked, logs, split);
+                batch.absorb(more);
             }
+            let t = Instant::now();
             *cursor =
                 store::write_batch(conn, self.chain_id, cursor, &batch, tip.head, &self.status)
                     .await?;
+            writing += t.elapsed();
+            events += batch.events;
             self.publish(cursor);
             tracing::debug!(
                 to = batch.to,
@@ -259,6 +292,14 @@ impl Syncer {
                 range = self.range.size(),
                 "batch written"
             );
+        }
+    }
+
+    fn sized(&mut self, asked: u64, logs: usize, split: bool) {
+        if split {
+            self.range.refused();
+        } else {
+            self.range.answered(asked, logs);
         }
     }
 
@@ -306,11 +347,7 @@ impl Syncer {
                 ));
             }
         }
-        if split {
-            self.range.refused();
-        } else {
-            self.range.answered(to - next + 1, logs.len());
-        }
+        self.sized(to - next + 1, logs.len(), split);
         let events = fetch::decode_all(&self.contracts, &logs)?;
         let to_hash = headers
             .last()
