@@ -86,6 +86,13 @@ pub enum ApiError {
     /// The resource does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(Cow<'static, str>),
+    /// Nothing of the kind exists for the caller (404), with a stable kind and a detail that
+    /// says what to do next (e.g. `nothing-to-claim`).
+    #[error("{detail}")]
+    Absent {
+        kind: &'static str,
+        detail: Cow<'static, str>,
+    },
     /// The request conflicts with the current state; `kind` is the problem type suffix.
     #[error("{detail}")]
     Conflict {
@@ -162,6 +169,14 @@ impl ApiError {
         }
     }
 
+    /// A 404 with a stable kind and a detail saying what to do next.
+    pub fn absent(kind: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::Absent {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
     /// One invalid field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         ApiError::Validation(vec![FieldError::new(field, message)])
@@ -180,7 +195,7 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::Absent { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -201,7 +216,9 @@ impl ApiError {
             ApiError::InvalidCredentials(_) => "invalid-credentials",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound(_) => "not-found",
-            ApiError::Conflict { kind, .. } | ApiError::Unprocessable { kind, .. } => kind,
+            ApiError::Conflict { kind, .. }
+            | ApiError::Unprocessable { kind, .. }
+            | ApiError::Absent { kind, .. } => kind,
             ApiError::RateLimited { .. } => "rate-limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",

@@ -4,7 +4,8 @@
 //! - `GET /v1/me/pmc/claim` — for each linked wallet with a leaf in the latest wave on chain: the
 //!   cumulative amount, the Merkle proof, the root and day, the MoneyWave address and chain id,
 //!   and what is already claimed (from the indexer's mirror) — the arguments of
-//!   `MoneyWave.claim(account, cumulativeAmount, proof)`.
+//!   `MoneyWave.claim(account, cumulativeAmount, proof)`. A user with nothing gets a 404
+//!   problem saying why: `no-wave-yet`, `no-wallet-linked` or `nothing-to-claim`.
 //! - `POST /v1/me/pmc/claim-for-me` — queues a claim; the relayer sends queued claims in
 //!   `claimMany` batches (the tokens always go to the leaf's account). One open request per
 //!   address (a repeat returns it), rate limited per user.
@@ -90,8 +91,33 @@ fn internal(e: posmul_relayer::Error) -> ApiError {
     }
 }
 
-/// The user's claims against the latest published wave (empty `claims`: nothing to claim yet).
-async fn claims_of(state: &AppState, user: &AuthUser) -> ApiResult<Option<ClaimView>> {
+/// No wave is on chain yet (404 `no-wave-yet`).
+fn no_wave_yet() -> ApiError {
+    ApiError::absent(
+        "no-wave-yet",
+        "no Money Wave has been published yet: PMC credits become claimable after the first daily wave",
+    )
+}
+
+/// The user has no wallet (404 `no-wallet-linked`).
+fn no_wallet() -> ApiError {
+    ApiError::absent(
+        "no-wallet-linked",
+        "link a wallet (POST /v1/me/wallets/link) to receive PMC: credits join the first wave after the link",
+    )
+}
+
+/// No linked wallet has a leaf in the published wave (404 `nothing-to-claim`).
+fn nothing_to_claim() -> ApiError {
+    ApiError::absent(
+        "nothing-to-claim",
+        "none of your wallets has PMC in the published Money Waves yet: credits join the wave of the day after they are earned",
+    )
+}
+
+/// The user's claims against the latest published wave: at least one wallet with a leaf, or
+/// one of the problems above.
+async fn claims_of(state: &AppState, user: &AuthUser) -> ApiResult<ClaimView> {
     let latest = sqlx::query(
         "SELECT day, root, chain_id, money_wave FROM relayer.waves WHERE status IN ('mined', 'finalized')
          ORDER BY day DESC LIMIT 1",
@@ -99,7 +125,7 @@ async fn claims_of(state: &AppState, user: &AuthUser) -> ApiResult<Option<ClaimV
     .fetch_optional(&state.db)
     .await?;
     let Some(latest) = latest else {
-        return Ok(None);
+        return Err(no_wave_yet());
     };
     let day: i64 = latest.try_get("day")?;
     let chain_id: i64 = latest.try_get("chain_id")?;
@@ -111,11 +137,14 @@ async fn claims_of(state: &AppState, user: &AuthUser) -> ApiResult<Option<ClaimV
             .bind(user.user_id)
             .fetch_all(&state.db)
             .await?;
+    if wallets.is_empty() {
+        return Err(no_wallet());
+    }
     let mut claims = Vec::new();
     for w in wallets {
-        let Ok(account) = w.parse::<alloy::primitives::Address>() else {
-            continue;
-        };
+        let account = w
+            .parse::<alloy::primitives::Address>()
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored wallet {w:?}: {e}")))?;
         let Some(p) = relayer_claims::proof_in(&state.db, day as u64, root, account)
             .await
             .map_err(internal)?
@@ -137,21 +166,24 @@ async fn claims_of(state: &AppState, user: &AuthUser) -> ApiResult<Option<ClaimV
             proof: p.proof.iter().map(|h| h.to_string()).collect(),
         });
     }
-    Ok(Some(ClaimView {
+    if claims.is_empty() {
+        return Err(nothing_to_claim());
+    }
+    Ok(ClaimView {
         chain_id,
         contract: contract.to_checksum(None),
         day,
         root: root.to_string(),
         claims,
-    }))
+    })
 }
 
 /// What a wallet needs to send `MoneyWave.claim` itself.
 #[utoipa::path(get, path = "/v1/me/pmc/claim", tag = "pmc", security(("bearer" = [])),
     responses(
-        (status = 200, description = "the proofs of the linked wallets (empty when none has a leaf yet)", body = ClaimView),
+        (status = 200, description = "the proofs of the linked wallets that have a leaf (a fully claimed one shows claimable 0)", body = ClaimView),
         (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "no wave is published yet", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "nothing to claim: `no-wave-yet`, `no-wallet-linked` or `nothing-to-claim`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id), err(level = "info"))]
@@ -159,10 +191,7 @@ pub async fn my_claim(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<axum::Json<ClaimView>> {
-    claims_of(&state, &user)
-        .await?
-        .map(axum::Json)
-        .ok_or_else(|| ApiError::NotFound("no Money Wave has been published yet".into()))
+    claims_of(&state, &user).await.map(axum::Json)
 }
 
 /// Asks the relayer to claim for the user's wallets (gas sponsored, batched with `claimMany`).
@@ -170,7 +199,7 @@ pub async fn my_claim(
     responses(
         (status = 202, description = "claims queued (or already queued)", body = ClaimForMeView),
         (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "nothing to claim", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "nothing to claim: `no-wave-yet`, `no-wallet-linked` or `nothing-to-claim` (also when everything is claimed already)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id), err(level = "info"))]
@@ -184,13 +213,14 @@ pub async fn claim_for_me(
         .await?;
     let view = claims_of(&state, &user).await?;
     let mut requests = Vec::new();
-    for c in view.map(|v| v.claims).unwrap_or_default() {
+    for c in view.claims {
         if c.claimable.wei == "0" {
             continue;
         }
-        let Ok(account) = c.account.parse::<alloy::primitives::Address>() else {
-            continue;
-        };
+        let account = c
+            .account
+            .parse::<alloy::primitives::Address>()
+            .map_err(ApiError::internal)?;
         let r = relayer_claims::enqueue(&state.db, user.user_id, account)
             .await
             .map_err(internal)?;
@@ -201,8 +231,9 @@ pub async fn claim_for_me(
         });
     }
     if requests.is_empty() {
-        return Err(ApiError::NotFound(
-            "nothing is claimable for your wallets".into(),
+        return Err(ApiError::absent(
+            "nothing-to-claim",
+            "everything your wallets are entitled to in the published Money Waves is claimed already",
         ));
     }
     Ok((

@@ -1,7 +1,8 @@
 //! The economy configuration (DESIGN.md M1), set by admins.
 //!
 //! - `POST /v1/admin/economy` — a new version (annual EBIT in PMC, tax rate, interest rate,
-//!   note); it applies from the next UTC day; every version is kept with who set it.
+//!   note); it applies from the next UTC day; every version is kept with who set it, and the
+//!   change is written to the audit log (`economy_config_set`, U2) in the same transaction.
 //! - `GET /v1/admin/economy` — every version, newest first.
 //!
 //! The rules (rate ranges, rounding of B(d)) live in `posmul_relayer::economy`, the one place
@@ -18,7 +19,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth::extract::{Admin, RequireRole},
+    audit::{self, Action, Entry},
+    auth::extract::{Admin, RequestMeta, RequireRole},
     error::{ApiError, ApiJson, ApiResult, Problem},
     startup::AppState,
     wallet::PmcAmount,
@@ -125,6 +127,7 @@ pub async fn list_versions(
 pub async fn set_version(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
+    meta: RequestMeta,
     ApiJson(input): ApiJson<EconomyInput>,
 ) -> ApiResult<(StatusCode, axum::Json<EconomyView>)> {
     let new = NewEconomyConfig {
@@ -143,12 +146,36 @@ pub async fn set_version(
         note: input.note,
     };
     let today = chrono::Utc::now().date_naive();
-    match economy::set_version(&state.db, &new, admin.user_id(), today).await {
-        Ok(v) => Ok((StatusCode::CREATED, axum::Json(v.into()))),
-        Err(SetError::Invalid(e)) => Err(ApiError::unprocessable(
-            "economy-config-invalid",
-            e.to_string(),
-        )),
-        Err(SetError::Db(e)) => Err(e.into()),
-    }
+    let mut tx = state.db.begin().await?;
+    let version = match economy::set_version(&mut *tx, &new, admin.user_id(), today).await {
+        Ok(v) => v,
+        Err(SetError::Invalid(e)) => {
+            return Err(ApiError::unprocessable(
+                "economy-config-invalid",
+                e.to_string(),
+            ));
+        }
+        Err(SetError::Db(e)) => return Err(e.into()),
+    };
+    let view = EconomyView::from(version);
+    audit::record(
+        &mut *tx,
+        Entry {
+            action: Action::EconomyConfigSet,
+            actor: Some(admin.user_id()),
+            subject: None,
+            meta: &meta,
+            details: serde_json::json!({
+                "version": view.version,
+                "annualEbitWei": view.annual_ebit.wei,
+                "taxRate": view.tax_rate,
+                "interestRate": view.interest_rate,
+                "effectiveFrom": view.effective_from,
+                "note": view.note,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
