@@ -2,6 +2,7 @@
 //! fresh, migrated database, and checks the mirror against the chain itself.
 
 mod crash;
+mod follow;
 mod mirror;
 mod outage;
 mod ranges;

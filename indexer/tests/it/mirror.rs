@@ -1,1 +1,228 @@
+//! (a) Transfers, waves, claims, delegations and donations made with the real contracts are all
+//! mirrored; every holder's mirrored balance equals `balanceOf`, their sum equals `totalSupply`,
+//! and the balance at any block N equals `balanceOf` at N.
 
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, U256, keccak256},
+    providers::{Provider, ProviderBuilder, ext::AnvilApi},
+    signers::local::PrivateKeySigner,
+};
+use posmul_core::{
+    bindings::{DonationHub, MoneyWave, PMC},
+    deployment::Deployment,
+    merkle::StandardMerkleTree,
+};
+use sqlx::{PgPool, Row};
+
+use crate::support::*;
+
+fn pmc(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18))
+}
+
+macro_rules! send {
+    ($call:expr) => {
+        $call
+            .send()
+            .await
+            .expect("send")
+            .get_receipt()
+            .await
+            .expect("receipt")
+    };
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn every_event_of_the_three_contracts_is_mirrored_and_balances_equal_balance_of(
+    pool: PgPool,
+) {
+    let chain = Chain::start(&["--slots-in-an-epoch", "4"]);
+    let keys = chain.anvil.keys().to_vec();
+    let signers: Vec<PrivateKeySigner> = keys.iter().take(5).map(|k| k.clone().into()).collect();
+    let [admin, alice, bob, carol, institute] = [0, 1, 2, 3, 4].map(|i| signers[i].address());
+    let mut wallet = EthereumWallet::from(signers[0].clone());
+    for s in &signers[1..] {
+        wallet.register_signer(s.clone());
+    }
+    let p = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(wallet)
+        .connect_http(chain.anvil.endpoint_url())
+        .erased();
+
+    // Deploy as script/Deploy.s.sol does: PMC names MoneyWave (the next address) as its minter.
+    let nonce = p.get_transaction_count(admin).await.expect("nonce");
+    let deployment_block = p.get_block_number().await.expect("head") + 1;
+    let now = p
+        .get_block_by_number(Default::default())
+        .await
+        .expect("block")
+        .expect("latest")
+        .header
+        .timestamp;
+    let genesis = now - now % 86_400;
+    let token = PMC::deploy(&p, pmc(21_000_000_000), admin.create(nonce + 1))
+        .await
+        .expect("deploy PMC");
+    let wave = MoneyWave::deploy(
+        &p,
+        *token.address(),
+        U256::from(genesis),
+        pmc(1_000_000),
+        admin,
+    )
+    .await
+    .expect("deploy MoneyWave");
+    let hub = DonationHub::deploy(&p, *token.address(), admin)
+        .await
+        .expect("deploy DonationHub");
+    let deployment = Deployment {
+        chain_id: CHAIN_ID,
+        pmc: *token.address(),
+        money_wave: *wave.address(),
+        donation_hub: *hub.address(),
+        deployment_block,
+        genesis,
+        max_supply: None,
+        daily_cap: None,
+    };
+    let indexer = Running::start(test_config(vec![chain.url()]), &deployment, pool.clone()).await;
+
+    // Roles, a wave of day 0 for alice and bob, claims (permissionless: the admin claims for them).
+    send!(wave.grantRole(keccak256("RELAYER_ROLE"), admin));
+    send!(wave.grantRole(keccak256("GUARDIAN_ROLE"), admin));
+    p.anvil_increase_time(86_400).await.expect("a day passes");
+    let tree = StandardMerkleTree::build(vec![(alice, pmc(1_000)), (bob, pmc(500))]).expect("tree");
+    send!(wave.publishWave(0, tree.root(), pmc(1_500), B256::repeat_byte(7), pmc(1_500)));
+    send!(wave.claim(alice, pmc(1_000), tree.proof(0).expect("proof")));
+    send!(wave.claim(bob, pmc(500), tree.proof(1).expect("proof")));
+    send!(wave.pause());
+    send!(wave.unpause());
+    send!(wave.setDailyCap(pmc(2_000_000)));
+
+    // Transfers and delegation.
+    send!(token.transfer(carol, pmc(100)).from(alice));
+    send!(token.delegate(alice).from(alice));
+    send!(token.delegate(alice).from(bob));
+    send!(token.transfer(carol, pmc(50)).from(bob));
+
+    // A donation to a registered institute.
+    send!(hub.addRecipient(institute, 0));
+    send!(token.approve(*hub.address(), pmc(200)).from(alice));
+    send!(
+        hub.donate(U256::from(1), pmc(150), keccak256("thanks"))
+            .from(alice)
+    );
+
+    chain.mine(12).await;
+    wait_at_head(&pool, &chain, 60).await;
+    assert_mirror_equals_chain(&pool, &chain, &deployment).await;
+
+    // Each kind of event landed in its table.
+    let count = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM chain.{table}"
+            )))
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+        }
+    };
+    assert_eq!(count("waves_published").await, 1);
+    assert_eq!(count("wave_claims").await, 2);
+    assert_eq!(
+        count("wave_cap_changes").await,
+        2,
+        "constructor cap and setDailyCap"
+    );
+    assert_eq!(count("pause_changes").await, 2);
+    assert_eq!(count("pmc_delegate_changes").await, 2);
+    assert!(count("pmc_delegate_votes").await >= 3);
+    assert_eq!(count("donation_recipients").await, 1);
+    assert_eq!(count("donations").await, 1);
+    assert!(
+        count("role_changes").await >= 4,
+        "admin roles of MoneyWave and DonationHub, relayer, guardian"
+    );
+    let d = sqlx::query("SELECT recipient_id::text AS id, amount::text AS amount, encode(donor, 'hex') AS donor FROM chain.donations")
+        .fetch_one(&pool)
+        .await
+        .expect("donation");
+    assert_eq!(d.get::<String, _>("id"), "1");
+    assert_eq!(d.get::<String, _>("amount"), pmc(150).to_string());
+    assert_eq!(d.get::<String, _>("donor"), alloy::hex::encode(alice));
+
+    // Balances: every holder equals balanceOf, and the sum equals totalSupply.
+    let rows = sqlx::query("SELECT address, balance::text AS balance FROM chain.pmc_balances")
+        .fetch_all(&pool)
+        .await
+        .expect("balances");
+    let mut sum = U256::ZERO;
+    for r in &rows {
+        let address = Address::from_slice(&r.get::<Vec<u8>, _>("address"));
+        let mirrored: U256 = r.get::<String, _>("balance").parse().expect("balance");
+        assert_eq!(
+            mirrored,
+            token.balanceOf(address).call().await.expect("balanceOf"),
+            "balance of {address}"
+        );
+        sum += mirrored;
+    }
+    assert_eq!(sum, token.totalSupply().call().await.expect("totalSupply"));
+    for holder in [alice, bob, carol, institute, *wave.address()] {
+        assert!(
+            rows.iter()
+                .any(|r| r.get::<Vec<u8>, _>("address") == holder.to_vec()),
+            "{holder} has a row"
+        );
+    }
+
+    // The balance valid at any indexed block N equals balanceOf at N; rows are final up to the
+    // cursor's finalized block and not above.
+    let (indexed_block, finalized_block): (i64, i64) =
+        sqlx::query_as("SELECT indexed_block, finalized_block FROM chain.cursors")
+            .fetch_one(&pool)
+            .await
+            .expect("cursor");
+    assert!(finalized_block >= deployment_block as i64 && finalized_block < indexed_block);
+    for n in deployment_block..=indexed_block as u64 {
+        for holder in [alice, bob, carol] {
+            let at: String = sqlx::query_scalar("SELECT chain.pmc_balance_at($1, $2, $3)::text")
+                .bind(CHAIN_ID as i64)
+                .bind(holder.to_vec())
+                .bind(n as i64)
+                .fetch_one(&pool)
+                .await
+                .expect("balance at");
+            let chain_at = token
+                .balanceOf(holder)
+                .block(n.into())
+                .call()
+                .await
+                .expect("balanceOf at");
+            assert_eq!(
+                at.parse::<U256>().expect("number"),
+                chain_at,
+                "balance of {holder} at block {n}"
+            );
+        }
+    }
+    let wrong: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM chain.pmc_transfers WHERE finalized <> (block_number <= $1)",
+    )
+    .bind(finalized_block)
+    .fetch_one(&pool)
+    .await
+    .expect("flags");
+    assert_eq!(
+        wrong, 0,
+        "finalized flags follow the cursor's finalized block"
+    );
+    assert_eq!(indexer.get("/readyz").await.0, 200);
+}
