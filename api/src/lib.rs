@@ -16,6 +16,10 @@
 //! - [`users`]: `/v1/me` (account, profile, wallet link) and public profiles.
 //! - [`admin`]: role grants and revocations, the user list, the audit log.
 //! - [`audit`]: the append-only audit log.
+//! - [`ledger`], [`credits`], [`idempotency`], [`wallet`]: the PMP ledger, PMC credits,
+//!   `Idempotency-Key` handling and the wallet views (E1–E3).
+//! - [`claims`], [`economy`], [`predictions`]: Money Wave claims, the economy configuration
+//!   (M1) and prediction games (P1–P5).
 //! - [`rate_limit`]: per-IP and per-user GCRA limits, in Redis or in process.
 //! - [`pagination`]: opaque cursors and [`pagination::Page`], for every list.
 //! - [`health`], [`telemetry`]: `/healthz`, `/readyz`, `/metrics`, logs.
@@ -31,11 +35,13 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod claims;
-pub mod economy;
 pub mod config;
+pub mod credits;
+pub mod economy;
 pub mod error;
 pub mod health;
 pub mod idempotency;
+pub mod ledger;
 pub mod pagination;
 pub mod predictions;
 pub mod rate_limit;
@@ -43,9 +49,6 @@ pub mod startup;
 pub mod telemetry;
 pub mod users;
 pub mod wallet;
-
-pub mod credits;
-pub mod ledger;
 
 #[doc(hidden)]
 pub mod testing;
