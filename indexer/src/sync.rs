@@ -30,6 +30,9 @@ pub struct Tip {
     pub finalized: u64,
 }
 
+/// Above the final block every header is fetched: at most this many blocks per step.
+const FOLLOW_MAX_BLOCKS: u64 = 256;
+
 /// Fetched batches are merged into one write transaction up to this many events.
 const WRITE_BATCH_EVENTS: usize = 50_000;
 
@@ -157,6 +160,16 @@ impl Syncer {
     pub async fn step(&mut self, conn: &mut PgConnection, cursor: &mut Cursor) -> Result<bool> {
         let tip = self.tip().await?;
         self.status.set_head(tip.head);
+        if (tip.head as i64) < cursor.indexed {
+            // A lagging node (e.g. after a failover), or a reorg to a shorter branch: compare
+            // hashes once the node is back at the cursor's height.
+            tracing::debug!(
+                head = tip.head,
+                indexed = cursor.indexed,
+                "the node is behind the cursor; waiting"
+            );
+            return Ok(false);
+        }
         if self.check_reorg(conn, cursor).await? {
             return Ok(true);
         }
@@ -321,7 +334,8 @@ impl Syncer {
             }
             return Ok(false);
         }
-        let to = next.saturating_add(self.range.size() - 1).min(tip.head);
+        let span = self.range.size().min(FOLLOW_MAX_BLOCKS);
+        let to = next.saturating_add(span - 1).min(tip.head);
         let headers = fetch::blocks(&self.rpc, next..=to).await?;
         let mut parent = cursor.indexed_hash;
         for h in &headers {
