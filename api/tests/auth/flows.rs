@@ -441,3 +441,43 @@ async fn u1_owners_edit_their_profile_and_others_see_only_the_public_part(pool: 
         "no email in a public profile"
     );
 }
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_an_expired_refresh_token_is_refused(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| c.refresh_ttl = std::time::Duration::from_secs(1)).await;
+    let alice = app.register_user("alice@example.org").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let res = app
+        .client
+        .post(app.url("/v1/auth/refresh"))
+        .json(&json!({ "refresh_token": alice.refresh_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_sign_ins_are_audited_with_the_request_id_and_client_ip(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let alice = app.register_user("alice@example.org").await;
+    let res = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("x-request-id", "login-trace-42")
+        .json(&json!({ "email": "alice@example.org", "password": TEST_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (request_id, ip, actor): (Option<String>, Option<String>, Option<uuid::Uuid>) =
+        sqlx::query_as(
+            "SELECT request_id, ip, actor_user_id FROM auth.audit_log WHERE action = 'sign_in'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(request_id.as_deref(), Some("login-trace-42"));
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(actor, Some(alice.user_id));
+}

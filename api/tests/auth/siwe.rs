@@ -283,3 +283,38 @@ async fn u2_a_user_links_one_wallet_and_a_wallet_belongs_to_one_user(pool: PgPoo
     let res = post(&app, "/v1/me/wallets/link", &body, None).await;
     assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_siwe_nonce_is_consumed_once_even_under_concurrent_use(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let wallet = PrivateKeySigner::random();
+    let body = signed(&wallet, &fresh_msg(&app).await.text(wallet.address())).await;
+    let attempts = (0..8).map(|_| post(&app, "/v1/auth/siwe/verify", &body, None));
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(ok, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_an_expired_siwe_nonce_is_refused(pool: PgPool) {
+    let app = posmul_api::testing::spawn_app_with(pool, |c| {
+        c.siwe_nonce_ttl = std::time::Duration::from_secs(1)
+    })
+    .await;
+    let wallet = PrivateKeySigner::random();
+    let body = signed(&wallet, &fresh_msg(&app).await.text(wallet.address())).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let res = post(&app, "/v1/auth/siwe/verify", &body, None).await;
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    assert!(p["detail"].as_str().unwrap().contains("nonce"), "{p}");
+}
