@@ -1039,6 +1039,18 @@ async fn p5_winners_share_the_pool_by_stake_every_stake_is_burned_and_credits_go
     assert_eq!(g["status"], "settled");
     assert_eq!(g["my_position"]["status"], "won");
     assert_eq!(g["my_position"]["credit_wei"], "667");
+    let (status, recorded) = get(
+        &app,
+        None,
+        &format!("/v1/predictions/games/{game}/settlement"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(recorded["minted"], "1000");
+    assert_eq!(
+        recorded["minted_pmc"], "0.000000000000001",
+        "wei and PMC side by side"
+    );
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]

@@ -28,27 +28,39 @@ pub const MAX_OPTIONS: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct GameInput {
     /// ≥ 5 characters (≥ 10 for a user-proposed game), ≤ 200.
-    #[schema(example = "Will the city budget pass before June?")]
+    #[schema(
+        example = "Will the city budget pass before June?",
+        min_length = 5,
+        max_length = 200
+    )]
     pub title: String,
     /// ≥ 20 characters, ≤ 5000.
+    #[schema(min_length = 20, max_length = 5000)]
     pub description: String,
     pub game_type: GameType,
     /// Citizens (without moderator or admin role) may only propose `user_proposed` games.
     pub category: Category,
+    #[schema(max_length = 100)]
     pub subcategory: Option<String>,
+    #[schema(max_length = 100)]
     pub league: Option<String>,
     /// 1-5.
+    #[schema(minimum = 1, maximum = 5)]
     pub importance: i16,
     /// Smallest stake in PMP (≥ 1).
+    #[schema(minimum = 1)]
     pub min_stake: i64,
     /// Largest stake in PMP (≥ min_stake).
+    #[schema(minimum = 1)]
     pub max_stake: i64,
     /// Most live predictions the game accepts (none: no cap).
+    #[schema(minimum = 1)]
     pub max_participants: Option<i32>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub settles_at: DateTime<Utc>,
     /// The options' labels in order; binary: 2, win-draw-lose: 3, ranking: 2-50.
+    #[schema(min_items = 2, max_items = 50)]
     pub options: Vec<String>,
 }
 

@@ -63,9 +63,13 @@ pub struct Settlement {
     pub day: chrono::NaiveDate,
     #[schema(value_type = String)]
     pub pool: Wei,
+    /// The pool in PMC (decimal).
+    pub pool_pmc: String,
     /// Credited to winners: the pool, or 0 when nobody won.
     #[schema(value_type = String)]
     pub minted: Wei,
+    /// The same in PMC (decimal).
+    pub minted_pmc: String,
     pub winning_stakes: i64,
     pub winners: i32,
     /// PMP consumed into the burn account.
@@ -226,13 +230,15 @@ pub async fn settle(
             .bind(share)
             .execute(&mut *tx)
             .await?;
-        events::user_event(
-            &mut tx,
-            p.user_id,
-            "credit",
-            serde_json::json!({ "game_id": game_id, "prediction_id": p.id, "amount_wei": share, "day": day }),
-        )
-        .await?;
+        if !share.is_zero() {
+            events::user_event(
+                &mut tx,
+                p.user_id,
+                "credit",
+                serde_json::json!({ "game_id": game_id, "prediction_id": p.id, "amount_wei": share, "day": day }),
+            )
+            .await?;
+        }
     }
     sqlx::query(
         "UPDATE predictions.predictions SET status = 'lost', updated_at = now()
@@ -276,7 +282,9 @@ pub async fn settle(
         settled_by: resolver,
         settled_at: now,
         day,
+        pool_pmc: pool.to_pmc_string(),
         pool,
+        minted_pmc: minted.to_pmc_string(),
         minted,
         winning_stakes,
         winners: i32::try_from(winners.len()).unwrap_or(i32::MAX),
@@ -547,14 +555,18 @@ pub async fn get(db: &PgPool, game_id: Uuid) -> ApiResult<Settlement> {
     .fetch_optional(db)
     .await?
     .ok_or_else(|| ApiError::NotFound("settlement".into()))?;
+    let pool: Wei = r.try_get("pool")?;
+    let minted: Wei = r.try_get("minted")?;
     Ok(Settlement {
         game_id: r.try_get("game_id")?,
         winning_option: r.try_get("winning_option")?,
         settled_by: r.try_get("settled_by")?,
         settled_at: r.try_get("settled_at")?,
         day: r.try_get("day")?,
-        pool: r.try_get("pool")?,
-        minted: r.try_get("minted")?,
+        pool_pmc: pool.to_pmc_string(),
+        pool,
+        minted_pmc: minted.to_pmc_string(),
+        minted,
         winning_stakes: r.try_get("winning_stakes")?,
         winners: r.try_get("winners")?,
         burned_stakes: r.try_get("burned_stakes")?,
