@@ -110,6 +110,8 @@ const TABLE: &[Row] = &[
     row("POST", "/v1/predictions/games/{other}/cancel", None, [401, 403, 403, 403, 404, 404]),
     row("POST", "/v1/predictions/games/{other}/corrections", Some("{}"), [401, 403, 403, 403, 403, 422]),
     row("GET", "/v1/predictions/pools", None, [200, 200, 200, 200, 200, 200]),
+    // `{hour}` stays literal: public, and past authorization a bad time is a 400
+    row("GET", "/v1/predictions/pools/{hour}", None, [400, 400, 400, 400, 400, 400]),
     row("GET", "/v1/predictions/category-multipliers", None, [200, 200, 200, 200, 200, 200]),
     row("PUT", "/v1/predictions/category-multipliers/SPORTS", Some(r#"{"multiplier":"1"}"#), [401, 403, 403, 403, 403, 204]),
     row("GET", "/v1/predictions/me/stats", None, [401, 200, 200, 200, 200, 200]),

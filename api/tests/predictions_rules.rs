@@ -853,6 +853,18 @@ async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutab
         (Some(250_000), Some(250_000), Some(500_000))
     );
 
+    let (status, shown) = get(
+        &app,
+        None,
+        &format!(
+            "/v1/predictions/pools/{}",
+            hour.format("%Y-%m-%dT%H:%M:%SZ")
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["allocated"], "1000000");
+    assert_eq!(shown["allocations"].as_array().map(Vec::len), Some(3));
     let (_, again) = pools::compute_hour(&pool, hour).await.unwrap();
     assert!(!again, "an hour is computed once");
     let rewrite = sqlx::query("UPDATE predictions.hourly_allocations SET amount = 0")

@@ -56,6 +56,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::cancel))
         .routes(routes!(routes::correct))
         .routes(routes!(routes::list_pools))
+        .routes(routes!(routes::get_pool_hour))
         .routes(routes!(routes::list_multipliers))
         .routes(routes!(routes::set_multiplier))
         .routes(routes!(routes::my_stats))

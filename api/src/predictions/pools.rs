@@ -213,6 +213,53 @@ pub async fn list(
     rows.iter().map(pool_from_row).collect()
 }
 
+/// One game's share of an hour's pool, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AllocationRow {
+    pub game_id: Uuid,
+    pub category: Category,
+    /// The category multiplier in force when the hour was computed.
+    #[schema(value_type = String)]
+    pub multiplier: Decimal,
+    #[schema(value_type = String)]
+    pub amount: Wei,
+}
+
+/// An hour with its allocations.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HourDetail {
+    #[serde(flatten)]
+    pub pool: HourlyPool,
+    /// By category, then game id.
+    pub allocations: Vec<AllocationRow>,
+}
+
+/// A computed hour and its allocations, if that hour was computed.
+pub async fn hour_detail(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<Option<HourDetail>> {
+    let mut conn = db.acquire().await?;
+    let Some(pool) = load(&mut conn, hour).await? else {
+        return Ok(None);
+    };
+    let allocations = sqlx::query(
+        "SELECT game_id, category, multiplier, amount FROM predictions.hourly_allocations
+         WHERE hour = $1 ORDER BY category, game_id",
+    )
+    .bind(hour)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(AllocationRow {
+            game_id: r.try_get("game_id")?,
+            category: r.try_get("category")?,
+            multiplier: r.try_get("multiplier")?,
+            amount: r.try_get("amount")?,
+        })
+    })
+    .collect::<sqlx::Result<_>>()?;
+    Ok(Some(HourDetail { pool, allocations }))
+}
+
 /// The PMC allocated to a game so far (the sum of its hourly allocations).
 pub async fn game_pool(conn: &mut PgConnection, game_id: Uuid) -> sqlx::Result<Wei> {
     sqlx::query_scalar(

@@ -19,7 +19,7 @@ use super::{
     events::AcceptsEventStream,
     games,
     games::{GameDetail, GameFilter, GameInput, GameSummary, Proposer},
-    pools::{self, HourlyPool},
+    pools::{self, HourDetail, HourlyPool},
     settlement::{self, Correction, CorrectionRequest, SettleRequest, Settlement},
     stakes::{self, MaybeIdempotent, MyPrediction, Prediction, StakeOutcome, StakeRequest},
     stats::{self, Leaderboard, LeaderboardQuery, RedisTarget, UserStats},
@@ -316,6 +316,25 @@ pub async fn list_pools(
     let before: Option<DateTime<Utc>> = page.after()?;
     let rows = pools::list(&state.db, before, limit + 1).await?;
     Ok(ApiJson(Page::from_rows(rows, limit, |p| p.hour)))
+}
+
+/// One computed hour (M2) with every game's allocation; immutable once computed.
+#[utoipa::path(get, path = "/v1/predictions/pools/{hour}", tag = TAG,
+    params(("hour" = String, Path, description = "the top of a UTC hour, RFC 3339 (2026-11-26T07:00:00Z)")),
+    responses(
+        (status = 200, description = "the hour and its allocations", body = HourDetail),
+        (status = 400, description = "not an RFC 3339 time", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "that hour was not computed", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn get_pool_hour(
+    State(state): State<AppState>,
+    Path(hour): Path<DateTime<Utc>>,
+) -> ApiResult<ApiJson<HourDetail>> {
+    pools::hour_detail(&state.db, hour)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::NotFound("hourly pool".into()))
 }
 
 /// A category's multiplier.
