@@ -822,6 +822,37 @@ async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutab
             .unwrap();
     }
     let _ = late;
+    // Created before the hour but starting after it (CREATED at H), or ended before it: no share.
+    let not_started = create_game(
+        &app,
+        &moderator,
+        &game_body("sports", "Starts after the hour"),
+    )
+    .await;
+    let ended = create_game(
+        &app,
+        &moderator,
+        &game_body("sports", "Ended before the hour"),
+    )
+    .await;
+    sqlx::query(
+        "UPDATE predictions.games SET created_at = $2 - interval '1 hour', starts_at = $2 + interval '1 minute'
+         WHERE id = $1",
+    )
+    .bind(not_started)
+    .bind(hour)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE predictions.games SET created_at = $2 - interval '2 hours', starts_at = $2 - interval '90 minutes',
+             ends_at = $2 - interval '1 minute' WHERE id = $1",
+    )
+    .bind(ended)
+    .bind(hour)
+    .execute(&pool)
+    .await
+    .unwrap();
 
     let (row, computed) = pools::compute_hour(&pool, hour).await.unwrap();
     assert!(computed);
@@ -832,7 +863,7 @@ async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutab
     );
     assert_eq!(
         row.qualifying_games, 3,
-        "a game created after the hour does not qualify"
+        "only ACTIVE games created before the hour qualify"
     );
     let allocations: Vec<(Uuid, Wei)> = sqlx::query_as(
         "SELECT game_id, amount FROM predictions.hourly_allocations WHERE hour = $1",
@@ -1194,6 +1225,18 @@ async fn p3_e2_cancelling_refunds_every_stake(pool: PgPool) {
         problem(&stake(&app, &a, game, 0, 100).await.1),
         "game-not-active"
     );
+    let (status, p) = post(
+        &app,
+        &resolver,
+        &format!("/v1/predictions/games/{game}/settlement"),
+        &json!({ "winning_option": 0 }),
+    )
+    .await;
+    assert_eq!(
+        (status, problem(&p)),
+        (409, "game-cancelled"),
+        "a cancelled game is final"
+    );
     assert_books_exact(&pool).await;
 }
 
@@ -1232,6 +1275,15 @@ async fn p5_a_wrong_settlement_is_corrected_by_an_audited_admin_action(pool: PgP
 
     let path = format!("/v1/predictions/games/{game}/corrections");
     let body = json!({ "winning_option": 1, "reason": "the official result was misread" });
+    let open_game = create_game(&app, &moderator, &game_body("sports", "Still open")).await;
+    let (status, p) = post(
+        &app,
+        &admin,
+        &format!("/v1/predictions/games/{open_game}/corrections"),
+        &body,
+    )
+    .await;
+    assert_eq!((status, problem(&p)), (409, "game-not-settled"));
     assert_eq!(
         post(&app, &resolver, &path, &body).await.0,
         403,
