@@ -81,3 +81,26 @@ ensure_database() {
       || psql -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null
   fi
 }
+
+# Redis: the rate-limit and ranking caches use it when REDIS_URL is set. Start the machine's
+# redis-server when it is installed but not answering; say what is missing otherwise.
+REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+redis_answers() {
+  if command -v redis-cli >/dev/null; then
+    redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG
+  else
+    (exec 3<>"/dev/tcp/$REDIS_HOST/$REDIS_PORT") 2>/dev/null
+  fi
+}
+ensure_redis() {
+  if ! redis_answers; then
+    command -v redis-server >/dev/null || die "Redis is not reachable at $REDIS_HOST:$REDIS_PORT and not installed (apt-get install redis-server)"
+    say "starting redis-server on $REDIS_HOST:$REDIS_PORT (nothing kept on disk)"
+    redis-server --daemonize yes --bind "$REDIS_HOST" --port "$REDIS_PORT" --save "" --appendonly no \
+      --dir /tmp --logfile "/tmp/posmul-redis.log" >/dev/null || die "redis-server did not start"
+    for _ in $(seq 1 50); do redis_answers && break; sleep 0.1; done
+    redis_answers || die "Redis does not answer at $REDIS_HOST:$REDIS_PORT"
+  fi
+  export REDIS_URL="${REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT}"
+}
