@@ -27,6 +27,8 @@ pub enum Action {
     BootstrapAdmin,
     /// An admin set a new economy configuration version (M1).
     EconomyConfigSet,
+    /// An admin corrected a prediction game's settlement (P5).
+    PredictionSettlementCorrected,
 }
 
 impl Action {
@@ -44,6 +46,7 @@ impl Action {
             Action::RoleRevoked => "role_revoked",
             Action::BootstrapAdmin => "bootstrap_admin",
             Action::EconomyConfigSet => "economy_config_set",
+            Action::PredictionSettlementCorrected => "prediction_settlement_corrected",
         }
     }
 }

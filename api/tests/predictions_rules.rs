@@ -1300,6 +1300,16 @@ async fn p5_a_wrong_settlement_is_corrected_by_an_audited_admin_action(pool: PgP
     .await
     .unwrap();
     assert_eq!(audited.0, admin.user_id);
+    let logged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM auth.audit_log WHERE action = 'prediction_settlement_corrected'
+           AND actor_user_id = $1 AND details->>'game_id' = $2",
+    )
+    .bind(admin.user_id)
+    .bind(game.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(logged, 1, "the correction is in the audit log");
     let (_, g) = get(&app, Some(&b), &format!("/v1/predictions/games/{game}")).await;
     assert_eq!(g["winning_option"], 1);
     assert_eq!(g["my_position"]["status"], "won");

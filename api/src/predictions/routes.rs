@@ -27,7 +27,7 @@ use super::{
 };
 use crate::{
     auth::{
-        extract::{Admin, AuthUser, RequireRole, Resolver},
+        extract::{Admin, AuthUser, RequestMeta, RequireRole, Resolver},
         roles::{Role, load_roles},
     },
     error::{ApiError, ApiJson, ApiResult, Problem},
@@ -295,10 +295,11 @@ pub async fn correct(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
     admin: RequireRole<Admin>,
+    meta: RequestMeta,
     Path(id): Path<Uuid>,
     ApiJson(req): ApiJson<CorrectionRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<Correction>)> {
-    let c = settlement::correct(&state.db, admin.user_id(), id, &req).await?;
+    let c = settlement::correct(&state.db, admin.user_id(), id, &req, &meta).await?;
     runtime.cache.invalidate(redis_target(&state)).await;
     Ok((StatusCode::CREATED, ApiJson(c)))
 }

@@ -15,7 +15,8 @@
 //! in one ledger entry (`stake_refund`).
 //!
 //! **Correct** (admin only, a SETTLED game): an audited action of its own that records the
-//! corrected winning option with a reason in `predictions.corrections`, re-marks the predictions
+//! corrected winning option with a reason in `predictions.corrections` and in the audit log
+//! (`prediction_settlement_corrected`, in the same transaction), re-marks the predictions
 //! won/lost (so accuracy follows the correction), and credits the predictions that win under the
 //! correction their share of the pool. Credits already issued are not revoked: they may already be
 //! in a published wave, and PMC credits are irrevocable.
@@ -29,6 +30,8 @@ use uuid::Uuid;
 
 use super::{allocation, events, pools, stakes::ledger_error, types::GameStatus};
 use crate::{
+    audit,
+    auth::extract::RequestMeta,
     credits::{self, CreditError, CreditRequest, CreditSource},
     error::{ApiError, ApiResult},
     ledger::{self, Account, Entry, Leg, Reference, ReferenceKind, TransferKind, TransferRequest},
@@ -405,6 +408,7 @@ pub async fn correct(
     admin: Uuid,
     game_id: Uuid,
     req: &CorrectionRequest,
+    meta: &RequestMeta,
 ) -> ApiResult<Correction> {
     let reason = req.reason.trim();
     if !(10..=1000).contains(&reason.chars().count()) {
@@ -524,6 +528,24 @@ pub async fn correct(
     .bind(admin)
     .bind(minted)
     .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            action: audit::Action::PredictionSettlementCorrected,
+            actor: Some(admin),
+            subject: None,
+            meta,
+            details: serde_json::json!({
+                "correction_id": id,
+                "game_id": game_id,
+                "previous_option": previous,
+                "corrected_option": req.winning_option,
+                "reason": reason,
+                "minted_wei": minted,
+            }),
+        },
+    )
     .await?;
     events::game_event(
         &mut tx,
