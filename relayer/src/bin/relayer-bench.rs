@@ -6,10 +6,12 @@
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!   cargo run --release -p posmul-relayer --bin relayer-bench -- [leaves (default 1000000)] [lookups (default 5000)]
 //! ```
-//! It creates (and drops first) the database `posmul_relayer_bench` on that server. It prints
+//! It creates (and drops first) the database `posmul_relayer_bench` on that server, and drops it
+//! at the end unless `RELAYER_BENCH_KEEP` is set (to look at query plans). It prints
 //! the machine's load average before and after (the figures depend on what else runs), the
 //! leaves and the tree storage times separately, and measures lookups after a warm-up of
-//! `min(lookups, 1000)` unmeasured ones (each pooled connection prepares its statement once).
+//! `min(lookups, 1000)` unmeasured ones (each pooled connection prepares its statement once),
+//! and, as the floor the machine allows, the latency of `SELECT 1` through the same pool.
 
 use std::time::Instant;
 
@@ -168,10 +170,27 @@ async fn main() -> anyhow::Result<()> {
         pct(0.99),
         lat[lat.len() - 1]
     );
+    // The floor under the same load: a `SELECT 1` round trip through the same pool.
+    let mut floor = Vec::with_capacity(lookups);
+    for _ in 0..lookups {
+        let t = Instant::now();
+        sqlx::query("SELECT 1").execute(&pool).await?;
+        floor.push(t.elapsed());
+    }
+    floor.sort();
+    let fpct = |q: f64| floor[((floor.len() as f64 * q) as usize).min(floor.len() - 1)];
+    println!(
+        "  floor (SELECT 1 through the same pool): p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+        fpct(0.50),
+        fpct(0.99),
+        floor[floor.len() - 1]
+    );
     println!("  load average after: {}", load_average());
     drop(pool);
-    sqlx::query("DROP DATABASE IF EXISTS posmul_relayer_bench WITH (FORCE)")
-        .execute(&mut admin)
-        .await?;
+    if std::env::var_os("RELAYER_BENCH_KEEP").is_none() {
+        sqlx::query("DROP DATABASE IF EXISTS posmul_relayer_bench WITH (FORCE)")
+            .execute(&mut admin)
+            .await?;
+    }
     Ok(())
 }
