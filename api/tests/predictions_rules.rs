@@ -160,7 +160,8 @@ mod predictions {
     .expect("economy config");
     }
 
-    /// Gives a game a pool of `amount` by computing one past hour in which it qualified.
+    /// Gives a (closed) game a pool by computing one past hour in which it qualified. Close the
+    /// game first, so that no later hour (the scheduler fills gaps) qualifies it as well.
     async fn give_pool(db: &PgPool, game: Uuid, hour: DateTime<Utc>) -> Wei {
         sqlx::query(
         "UPDATE predictions.games SET created_at = $2 - interval '1 hour', starts_at = $2 - interval '30 minutes' WHERE id = $1",
@@ -1044,9 +1045,9 @@ mod predictions {
         } else {
             hour
         };
+        close(&pool, game).await;
         let pool_wei = give_pool(&pool, game, hour).await;
         assert_eq!(pool_wei, Wei(alloy::primitives::U256::from(1000u64)));
-        close(&pool, game).await;
 
         let (status, s) = post(
             &app,
@@ -1119,13 +1120,13 @@ mod predictions {
         set_budget(&pool, Wei(alloy::primitives::U256::from(24_000u64))).await;
         let game = create_game(&app, &moderator, &game_body("sports", "Derby winner")).await;
         stake(&app, &a, game, 1, 100).await;
+        close(&pool, game).await;
         give_pool(
             &pool,
             game,
             pools::hour_of(Utc::now()) - ChronoDuration::hours(2),
         )
         .await;
-        close(&pool, game).await;
         let (status, s) = post(
             &app,
             &resolver,
@@ -1271,13 +1272,13 @@ mod predictions {
         let game = create_game(&app, &moderator, &game_body("sports", "Derby winner")).await;
         stake(&app, &a, game, 0, 100).await;
         stake(&app, &b, game, 1, 100).await;
+        close(&pool, game).await;
         give_pool(
             &pool,
             game,
             pools::hour_of(Utc::now()) - ChronoDuration::hours(2),
         )
         .await;
-        close(&pool, game).await;
         post(
             &app,
             &resolver,
@@ -1483,25 +1484,34 @@ mod predictions {
 
     // ---------------------------------------------------------------- real time
 
-    async fn next_event(res: &mut reqwest::Response, kind: &str) -> Value {
-        let mut buf = String::new();
+    /// An SSE response read event by event (what was read past an event is kept for the next).
+    struct Events {
+        res: reqwest::Response,
+        buf: String,
+    }
+
+    /// The next event of `kind` (earlier events of other kinds are skipped).
+    async fn next_event(stream: &mut Events, kind: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(at) = buf.find(&format!("event: {kind}\ndata: ")) {
-                let rest = &buf[at..];
-                if let Some(end) = rest.find("\n\n") {
-                    let data = rest[..end]
-                        .lines()
-                        .find_map(|l| l.strip_prefix("data: "))
-                        .unwrap_or("null");
-                    return serde_json::from_str(data).expect("JSON event data");
-                }
+            if let Some(at) = stream.buf.find(&format!("event: {kind}\ndata: "))
+                && let Some(len) = stream.buf[at..].find("\n\n")
+            {
+                let block: String = stream.buf[at..at + len].to_owned();
+                stream.buf.drain(..at + len + 2);
+                let data = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap_or("null");
+                return serde_json::from_str(data).expect("JSON event data");
             }
-            let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            let chunk = tokio::time::timeout_at(deadline, stream.res.chunk())
                 .await
                 .expect("event in time")
                 .expect("stream readable");
-            buf.push_str(&String::from_utf8_lossy(&chunk.expect("stream open")));
+            stream
+                .buf
+                .push_str(&String::from_utf8_lossy(&chunk.expect("stream open")));
         }
     }
 
@@ -1526,7 +1536,7 @@ mod predictions {
             406,
             "a stream only for clients that ask for one"
         );
-        let mut game_stream = app
+        let game_stream = app
             .client
             .get(app.url(&format!("/v1/predictions/games/{game}/events")))
             .header("accept", "text/event-stream")
@@ -1534,31 +1544,41 @@ mod predictions {
             .await
             .unwrap();
         assert_eq!(game_stream.status(), 200);
+        let mut game_stream = Events {
+            res: game_stream,
+            buf: String::new(),
+        };
         next_event(&mut game_stream, "open").await;
-        let mut user_stream = app
-            .client
-            .get(app.url("/v1/predictions/me/events"))
-            .bearer_auth(&a.access_token)
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .unwrap();
+        let mut user_stream = Events {
+            res: app
+                .client
+                .get(app.url("/v1/predictions/me/events"))
+                .bearer_auth(&a.access_token)
+                .header("accept", "text/event-stream")
+                .send()
+                .await
+                .unwrap(),
+            buf: String::new(),
+        };
         next_event(&mut user_stream, "open").await;
 
         stake(&app, &a, game, 0, 100).await;
         let e = next_event(&mut game_stream, "stake").await;
         assert_eq!(e["payload"]["amount"], 100);
         assert_eq!(e["payload"]["totals"][0]["total_staked"], 100);
-
+        close(&pool, game).await;
         give_pool(
             &pool,
             game,
             pools::hour_of(Utc::now()) - ChronoDuration::hours(2),
         )
         .await;
-        close(&pool, game).await;
         scheduler::transitions(&pool, Utc::now()).await.unwrap();
-        let e = next_event(&mut game_stream, "status").await;
+        // (The app's own scheduler may have streamed `active` before.)
+        let mut e = next_event(&mut game_stream, "status").await;
+        if e["payload"]["status"] == "active" {
+            e = next_event(&mut game_stream, "status").await;
+        }
         assert_eq!(
             e["payload"]["status"], "closed",
             "state changes are streamed"
