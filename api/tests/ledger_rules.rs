@@ -59,7 +59,8 @@ async fn e2_the_signup_grant_is_an_issuance_posting_granted_once(pool: PgPool) {
     let mut tx = pool.begin().await.unwrap();
     let again = ledger::grant_signup(&mut tx, user, Pmp(1000))
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a transfer");
     tx.commit().await.unwrap();
 
     assert!(
@@ -545,4 +546,30 @@ async fn e1_thousands_of_concurrent_credits_keep_the_credit_ledger_zero_sum(
             .fold(Wei::ZERO, |acc, (_, a)| acc.checked_add(*a).unwrap());
         assert_eq!(credits::totals(&mut conn, *u).await.unwrap().total, want);
     }
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn a_zero_signup_grant_opens_the_account_without_a_transfer(pool: PgPool) {
+    let user = Uuid::now_v7();
+    let mut tx = pool.begin().await.unwrap();
+    assert!(
+        ledger::grant_signup(&mut tx, user, Pmp(0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The account is open: a strict transfer to it is accepted.
+    let payer = Uuid::now_v7();
+    ledger::grant_signup(&mut tx, payer, Pmp(5)).await.unwrap();
+    ledger::transfer_between_open_accounts(&mut tx, user_transfer(payer, user, 5))
+        .await
+        .unwrap();
+    let err =
+        ledger::transfer_between_open_accounts(&mut tx, user_transfer(user, Uuid::now_v7(), 1))
+            .await
+            .unwrap_err();
+    assert!(matches!(err, LedgerError::NoSuchAccount(_)), "{err:?}");
+    tx.commit().await.unwrap();
+    assert_eq!(balance(&pool, Account::user(user)).await, 5);
+    assert_ledger_exact(&pool).await;
 }

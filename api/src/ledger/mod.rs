@@ -298,6 +298,9 @@ pub enum LedgerError {
     /// The internal idempotency key already names a different transfer.
     #[error("idempotency key {key:?} already names a different transfer")]
     IdempotencyConflict { key: String },
+    /// [`transfer_between_open_accounts`] names an account that was never opened.
+    #[error("no such PMP account: {0:?}")]
+    NoSuchAccount(Account),
     #[error("ledger database error")]
     Database(#[from] sqlx::Error),
 }
@@ -316,9 +319,30 @@ pub async fn transfer(tx: &mut PgTransaction<'_>, req: TransferRequest) -> Resul
     post(tx, req.into()).await
 }
 
+/// Like [`transfer`], but both accounts must already be open: a missing one is
+/// [`LedgerError::NoSuchAccount`] instead of being opened. Every registered user has an open
+/// account (from the sign-up grant), so this refuses a transfer to a user id that is not one.
+#[tracing::instrument(skip_all, fields(kind = ?req.kind, amount = req.amount.0), err(level = "info"))]
+pub async fn transfer_between_open_accounts(
+    tx: &mut PgTransaction<'_>,
+    req: TransferRequest,
+) -> Result<Transfer> {
+    if req.amount.0 <= 0 {
+        return Err(LedgerError::NonPositiveAmount(req.amount));
+    }
+    if req.from == req.to {
+        return Err(LedgerError::SameAccount);
+    }
+    write(tx, req.into(), false).await
+}
+
 /// Writes a movement of any number of legs summing to zero. Legs on the same account are netted.
 #[tracing::instrument(skip_all, fields(kind = ?entry.kind, legs = entry.legs.len()), err(level = "info"))]
 pub async fn post(tx: &mut PgTransaction<'_>, entry: Entry) -> Result<Transfer> {
+    write(tx, entry, true).await
+}
+
+async fn write(tx: &mut PgTransaction<'_>, entry: Entry, open_missing: bool) -> Result<Transfer> {
     let legs = net_legs(&entry.legs)?;
     if entry
         .memo
@@ -336,6 +360,9 @@ pub async fn post(tx: &mut PgTransaction<'_>, entry: Entry) -> Result<Transfer> 
     }
 
     let locked = lock_accounts(conn, &legs).await?;
+    if !open_missing && let Some(missing) = legs.keys().find(|a| !locked.contains_key(*a)) {
+        return Err(LedgerError::NoSuchAccount(*missing));
+    }
 
     // Check every debit against the balance read under lock, and compute the new balances.
     let mut ids = Vec::with_capacity(legs.len());
@@ -446,12 +473,17 @@ pub async fn post(tx: &mut PgTransaction<'_>, entry: Entry) -> Result<Transfer> 
 }
 
 /// The sign-up grant: `amount` from issuance to the new user, once per user (the key is
-/// `signup:<user id>`, so calling it twice grants once). Opens the user's account.
+/// `signup:<user id>`, so calling it twice grants once). Opens the user's account in any case;
+/// a zero grant writes no transfer (`None`).
 pub async fn grant_signup(
     tx: &mut PgTransaction<'_>,
     user_id: Uuid,
     amount: Pmp,
-) -> Result<Transfer> {
+) -> Result<Option<Transfer>> {
+    open_user_account(tx, user_id).await?;
+    if amount.0 == 0 {
+        return Ok(None);
+    }
     transfer(
         tx,
         TransferRequest {
@@ -468,6 +500,7 @@ pub async fn grant_signup(
         },
     )
     .await
+    .map(Some)
 }
 
 /// Opens a user's account with a zero balance (does nothing if it exists).

@@ -25,7 +25,7 @@ use super::{
 use crate::{
     auth::extract::{AuthUser, Citizen, RequireRole},
     error::{ApiError, ApiJson, ApiResult, Problem},
-    idempotency::{Begun, Idempotent},
+    idempotency::Idempotent,
     pagination::{Page, PageParams},
     startup::AppState,
 };
@@ -65,6 +65,7 @@ impl From<LedgerError> for ApiError {
                 "idempotency-key-reused",
                 "this movement's key already names a different movement",
             ),
+            LedgerError::NoSuchAccount(_) => ApiError::NotFound("PMP account".into()),
             LedgerError::Database(e) => ApiError::from(e),
             e @ LedgerError::Unbalanced(_) => ApiError::internal(e),
         }
@@ -127,20 +128,22 @@ pub async fn send_pmp(
     if req.to_user_id == sender {
         return Err(LedgerError::SameAccount.into());
     }
-    let mut work = match idem.begin(&state.db, sender, &req).await? {
-        Begun::Replay(response) => return Ok(response),
-        Begun::Fresh(work) => work,
-    };
-    let recipient_exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM auth.users WHERE id = $1)")
-            .bind(req.to_user_id)
-            .fetch_one(&mut **work.tx())
-            .await?;
-    if !recipient_exists {
-        return Err(ApiError::NotFound("recipient".into()));
+    // Deferred idempotency: the key is written with the response (one statement fewer on the
+    // hot path); every error goes through `fail`, which replays a committed duplicate.
+    let mut work = idem.begin_deferred(&state.db, sender, &req).await?;
+    match send(work.tx(), sender, &req).await {
+        Ok(sent) => work.commit(StatusCode::CREATED, &sent).await,
+        Err(e) => work.fail(e).await,
     }
-    let transfer = super::transfer(
-        work.tx(),
+}
+
+async fn send(
+    tx: &mut sqlx::PgTransaction<'static>,
+    sender: Uuid,
+    req: &SendPmp,
+) -> ApiResult<SentPmp> {
+    let transfer = super::transfer_between_open_accounts(
+        tx,
         TransferRequest {
             from: Account::user(sender),
             to: Account::user(req.to_user_id),
@@ -154,20 +157,26 @@ pub async fn send_pmp(
             memo: req.memo.clone(),
         },
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // Every registered user has an open account (the sign-up grant opens it).
+        LedgerError::NoSuchAccount(a) if a == Account::user(req.to_user_id) => {
+            ApiError::NotFound("recipient".into())
+        }
+        other => other.into(),
+    })?;
     let balance_after = transfer
         .leg(Account::user(sender))
         .and_then(|l| l.balance_after)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the sender's leg is missing")))?;
-    let body = SentPmp {
+    Ok(SentPmp {
         transfer_id: transfer.id,
         to_user_id: req.to_user_id,
         amount: req.amount,
         balance_after: balance_after.0,
         memo: transfer.memo,
         created_at: transfer.created_at,
-    };
-    work.commit(StatusCode::CREATED, &body).await
+    })
 }
 
 /// The signed-in user's PMP history, newest first.

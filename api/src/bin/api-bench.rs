@@ -1,0 +1,441 @@
+//! `api-bench`: the PMP ledger over HTTP against PostgreSQL's own limit (issue 4 §7).
+//!
+//! ```text
+//! cargo run --release -p posmul-api --bin api-bench
+//! ```
+//!
+//! In one run, against the PostgreSQL of `DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`; only its server is used):
+//! 1. creates a fresh database `posmul_bench_<pid>`, migrates it, serves the whole API (every
+//!    layer) in-process on a free port, and registers `BENCH_USERS` citizens;
+//! 2. runs `BENCH_CLIENTS` concurrent clients for `BENCH_SECONDS`, each sending
+//!    `POST /v1/pmp/transfers` (1 PMP to a random other citizen, a fresh `Idempotency-Key` each,
+//!    bearer-authenticated): transfers/s, p50, p99;
+//! 3. the same clients against `GET /v1/me/wallet`, then against a trivial axum handler on the
+//!    same machine: requests/s, p50, p99;
+//! 4. drops the API's pool and database, then runs pgbench's built-in tpcb-like script with the
+//!    same client count (`pgbench -i -s BENCH_PGBENCH_SCALE` into a scratch database, then
+//!    `pgbench -c <clients> -j 2 -T <seconds>`), and prints the ratio transfers/s ÷ pgbench tps
+//!    (goal ≥ 0.5).
+//!
+//! Variables: `BENCH_CLIENTS` (64), `BENCH_SECONDS` (15), `BENCH_READ_SECONDS` (5),
+//! `BENCH_USERS` (64), `BENCH_POOL` (API pool size, 32), `BENCH_PGBENCH_SCALE` (16),
+//! `PGBENCH` (the pgbench binary, `pgbench`).
+
+use std::{
+    process::Command,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use axum::{Router, routing::get};
+use posmul_api::{ApiConfig, Application};
+use posmul_core::config::Env;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde_json::json;
+use sqlx::{Connection, PgConnection};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+struct Settings {
+    server_url: String,
+    clients: usize,
+    seconds: u64,
+    read_seconds: u64,
+    users: usize,
+    pool: u32,
+    pgbench_scale: u32,
+    pgbench: String,
+}
+
+impl Settings {
+    fn from_env() -> anyhow::Result<Self> {
+        let env = Env::process();
+        let url = env
+            .raw("DATABASE_URL")
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        // Keep scheme, credentials, host and port; the database name is ours to choose.
+        let server_url = match url.rfind('/') {
+            Some(i) if i > "postgres://".len() => url[..i].to_owned(),
+            _ => url,
+        };
+        Ok(Settings {
+            server_url,
+            clients: env.or("BENCH_CLIENTS", 64)?,
+            seconds: env.or("BENCH_SECONDS", 15)?,
+            read_seconds: env.or("BENCH_READ_SECONDS", 5)?,
+            users: env.or("BENCH_USERS", 64)?,
+            pool: env.or("BENCH_POOL", 32)?,
+            pgbench_scale: env.or("BENCH_PGBENCH_SCALE", 16)?,
+            pgbench: env.raw("PGBENCH").unwrap_or_else(|| "pgbench".into()),
+        })
+    }
+
+    fn url(&self, db: &str) -> String {
+        format!("{}/{db}", self.server_url)
+    }
+}
+
+/// Latencies and counts of one load phase.
+struct Run {
+    ok: u64,
+    failed: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let idx = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[idx]) / 1000.0
+    }
+
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{name:<34} {:>10.0}/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} ok, {} failed)",
+            self.rate(),
+            self.percentile(0.50),
+            self.percentile(0.99),
+            self.ok,
+            self.failed
+        )
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let s = Settings::from_env()?;
+    if s.users < 2 || s.clients == 0 {
+        bail!("BENCH_USERS must be at least 2 and BENCH_CLIENTS at least 1");
+    }
+    let db_name = format!("posmul_bench_{}", std::process::id());
+    let scratch = format!("posmul_pgbench_{}", std::process::id());
+    println!(
+        "api-bench: {} clients, {} s transfers, {} s reads, {} users; PostgreSQL at {}",
+        s.clients,
+        s.seconds,
+        s.read_seconds,
+        s.users,
+        posmul_core::db::redact(&s.server_url)
+    );
+
+    let result = run(&s, &db_name, &scratch).await;
+    // Clean up whatever happened.
+    drop_database(&s, &db_name).await.ok();
+    drop_database(&s, &scratch).await.ok();
+    result
+}
+
+async fn run(s: &Settings, db_name: &str, scratch: &str) -> anyhow::Result<()> {
+    create_database(s, db_name).await?;
+    let pool = posmul_core::db::connect_and_migrate(&s.url(db_name), s.pool)
+        .await
+        .context("failed to migrate the bench database")?;
+
+    let mut config = ApiConfig::for_tests(s.url(db_name));
+    config.signup_grant_pmp = 1_000_000_000;
+    let app = Application::build_with_pool(config, pool.clone()).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let server = tokio::spawn(app.run_until(std::future::pending()));
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(s.clients)
+        .build()
+        .context("failed to build the HTTP client")?;
+    let users = Arc::new(register(&client, &base, s.users).await?);
+    println!(
+        "registered {} citizens; sending PMP for {} s …",
+        users.len(),
+        s.seconds
+    );
+
+    let transfers = load(s.clients, Duration::from_secs(s.seconds), {
+        let (client, base, users) = (client.clone(), base.clone(), Arc::clone(&users));
+        move |worker, rng: &mut StdRng| {
+            let (client, base, users) = (client.clone(), base.clone(), Arc::clone(&users));
+            let from = worker % users.len();
+            let mut to = rng.random_range(0..users.len() - 1);
+            if to >= from {
+                to += 1;
+            }
+            async move {
+                let res = client
+                    .post(format!("{base}/v1/pmp/transfers"))
+                    .bearer_auth(&users[from].1)
+                    .header("Idempotency-Key", Uuid::new_v4().to_string())
+                    .json(&json!({ "to_user_id": users[to].0, "amount": 1 }))
+                    .send()
+                    .await;
+                succeeded(res, 201).await
+            }
+        }
+    })
+    .await;
+
+    println!(
+        "reading wallets, then a trivial handler, {} s each …",
+        s.read_seconds
+    );
+    let wallet = load(s.clients, Duration::from_secs(s.read_seconds), {
+        let (client, base, users) = (client.clone(), base.clone(), Arc::clone(&users));
+        move |worker, _: &mut StdRng| {
+            let (client, base, users) = (client.clone(), base.clone(), Arc::clone(&users));
+            async move {
+                let res = client
+                    .get(format!("{base}/v1/me/wallet"))
+                    .bearer_auth(&users[worker % users.len()].1)
+                    .send()
+                    .await;
+                succeeded(res, 200).await
+            }
+        }
+    })
+    .await;
+
+    let trivial_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let trivial_base = format!("http://{}", trivial_listener.local_addr()?);
+    let trivial_server = tokio::spawn(async move {
+        axum::serve(
+            trivial_listener,
+            Router::new().route("/", get(|| async { "ok" })),
+        )
+        .await
+    });
+    let trivial = load(s.clients, Duration::from_secs(s.read_seconds), {
+        let (client, base) = (client.clone(), trivial_base.clone());
+        move |_, _: &mut StdRng| {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                let res = client.get(format!("{base}/")).send().await;
+                succeeded(res, 200).await
+            }
+        }
+    })
+    .await;
+    trivial_server.abort();
+
+    // Prove the run left the ledger exact, then free the connections for pgbench.
+    let audit = posmul_api::ledger::audit(&mut *pool.acquire().await?).await?;
+    if !audit.is_exact() {
+        bail!("the ledger is not exact after the run: {audit:?}");
+    }
+    server.abort();
+    // Background jobs of the API may still hold a connection: close what is idle, then drop the
+    // database with FORCE so that pgbench gets every connection it needs.
+    let _ = tokio::time::timeout(Duration::from_secs(2), pool.close()).await;
+    drop_database(s, db_name).await?;
+
+    println!();
+    println!("{}", transfers.line("POST /v1/pmp/transfers"));
+    println!("{}", wallet.line("GET /v1/me/wallet"));
+    println!("{}", trivial.line("GET / (trivial axum handler)"));
+    println!(
+        "ledger audit after the run: exact ({} transfers written)",
+        transfers.ok
+    );
+    println!();
+
+    println!(
+        "running pgbench (tpcb-like, scale {}) with {} clients for {} s …",
+        s.pgbench_scale, s.clients, s.seconds
+    );
+    let pgbench = pgbench(s, scratch).await?;
+    let ratio = transfers.rate() / pgbench.tps;
+    println!(
+        "{:<34} {:>10.0}/s   avg {:>7.2} ms   (pgbench -c {} -j 2 -T {}, scale {})",
+        "pgbench tpcb-like", pgbench.tps, pgbench.latency_ms, s.clients, s.seconds, s.pgbench_scale
+    );
+    println!(
+        "{:<34} {:>10.0}/s",
+        "POST /v1/pmp/transfers",
+        transfers.rate()
+    );
+    println!(
+        "{:<34} {:>10.2}    (goal >= 0.5)",
+        "ratio transfers/s ÷ pgbench tps", ratio
+    );
+    Ok(())
+}
+
+/// True when the response has status `want` and its body arrived whole.
+async fn succeeded(res: reqwest::Result<reqwest::Response>, want: u16) -> bool {
+    match res {
+        Ok(r) if r.status().as_u16() == want => r.bytes().await.is_ok(),
+        _ => false,
+    }
+}
+
+/// Registers `n` citizens; returns (user id, access token) each.
+async fn register(
+    client: &reqwest::Client,
+    base: &str,
+    n: usize,
+) -> anyhow::Result<Vec<(Uuid, String)>> {
+    let mut users = Vec::with_capacity(n);
+    for i in 0..n {
+        let res = client
+            .post(format!("{base}/v1/auth/register"))
+            .json(&json!({ "email": format!("bench{i}@example.org"), "password": "bench password 0123456789" }))
+            .send()
+            .await?;
+        if res.status() != 201 {
+            bail!(
+                "register failed: {} {}",
+                res.status(),
+                res.text().await.unwrap_or_default()
+            );
+        }
+        let pair: serde_json::Value = res.json().await?;
+        let id = pair["user_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .context("no user_id")?;
+        let token = pair["access_token"]
+            .as_str()
+            .context("no access_token")?
+            .to_owned();
+        users.push((id, token));
+    }
+    Ok(users)
+}
+
+/// Runs `clients` workers for `duration`, each awaiting `request(worker, rng)` in a loop.
+async fn load<F, Fut>(clients: usize, duration: Duration, request: F) -> Run
+where
+    F: Fn(usize, &mut StdRng) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let start = Instant::now();
+    let deadline = start + duration;
+    let workers: Vec<_> = (0..clients)
+        .map(|worker| {
+            let request = request.clone();
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(worker as u64);
+                let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::with_capacity(4096));
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if request(worker, &mut rng).await {
+                        ok += 1;
+                        latencies.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    } else {
+                        failed += 1;
+                    }
+                }
+                (ok, failed, latencies)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        ok: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for w in workers {
+        if let Ok((ok, failed, latencies)) = w.await {
+            run.ok += ok;
+            run.failed += failed;
+            run.latencies_us.extend(latencies);
+        }
+    }
+    run.elapsed = start.elapsed();
+    run.latencies_us.sort_unstable();
+    run
+}
+
+struct PgbenchResult {
+    tps: f64,
+    latency_ms: f64,
+}
+
+async fn pgbench(s: &Settings, scratch: &str) -> anyhow::Result<PgbenchResult> {
+    create_database(s, scratch).await?;
+    let url = s.url(scratch);
+    let init = Command::new(&s.pgbench)
+        .args(["-i", "-q", "-s", &s.pgbench_scale.to_string(), &url])
+        .output()
+        .with_context(|| {
+            format!(
+                "failed to run {} (install postgresql-client or set PGBENCH)",
+                s.pgbench
+            )
+        })?;
+    if !init.status.success() {
+        bail!(
+            "pgbench -i failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+    // Other clients of a shared server may hold connections for a moment: retry a refused start.
+    let mut attempt = 0;
+    let text = loop {
+        attempt += 1;
+        let out = Command::new(&s.pgbench)
+            .args([
+                "-c",
+                &s.clients.to_string(),
+                "-j",
+                "2",
+                "-T",
+                &s.seconds.to_string(),
+                &url,
+            ])
+            .output()
+            .context("failed to run pgbench")?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            break text;
+        }
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        if attempt < 5 && err.contains("too many clients") {
+            println!("pgbench: the server has too few free connections; retrying in 5 s");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            continue;
+        }
+        bail!("pgbench failed: {text}{err}");
+    };
+    let number_after = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok())
+    };
+    Ok(PgbenchResult {
+        tps: number_after("tps = ").context("no tps line in pgbench's output")?,
+        latency_ms: number_after("latency average = ").unwrap_or(0.0),
+    })
+}
+
+async fn create_database(s: &Settings, name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(&s.url("postgres"))
+        .await
+        .context("failed to connect to PostgreSQL")?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\""
+    )))
+    .execute(&mut conn)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+async fn drop_database(s: &Settings, name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(&s.url("postgres")).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    Ok(())
+}
