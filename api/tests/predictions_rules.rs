@@ -391,13 +391,28 @@ mod predictions {
                 .unwrap();
         assert_eq!(stored, "closed");
         let events: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM predictions.game_events WHERE game_id = $1 AND kind = 'status'",
+            "SELECT count(*) FROM predictions.game_events
+             WHERE game_id = $1 AND kind = 'status' AND payload->>'status' = 'closed'",
         )
         .bind(game)
         .fetch_one(&pool)
         .await
         .unwrap();
-        assert_eq!(events, 1);
+        assert_eq!(events, 1, "the change to closed is recorded once");
+        let count = || {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM predictions.game_events WHERE game_id = $1 AND kind = 'status'",
+            )
+            .bind(game)
+            .fetch_one(&pool)
+        };
+        let before = count().await.unwrap();
+        assert_eq!(scheduler::transitions(&pool, Utc::now()).await.unwrap(), 0);
+        assert_eq!(
+            count().await.unwrap(),
+            before,
+            "a tick with nothing to change records nothing"
+        );
     }
 
     #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
