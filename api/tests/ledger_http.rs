@@ -1,6 +1,9 @@
 //! PMP over HTTP (E1, E2): `POST /v1/pmp/transfers` with `Idempotency-Key`, and
 //! `GET /v1/me/pmp/history`, against the whole API on a random port.
 
+// Helpers outside #[test] functions panic on purpose: a failed step fails the test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use posmul_api::{
@@ -33,14 +36,14 @@ async fn send(app: &TestApp, from: &TestUser, key: &str, body: &Value) -> reqwes
 }
 
 async fn pmp(app: &TestApp, user: Uuid) -> i64 {
-    ledger::balance(&mut *app.db.acquire().await.unwrap(), Account::user(user))
+    ledger::balance(&mut app.db.acquire().await.unwrap(), Account::user(user))
         .await
         .unwrap()
         .0
 }
 
 async fn assert_exact(app: &TestApp) {
-    let audit = ledger::audit(&mut *app.db.acquire().await.unwrap())
+    let audit = ledger::audit(&mut app.db.acquire().await.unwrap())
         .await
         .unwrap();
     assert!(audit.is_exact(), "ledger.check_zero_sum(): {audit:?}");

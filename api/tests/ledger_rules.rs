@@ -2,6 +2,9 @@
 //! exactness, idempotency and the no-negative-balance rule under concurrency, against a real
 //! PostgreSQL (a fresh database per test).
 
+// Helpers outside #[test] functions panic on purpose: a failed step fails the test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -39,14 +42,14 @@ async fn grant(pool: &PgPool, user: Uuid, amount: i64) {
 }
 
 async fn balance(pool: &PgPool, account: Account) -> i64 {
-    ledger::balance(&mut *pool.acquire().await.unwrap(), account)
+    ledger::balance(&mut pool.acquire().await.unwrap(), account)
         .await
         .unwrap()
         .0
 }
 
 async fn assert_ledger_exact(pool: &PgPool) {
-    let audit = ledger::audit(&mut *pool.acquire().await.unwrap())
+    let audit = ledger::audit(&mut pool.acquire().await.unwrap())
         .await
         .unwrap();
     assert!(audit.is_exact(), "ledger.check_zero_sum() found {audit:?}");
@@ -240,7 +243,7 @@ async fn e2_a_stake_is_locked_in_escrow_refunded_in_full_or_consumed(pool: PgPoo
     assert_eq!(balance(&pool, Account::BURN).await, 30);
 
     let history = ledger::history(
-        &mut *pool.acquire().await.unwrap(),
+        &mut pool.acquire().await.unwrap(),
         Account::user(bob),
         None,
         10,

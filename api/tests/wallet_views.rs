@@ -1,6 +1,9 @@
 //! Wallet views (issue 4 §5; E3, U1): `/v1/me/wallet`, `/v1/me/wallet/history` and the public
 //! `/v1/accounts/{address}/pmc`, over a mirror filled the way the indexer and relayer fill it.
 
+// Helpers outside #[test] functions panic on purpose: a failed step fails the test.
+#![allow(clippy::unwrap_used)]
+
 use chrono::NaiveDate;
 use posmul_api::{
     credits::{self, CreditRequest, CreditSource},
