@@ -10,3 +10,10 @@
 //!   published → the API's proof verifies → claims succeed on chain (by the wallet, and by the
 //!   relayer through `claim-for-me`) → the indexer mirrors them → credits `claimed` → the wallet
 //!   view agrees with the chain; the reconciliation is clean.
+//! - `tests/prediction_day.rs` — issue 6 §7, the end-to-end bullet: stakes over HTTP → the game
+//!   closes → a resolver settles it → the MoneyWave day of the credits ends on chain → the wave
+//!   with the prediction wins is published → claims succeed (wallet and `claim-for-me`) → the
+//!   indexer mirrors the balances → the wallet view shows them and the credits claimed.
+//!
+//! `tests/support/` holds what both share: the set-up of the chain, contracts and
+//! services (`support::Stack`), wallet linking by SIWE, and polling helpers.

@@ -1,0 +1,353 @@
+//! Issue 6 §7, the end-to-end bullet, across every service: citizens stake PMP on a game (P4,
+//! E2) → the game closes at its end (P3) → a resolver settles it over HTTP (P5): the winners'
+//! PMC credits go to the settlement's UTC day and every stake is consumed → the chain's clock
+//! passes the end of that MoneyWave day → the relayer publishes the wave carrying the prediction
+//! wins (M3, M4) → the claims succeed on chain (one by the wallet with the API's proof, one by
+//! the relayer through `claim-for-me`, M5) → the indexer mirrors the balances → the wallet view
+//! shows the on-chain balance equal to `balanceOf` and the credits claimed.
+//!
+//! The game lives a few seconds of real wall-clock time (the API checks its times against the
+//! database's `now()`), so it spans no top of an hour and no hourly pool would include it (M2).
+//! Once it has closed, the test moves its creation and start back before the previous hour and
+//! computes that hour with the API's own job ([`pools::compute_hour`]), as the hourly job would
+//! have had the game run across it; everything else goes through HTTP, the chain and the
+//! services' own loops. See [`support`] for the stack.
+
+mod support;
+
+use alloy::primitives::{Address, B256, U256};
+use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
+use posmul_api::{
+    auth::roles::Role,
+    predictions::pools,
+    testing::{TestApp, TestUser},
+};
+use posmul_core::{bindings::MoneyWave, merkle, money::Wei};
+use posmul_relayer::reconcile;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use support::{Stack, get, link_wallet, pmc, wait_for, wei};
+use uuid::Uuid;
+
+/// B(d) for the test: 2,400 PMC a day, so each hour's pool is exactly 100 PMC (M1, M2).
+const DAILY_BUDGET_PMC: &str = "2400";
+
+async fn post(app: &TestApp, user: &TestUser, path: &str, body: &Value) -> (u16, Value) {
+    let res = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(&user.access_token)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Places a stake with the given `Idempotency-Key`.
+async fn stake(
+    app: &TestApp,
+    user: &TestUser,
+    game: Uuid,
+    option: i16,
+    amount: i64,
+    key: &str,
+) -> (u16, Value) {
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/predictions/games/{game}/stakes")))
+        .bearer_auth(&user.access_token)
+        .header("Idempotency-Key", key)
+        .json(&json!({ "option": option, "amount": amount }))
+        .send()
+        .await
+        .expect("stake request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn wait_status(app: &TestApp, user: &TestUser, game: Uuid, status: &str) {
+    wait_for(&format!("the game {status}"), 30, || async {
+        get(app, user, &format!("/v1/predictions/games/{game}")).await["status"] == status
+    })
+    .await;
+}
+
+/// An economy version in force since long ago with B(d) = [`DAILY_BUDGET_PMC`] (tax and
+/// interest 0). The admin route only sets versions from the next UTC day on (M1), so the test
+/// writes one that already applies today.
+async fn set_budget(db: &PgPool) {
+    let annual = Wei(pmc(DAILY_BUDGET_PMC).0 * U256::from(365u64));
+    sqlx::query(
+        "INSERT INTO relayer.economy_config (annual_ebit, tax_rate, interest_rate, effective_from, set_by)
+         VALUES ($1, 0, 0, DATE '2000-01-01', $2)",
+    )
+    .bind(annual)
+    .bind(Uuid::nil())
+    .execute(db)
+    .await
+    .expect("economy config");
+}
+
+/// Gives the (closed) game the pool of `hour` (a past, not yet computed hour): its creation and
+/// start move before `hour`, as if it had run across it, and the hourly job computes `hour`.
+async fn run_across(db: &PgPool, game: Uuid, hour: DateTime<Utc>) -> Wei {
+    sqlx::query(
+        "UPDATE predictions.games SET created_at = $2 - interval '1 hour',
+                starts_at = $2 - interval '30 minutes' WHERE id = $1",
+    )
+    .bind(game)
+    .bind(hour)
+    .execute(db)
+    .await
+    .expect("the game ran across the hour");
+    let (computed, fresh) = pools::compute_hour(db, hour).await.expect("the hour");
+    assert!(fresh, "hour {hour} was not computed before");
+    assert_eq!(computed.qualifying_games, 1);
+    computed.allocated
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool: PgPool) {
+    let started = Utc::now();
+    let stack = Stack::start(pool.clone()).await;
+    let (app, relayer) = (&stack.app, &stack.relayer);
+    let (alice_key, bob_key) = (stack.keys[1].clone(), stack.keys[2].clone());
+    set_budget(&pool).await;
+    // The current hour is computed now, before the game exists (a fresh system starts there).
+    pools::catch_up(&pool, Utc::now()).await.expect("catch up");
+
+    let staff = app
+        .register_with_role("moderator@example.org", Role::Moderator)
+        .await;
+    let resolver = app
+        .register_with_role("resolver@example.org", Role::Resolver)
+        .await;
+    let alice = app.register_user("alice@example.org").await;
+    let bob = app.register_user("bob@example.org").await;
+    let carol = app.register_user("carol@example.org").await;
+    link_wallet(app, &alice, &alice_key).await;
+    link_wallet(app, &bob, &bob_key).await;
+
+    // ── An official game that starts in 2 s and ends 4 s later (P2, P3).
+    let now = Utc::now();
+    let (status, game) = post(
+        app,
+        &staff,
+        "/v1/predictions/games",
+        &json!({
+            "title": "Will the end-to-end test pass?",
+            "description": "A game that lives a few seconds of wall-clock time.",
+            "game_type": "binary",
+            "category": "sports",
+            "subcategory": "tests",
+            "league": "Test League",
+            "importance": 3,
+            "min_stake": 10,
+            "max_stake": 500,
+            "max_participants": null,
+            "starts_at": now + ChronoDuration::seconds(2),
+            "ends_at": now + ChronoDuration::seconds(6),
+            "settles_at": now + ChronoDuration::hours(1),
+            "options": ["Yes", "No"],
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "create game: {game}");
+    let game: Uuid = game["id"].as_str().expect("id").parse().expect("uuid");
+    assert_eq!(
+        get(app, &alice, &format!("/v1/predictions/games/{game}")).await["status"],
+        "created"
+    );
+    wait_status(app, &alice, game, "active").await;
+
+    // ── Stakes (P4, E2): the PMP moves to the game's escrow; a retry with the same key
+    //    replays the placement and moves nothing more.
+    let key = Uuid::new_v4().to_string();
+    let (status, placed) = stake(app, &alice, game, 0, 300, &key).await;
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(placed["balance_after"], 700, "{placed}");
+    let (status, replay) = stake(app, &alice, game, 0, 300, &key).await;
+    assert_eq!(status, 201, "{replay}");
+    assert_eq!(replay["id"], placed["id"], "the same prediction");
+    let (status, b) = stake(app, &bob, game, 0, 100, &Uuid::new_v4().to_string()).await;
+    assert_eq!(status, 201, "{b}");
+    let (status, c) = stake(app, &carol, game, 1, 200, &Uuid::new_v4().to_string()).await;
+    assert_eq!(status, 201, "{c}");
+    let g = get(app, &alice, &format!("/v1/predictions/games/{game}")).await;
+    assert_eq!(g["total_staked"], 600, "{g}");
+    assert_eq!(get(app, &alice, "/v1/me/wallet").await["pmp"], 700);
+
+    // ── The game ends: CLOSED (P3); stakes are refused from now on.
+    wait_status(app, &alice, game, "closed").await;
+    let (status, late) = stake(app, &carol, game, 0, 10, &Uuid::new_v4().to_string()).await;
+    assert_eq!(status, 409, "{late}");
+
+    // ── The game's pool (M2): the hour before the test started.
+    let hour = pools::hour_of(started) - ChronoDuration::hours(1);
+    let allocated = run_across(&pool, game, hour).await;
+    assert_eq!(
+        allocated,
+        Wei(pmc("100").0),
+        "one game takes the hour's whole pool"
+    );
+
+    // ── Only a resolver settles (P5); the winners share the pool by stake, every stake is
+    //    consumed (E2), the credits go to the settlement's UTC day.
+    let (status, refused) = post(
+        app,
+        &staff,
+        &format!("/v1/predictions/games/{game}/settlement"),
+        &json!({ "winning_option": 0 }),
+    )
+    .await;
+    assert_eq!(status, 403, "a moderator cannot settle: {refused}");
+    let (status, settled) = post(
+        app,
+        &resolver,
+        &format!("/v1/predictions/games/{game}/settlement"),
+        &json!({ "winning_option": 0 }),
+    )
+    .await;
+    assert_eq!(status, 201, "{settled}");
+    let game_pool: U256 = settled["pool"]
+        .as_str()
+        .expect("pool")
+        .parse()
+        .expect("wei");
+    assert!(game_pool >= allocated.0, "{settled}");
+    assert_eq!(settled["minted"], settled["pool"], "{settled}");
+    assert_eq!(settled["winners"], 2);
+    assert_eq!(settled["winning_stakes"], 400);
+    assert_eq!(settled["burned_stakes"], 600);
+    // 300 : 100 of an integer number of 100-PMC hours: no dust.
+    let alice_win = game_pool * U256::from(3u64) / U256::from(4u64);
+    let bob_win = game_pool / U256::from(4u64);
+    assert_eq!(alice_win + bob_win, game_pool);
+    let credit_day: NaiveDate = settled["day"].as_str().expect("day").parse().expect("date");
+    let (status, again) = post(
+        app,
+        &resolver,
+        &format!("/v1/predictions/games/{game}/settlement"),
+        &json!({ "winning_option": 1 }),
+    )
+    .await;
+    assert_eq!(status, 409, "settled once: {again}");
+    for (user, pmp) in [(&alice, 700), (&bob, 900), (&carol, 800)] {
+        let w = get(app, user, "/v1/me/wallet").await;
+        assert_eq!(w["pmp"], pmp, "stakes are consumed, not refunded: {w}");
+    }
+    let w = get(app, &alice, "/v1/me/wallet").await;
+    assert_eq!(wei(&w["credits"]["pending"]), alice_win, "{w}");
+    assert_eq!(wei(&w["pmc_claimable"]), U256::ZERO, "{w}");
+    let w = get(app, &carol, "/v1/me/wallet").await;
+    assert_eq!(
+        wei(&w["credits"]["total"]),
+        U256::ZERO,
+        "a loss earns nothing: {w}"
+    );
+
+    // ── The MoneyWave day of the credits ends on chain: the relayer publishes the waves up to
+    //    it, in day order (M4); that wave carries the prediction wins (M3).
+    let day = u64::try_from((credit_day - relayer.date_of(0).expect("day 0")).num_days())
+        .expect("the credits' day is on or after MoneyWave's genesis");
+    stack.end_day(day).await;
+    stack.wait_wave_finalized(day).await;
+    let wave_row: (String, i32) =
+        sqlx::query_as("SELECT amount::TEXT, credit_count FROM relayer.waves WHERE day = $1")
+            .bind(i64::try_from(day).expect("day"))
+            .fetch_one(&pool)
+            .await
+            .expect("the wave");
+    assert_eq!(
+        wave_row,
+        (game_pool.to_string(), 2),
+        "the wave is the game's wins"
+    );
+    let w = get(app, &alice, "/v1/me/wallet").await;
+    assert_eq!(wei(&w["credits"]["in_wave"]), alice_win, "{w}");
+    assert_eq!(wei(&w["pmc_claimable"]), alice_win, "{w}");
+
+    // ── Alice's wallet claims on chain with the API's proof (M5), which verifies against the
+    //    root MoneyWave holds.
+    let wave = stack.money_wave();
+    let root = wave.currentRoot().call().await.expect("root");
+    let claim = get(app, &alice, "/v1/me/pmc/claim").await;
+    let served_root: B256 = claim["root"].as_str().expect("root").parse().expect("word");
+    assert_eq!(served_root, root);
+    let c = &claim["claims"][0];
+    let account: Address = c["account"]
+        .as_str()
+        .expect("account")
+        .parse()
+        .expect("address");
+    assert_eq!(account, alice_key.address());
+    let cumulative = wei(&c["cumulativeAmount"]);
+    assert_eq!(cumulative, alice_win);
+    let proof: Vec<B256> = c["proof"]
+        .as_array()
+        .expect("proof")
+        .iter()
+        .map(|h| h.as_str().expect("hex").parse().expect("word"))
+        .collect();
+    assert!(merkle::verify(root, account, cumulative, &proof));
+    let alice_chain = stack.wallet(&alice_key);
+    let receipt = MoneyWave::new(*wave.address(), &alice_chain)
+        .claim(account, cumulative, proof)
+        .send()
+        .await
+        .expect("claim sent")
+        .get_receipt()
+        .await
+        .expect("claim mined");
+    assert!(receipt.status(), "the claim succeeds on chain");
+
+    // ── Bob asks the relayer to claim for him (M5: claims are permissionless).
+    let res = app
+        .client
+        .post(app.url("/v1/me/pmc/claim-for-me"))
+        .bearer_auth(&bob.access_token)
+        .send()
+        .await
+        .expect("claim-for-me");
+    assert_eq!(res.status(), 202);
+    wait_for("bob's tokens on chain", 60, || async {
+        stack.balance_of(bob_key.address()).await == bob_win
+    })
+    .await;
+
+    // ── The indexer mirrors the balances as final, the credits turn claimed, and the wallet
+    //    view shows the on-chain balance, equal to balanceOf.
+    wait_for("every credit claimed", 60, || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM credits.credits WHERE state <> 'claimed'",
+        )
+        .fetch_one(&pool)
+        .await
+        .ok()
+            == Some(0)
+    })
+    .await;
+    for (user, address, amount) in [
+        (&alice, alice_key.address(), alice_win),
+        (&bob, bob_key.address(), bob_win),
+    ] {
+        stack.wait_mirrored_balance(user, Wei(amount)).await;
+        let w = get(app, user, "/v1/me/wallet").await;
+        assert_eq!(wei(&w["credits"]["claimed"]), amount, "{w}");
+        assert_eq!(wei(&w["credits"]["in_wave"]), U256::ZERO, "{w}");
+        assert_eq!(wei(&w["credits"]["pending"]), U256::ZERO, "{w}");
+        assert_eq!(wei(&w["pmc_claimable"]), U256::ZERO, "{w}");
+        assert_eq!(w["wallets"][0]["address"], format!("{address:#x}"), "{w}");
+        assert_eq!(
+            wei(&w["wallets"][0]["onchain"]["balance"]),
+            stack.balance_of(address).await,
+            "the mirror equals the chain: {w}"
+        );
+        assert_eq!(wei(&w["wallets"][0]["onchain"]["balance"]), amount, "{w}");
+    }
+    let report = reconcile::reconcile(relayer).await.expect("reconcile runs");
+    assert!(report.is_clean(), "{:#?}", report.problems);
+    stack.stop().await;
+}

@@ -1,0 +1,347 @@
+//! The stack every end-to-end test runs on, and small helpers shared by the test files.
+//!
+//! [`Stack::start`] gives a test a real anvil (`node_modules/.bin/anvil`, one block mined every
+//! 100 ms so the finalized block moves, the finalized block two behind the head), PMC, MoneyWave
+//! (day 0 = the UTC day of the chain's clock at start) and DonationHub deployed from the bytecode
+//! in `contracts/abi`, and, over the test's fresh database, the API (`posmul_api::testing`), the
+//! indexer and the relayer loop, all running in this process. [`Stack::stop`] stops them.
+
+use std::{future::Future, path::PathBuf, time::Duration};
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, U256},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    signers::{Signer, local::PrivateKeySigner},
+};
+use chrono::{SecondsFormat, Utc};
+use posmul_api::testing::{TestApp, TestUser, spawn_app};
+use posmul_core::{
+    bindings::{DonationHub, MoneyWave, PMC},
+    deployment::Deployment,
+    money::Wei,
+};
+use posmul_indexer::{Finality, Indexer, IndexerConfig};
+use posmul_relayer::{Relayer, config::Settings, publisher::DAY};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::{sync::oneshot, task::JoinHandle};
+use uuid::Uuid;
+
+pub const CHAIN_ID: u64 = 31337;
+
+/// `n` PMC in wei.
+pub fn pmc(n: &str) -> Wei {
+    Wei::parse_pmc(n).expect("a PMC amount")
+}
+
+fn anvil_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
+}
+
+/// Polls `cond` every 100 ms for up to `secs` seconds.
+pub async fn wait_for<F, Fut>(what: &str, secs: u64, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `GET path` as `user`; asserts 200 and returns the JSON body.
+pub async fn get(app: &TestApp, user: &TestUser, path: &str) -> Value {
+    let res = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.expect("json")
+}
+
+/// The `wei` string of an amount object (`{"wei": "…", "pmc": "…"}`).
+pub fn wei(v: &Value) -> U256 {
+    v["wei"]
+        .as_str()
+        .expect("a wei string")
+        .parse()
+        .expect("U256")
+}
+
+/// Links `wallet` to `user` through the API (Sign-In with Ethereum message, U2).
+pub async fn link_wallet(app: &TestApp, user: &TestUser, wallet: &PrivateKeySigner) {
+    let n: Value = app
+        .client
+        .get(app.url("/v1/auth/siwe/nonce"))
+        .send()
+        .await
+        .expect("nonce request")
+        .json()
+        .await
+        .expect("nonce");
+    let text = format!(
+        "{} wants you to sign in with your Ethereum account:\n{}\n\nSign in to PosMul.\n\nURI: {}\nVersion: 1\nChain ID: {}\nNonce: {}\nIssued At: {}",
+        n["domain"].as_str().expect("domain"),
+        wallet.address().to_checksum(None),
+        n["uri"].as_str().expect("uri"),
+        n["chain_id"].as_u64().expect("chain id"),
+        n["nonce"].as_str().expect("nonce"),
+        Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+    );
+    let signature = wallet
+        .sign_message(text.as_bytes())
+        .await
+        .expect("signature");
+    let res = app
+        .client
+        .post(app.url("/v1/me/wallets/link"))
+        .bearer_auth(&user.access_token)
+        .json(&json!({ "message": text, "signature": alloy::hex::encode_prefixed(signature.as_bytes()) }))
+        .send()
+        .await
+        .expect("link request");
+    assert!(
+        res.status().is_success(),
+        "link: {}",
+        res.text().await.unwrap_or_default()
+    );
+}
+
+/// Chain, contracts, API, indexer and relayer loop for one test (see the module docs).
+pub struct Stack {
+    pub anvil: AnvilInstance,
+    /// anvil's funded keys; `keys[0]` is the deployer, admin and relayer.
+    pub keys: Vec<PrivateKeySigner>,
+    /// A provider signing with `keys[0]`.
+    pub admin: DynProvider,
+    pub deployment: Deployment,
+    /// MoneyWave's genesis (the start of day 0, Unix seconds).
+    pub genesis: u64,
+    pub app: TestApp,
+    pub relayer: Relayer,
+    pub pool: PgPool,
+    export_dir: PathBuf,
+    miner: JoinHandle<()>,
+    indexer: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+    relayer_loop: JoinHandle<posmul_relayer::Result<()>>,
+}
+
+impl Stack {
+    /// Starts anvil, deploys the contracts and runs the services over `pool`.
+    pub async fn start(pool: PgPool) -> Stack {
+        let anvil = Anvil::at(anvil_path())
+            .arg("--slots-in-an-epoch")
+            .arg("1")
+            .try_spawn()
+            .expect("anvil starts");
+        let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
+        let relayer_key = keys[0].clone();
+        let admin = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(relayer_key.clone()))
+            .connect_http(anvil.endpoint_url())
+            .erased();
+        let me = relayer_key.address();
+        let deployment_block = admin.get_block_number().await.expect("head") + 1;
+        let nonce = admin.get_transaction_count(me).await.expect("nonce");
+        let now = admin
+            .get_block_by_number(Default::default())
+            .await
+            .expect("block")
+            .expect("latest")
+            .header
+            .timestamp;
+        let genesis = now / DAY * DAY;
+        let token = PMC::deploy(&admin, pmc("21000000000").0, me.create(nonce + 1))
+            .await
+            .expect("PMC deploys");
+        let wave = MoneyWave::deploy(
+            &admin,
+            *token.address(),
+            U256::from(genesis),
+            pmc("1000000").0,
+            me,
+        )
+        .await
+        .expect("MoneyWave deploys");
+        let hub = DonationHub::deploy(&admin, *token.address(), me)
+            .await
+            .expect("DonationHub deploys");
+        let role = wave.RELAYER_ROLE().call().await.expect("role");
+        wave.grantRole(role, me)
+            .send()
+            .await
+            .expect("grant")
+            .get_receipt()
+            .await
+            .expect("granted");
+        let deployment = Deployment {
+            chain_id: CHAIN_ID,
+            pmc: *token.address(),
+            money_wave: *wave.address(),
+            donation_hub: *hub.address(),
+            deployment_block,
+            genesis,
+            max_supply: None,
+            daily_cap: None,
+        };
+        // Blocks keep coming (every 100 ms), so the finalized block moves.
+        let miner = {
+            let p = admin.clone();
+            tokio::spawn(async move {
+                loop {
+                    let _ = p.anvil_mine(Some(1), None).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+
+        let app = spawn_app(pool.clone()).await;
+        let mut config = IndexerConfig::local(CHAIN_ID, vec![anvil.endpoint()]);
+        config.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.poll_interval = Duration::from_millis(50);
+        config.finality = Finality::Tag;
+        config.retry_base = Duration::from_millis(20);
+        config.retry_max = Duration::from_millis(300);
+        config.standby_poll = Duration::from_millis(100);
+        let indexer = Indexer::build(config, &deployment, pool.clone())
+            .await
+            .expect("indexer builds");
+        let indexer = tokio::spawn(async move {
+            let _ = indexer.run().await;
+        });
+        let export_dir = std::env::temp_dir().join(format!("posmul-e2e-{}", Uuid::new_v4()));
+        let relayer = Relayer::new(
+            pool.clone(),
+            ProviderBuilder::new()
+                .disable_recommended_fillers()
+                .connect(&anvil.endpoint())
+                .await
+                .expect("provider")
+                .erased(),
+            relayer_key,
+            *wave.address(),
+            deployment_block,
+            Settings {
+                poll_interval: Duration::from_millis(100),
+                replace_after: Duration::from_secs(5),
+                gas_margin_percent: 20,
+                priority_fee_floor_wei: None,
+                finality_confirmations: 2,
+                claim_batch_max: 10,
+                export_dir: export_dir.clone(),
+            },
+        )
+        .await
+        .expect("relayer");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let relayer_loop = {
+            let r = relayer.clone();
+            tokio::spawn(async move {
+                r.run(None, async {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        };
+        Stack {
+            anvil,
+            keys,
+            admin,
+            deployment,
+            genesis,
+            app,
+            relayer,
+            pool,
+            export_dir,
+            miner,
+            indexer,
+            stop,
+            relayer_loop,
+        }
+    }
+
+    /// The PMC token, read through the admin provider.
+    pub fn token(&self) -> PMC::PMCInstance<DynProvider> {
+        PMC::new(self.deployment.pmc, self.admin.clone())
+    }
+
+    /// MoneyWave, sending as the admin.
+    pub fn money_wave(&self) -> MoneyWave::MoneyWaveInstance<DynProvider> {
+        MoneyWave::new(self.deployment.money_wave, self.admin.clone())
+    }
+
+    /// A provider signing with `key`.
+    pub fn wallet(&self, key: &PrivateKeySigner) -> DynProvider {
+        ProviderBuilder::new()
+            .wallet(EthereumWallet::from(key.clone()))
+            .connect_http(self.anvil.endpoint_url())
+            .erased()
+    }
+
+    /// Moves the chain's clock to the end of MoneyWave day `day` (the next block is the first
+    /// of day `day + 1`), so that the relayer may publish wave `day`.
+    pub async fn end_day(&self, day: u64) {
+        self.admin
+            .anvil_set_next_block_timestamp(self.genesis + (day + 1) * DAY)
+            .await
+            .expect("time");
+        self.admin.anvil_mine(Some(1), None).await.expect("mine");
+    }
+
+    /// Waits until the relayer has wave `day` final on chain.
+    pub async fn wait_wave_finalized(&self, day: u64) {
+        wait_for(&format!("wave {day} final"), 60, || async {
+            sqlx::query_scalar::<_, String>("SELECT status FROM relayer.waves WHERE day = $1")
+                .bind(i64::try_from(day).expect("day"))
+                .fetch_optional(&self.pool)
+                .await
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("finalized")
+        })
+        .await;
+    }
+
+    /// Waits until the indexer's final balance of `user`'s first wallet is `amount`.
+    pub async fn wait_mirrored_balance(&self, user: &TestUser, amount: Wei) {
+        wait_for("the indexer's final balance", 60, || async {
+            let w = get(&self.app, user, "/v1/me/wallet").await;
+            w["wallets"][0]["onchain"]["finalized_balance"]["wei"].as_str()
+                == Some(amount.to_string().as_str())
+        })
+        .await;
+    }
+
+    /// The on-chain PMC balance of `address`.
+    pub async fn balance_of(&self, address: Address) -> U256 {
+        self.token()
+            .balanceOf(address)
+            .call()
+            .await
+            .expect("balance")
+    }
+
+    /// Stops the relayer loop (cleanly), the indexer and the miner.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.relayer_loop
+            .await
+            .expect("relayer task")
+            .expect("relayer stopped cleanly");
+        self.indexer.abort();
+        self.miner.abort();
+        let _ = std::fs::remove_dir_all(self.export_dir);
+    }
+}
