@@ -22,19 +22,17 @@
 //! `BENCH_USERS` (64), `BENCH_POOL` (API pool size, 32), `BENCH_PGBENCH_SCALE` (16),
 //! `PGBENCH` (the pgbench binary, `pgbench`).
 
-use std::{
-    process::Command,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+mod bench;
+
+use std::{process::Command, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, bail};
 use axum::{Router, routing::get};
+use bench::{create_database, drop_database, load, register, succeeded};
 use posmul_api::{ApiConfig, Application};
 use posmul_core::config::Env;
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{Rng, rngs::StdRng};
 use serde_json::json;
-use sqlx::{Connection, PgConnection};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -52,16 +50,8 @@ struct Settings {
 impl Settings {
     fn from_env() -> anyhow::Result<Self> {
         let env = Env::process();
-        let url = env
-            .raw("DATABASE_URL")
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        // Keep scheme, credentials, host and port; the database name is ours to choose.
-        let server_url = match url.rfind('/') {
-            Some(i) if i > "postgres://".len() => url[..i].to_owned(),
-            _ => url,
-        };
         Ok(Settings {
-            server_url,
+            server_url: bench::server_url(&env),
             clients: env.or("BENCH_CLIENTS", 64)?,
             seconds: env.or("BENCH_SECONDS", 15)?,
             read_seconds: env.or("BENCH_READ_SECONDS", 5)?,
@@ -74,39 +64,6 @@ impl Settings {
 
     fn url(&self, db: &str) -> String {
         format!("{}/{db}", self.server_url)
-    }
-}
-
-/// Latencies and counts of one load phase.
-struct Run {
-    ok: u64,
-    failed: u64,
-    elapsed: Duration,
-    latencies_us: Vec<u32>,
-}
-
-impl Run {
-    fn rate(&self) -> f64 {
-        self.ok as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn percentile(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let idx = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
-        f64::from(self.latencies_us[idx]) / 1000.0
-    }
-
-    fn line(&self, name: &str) -> String {
-        format!(
-            "{name:<34} {:>10.0}/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} ok, {} failed)",
-            self.rate(),
-            self.percentile(0.50),
-            self.percentile(0.99),
-            self.ok,
-            self.failed
-        )
     }
 }
 
@@ -129,13 +86,13 @@ async fn main() -> anyhow::Result<()> {
 
     let result = run(&s, &db_name, &scratch).await;
     // Clean up whatever happened.
-    drop_database(&s, &db_name).await.ok();
-    drop_database(&s, &scratch).await.ok();
+    drop_database(&s.server_url, &db_name).await.ok();
+    drop_database(&s.server_url, &scratch).await.ok();
     result
 }
 
 async fn run(s: &Settings, db_name: &str, scratch: &str) -> anyhow::Result<()> {
-    create_database(s, db_name).await?;
+    create_database(&s.server_url, db_name).await?;
     let pool = posmul_core::db::connect_and_migrate(&s.url(db_name), s.pool)
         .await
         .context("failed to migrate the bench database")?;
@@ -231,7 +188,7 @@ async fn run(s: &Settings, db_name: &str, scratch: &str) -> anyhow::Result<()> {
     // Background jobs of the API may still hold a connection: close what is idle, then drop the
     // database with FORCE so that pgbench gets every connection it needs.
     let _ = tokio::time::timeout(Duration::from_secs(2), pool.close()).await;
-    drop_database(s, db_name).await?;
+    drop_database(&s.server_url, db_name).await?;
 
     println!();
     println!("{}", transfers.line("POST /v1/pmp/transfers"));
@@ -265,100 +222,13 @@ async fn run(s: &Settings, db_name: &str, scratch: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// True when the response has status `want` and its body arrived whole.
-async fn succeeded(res: reqwest::Result<reqwest::Response>, want: u16) -> bool {
-    match res {
-        Ok(r) if r.status().as_u16() == want => r.bytes().await.is_ok(),
-        _ => false,
-    }
-}
-
-/// Registers `n` citizens; returns (user id, access token) each.
-async fn register(
-    client: &reqwest::Client,
-    base: &str,
-    n: usize,
-) -> anyhow::Result<Vec<(Uuid, String)>> {
-    let mut users = Vec::with_capacity(n);
-    for i in 0..n {
-        let res = client
-            .post(format!("{base}/v1/auth/register"))
-            .json(&json!({ "email": format!("bench{i}@example.org"), "password": "bench password 0123456789" }))
-            .send()
-            .await?;
-        if res.status() != 201 {
-            bail!(
-                "register failed: {} {}",
-                res.status(),
-                res.text().await.unwrap_or_default()
-            );
-        }
-        let pair: serde_json::Value = res.json().await?;
-        let id = pair["user_id"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .context("no user_id")?;
-        let token = pair["access_token"]
-            .as_str()
-            .context("no access_token")?
-            .to_owned();
-        users.push((id, token));
-    }
-    Ok(users)
-}
-
-/// Runs `clients` workers for `duration`, each awaiting `request(worker, rng)` in a loop.
-async fn load<F, Fut>(clients: usize, duration: Duration, request: F) -> Run
-where
-    F: Fn(usize, &mut StdRng) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let start = Instant::now();
-    let deadline = start + duration;
-    let workers: Vec<_> = (0..clients)
-        .map(|worker| {
-            let request = request.clone();
-            tokio::spawn(async move {
-                let mut rng = StdRng::seed_from_u64(worker as u64);
-                let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::with_capacity(4096));
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    if request(worker, &mut rng).await {
-                        ok += 1;
-                        latencies.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
-                    } else {
-                        failed += 1;
-                    }
-                }
-                (ok, failed, latencies)
-            })
-        })
-        .collect();
-    let mut run = Run {
-        ok: 0,
-        failed: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-    };
-    for w in workers {
-        if let Ok((ok, failed, latencies)) = w.await {
-            run.ok += ok;
-            run.failed += failed;
-            run.latencies_us.extend(latencies);
-        }
-    }
-    run.elapsed = start.elapsed();
-    run.latencies_us.sort_unstable();
-    run
-}
-
 struct PgbenchResult {
     tps: f64,
     latency_ms: f64,
 }
 
 async fn pgbench(s: &Settings, scratch: &str) -> anyhow::Result<PgbenchResult> {
-    create_database(s, scratch).await?;
+    create_database(&s.server_url, scratch).await?;
     let url = s.url(scratch);
     let init = Command::new(&s.pgbench)
         .args(["-i", "-q", "-s", &s.pgbench_scale.to_string(), &url])
@@ -413,29 +283,4 @@ async fn pgbench(s: &Settings, scratch: &str) -> anyhow::Result<PgbenchResult> {
         tps: number_after("tps = ").context("no tps line in pgbench's output")?,
         latency_ms: number_after("latency average = ").unwrap_or(0.0),
     })
-}
-
-async fn create_database(s: &Settings, name: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(&s.url("postgres"))
-        .await
-        .context("failed to connect to PostgreSQL")?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\""
-    )))
-    .execute(&mut conn)
-    .await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await?;
-    Ok(())
-}
-
-async fn drop_database(s: &Settings, name: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(&s.url("postgres")).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await?;
-    Ok(())
 }
