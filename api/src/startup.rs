@@ -210,6 +210,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// Jobs that live as long as the process (the predictions scheduler).
+    background: Vec<tokio::task::AbortHandle>,
 }
 
 impl Application {
@@ -234,12 +236,13 @@ impl Application {
             .await
             .with_context(|| format!("failed to bind {}", config.addr))?;
         let state = AppState::new(config, db).await?;
-        crate::predictions::scheduler::spawn(state.db.clone());
+        let scheduler = crate::predictions::scheduler::spawn(state.db.clone());
         let router = app(state.clone());
         Ok(Application {
             listener,
             router,
             state,
+            background: vec![scheduler.abort_handle()],
         })
     }
 
@@ -253,6 +256,13 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.local_addr().port()
+    }
+
+    /// Handles of the background jobs, so an embedder (a test) can stop them with the server:
+    /// the scheduler holds a pooled connection for its advisory lock, which would otherwise keep
+    /// the pool from closing.
+    pub fn background_tasks(&self) -> Vec<tokio::task::AbortHandle> {
+        self.background.clone()
     }
 
     /// The shared state (tests reach the pool and keys through it).

@@ -37,6 +37,20 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: PgPool,
     pub state: AppState,
+    /// Stops the server and its background jobs when the test ends, so their pooled
+    /// connections return and `sqlx::test` can close the pool at once (it waits up to 10 s).
+    _tasks: AbortOnDrop,
+}
+
+/// Aborts tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// A registered user.
@@ -62,15 +76,18 @@ pub async fn spawn_app_with(pool: PgPool, configure: impl FnOnce(&mut ApiConfig)
         .expect("the test API builds");
     let port = app.port();
     let state = app.state().clone();
-    tokio::spawn(async move {
+    let mut tasks = app.background_tasks();
+    let server = tokio::spawn(async move {
         let _ = app.run_until(std::future::pending()).await;
     });
+    tasks.push(server.abort_handle());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
         client: reqwest::Client::new(),
         db: pool,
         state,
+        _tasks: AbortOnDrop(tasks),
     }
 }
 
