@@ -4,7 +4,7 @@
 //! required: 1–255 visible ASCII characters, else 422) and runs its effect through a [`Work`],
 //! the transaction that owns the key. Two ways to begin, with the same guarantees:
 //!
-//! ```ignore
+//! ```text
 //! // 1. Claim first: the key row is inserted before the effect (two statements per request).
 //! let mut work = match idem.begin(&s.db, user.user_id, &req).await? {
 //!     Begun::Replay(response) => return Ok(response),

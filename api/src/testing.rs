@@ -1,7 +1,7 @@
 //! Helpers for tests (this crate's `tests/`, other crates' end-to-end tests). Not part of the
 //! service; compiled in so integration tests can use it.
 //!
-//! ```ignore
+//! ```text
 //! #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 //! async fn something(pool: sqlx::PgPool) {
 //!     let app = posmul_api::testing::spawn_app(pool).await;
