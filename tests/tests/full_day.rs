@@ -10,13 +10,13 @@
 
 mod support;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::U256;
 use posmul_api::{
     credits::{self, CreditRequest, CreditSource},
     ledger::{Reference, ReferenceKind},
     testing::TestUser,
 };
-use posmul_core::{bindings::MoneyWave, merkle, money::Wei};
+use posmul_core::money::Wei;
 use posmul_relayer::reconcile;
 use sqlx::PgPool;
 use support::{CHAIN_ID, Stack, get, link_wallet, pmc, wait_for, wei};
@@ -69,44 +69,17 @@ async fn issue5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
     // ── The chain's clock passes the end of day 0: the relayer publishes wave 0.
     stack.end_day(0).await;
     stack.wait_wave_finalized(0).await;
-    let root = wave.currentRoot().call().await.expect("root");
     let w = get(app, &alice, "/v1/me/wallet").await;
     assert_eq!(wei(&w["credits"]["pending"]), U256::ZERO);
     assert_eq!(wei(&w["credits"]["in_wave"]), pmc("12.5").0);
     assert_eq!(wei(&w["pmc_claimable"]), pmc("12.5").0);
 
     // ── Alice's wallet claims itself with the proof from the API; it verifies first.
-    let claim = get(app, &alice, "/v1/me/pmc/claim").await;
+    let claim = stack
+        .claim_with_api_proof(&alice, &alice_key, pmc("12.5").0)
+        .await;
     assert_eq!(claim["contract"], wave.address().to_checksum(None));
     assert_eq!(claim["chainId"], CHAIN_ID);
-    let served_root: B256 = claim["root"].as_str().expect("root").parse().expect("word");
-    assert_eq!(served_root, root, "the API serves the root MoneyWave holds");
-    let c = &claim["claims"][0];
-    let account: Address = c["account"]
-        .as_str()
-        .expect("account")
-        .parse()
-        .expect("address");
-    assert_eq!(account, alice_key.address());
-    let cumulative = wei(&c["cumulativeAmount"]);
-    assert_eq!(cumulative, pmc("12.5").0);
-    let proof: Vec<B256> = c["proof"]
-        .as_array()
-        .expect("proof")
-        .iter()
-        .map(|h| h.as_str().expect("hex").parse().expect("word"))
-        .collect();
-    assert!(merkle::verify(root, account, cumulative, &proof));
-    let alice_chain = stack.wallet(&alice_key);
-    let receipt = MoneyWave::new(*wave.address(), &alice_chain)
-        .claim(account, cumulative, proof)
-        .send()
-        .await
-        .expect("claim sent")
-        .get_receipt()
-        .await
-        .expect("claim mined");
-    assert!(receipt.status(), "the claim succeeds on chain");
 
     // ── Bob asks the relayer to claim for him (gas sponsored, claimMany).
     let res = app

@@ -15,14 +15,14 @@
 
 mod support;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::U256;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use posmul_api::{
     auth::roles::Role,
     predictions::pools,
     testing::{TestApp, TestUser},
 };
-use posmul_core::{bindings::MoneyWave, merkle, money::Wei};
+use posmul_core::money::Wei;
 use posmul_relayer::reconcile;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -271,37 +271,9 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
 
     // ── Alice's wallet claims on chain with the API's proof (M5), which verifies against the
     //    root MoneyWave holds.
-    let wave = stack.money_wave();
-    let root = wave.currentRoot().call().await.expect("root");
-    let claim = get(app, &alice, "/v1/me/pmc/claim").await;
-    let served_root: B256 = claim["root"].as_str().expect("root").parse().expect("word");
-    assert_eq!(served_root, root);
-    let c = &claim["claims"][0];
-    let account: Address = c["account"]
-        .as_str()
-        .expect("account")
-        .parse()
-        .expect("address");
-    assert_eq!(account, alice_key.address());
-    let cumulative = wei(&c["cumulativeAmount"]);
-    assert_eq!(cumulative, alice_win);
-    let proof: Vec<B256> = c["proof"]
-        .as_array()
-        .expect("proof")
-        .iter()
-        .map(|h| h.as_str().expect("hex").parse().expect("word"))
-        .collect();
-    assert!(merkle::verify(root, account, cumulative, &proof));
-    let alice_chain = stack.wallet(&alice_key);
-    let receipt = MoneyWave::new(*wave.address(), &alice_chain)
-        .claim(account, cumulative, proof)
-        .send()
-        .await
-        .expect("claim sent")
-        .get_receipt()
-        .await
-        .expect("claim mined");
-    assert!(receipt.status(), "the claim succeeds on chain");
+    stack
+        .claim_with_api_proof(&alice, &alice_key, alice_win)
+        .await;
 
     // ── Bob asks the relayer to claim for him (M5: claims are permissionless).
     let res = app

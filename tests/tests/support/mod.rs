@@ -11,7 +11,7 @@ use std::{future::Future, path::PathBuf, time::Duration};
 use alloy::{
     network::EthereumWallet,
     node_bindings::{Anvil, AnvilInstance},
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
     signers::{Signer, local::PrivateKeySigner},
 };
@@ -20,6 +20,7 @@ use posmul_api::testing::{TestApp, TestUser, spawn_app};
 use posmul_core::{
     bindings::{DonationHub, MoneyWave, PMC},
     deployment::Deployment,
+    merkle,
     money::Wei,
 };
 use posmul_indexer::{Finality, Indexer, IndexerConfig};
@@ -331,6 +332,48 @@ impl Stack {
             .call()
             .await
             .expect("balance")
+    }
+
+    /// `user`'s wallet `key` claims on chain with the proof `GET /v1/me/pmc/claim` serves (M5),
+    /// after checking that the API serves MoneyWave's current root and that the proof for
+    /// `expected` verifies. Returns the API's answer for further checks.
+    pub async fn claim_with_api_proof(
+        &self,
+        user: &TestUser,
+        key: &PrivateKeySigner,
+        expected: U256,
+    ) -> Value {
+        let wave = self.money_wave();
+        let root = wave.currentRoot().call().await.expect("root");
+        let claim = get(&self.app, user, "/v1/me/pmc/claim").await;
+        let served_root: B256 = claim["root"].as_str().expect("root").parse().expect("word");
+        assert_eq!(served_root, root, "the API serves the root MoneyWave holds");
+        let c = &claim["claims"][0];
+        let account: Address = c["account"]
+            .as_str()
+            .expect("account")
+            .parse()
+            .expect("address");
+        assert_eq!(account, key.address());
+        let cumulative = wei(&c["cumulativeAmount"]);
+        assert_eq!(cumulative, expected);
+        let proof: Vec<B256> = c["proof"]
+            .as_array()
+            .expect("proof")
+            .iter()
+            .map(|h| h.as_str().expect("hex").parse().expect("word"))
+            .collect();
+        assert!(merkle::verify(root, account, cumulative, &proof));
+        let receipt = MoneyWave::new(*wave.address(), &self.wallet(key))
+            .claim(account, cumulative, proof)
+            .send()
+            .await
+            .expect("claim sent")
+            .get_receipt()
+            .await
+            .expect("claim mined");
+        assert!(receipt.status(), "the claim succeeds on chain");
+        claim
     }
 
     /// Stops the relayer loop (cleanly), the indexer and the miner.
