@@ -6,9 +6,10 @@ import {PosMulFixture} from "./utils/PosMulFixture.sol";
 import {StandardTree} from "./utils/StandardTree.sol";
 
 /**
- * Gas of the four operations of issue 2, each measured in a test of its own whose setUp prepared the
- * state, so storage is cold as for a real transaction. Figures go to snapshots/PosMul.json through
- * `vm.snapshotGasLastCall`; the targets are asserted as well, so a regression fails the suite.
+ * Gas of the four operations with targets (docs/DESIGN.md#gas-targets), each measured in a test of
+ * its own whose setUp prepared the state, so storage is cold as for a real transaction. Figures go
+ * to snapshots/PosMul.json through `vm.snapshotGasLastCall`; the targets are asserted as well, so a
+ * regression fails the suite.
  * The targets apply to the default measurement (the call's own gas); under `forge test --isolate`
  * (whole transactions: 21,000 base gas and calldata included) the figures are recorded, not asserted.
  */
@@ -17,7 +18,7 @@ abstract contract GasTest is PosMulFixture {
 
     /// @dev Fails the test when a measured figure is above its target (default mode only).
     function _assertTarget(uint256 gasUsed, uint256 target) internal {
-        if (!_isolated()) assertLe(gasUsed, target, "gas target of issue 2");
+        if (!_isolated()) assertLe(gasUsed, target, "gas target (docs/DESIGN.md#gas-targets)");
     }
 
     /// @dev Whether top-level calls run as separate transactions (`--isolate`): transient storage
