@@ -8,6 +8,10 @@ use crate::failpoint::Step;
 pub enum Error {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Wave(#[from] posmul_economy::wave::WaveError),
+    #[error(transparent)]
+    Credit(#[from] posmul_economy::credits::CreditError),
     #[error("RPC error: {0}")]
     Rpc(#[from] alloy::transports::TransportError),
     #[error("contract call failed: {0}")]

@@ -31,7 +31,6 @@ pub mod claims;
 pub mod config;
 pub mod contracts;
 pub mod demo;
-pub mod economy;
 pub mod error;
 pub mod failpoint;
 pub mod metrics;
@@ -41,4 +40,6 @@ pub mod sender;
 pub mod wave;
 
 pub use error::{Error, Result};
+/// The economy configuration (M1) lives in the money book; re-exported for the wave builder.
+pub use posmul_economy::config as economy;
 pub use publisher::Relayer;

@@ -418,7 +418,8 @@ impl Relayer {
             let pass = async {
                 self.catch_up_locked().await?;
                 crate::claims::process_queue(self).await?;
-                crate::claims::mark_claimed_credits(&self.pool, self.sender.chain_id).await?;
+                posmul_economy::credits::lifecycle::mark_claimed(&self.pool, self.sender.chain_id)
+                    .await?;
                 crate::reconcile::update_metrics(self).await
             };
             let wait = match pass.await {

@@ -4,10 +4,8 @@
 use alloy::primitives::{Address, B256, U256};
 use chrono::NaiveDate;
 use posmul_core::{merkle::StandardMerkleTree, money::Wei};
-use posmul_relayer::{
-    claims,
-    wave::{self, Leaf},
-};
+use posmul_economy::{credits::lifecycle, wave as book};
+use posmul_relayer::wave::{self, Leaf};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -136,9 +134,7 @@ async fn e3_credits_turn_claimed_only_when_a_final_claim_of_their_address_covers
 
     // Nothing claimed yet.
     assert_eq!(
-        claims::mark_claimed_credits(&pool, CHAIN)
-            .await
-            .expect("marks"),
+        lifecycle::mark_claimed(&pool, CHAIN).await.expect("marks"),
         0
     );
 
@@ -148,9 +144,7 @@ async fn e3_credits_turn_claimed_only_when_a_final_claim_of_their_address_covers
     mirrored_claim(&pool, CHAIN, 2, b, 10, false).await;
     mirrored_claim(&pool, 1, 3, a, 22, true).await;
     assert_eq!(
-        claims::mark_claimed_credits(&pool, CHAIN)
-            .await
-            .expect("marks"),
+        lifecycle::mark_claimed(&pool, CHAIN).await.expect("marks"),
         2
     );
     assert_eq!(state(&pool, a1).await, ("claimed".into(), true));
@@ -170,9 +164,7 @@ async fn e3_credits_turn_claimed_only_when_a_final_claim_of_their_address_covers
     finalize_claim(&pool, 2).await;
     mirrored_claim(&pool, CHAIN, 4, a, 22, true).await;
     assert_eq!(
-        claims::mark_claimed_credits(&pool, CHAIN)
-            .await
-            .expect("marks"),
+        lifecycle::mark_claimed(&pool, CHAIN).await.expect("marks"),
         2
     );
     assert_eq!(state(&pool, a3).await.0, "claimed");
@@ -181,9 +173,7 @@ async fn e3_credits_turn_claimed_only_when_a_final_claim_of_their_address_covers
 
     // Marking again changes nothing.
     assert_eq!(
-        claims::mark_claimed_credits(&pool, CHAIN)
-            .await
-            .expect("marks"),
+        lifecycle::mark_claimed(&pool, CHAIN).await.expect("marks"),
         0
     );
 }
@@ -200,9 +190,7 @@ async fn e3_a_partial_claim_marks_only_the_credits_it_covers_in_wave_order(pool:
     // 9 covers 4 but not 4 + 6: only the first credit is claimed.
     mirrored_claim(&pool, CHAIN, 1, a, 9, true).await;
     assert_eq!(
-        claims::mark_claimed_credits(&pool, CHAIN)
-            .await
-            .expect("marks"),
+        lifecycle::mark_claimed(&pool, CHAIN).await.expect("marks"),
         1
     );
     assert_eq!(state(&pool, first).await.0, "claimed");
@@ -210,9 +198,7 @@ async fn e3_a_partial_claim_marks_only_the_credits_it_covers_in_wave_order(pool:
     assert_eq!(state(&pool, later).await.0, "in_wave");
     mirrored_claim(&pool, CHAIN, 2, a, 11, true).await;
     assert_eq!(
-        claims::mark_claimed_credits(&pool, CHAIN)
-            .await
-            .expect("marks"),
+        lifecycle::mark_claimed(&pool, CHAIN).await.expect("marks"),
         2
     );
 }
@@ -258,15 +244,21 @@ async fn a_wave_is_stored_with_binary_copy_and_reads_back_exactly(pool: PgPool) 
         );
     }
     // Every proof read from the stored nodes verifies against the root.
+    let stored = book::PublishedWave {
+        chain_id: CHAIN,
+        day: 0,
+        root: tree.root(),
+        money_wave: Address::ZERO,
+    };
     for (a, c) in &values {
-        let p = claims::proof_in(&pool, 0, tree.root(), *a)
+        let p = book::proof(&pool, &stored, *a)
             .await
             .expect("db")
             .expect("a leaf");
         assert_eq!(p.cumulative_amount.0, *c);
     }
     assert!(
-        claims::proof_in(&pool, 0, tree.root(), Address::repeat_byte(9))
+        book::proof(&pool, &stored, Address::repeat_byte(9))
             .await
             .expect("db")
             .is_none()

@@ -297,10 +297,7 @@ async fn m3_m4_m5_a_full_day_is_published_proved_and_claimed(pool: PgPool) {
     assert_eq!(tree.root(), w.root);
 
     // Anyone can claim for alice with the stored proof; the tokens go to alice.
-    let p = claims::current_proof(&pool, alice)
-        .await
-        .expect("db")
-        .expect("alice has a leaf");
+    let p = current_proof(&pool, alice).await.expect("alice has a leaf");
     assert_eq!(p.cumulative_amount, Wei::from_pmc(12));
     MoneyWave::new(c.money_wave, &c.claimer)
         .claim(alice, p.cumulative_amount.0, p.proof.clone())
@@ -317,7 +314,9 @@ async fn m3_m4_m5_a_full_day_is_published_proved_and_claimed(pool: PgPool) {
     );
 
     // Bob asks the relayer to claim for him: a claimMany batch.
-    claims::enqueue(&pool, ub, bob).await.expect("queued");
+    posmul_economy::claims::enqueue(&pool, ub, bob)
+        .await
+        .expect("queued");
     assert_eq!(claims::process_queue(&r).await.expect("batch"), 1);
     assert_eq!(
         pmc.balanceOf(bob).call().await.expect("balance"),
@@ -520,10 +519,7 @@ async fn m4_missed_days_are_caught_up_in_order_and_an_empty_day_gets_a_zero_wave
         .map(|w| w.amount)
         .collect();
     assert_eq!(amounts, vec![Wei::from_pmc(1), Wei::from_pmc(2), Wei::ZERO]);
-    let p = claims::current_proof(&pool, addr(5))
-        .await
-        .expect("db")
-        .expect("leaf");
+    let p = current_proof(&pool, addr(5)).await.expect("leaf");
     assert_eq!((p.day, p.cumulative_amount), (2, Wei::from_pmc(3)));
     assert_reconciled(&r).await;
 }
@@ -547,10 +543,7 @@ async fn m4_a_user_without_a_wallet_waits_then_receives_everything_owed(pool: Pg
     link(&pool, late, addr(0x1a)).await;
     c.end_day(1).await;
     r.catch_up().await.expect("day 1");
-    let p = claims::current_proof(&pool, addr(0x1a))
-        .await
-        .expect("db")
-        .expect("leaf");
+    let p = current_proof(&pool, addr(0x1a)).await.expect("leaf");
     assert_eq!(p.cumulative_amount, Wei::from_pmc(10));
     assert_reconciled(&r).await;
 }
@@ -634,4 +627,17 @@ async fn an_rpc_outage_only_delays_the_wave(pool: PgPool) {
     let _ = stop_tx.send(());
     runner.await.expect("task").expect("run stops cleanly");
     assert_eq!(c.published_days().await, vec![0]);
+}
+
+/// The proof of `account` against the current root of the local chain, from the money book.
+async fn current_proof(
+    pool: &PgPool,
+    account: Address,
+) -> Option<posmul_economy::wave::ClaimProof> {
+    let current = posmul_economy::wave::current(pool, 31337)
+        .await
+        .expect("db")?;
+    posmul_economy::wave::proof(pool, &current, account)
+        .await
+        .expect("db")
 }

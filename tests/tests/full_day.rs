@@ -11,12 +11,12 @@
 mod support;
 
 use alloy::primitives::U256;
-use posmul_api::{
+use posmul_api::testing::TestUser;
+use posmul_core::money::Wei;
+use posmul_economy::{
     credits::{self, CreditRequest, CreditSource},
     ledger::{Reference, ReferenceKind},
-    testing::TestUser,
 };
-use posmul_core::money::Wei;
 use posmul_relayer::reconcile;
 use sqlx::PgPool;
 use support::{CHAIN_ID, Stack, get, link_wallet, pmc, wait_for, wei};

@@ -17,12 +17,10 @@ mod support;
 
 use alloy::primitives::U256;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
-use posmul_api::{
-    auth::roles::Role,
-    predictions::pools,
-    testing::{TestApp, TestUser},
-};
+use posmul_api::testing::{TestApp, TestUser};
+use posmul_api_kit::auth::roles::Role;
 use posmul_core::money::Wei;
+use posmul_predictions::pools;
 use posmul_relayer::reconcile;
 use serde_json::{Value, json};
 use sqlx::PgPool;

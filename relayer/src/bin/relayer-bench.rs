@@ -18,10 +18,7 @@ use std::time::Instant;
 use alloy::primitives::{Address, U256, keccak256};
 use anyhow::Context;
 use posmul_core::{merkle::StandardMerkleTree, money::Wei};
-use posmul_relayer::{
-    claims,
-    wave::{self, Leaf},
-};
+use posmul_relayer::wave::{self, Leaf};
 use sqlx::{Connection, PgConnection};
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.
@@ -146,7 +143,12 @@ async fn main() -> anyhow::Result<()> {
         peak_rss_mib()
     );
 
-    let root = tree.root();
+    let wave0 = posmul_economy::wave::PublishedWave {
+        chain_id: 0,
+        day: 0,
+        root: tree.root(),
+        money_wave: Address::ZERO,
+    };
     let mut lat = Vec::with_capacity(lookups);
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let warm_up = lookups.min(1000);
@@ -156,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
         seed ^= seed << 17;
         let who = leaves[(seed % n as u64) as usize].address;
         let t = Instant::now();
-        let p = claims::proof_in(&pool, 0, root, who).await?;
+        let p = posmul_economy::wave::proof(&pool, &wave0, who).await?;
         if k >= warm_up {
             lat.push(t.elapsed());
         }

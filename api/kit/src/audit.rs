@@ -1,0 +1,79 @@
+//! The append-only audit log of security-relevant actions (U2): sign-ins, failed sign-ins,
+//! refresh-token reuse, role changes, wallet links, admin actions.
+//!
+//! Write with [`record`] inside the transaction of the action it describes (or on its own for
+//! refusals such as a failed sign-in). The table refuses UPDATE, DELETE and TRUNCATE.
+
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::client::RequestMeta;
+
+/// The actions recorded, by stable name (the `action` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Register,
+    SignIn,
+    SignInFailed,
+    SiweSignIn,
+    SiweSignInFailed,
+    RefreshTokenReused,
+    Logout,
+    WalletLinked,
+    RoleGranted,
+    RoleRevoked,
+    BootstrapAdmin,
+    /// An admin set a new economy configuration version (M1).
+    EconomyConfigSet,
+    /// An admin corrected a prediction game's settlement (P5).
+    PredictionSettlementCorrected,
+}
+
+impl Action {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Register => "register",
+            Action::SignIn => "sign_in",
+            Action::SignInFailed => "sign_in_failed",
+            Action::SiweSignIn => "siwe_sign_in",
+            Action::SiweSignInFailed => "siwe_sign_in_failed",
+            Action::RefreshTokenReused => "refresh_token_reused",
+            Action::Logout => "logout",
+            Action::WalletLinked => "wallet_linked",
+            Action::RoleGranted => "role_granted",
+            Action::RoleRevoked => "role_revoked",
+            Action::BootstrapAdmin => "bootstrap_admin",
+            Action::EconomyConfigSet => "economy_config_set",
+            Action::PredictionSettlementCorrected => "prediction_settlement_corrected",
+        }
+    }
+}
+
+/// One entry to append.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    pub action: Action,
+    pub actor: Option<Uuid>,
+    pub subject: Option<Uuid>,
+    pub meta: &'a RequestMeta,
+    pub details: Value,
+}
+
+/// Appends an entry.
+pub async fn record(db: impl sqlx::PgExecutor<'_>, entry: Entry<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO auth.audit_log (action, actor_user_id, subject_user_id, ip, request_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(entry.action.as_str())
+    .bind(entry.actor)
+    .bind(entry.subject)
+    .bind(entry.meta.ip.as_deref())
+    .bind(entry.meta.request_id.as_deref())
+    .bind(entry.details)
+    .execute(db)
+    .await?;
+    Ok(())
+}

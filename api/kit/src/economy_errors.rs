@@ -1,0 +1,63 @@
+//! The one mapping of the money book's errors to problems: every domain that moves PMP or
+//! issues PMC answers a refused movement the same way.
+
+use posmul_economy::{credits::CreditError, ledger::LedgerError, wave::WaveError};
+
+use crate::error::ApiError;
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::InsufficientFunds {
+                balance, requested, ..
+            } => ApiError::unprocessable(
+                "insufficient-pmp",
+                format!(
+                    "the balance is {} PMP; this needs {} PMP",
+                    balance.0, requested.0
+                ),
+            ),
+            LedgerError::NonPositiveAmount(_) => {
+                ApiError::invalid_field("amount", "send a whole number of PMP, at least 1")
+            }
+            LedgerError::SameAccount => {
+                ApiError::unprocessable("same-account", "you cannot send PMP to yourself")
+            }
+            LedgerError::Overflow => {
+                ApiError::invalid_field("amount", "the amount is out of range")
+            }
+            LedgerError::MemoTooLong => {
+                ApiError::invalid_field("memo", "use at most 280 characters")
+            }
+            LedgerError::IdempotencyConflict { .. } => ApiError::conflict(
+                "idempotency-key-reused",
+                "this movement's key already names a different movement",
+            ),
+            LedgerError::NoSuchAccount(_) => ApiError::NotFound("PMP account".into()),
+            LedgerError::Database(e) => ApiError::from(e),
+            e @ LedgerError::Unbalanced(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<CreditError> for ApiError {
+    fn from(e: CreditError) -> Self {
+        match e {
+            CreditError::Database(e) => ApiError::from(e),
+            CreditError::IdempotencyConflict { .. } => ApiError::conflict(
+                "idempotency-key-reused",
+                "this credit's key already names a different credit",
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<WaveError> for ApiError {
+    fn from(e: WaveError) -> Self {
+        match e {
+            WaveError::Db(e) => ApiError::from(e),
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The authorization matrix (U1): every route × every principal → the expected status, in one
+//! table, checked in one test. A route missing from the table fails the test (the table is
+//! compared with `/openapi.json`), so a new route must say who may call it.
+//!
+//! Principals: anonymous, citizen, merchant, moderator, resolver, admin. In paths and bodies,
+//! `{self}` is the caller's user id (the victim's for anonymous), `{other}` another citizen's
+//! (the "victim"), `{other_wallet}` the victim's linked wallet address, `{category}` a
+//! prediction category.
+//! Statuses other than 401/403 only show that the caller got past authorization (the body may
+//! be deliberately invalid so that rows are repeatable).
+
+// Helpers outside #[test] functions panic on purpose: a failed request fails the test.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use alloy::signers::local::PrivateKeySigner;
+use posmul_api::testing::{TestUser, spawn_app};
+use posmul_api_kit::auth::roles::Role;
+use reqwest::Method;
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// Column order of the expected statuses.
+const PRINCIPALS: [&str; 6] = [
+    "anonymous",
+    "citizen",
+    "merchant",
+    "moderator",
+    "resolver",
+    "admin",
+];
+
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    /// anonymous, citizen, merchant, moderator, resolver, admin.
+    expect: [u16; 6],
+}
+
+const fn row(
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    expect: [u16; 6],
+) -> Row {
+    Row {
+        method,
+        path,
+        body,
+        expect,
+    }
+}
+
+/// THE TABLE. One line per route (and per owner/other variant where a path names a user).
+#[rustfmt::skip]
+const TABLE: &[Row] = &[
+    // health
+    row("GET", "/healthz", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/readyz", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/metrics", None, [200, 200, 200, 200, 200, 200]),
+    // auth: public; invalid bodies keep rows repeatable
+    row("POST", "/v1/auth/register", Some(r#"{"email":"not-an-email","password":"correct horse battery"}"#), [422, 422, 422, 422, 422, 422]),
+    row("POST", "/v1/auth/login", Some(r#"{"email":"nobody@example.org","password":"wrong password!"}"#), [401, 401, 401, 401, 401, 401]),
+    row("POST", "/v1/auth/refresh", Some(r#"{"refresh_token":"not-a-token"}"#), [401, 401, 401, 401, 401, 401]),
+    row("POST", "/v1/auth/logout", Some(r#"{"refresh_token":"not-a-token"}"#), [401, 204, 204, 204, 204, 204]),
+    row("GET", "/v1/auth/siwe/nonce", None, [200, 200, 200, 200, 200, 200]),
+    row("POST", "/v1/auth/siwe/verify", Some(r#"{"message":"hello","signature":"0x00"}"#), [422, 422, 422, 422, 422, 422]),
+    // me: any signed-in user, about themselves only
+    row("GET", "/v1/me", None, [401, 200, 200, 200, 200, 200]),
+    row("PATCH", "/v1/me/profile", Some(r#"{"bio":"matrix"}"#), [401, 200, 200, 200, 200, 200]),
+    row("POST", "/v1/me/wallets/link", Some(r#"{"message":"hello","signature":"0x00"}"#), [401, 422, 422, 422, 422, 422]),
+    // users: public profiles (no email, no wallet) for signed-in users
+    row("GET", "/v1/users/{self}/profile", None, [401, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/users/{other}/profile", None, [401, 200, 200, 200, 200, 200]),
+    // admin only
+    row("GET", "/v1/admin/users", None, [401, 403, 403, 403, 403, 200]),
+    row("GET", "/v1/admin/audit", None, [401, 403, 403, 403, 403, 200]),
+    row("PUT", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
+    row("DELETE", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
+    row("PUT", "/v1/admin/users/{self}/roles/admin", None, [401, 403, 403, 403, 403, 200]),
+    // PMP ledger (E1, E2): transfers need the citizen role; history is the caller's own
+    row("POST", "/v1/pmp/transfers", Some("{}"), [401, 422, 422, 422, 422, 422]),
+    row("GET", "/v1/me/pmp/history", None, [401, 200, 200, 200, 200, 200]),
+    // wallet views: the caller's own; explorer views are public chain data
+    row("GET", "/v1/me/wallet", None, [401, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/me/wallet/history", None, [401, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/accounts/{other_wallet}/pmc", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/accounts/{other_wallet}/pmc/transfers", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/accounts/{other_wallet}/pmc/donations", None, [200, 200, 200, 200, 200, 200]),
+    // PMC claims: the caller's own wallets
+    row("GET", "/v1/me/pmc/claim", None, [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/me/pmc/claim-for-me", None, [401, 404, 404, 404, 404, 404]),
+    // economy configuration (M1): admin only
+    row("GET", "/v1/admin/economy", None, [401, 403, 403, 403, 403, 200]),
+    row("POST", "/v1/admin/economy", Some("{}"), [401, 403, 403, 403, 403, 422]),
+    // predictions (P1-P5): reads public; proposing/staking signed in; settling resolver; corrections admin
+    row("GET", "/v1/predictions/games", None, [200, 200, 200, 200, 200, 200]),
+    // an official (sports) game: staff create it, citizens may only propose user_proposed games
+    row("POST", "/v1/predictions/games", Some(r#"{"title":"Matrix official game","description":"An official game made by the authorization matrix.","game_type":"binary","category":"sports","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#), [401, 403, 403, 201, 403, 201]),
+    row("GET", "/v1/predictions/games/{other}", None, [404, 404, 404, 404, 404, 404]),
+    row("PUT", "/v1/predictions/games/{other}", Some(r#"{"title":"Matrix official game","description":"An official game made by the authorization matrix.","game_type":"binary","category":"sports","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#), [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/predictions/games/{other}/stakes", Some("{}"), [401, 422, 422, 422, 422, 422]),
+    row("POST", "/v1/predictions/predictions/{other}/withdraw", None, [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/predictions/games/{other}/settlement", Some("{}"), [401, 403, 403, 403, 422, 422]),
+    row("GET", "/v1/predictions/games/{other}/settlement", None, [404, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/predictions/games/{other}/cancel", None, [401, 403, 403, 403, 404, 404]),
+    row("POST", "/v1/predictions/games/{other}/corrections", Some("{}"), [401, 403, 403, 403, 403, 422]),
+    row("GET", "/v1/predictions/pools", None, [200, 200, 200, 200, 200, 200]),
+    // `{hour}` stays literal: public, and past authorization a bad time is a 400
+    row("GET", "/v1/predictions/pools/{hour}", None, [400, 400, 400, 400, 400, 400]),
+    row("GET", "/v1/predictions/category-multipliers", None, [200, 200, 200, 200, 200, 200]),
+    row("PUT", "/v1/predictions/category-multipliers/SPORTS", Some(r#"{"multiplier":"1"}"#), [401, 403, 403, 403, 403, 204]),
+    row("GET", "/v1/predictions/me/stats", None, [401, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/predictions/users/{other}/stats", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/predictions/leaderboard", None, [200, 200, 200, 200, 200, 200]),
+    // event streams answer 406 unless asked with `Accept: text/event-stream`
+    row("GET", "/v1/predictions/games/{other}/events", None, [406, 406, 406, 406, 406, 406]),
+    row("GET", "/v1/predictions/me/events", None, [401, 406, 406, 406, 406, 406]),
+    row("GET", "/v1/predictions/me/predictions", None, [401, 200, 200, 200, 200, 200]),
+];
+
+fn fill(template: &str, me: &TestUser, other: &TestUser, other_wallet: &str) -> String {
+    template
+        .replace("{self}", &me.user_id.to_string())
+        .replace("{other}", &other.user_id.to_string())
+        .replace("{other_wallet}", other_wallet)
+        .replace("{category}", "sports")
+}
+
+/// `/v1/users/{user_id}/profile` and `/v1/users/{other}/profile` are the same route.
+fn route_shape(path: &str) -> String {
+    let is_param = |seg: &str| {
+        seg.starts_with('{')
+            || seg.starts_with("0x")
+            || (seg.len() == 36 && seg.chars().filter(|c| *c == '-').count() == 4)
+            || ["citizen", "merchant", "moderator", "resolver", "admin"].contains(&seg)
+            || (!seg.is_empty() && seg.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+    };
+    path.split('/')
+        .map(|seg| if is_param(seg) { "{}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u1_every_route_checks_roles_and_ownership_on_the_server(pool: PgPool) {
+    let app = spawn_app(pool).await;
+
+    // Every documented route is in the table, and nothing else.
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                documented.insert((method.to_uppercase(), route_shape(path)));
+            }
+        }
+    }
+    let tabled: BTreeSet<(String, String)> = TABLE
+        .iter()
+        .map(|r| (r.method.to_owned(), route_shape(r.path)))
+        .collect();
+    let missing: Vec<_> = documented.difference(&tabled).collect();
+    let stale: Vec<_> = tabled.difference(&documented).collect();
+
+    let victim = app.register_user("victim@example.org").await;
+    let victim_wallet = format!("{:#x}", PrivateKeySigner::random().address());
+    let mut principals: Vec<Option<TestUser>> = vec![None];
+    for (name, role) in [
+        ("citizen", None),
+        ("merchant", Some(Role::Merchant)),
+        ("moderator", Some(Role::Moderator)),
+        ("resolver", Some(Role::Resolver)),
+        ("admin", Some(Role::Admin)),
+    ] {
+        let email = format!("{name}@example.org");
+        principals.push(Some(match role {
+            Some(r) => app.register_with_role(&email, r).await,
+            None => app.register_user(&email).await,
+        }));
+    }
+
+    let mut failures = vec![];
+    for row in TABLE {
+        for (i, who) in principals.iter().enumerate() {
+            let me = who.as_ref().unwrap_or(&victim);
+            let url = app.url(&fill(row.path, me, &victim, &victim_wallet));
+            let method = Method::from_bytes(row.method.as_bytes()).unwrap();
+            let mut req = app.client.request(method, &url);
+            if let Some(u) = who {
+                req = req.bearer_auth(&u.access_token);
+            }
+            if let Some(body) = row.body {
+                req = req
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                    .body(fill(body, me, &victim, &victim_wallet));
+            }
+            let status = req.send().await.unwrap().status().as_u16();
+            if status != row.expect[i] {
+                failures.push(format!(
+                    "{} {} as {}: expected {}, got {status}",
+                    row.method, row.path, PRINCIPALS[i], row.expect[i]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the authorization table: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "rows for routes that do not exist: {stale:?}"
+    );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u1_no_route_lets_a_user_end_another_users_session(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let alice = app.register_user("alice@example.org").await;
+    let mallory = app.register_user("mallory@example.org").await;
+    let res = app
+        .client
+        .post(app.url("/v1/auth/logout"))
+        .bearer_auth(&mallory.access_token)
+        .json(&serde_json::json!({ "refresh_token": alice.refresh_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = app
+        .client
+        .post(app.url("/v1/auth/refresh"))
+        .json(&serde_json::json!({ "refresh_token": alice.refresh_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "Alice's session survives Mallory's logout attempt"
+    );
+}

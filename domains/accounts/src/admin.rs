@@ -1,0 +1,298 @@
+//! Administration (U1, U2), admin only: the user list, granting and revoking roles (audited),
+//! and reading the audit log. All lists use cursor pagination ([`crate::pagination`]).
+
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    audit::{self, Action, Entry},
+    auth::{
+        extract::{Admin, RequestMeta, RequireRole},
+        roles::{Role, RoleSet, load_roles},
+    },
+    error::{ApiError, ApiJson, ApiResult, Problem},
+    pagination::{Page, PageParams},
+    state::AppState,
+};
+
+/// The admin routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(grant_role, revoke_role))
+        .routes(routes!(audit_log))
+}
+
+/// A user as admins see it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AdminUser {
+    pub user_id: Uuid,
+    pub email: Option<String>,
+    pub roles: Vec<Role>,
+    pub wallet: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Lists users, oldest first.
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "a page of users", body = Page<AdminUser>),
+        (status = 400, description = "malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user_id = %admin.user_id()))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<ApiJson<Page<AdminUser>>> {
+    let limit = page.limit()?;
+    let after: Option<Uuid> = page.after()?;
+    let rows = sqlx::query(
+        "SELECT u.id, u.email, u.created_at, w.address,
+                COALESCE(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS roles
+         FROM auth.users u
+         LEFT JOIN auth.wallets w ON w.user_id = u.id
+         LEFT JOIN auth.user_roles r ON r.user_id = u.id
+         WHERE $1::uuid IS NULL OR u.id > $1
+         GROUP BY u.id, w.address
+         ORDER BY u.id
+         LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit + 1)
+    .fetch_all(&state.db)
+    .await?;
+    let users = rows
+        .into_iter()
+        .map(|r| -> Result<AdminUser, ApiError> {
+            let roles: Vec<String> = r.try_get("roles")?;
+            Ok(AdminUser {
+                user_id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                roles: RoleSet::from_names(roles).to_vec(),
+                wallet: r.try_get("address")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ApiJson(Page::from_rows(users, limit, |u| u.user_id)))
+}
+
+/// A user's roles after a change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserRoles {
+    pub user_id: Uuid,
+    pub roles: Vec<Role>,
+}
+
+async fn change_role(
+    state: &AppState,
+    admin: Uuid,
+    user_id: Uuid,
+    role: Role,
+    grant: bool,
+    meta: &RequestMeta,
+) -> ApiResult<UserRoles> {
+    let mut tx = state.db.begin().await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM auth.users WHERE id = $1)")
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists {
+        return Err(ApiError::NotFound("user".into()));
+    }
+    let changed = if grant {
+        sqlx::query(
+            "INSERT INTO auth.user_roles (user_id, role, granted_by) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(admin)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    } else {
+        if role == Role::Admin && user_id == admin {
+            return Err(ApiError::conflict(
+                "cannot-revoke-own-admin",
+                "an admin cannot revoke their own admin role; ask another admin",
+            ));
+        }
+        sqlx::query("DELETE FROM auth.user_roles WHERE user_id = $1 AND role = $2")
+            .bind(user_id)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+    };
+    if changed > 0 {
+        audit::record(
+            &mut *tx,
+            Entry {
+                action: if grant {
+                    Action::RoleGranted
+                } else {
+                    Action::RoleRevoked
+                },
+                actor: Some(admin),
+                subject: Some(user_id),
+                meta,
+                details: serde_json::json!({ "role": role }),
+            },
+        )
+        .await?;
+    }
+    let roles = load_roles(&mut *tx, user_id).await?;
+    tx.commit().await?;
+    Ok(UserRoles {
+        user_id,
+        roles: roles.to_vec(),
+    })
+}
+
+/// Grants a role (idempotent; audited when it changes something).
+#[utoipa::path(put, path = "/v1/admin/users/{user_id}/roles/{role}", tag = "admin",
+    security(("bearer" = [])),
+    params(("user_id" = Uuid, Path, description = "the user"), ("role" = Role, Path, description = "the role")),
+    responses(
+        (status = 200, description = "the user's roles now", body = UserRoles),
+        (status = 400, description = "malformed user id or unknown role", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such user", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user_id = %admin.user_id()))]
+pub async fn grant_role(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    meta: RequestMeta,
+    Path((user_id, role)): Path<(Uuid, Role)>,
+) -> ApiResult<ApiJson<UserRoles>> {
+    change_role(&state, admin.user_id(), user_id, role, true, &meta)
+        .await
+        .map(ApiJson)
+}
+
+/// Revokes a role (idempotent; audited when it changes something). An admin cannot revoke
+/// their own admin role.
+#[utoipa::path(delete, path = "/v1/admin/users/{user_id}/roles/{role}", tag = "admin",
+    security(("bearer" = [])),
+    params(("user_id" = Uuid, Path, description = "the user"), ("role" = Role, Path, description = "the role")),
+    responses(
+        (status = 200, description = "the user's roles now", body = UserRoles),
+        (status = 400, description = "malformed user id or unknown role", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "revoking your own admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user_id = %admin.user_id()))]
+pub async fn revoke_role(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    meta: RequestMeta,
+    Path((user_id, role)): Path<(Uuid, Role)>,
+) -> ApiResult<ApiJson<UserRoles>> {
+    change_role(&state, admin.user_id(), user_id, role, false, &meta)
+        .await
+        .map(ApiJson)
+}
+
+/// One audit entry.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// e.g. `sign_in`, `sign_in_failed`, `role_granted`, `wallet_linked`.
+    pub action: String,
+    pub actor_user_id: Option<Uuid>,
+    pub subject_user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// Filters for the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    /// Only this action.
+    #[param(max_length = 64)]
+    pub action: Option<String>,
+    /// Only entries about this user (as subject).
+    pub user_id: Option<Uuid>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("bearer" = [])),
+    params(PageParams, AuditFilter),
+    responses(
+        (status = 200, description = "a page of entries", body = Page<AuditEntry>),
+        (status = 400, description = "malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user_id = %admin.user_id()))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    Query(page): Query<PageParams>,
+    Query(filter): Query<AuditFilter>,
+) -> ApiResult<ApiJson<Page<AuditEntry>>> {
+    let limit = page.limit()?;
+    let before: Option<i64> = page.after()?;
+    if let Some(a) = &filter.action
+        && (a.is_empty() || a.len() > 64 || !a.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+    {
+        return Err(ApiError::invalid_field(
+            "action",
+            "an action name such as `sign_in` or `role_granted`",
+        ));
+    }
+    let rows = sqlx::query(
+        "SELECT id, at, action, actor_user_id, subject_user_id, ip, request_id, details
+         FROM auth.audit_log
+         WHERE ($1::bigint IS NULL OR id < $1)
+           AND ($2::text IS NULL OR action = $2)
+           AND ($3::uuid IS NULL OR subject_user_id = $3)
+         ORDER BY id DESC
+         LIMIT $4",
+    )
+    .bind(before)
+    .bind(filter.action)
+    .bind(filter.user_id)
+    .bind(limit + 1)
+    .fetch_all(&state.db)
+    .await?;
+    let entries = rows
+        .into_iter()
+        .map(|r| -> Result<AuditEntry, ApiError> {
+            Ok(AuditEntry {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                action: r.try_get("action")?,
+                actor_user_id: r.try_get("actor_user_id")?,
+                subject_user_id: r.try_get("subject_user_id")?,
+                ip: r.try_get("ip")?,
+                request_id: r.try_get("request_id")?,
+                details: r.try_get("details")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ApiJson(Page::from_rows(entries, limit, |e| e.id)))
+}

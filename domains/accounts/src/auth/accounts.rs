@@ -1,0 +1,147 @@
+//! Creating accounts: the one path by which a user comes to exist (password registration or
+//! a first Sign-In with Ethereum), so every account gets the same things in one transaction:
+//! the `citizen` role, an empty profile, the sign-up grant (an issuance posting through
+//! [`crate::ledger`], E2) and an audit entry.
+
+use sqlx::PgTransaction;
+use uuid::Uuid;
+
+use super::{password::Email, roles::Role};
+use crate::{
+    audit::{self, Action, Entry},
+    auth::extract::RequestMeta,
+    error::ApiError,
+    state::AppState,
+};
+
+/// How the account is created.
+pub enum NewAccount<'a> {
+    /// Email and an argon2id PHC hash.
+    Password {
+        email: &'a Email,
+        password_hash: &'a str,
+    },
+    /// A verified wallet (lower-case 0x-hex).
+    Wallet { address: &'a str },
+}
+
+/// Creates the account; returns its id.
+pub async fn create(
+    tx: &mut PgTransaction<'_>,
+    state: &AppState,
+    account: NewAccount<'_>,
+    meta: &RequestMeta,
+) -> Result<Uuid, ApiError> {
+    let user_id = Uuid::now_v7();
+    let email = match &account {
+        NewAccount::Password { email, .. } => Some(email.as_str()),
+        NewAccount::Wallet { .. } => None,
+    };
+    sqlx::query("INSERT INTO auth.users (id, email) VALUES ($1, $2)")
+        .bind(user_id)
+        .bind(email)
+        .execute(&mut **tx)
+        .await?;
+    match &account {
+        NewAccount::Password { password_hash, .. } => {
+            sqlx::query(
+                "INSERT INTO auth.password_credentials (user_id, password_hash) VALUES ($1, $2)",
+            )
+            .bind(user_id)
+            .bind(*password_hash)
+            .execute(&mut **tx)
+            .await?;
+        }
+        NewAccount::Wallet { address } => {
+            sqlx::query("INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)")
+                .bind(*address)
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    sqlx::query("INSERT INTO auth.user_roles (user_id, role) VALUES ($1, $2)")
+        .bind(user_id)
+        .bind(Role::Citizen.as_str())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO auth.profiles (user_id) VALUES ($1)")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    let (action, details) = match &account {
+        NewAccount::Password { .. } => (
+            Action::Register,
+            serde_json::json!({ "method": "password" }),
+        ),
+        NewAccount::Wallet { address } => (
+            Action::Register,
+            serde_json::json!({ "method": "siwe", "address": address }),
+        ),
+    };
+    audit::record(
+        &mut **tx,
+        Entry {
+            action,
+            actor: Some(user_id),
+            subject: Some(user_id),
+            meta,
+            details,
+        },
+    )
+    .await?;
+    if let Some(email) = email {
+        bootstrap_admin(tx, state, user_id, email, meta).await?;
+    }
+    grant_signup(tx, state, user_id).await?;
+    metrics::counter!("auth_registrations_total").increment(1);
+    Ok(user_id)
+}
+
+/// The sign-up grant (E2): `SIGNUP_GRANT_PMP` from issuance, through the ledger.
+async fn grant_signup(
+    tx: &mut PgTransaction<'_>,
+    state: &AppState,
+    user_id: Uuid,
+) -> Result<(), ApiError> {
+    let amount = state.config.signup_grant_pmp;
+    crate::ledger::grant_signup(tx, user_id, posmul_core::money::Pmp(amount))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("sign-up grant")))?;
+    Ok(())
+}
+
+/// Grants `admin` to a user whose email is in `ADMIN_EMAILS` and who lacks it (audited).
+pub async fn bootstrap_admin(
+    tx: &mut PgTransaction<'_>,
+    state: &AppState,
+    user_id: Uuid,
+    email: &str,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    if !state.config.admin_emails.iter().any(|e| e == email) {
+        return Ok(());
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO auth.user_roles (user_id, role) VALUES ($1, 'admin') ON CONFLICT DO NOTHING",
+    )
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted > 0 {
+        audit::record(
+            &mut **tx,
+            Entry {
+                action: Action::BootstrapAdmin,
+                actor: None,
+                subject: Some(user_id),
+                meta,
+                details: serde_json::json!({ "reason": "ADMIN_EMAILS" }),
+            },
+        )
+        .await?;
+        tracing::info!(%user_id, "bootstrap admin granted from ADMIN_EMAILS");
+    }
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! # posmul-accounts
+//!
+//! Accounts and who may do what (U1, U2): registration and password sign-in, rotating refresh
+//! tokens, Sign-In with Ethereum and wallet links ([`auth`]); the signed-in user's account and
+//! public profiles ([`users`]); roles and the audit log for admins ([`admin`]).
+//!
+//! The sign-up grant of PMP goes through the money book (`posmul_economy::ledger`).
+
+pub mod admin;
+pub mod auth;
+pub mod users;
+
+use posmul_api_kit::{AppState, audit, config, error, pagination, state};
+use posmul_economy::ledger;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The accounts routes: `/v1/auth/*`, `/v1/me`, `/v1/users/*`, `/v1/admin/*`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(admin::router())
+}

@@ -1,0 +1,69 @@
+//! Predictions (DESIGN.md P1-P5, M2, E2, E3): citizens stake PMP on the outcome of a game; after
+//! the event a resolver settles it and the winners receive PMC credits that the next daily
+//! Money Wave mints.
+//!
+//! | Module | What |
+//! |---|---|
+//! | [`types`] | game types, categories, statuses (P1, P3) |
+//! | [`games`] | creation and validation (P2), edits while CREATED, list/search, the game page |
+//! | [`stakes`] | placing, quoting (`dryRun`) and withdrawing stakes through the ledger (P4, E2) |
+//! | [`allocation`] | exact integer splits: hourly pools and settlement shares, the remainder rule |
+//! | [`budget`] | B(d), read from the relayer's economy configuration (M1) |
+//! | [`pools`] | the hourly pool job: one immutable computation per hour, catch-up (M2) |
+//! | [`settlement`] | settle, cancel, correct (P5, E3) |
+//! | [`stats`] | accuracy per user and category, cached leaderboards |
+//! | [`events`] | server-sent event streams per game and per user |
+//! | [`scheduler`] | lifecycle transitions by time and the hourly pools, one active instance |
+//! | [`routes`] | the HTTP handlers |
+//!
+//! Money never moves here by hand: PMP through [`crate::ledger`], PMC through [`crate::credits`].
+
+pub mod allocation;
+pub mod budget;
+pub mod events;
+pub mod games;
+pub mod pools;
+pub mod routes;
+pub mod scheduler;
+pub mod settlement;
+pub mod stakes;
+pub mod stats;
+pub mod types;
+
+use std::sync::Arc;
+
+use axum::Extension;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use posmul_api_kit::{AppState, audit, auth, error, idempotency, pagination, state};
+use posmul_economy::{credits, ledger};
+
+/// Per-process state of the predictions domain: the event hub and the leaderboard cache.
+#[derive(Default)]
+pub struct Runtime {
+    pub hub: events::Hub,
+    pub cache: stats::LeaderboardCache,
+}
+
+/// The predictions routes (all under `/v1/predictions`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::list_games, routes::create_game))
+        .routes(routes!(routes::get_game, routes::update_game))
+        .routes(routes!(routes::place_stake))
+        .routes(routes!(routes::withdraw))
+        .routes(routes!(routes::my_predictions))
+        .routes(routes!(routes::settle, routes::get_settlement))
+        .routes(routes!(routes::cancel))
+        .routes(routes!(routes::correct))
+        .routes(routes!(routes::list_pools))
+        .routes(routes!(routes::get_pool_hour))
+        .routes(routes!(routes::list_multipliers))
+        .routes(routes!(routes::set_multiplier))
+        .routes(routes!(routes::my_stats))
+        .routes(routes!(routes::user_stats))
+        .routes(routes!(routes::leaderboard))
+        .routes(routes!(routes::game_events))
+        .routes(routes!(routes::my_events))
+        .layer(Extension(Arc::new(Runtime::default())))
+}

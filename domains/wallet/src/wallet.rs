@@ -1,0 +1,730 @@
+//! Wallet views: what a citizen holds, and what an explorer can see of an address.
+//!
+//! - `GET /v1/me/wallet` — PMP balance; PMC credits by state; PMC claimable; the on-chain PMC
+//!   balance of each linked wallet from the indexer's mirror with the block it is valid at; the
+//!   level (U1).
+//! - `GET /v1/me/wallet/history` — PMP postings and PMC credits in one timeline, newest first.
+//! - `GET /v1/accounts/{address}/pmc` (public) — an address's PMC balance, its latest transfers
+//!   and donations, from the mirror; `…/pmc/transfers` and `…/pmc/donations` page further.
+//!
+//! Every PMC amount is shown both as a wei string and as a PMC decimal ([`PmcAmount`]).
+//!
+//! ## Sources
+//! - On-chain balances: `chain.pmc_balances` (the balance at the indexer's `indexed_block`) and
+//!   `chain.pmc_balance_at(…, finalized_block)` for the finalized one, for the chain `CHAIN_ID`.
+//!   `null` when the indexer has not started on that chain.
+//! - Claimable PMC of an address: its cumulative entitlement in the latest wave the relayer has
+//!   published on chain (`relayer.waves` status `mined` or `finalized`, leaf in
+//!   `relayer.wave_leaves`) minus what it has already claimed (`chain.wave_claims`, the highest
+//!   cumulative amount). 0 until a wave that includes the address is published.
+//!
+//! ## Level (U1)
+//! `level = floor((PMP + PMC) / 1000) + 1`, where PMC counts what the citizen holds or has
+//! earned and not yet received: the on-chain balance of the linked wallets (at the indexed block)
+//! plus the credits not yet claimed (all credits ever issued minus the wallets' claimed
+//! cumulative amounts, never below 0). PMC is summed in wei and then rounded down to whole PMC.
+
+use alloy::primitives::U256;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, NaiveDate, Utc};
+use posmul_core::money::{WEI_PER_PMC, Wei};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, Row};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    auth::extract::AuthUser,
+    credits::{self, CreditState},
+    display::PmcAmount,
+    error::{ApiError, ApiJson, ApiResult, Problem},
+    ledger::{self, Account, Reference},
+    pagination::{Page, PageParams},
+    state::AppState,
+};
+
+/// The wallet routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_wallet))
+        .routes(routes!(my_wallet_history))
+        .routes(routes!(account_pmc))
+        .routes(routes!(account_pmc_transfers))
+        .routes(routes!(account_pmc_donations))
+}
+
+/// PMC credits (earned off-chain, E3) by state.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreditsView {
+    /// Not yet in a wave.
+    pub pending: PmcAmount,
+    /// In a wave, not yet claimed.
+    pub in_wave: PmcAmount,
+    /// Claimed on chain.
+    pub claimed: PmcAmount,
+    /// Everything ever credited.
+    pub total: PmcAmount,
+}
+
+/// A PMC balance on chain, as mirrored by the indexer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChainBalance {
+    pub chain_id: i64,
+    /// The balance at `valid_at_block` (the indexer's latest indexed block).
+    pub balance: PmcAmount,
+    pub valid_at_block: i64,
+    /// The balance at `finalized_block` (cannot be reorganized away).
+    pub finalized_balance: PmcAmount,
+    pub finalized_block: i64,
+}
+
+/// A wallet linked to the account.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LinkedWallet {
+    /// Lower-case 0x address.
+    pub address: String,
+    /// `null` until the indexer mirrors the chain `CHAIN_ID`.
+    pub onchain: Option<ChainBalance>,
+    /// PMC the address may claim from published waves now (entitlement − claimed).
+    pub claimable: PmcAmount,
+}
+
+/// How the level was computed (U1).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LevelView {
+    /// floor((pmp + pmc_whole) / 1000) + 1.
+    pub level: i64,
+    pub pmp: i64,
+    /// Whole PMC counted: linked wallets' on-chain balance + credits not yet claimed, rounded
+    /// down.
+    pub pmc_whole: String,
+}
+
+/// `GET /v1/me/wallet`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WalletView {
+    pub user_id: Uuid,
+    /// PMP balance (whole points).
+    pub pmp: i64,
+    /// PMC credits waiting for a wave (the same as `credits.pending`).
+    pub pmc_pending: PmcAmount,
+    /// PMC claimable now from published waves, over all linked wallets. 0 until the relayer has
+    /// published a wave that includes one of them.
+    pub pmc_claimable: PmcAmount,
+    pub credits: CreditsView,
+    /// The linked wallets (at most one today) with their on-chain PMC.
+    pub wallets: Vec<LinkedWallet>,
+    pub level: LevelView,
+}
+
+/// The signed-in user's wallet: PMP, PMC credits, PMC on chain, the level.
+#[utoipa::path(get, path = "/v1/me/wallet", tag = "wallet", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the wallet", body = WalletView),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+pub async fn my_wallet(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<ApiJson<WalletView>> {
+    let chain_id = chain_id(&state)?;
+    let mut conn = state.db.acquire().await?;
+    let pmp = ledger::balance(&mut conn, Account::user(user.user_id))
+        .await?
+        .0;
+    let totals = credits::totals(&mut conn, user.user_id).await?;
+    let wallets = linked_wallets(&mut conn, user.user_id, chain_id).await?;
+
+    let claimable = wallets
+        .iter()
+        .try_fold(U256::ZERO, |acc, w| acc.checked_add(w.claimable.0));
+    let held = wallets
+        .iter()
+        .try_fold(U256::ZERO, |acc, w| acc.checked_add(w.balance.0));
+    let claimed = wallets
+        .iter()
+        .try_fold(U256::ZERO, |acc, w| acc.checked_add(w.claimed.0));
+    let (Some(claimable), Some(held), Some(claimed)) = (claimable, held, claimed) else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "PMC sums overflow U256"
+        )));
+    };
+    let unclaimed_credits = totals.total.0.saturating_sub(claimed);
+    let pmc_whole = held.saturating_add(unclaimed_credits) / WEI_PER_PMC;
+    let level = level(pmp, pmc_whole);
+
+    Ok(ApiJson(WalletView {
+        user_id: user.user_id,
+        pmp,
+        pmc_pending: totals.pending.into(),
+        pmc_claimable: Wei(claimable).into(),
+        credits: CreditsView {
+            pending: totals.pending.into(),
+            in_wave: totals.in_wave.into(),
+            claimed: totals.claimed.into(),
+            total: totals.total.into(),
+        },
+        wallets: wallets.into_iter().map(|w| w.view).collect(),
+        level: LevelView {
+            level,
+            pmp,
+            pmc_whole: pmc_whole.to_string(),
+        },
+    }))
+}
+
+/// U1: floor((PMP + whole PMC) / 1000) + 1, saturating.
+pub fn level(pmp: i64, pmc_whole: U256) -> i64 {
+    let pmc = u64::try_from(pmc_whole).unwrap_or(u64::MAX);
+    let points = u128::from(pmp.max(0).unsigned_abs()) + u128::from(pmc);
+    i64::try_from(points / 1000 + 1).unwrap_or(i64::MAX)
+}
+
+fn chain_id(state: &AppState) -> ApiResult<i64> {
+    i64::try_from(state.config.chain_id).map_err(ApiError::internal)
+}
+
+struct WalletRow {
+    view: LinkedWallet,
+    balance: Wei,
+    claimed: Wei,
+    claimable: Wei,
+}
+
+async fn linked_wallets(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    chain_id: i64,
+) -> ApiResult<Vec<WalletRow>> {
+    let rows = sqlx::query(
+        "WITH w AS (SELECT address, decode(substr(address, 3), 'hex') AS bytes FROM auth.wallets WHERE user_id = $1)
+         SELECT w.address, c.indexed_block, c.finalized_block,
+                COALESCE(b.balance, 0) AS balance,
+                CASE WHEN c.chain_id IS NULL THEN 0
+                     ELSE chain.pmc_balance_at($2, w.bytes, c.finalized_block) END AS finalized_balance,
+                COALESCE((SELECT max(wc.cumulative_amount) FROM chain.wave_claims wc
+                          WHERE wc.chain_id = $2 AND wc.account = w.bytes), 0) AS claimed,
+                COALESCE((SELECT l.cumulative FROM relayer.wave_leaves l JOIN relayer.waves v ON v.day = l.day
+                          WHERE v.chain_id = $2 AND v.status IN ('mined', 'finalized') AND l.address = w.bytes
+                          ORDER BY l.day DESC LIMIT 1), 0) AS entitled
+         FROM w
+         LEFT JOIN chain.cursors c ON c.chain_id = $2
+         LEFT JOIN chain.pmc_balances b ON b.chain_id = $2 AND b.address = w.bytes
+         ORDER BY w.address",
+    )
+    .bind(user_id)
+    .bind(chain_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let balance: Wei = r.try_get("balance")?;
+            let claimed: Wei = r.try_get("claimed")?;
+            let entitled: Wei = r.try_get("entitled")?;
+            let claimable = Wei(entitled.0.saturating_sub(claimed.0));
+            let indexed: Option<i64> = r.try_get("indexed_block")?;
+            let finalized: Option<i64> = r.try_get("finalized_block")?;
+            let onchain = match (indexed, finalized) {
+                (Some(indexed), Some(finalized)) => Some(ChainBalance {
+                    chain_id,
+                    balance: balance.into(),
+                    valid_at_block: indexed,
+                    finalized_balance: r.try_get::<Wei, _>("finalized_balance")?.into(),
+                    finalized_block: finalized,
+                }),
+                _ => None,
+            };
+            Ok(WalletRow {
+                view: LinkedWallet {
+                    address: r.try_get("address")?,
+                    onchain,
+                    claimable: claimable.into(),
+                },
+                balance,
+                claimed,
+                claimable,
+            })
+        })
+        .collect()
+}
+
+/// Which ledger a history line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Currency {
+    Pmp,
+    Pmc,
+}
+
+/// One line of `GET /v1/me/wallet/history`: a PMP posting or a PMC credit.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WalletHistoryEntry {
+    pub currency: Currency,
+    /// PMP: the transfer id; PMC: the credit id.
+    pub id: Uuid,
+    /// PMP: the transfer kind (`user_transfer`, `stake`, …); PMC: the credit source
+    /// (`prediction_win`, `local_payment`, `cloud_funding`).
+    pub kind: String,
+    /// PMP only: the signed amount (positive received, negative sent).
+    pub pmp_amount: Option<i64>,
+    /// PMP only: the balance right after.
+    pub pmp_balance_after: Option<i64>,
+    /// PMC only: the credited amount.
+    pub pmc_amount: Option<PmcAmount>,
+    /// PMC only: pending, in_wave or claimed.
+    pub credit_state: Option<CreditState>,
+    /// PMC only: the UTC day it was earned.
+    pub credit_day: Option<NaiveDate>,
+    /// PMC only: the wave it landed in.
+    pub wave_day: Option<NaiveDate>,
+    /// PMP only: the account on the other side.
+    pub counter_account: Option<Account>,
+    pub reference: Reference,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The merged timeline's sort key: newest first, then PMC before PMP, then by id.
+#[derive(Debug, Serialize, Deserialize)]
+struct HistoryKey(DateTime<Utc>, u8, String);
+
+/// The signed-in user's PMP postings and PMC credits, newest first.
+#[utoipa::path(get, path = "/v1/me/wallet/history", tag = "wallet", security(("bearer" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "a page of the timeline", body = Page<WalletHistoryEntry>),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "bad cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+pub async fn my_wallet_history(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<PageParams>,
+) -> ApiResult<ApiJson<Page<WalletHistoryEntry>>> {
+    let limit = params.limit()?;
+    let after: Option<HistoryKey> = params.after()?;
+    let (at, rank, key) = match after {
+        Some(HistoryKey(at, rank, key)) => (Some(at), i16::from(rank), key),
+        None => (None, 0, String::new()),
+    };
+    // Sort key per row: (created_at, rank, key); rank 1 = PMC, 0 = PMP; key = credit id or the
+    // zero-padded posting id. Descending; a page starts strictly after the cursor.
+    let rows = sqlx::query(
+        "(SELECT 'pmp' AS currency, p.created_at, 0::SMALLINT AS rank, lpad(p.id::TEXT, 20, '0') AS key,
+                 t.id, t.kind, p.amount, p.balance_after, NULL::NUMERIC AS credit_amount, NULL::TEXT AS state,
+                 NULL::DATE AS day, NULL::DATE AS wave_day, c.kind AS counter_kind, c.reference_id AS counter_reference,
+                 t.reference_kind, t.reference_id
+          FROM ledger.accounts a
+          JOIN ledger.postings p ON p.account_id = a.id
+          JOIN ledger.transfers t ON t.id = p.transfer_id
+          LEFT JOIN LATERAL (
+              SELECT o.kind, o.reference_id FROM ledger.postings q JOIN ledger.accounts o ON o.id = q.account_id
+              WHERE q.transfer_id = p.transfer_id AND sign(q.amount) <> sign(p.amount)
+              ORDER BY abs(q.amount) DESC, q.id LIMIT 1) c ON true
+          WHERE a.kind = 'user' AND a.reference_id = $1
+            AND ($2::TIMESTAMPTZ IS NULL OR (p.created_at, 0::SMALLINT, lpad(p.id::TEXT, 20, '0')) < ($2, $3, $4))
+          ORDER BY p.created_at DESC, p.id DESC LIMIT $5)
+         UNION ALL
+         (SELECT 'pmc', cr.created_at, 1::SMALLINT, cr.id::TEXT,
+                 cr.id, cr.source, NULL, NULL, cr.amount, cr.state,
+                 cr.day, cr.wave_day, NULL, NULL,
+                 cr.reference_kind, cr.reference_id
+          FROM credits.credits cr
+          WHERE cr.user_id = $1
+            AND ($2::TIMESTAMPTZ IS NULL OR (cr.created_at, 1::SMALLINT, cr.id::TEXT) < ($2, $3, $4))
+          ORDER BY cr.created_at DESC, cr.id::TEXT DESC LIMIT $5)
+         ORDER BY 2 DESC, 3 DESC, 4 DESC
+         LIMIT $5",
+    )
+    .bind(user.user_id)
+    .bind(at)
+    .bind(rank)
+    .bind(&key)
+    .bind(limit + 1)
+    .fetch_all(&state.db)
+    .await?;
+
+    let mut entries = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let currency: String = r.try_get("currency")?;
+        let pmc = currency == "pmc";
+        let counter_kind: Option<ledger::AccountKind> = r.try_get("counter_kind")?;
+        let counter_reference: Option<Uuid> = r.try_get("counter_reference")?;
+        let state: Option<String> = r.try_get("state")?;
+        let credit_amount: Option<Wei> = r.try_get("credit_amount")?;
+        let entry = WalletHistoryEntry {
+            currency: if pmc { Currency::Pmc } else { Currency::Pmp },
+            id: r.try_get("id")?,
+            kind: r.try_get("kind")?,
+            pmp_amount: r.try_get("amount")?,
+            pmp_balance_after: r.try_get("balance_after")?,
+            pmc_amount: credit_amount.map(PmcAmount::from),
+            credit_state: state.as_deref().map(credit_state).transpose()?,
+            credit_day: r.try_get("day")?,
+            wave_day: r.try_get("wave_day")?,
+            counter_account: counter_kind
+                .zip(counter_reference)
+                .map(|(kind, reference_id)| Account { kind, reference_id }),
+            reference: Reference {
+                kind: r.try_get("reference_kind")?,
+                id: r.try_get("reference_id")?,
+            },
+            created_at: r.try_get("created_at")?,
+        };
+        let rank: i16 = r.try_get("rank")?;
+        let key: String = r.try_get("key")?;
+        entries.push((
+            entry,
+            HistoryKey(
+                r.try_get("created_at")?,
+                u8::try_from(rank).unwrap_or(0),
+                key,
+            ),
+        ));
+    }
+    let page = Page::from_rows(entries, limit, |(_, k)| HistoryKey(k.0, k.1, k.2.clone()));
+    Ok(ApiJson(Page {
+        items: page.items.into_iter().map(|(e, _)| e).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+fn credit_state(s: &str) -> ApiResult<CreditState> {
+    match s {
+        "pending" => Ok(CreditState::Pending),
+        "in_wave" => Ok(CreditState::InWave),
+        "claimed" => Ok(CreditState::Claimed),
+        other => Err(ApiError::internal(anyhow::anyhow!(
+            "unknown credit state {other:?}"
+        ))),
+    }
+}
+
+/// A 20-byte address from `0x` + 40 hex digits (any case).
+fn parse_address(s: &str) -> ApiResult<[u8; 20]> {
+    let bad = || ApiError::invalid_field("address", "use a 0x-prefixed 20-byte hex address");
+    let hex = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .ok_or_else(bad)?;
+    if hex.len() != 40 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 20];
+    for (i, pair) in hex.as_bytes().chunks(2).enumerate() {
+        let digit = |b: u8| (b as char).to_digit(16).ok_or_else(bad);
+        let byte = digit(pair[0])? * 16 + digit(pair[1])?;
+        out[i] = u8::try_from(byte).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + bytes.len() * 2);
+    s.push_str("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// A PMC transfer touching the address.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PmcTransferView {
+    pub tx_hash: String,
+    pub block_number: i64,
+    pub log_index: i32,
+    /// `0x000…0` for a mint.
+    pub from: String,
+    /// `0x000…0` for a burn.
+    pub to: String,
+    pub value: PmcAmount,
+    /// `in`, `out` or `self`, seen from the address.
+    pub direction: String,
+    /// Below the finalized block: cannot be reorganized away.
+    pub finalized: bool,
+}
+
+/// A DonationHub donation the address made or received.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DonationView {
+    pub tx_hash: String,
+    pub block_number: i64,
+    pub log_index: i32,
+    /// The DonationHub recipient id (decimal).
+    pub recipient_id: String,
+    pub donor: String,
+    pub beneficiary: String,
+    pub amount: PmcAmount,
+    /// `donor` or `beneficiary`: the address's side.
+    pub role: String,
+    pub finalized: bool,
+}
+
+/// `GET /v1/accounts/{address}/pmc`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountPmc {
+    /// Lower-case 0x address.
+    pub address: String,
+    /// `null` until the indexer mirrors the chain `CHAIN_ID`.
+    pub onchain: Option<ChainBalance>,
+    /// The newest transfers; page on with `/v1/accounts/{address}/pmc/transfers`.
+    pub transfers: Page<PmcTransferView>,
+    /// The newest donations; page on with `/v1/accounts/{address}/pmc/donations`.
+    pub donations: Page<DonationView>,
+}
+
+/// Cursor of the mirror's lists: (block number, log index) of the last item.
+type ChainKey = (i64, i32);
+
+/// An address's PMC on chain, for explorers (public).
+#[utoipa::path(get, path = "/v1/accounts/{address}/pmc", tag = "explorer",
+    params(("address" = String, Path, description = "0x-prefixed 20-byte hex address")),
+    responses(
+        (status = 200, description = "balance, newest transfers and donations", body = AccountPmc),
+        (status = 422, description = "not an address", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(address = %address))]
+pub async fn account_pmc(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> ApiResult<ApiJson<AccountPmc>> {
+    let bytes = parse_address(&address)?;
+    let chain_id = chain_id(&state)?;
+    let limit = i64::from(crate::pagination::DEFAULT_LIMIT);
+    let mut conn = state.db.acquire().await?;
+    let onchain = chain_balance(&mut conn, chain_id, &bytes).await?;
+    let transfers = transfers_page(&mut conn, chain_id, &bytes, None, limit).await?;
+    let donations = donations_page(&mut conn, chain_id, &bytes, None, limit).await?;
+    Ok(ApiJson(AccountPmc {
+        address: hex(&bytes),
+        onchain,
+        transfers,
+        donations,
+    }))
+}
+
+/// An address's PMC transfers, newest first (public).
+#[utoipa::path(get, path = "/v1/accounts/{address}/pmc/transfers", tag = "explorer",
+    params(("address" = String, Path, description = "0x-prefixed 20-byte hex address"), PageParams),
+    responses(
+        (status = 200, description = "a page of transfers", body = Page<PmcTransferView>),
+        (status = 422, description = "not an address, bad cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(address = %address))]
+pub async fn account_pmc_transfers(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<ApiJson<Page<PmcTransferView>>> {
+    let bytes = parse_address(&address)?;
+    let mut conn = state.db.acquire().await?;
+    let page = transfers_page(
+        &mut conn,
+        chain_id(&state)?,
+        &bytes,
+        params.after()?,
+        params.limit()?,
+    )
+    .await?;
+    Ok(ApiJson(page))
+}
+
+/// Donations an address made or received, newest first (public).
+#[utoipa::path(get, path = "/v1/accounts/{address}/pmc/donations", tag = "explorer",
+    params(("address" = String, Path, description = "0x-prefixed 20-byte hex address"), PageParams),
+    responses(
+        (status = 200, description = "a page of donations", body = Page<DonationView>),
+        (status = 422, description = "not an address, bad cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(address = %address))]
+pub async fn account_pmc_donations(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<ApiJson<Page<DonationView>>> {
+    let bytes = parse_address(&address)?;
+    let mut conn = state.db.acquire().await?;
+    let page = donations_page(
+        &mut conn,
+        chain_id(&state)?,
+        &bytes,
+        params.after()?,
+        params.limit()?,
+    )
+    .await?;
+    Ok(ApiJson(page))
+}
+
+async fn chain_balance(
+    conn: &mut PgConnection,
+    chain_id: i64,
+    address: &[u8],
+) -> ApiResult<Option<ChainBalance>> {
+    let row = sqlx::query(
+        "SELECT c.indexed_block, c.finalized_block,
+                COALESCE((SELECT balance FROM chain.pmc_balances WHERE chain_id = $1 AND address = $2), 0) AS balance,
+                chain.pmc_balance_at($1, $2, c.finalized_block) AS finalized_balance
+         FROM chain.cursors c WHERE c.chain_id = $1",
+    )
+    .bind(chain_id)
+    .bind(address)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| -> ApiResult<ChainBalance> {
+        Ok(ChainBalance {
+            chain_id,
+            balance: r.try_get::<Wei, _>("balance")?.into(),
+            valid_at_block: r.try_get("indexed_block")?,
+            finalized_balance: r.try_get::<Wei, _>("finalized_balance")?.into(),
+            finalized_block: r.try_get("finalized_block")?,
+        })
+    })
+    .transpose()
+}
+
+async fn transfers_page(
+    conn: &mut PgConnection,
+    chain_id: i64,
+    address: &[u8],
+    after: Option<ChainKey>,
+    limit: i64,
+) -> ApiResult<Page<PmcTransferView>> {
+    let (block, log) = after.map_or((None, None), |(b, l)| (Some(b), Some(l)));
+    // One index per side (pmc_transfers_from / _to); a self-transfer appears on both, once.
+    let rows = sqlx::query(
+        "SELECT DISTINCT ON (block_number, log_index) * FROM (
+             (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
+              FROM chain.pmc_transfers
+              WHERE chain_id = $1 AND from_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
+              ORDER BY block_number DESC, log_index DESC LIMIT $5)
+             UNION ALL
+             (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
+              FROM chain.pmc_transfers
+              WHERE chain_id = $1 AND to_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
+              ORDER BY block_number DESC, log_index DESC LIMIT $5)) t
+         ORDER BY block_number DESC, log_index DESC
+         LIMIT $5",
+    )
+    .bind(chain_id)
+    .bind(address)
+    .bind(block)
+    .bind(log)
+    .bind(limit + 1)
+    .fetch_all(conn)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| -> ApiResult<PmcTransferView> {
+            let from: Vec<u8> = r.try_get("from_address")?;
+            let to: Vec<u8> = r.try_get("to_address")?;
+            let direction = match (from.as_slice() == address, to.as_slice() == address) {
+                (true, true) => "self",
+                (true, false) => "out",
+                _ => "in",
+            };
+            Ok(PmcTransferView {
+                tx_hash: hex(&r.try_get::<Vec<u8>, _>("tx_hash")?),
+                block_number: r.try_get("block_number")?,
+                log_index: r.try_get("log_index")?,
+                from: hex(&from),
+                to: hex(&to),
+                value: r.try_get::<Wei, _>("value")?.into(),
+                direction: direction.to_owned(),
+                finalized: r.try_get("finalized")?,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Page::from_rows(items, limit, |t| {
+        (t.block_number, t.log_index)
+    }))
+}
+
+async fn donations_page(
+    conn: &mut PgConnection,
+    chain_id: i64,
+    address: &[u8],
+    after: Option<ChainKey>,
+    limit: i64,
+) -> ApiResult<Page<DonationView>> {
+    let (block, log) = after.map_or((None, None), |(b, l)| (Some(b), Some(l)));
+    let rows = sqlx::query(
+        "SELECT tx_hash, block_number, log_index, recipient_id::TEXT AS recipient_id, donor, beneficiary, amount, finalized
+         FROM chain.donations
+         WHERE chain_id = $1 AND (donor = $2 OR beneficiary = $2)
+           AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
+         ORDER BY block_number DESC, log_index DESC
+         LIMIT $5",
+    )
+    .bind(chain_id)
+    .bind(address)
+    .bind(block)
+    .bind(log)
+    .bind(limit + 1)
+    .fetch_all(conn)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| -> ApiResult<DonationView> {
+            let donor: Vec<u8> = r.try_get("donor")?;
+            let beneficiary: Vec<u8> = r.try_get("beneficiary")?;
+            Ok(DonationView {
+                tx_hash: hex(&r.try_get::<Vec<u8>, _>("tx_hash")?),
+                block_number: r.try_get("block_number")?,
+                log_index: r.try_get("log_index")?,
+                recipient_id: r.try_get("recipient_id")?,
+                role: if donor.as_slice() == address {
+                    "donor"
+                } else {
+                    "beneficiary"
+                }
+                .to_owned(),
+                donor: hex(&donor),
+                beneficiary: hex(&beneficiary),
+                amount: r.try_get::<Wei, _>("amount")?.into(),
+                finalized: r.try_get("finalized")?,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Page::from_rows(items, limit, |d| {
+        (d.block_number, d.log_index)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn u1_the_level_is_a_thousandth_of_pmp_plus_whole_pmc_plus_one() {
+        assert_eq!(level(0, U256::ZERO), 1);
+        assert_eq!(level(999, U256::ZERO), 1);
+        assert_eq!(level(999, U256::from(1)), 2);
+        assert_eq!(level(2500, U256::from(1500)), 5);
+        assert_eq!(
+            level(i64::MAX, U256::MAX),
+            i64::try_from((u128::from(i64::MAX as u64) + u128::from(u64::MAX)) / 1000 + 1).unwrap()
+        );
+    }
+
+    #[test]
+    fn addresses_parse_in_any_case_and_print_lower_case() {
+        let a = parse_address("0xAbCdEf0123456789abcdef0123456789ABCDEF01").unwrap();
+        assert_eq!(hex(&a), "0xabcdef0123456789abcdef0123456789abcdef01");
+        for bad in [
+            "abcdef0123456789abcdef0123456789abcdef01",
+            "0x123",
+            "0xZZcdef0123456789abcdef0123456789abcdef01",
+            "0xé1cdef0123456789abcdef0123456789abcdef0",
+        ] {
+            assert!(parse_address(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! The PMP ledger and the PMC credit ledger through their internal Rust API (E1, E2, E3):
+//! exactness, idempotency and the no-negative-balance rule under concurrency, against a real
+//! PostgreSQL (a fresh database per test).
+
+// Helpers outside #[test] functions panic on purpose: a failed step fails the test.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use posmul_core::money::{Pmp, Wei};
+use posmul_economy::credits::{self, CreditError, CreditRequest, CreditSource, CreditState};
+use posmul_economy::ledger::{
+    self, Account, Entry, LedgerError, Leg, Reference, ReferenceKind, TransferKind, TransferRequest,
+};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use uuid::Uuid;
+
+fn user_transfer(from: Uuid, to: Uuid, amount: i64) -> TransferRequest {
+    TransferRequest {
+        from: Account::user(from),
+        to: Account::user(to),
+        amount: Pmp(amount),
+        kind: TransferKind::UserTransfer,
+        reference: Reference {
+            kind: ReferenceKind::User,
+            id: to,
+        },
+        idempotency_key: None,
+        memo: None,
+    }
+}
+
+async fn grant(pool: &PgPool, user: Uuid, amount: i64) {
+    let mut tx = pool.begin().await.unwrap();
+    ledger::grant_signup(&mut tx, user, Pmp(amount))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn balance(pool: &PgPool, account: Account) -> i64 {
+    ledger::balance(&mut pool.acquire().await.unwrap(), account)
+        .await
+        .unwrap()
+        .0
+}
+
+async fn assert_ledger_exact(pool: &PgPool) {
+    let audit = ledger::audit(&mut pool.acquire().await.unwrap())
+        .await
+        .unwrap();
+    assert!(audit.is_exact(), "ledger.check_zero_sum() found {audit:?}");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e2_the_signup_grant_is_an_issuance_posting_granted_once(pool: PgPool) {
+    let user = Uuid::now_v7();
+    grant(&pool, user, 1000).await;
+    let mut tx = pool.begin().await.unwrap();
+    let again = ledger::grant_signup(&mut tx, user, Pmp(1000))
+        .await
+        .unwrap()
+        .expect("a transfer");
+    tx.commit().await.unwrap();
+
+    assert!(
+        again.replayed,
+        "a second grant for the same user is the first one"
+    );
+    assert_eq!(balance(&pool, Account::user(user)).await, 1000);
+    assert_eq!(balance(&pool, Account::ISSUANCE).await, -1000);
+    assert_ledger_exact(&pool).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e1_a_transfer_larger_than_the_balance_is_refused_and_writes_nothing(pool: PgPool) {
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    grant(&pool, a, 10).await;
+
+    let mut tx = pool.begin().await.unwrap();
+    let err = ledger::transfer(&mut tx, user_transfer(a, b, 11))
+        .await
+        .unwrap_err();
+    match err {
+        LedgerError::InsufficientFunds {
+            balance, requested, ..
+        } => {
+            assert_eq!((balance, requested), (Pmp(10), Pmp(11)));
+        }
+        other => panic!("expected InsufficientFunds, got {other:?}"),
+    }
+    // The transaction is still usable: nothing was written.
+    let t = ledger::transfer(&mut tx, user_transfer(a, b, 10))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(t.leg(Account::user(a)).unwrap().balance_after, Some(Pmp(0)));
+    assert_eq!(
+        t.leg(Account::user(b)).unwrap().balance_after,
+        Some(Pmp(10))
+    );
+    assert_eq!(balance(&pool, Account::user(a)).await, 0);
+    assert_eq!(balance(&pool, Account::user(b)).await, 10);
+    assert_ledger_exact(&pool).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e1_zero_negative_and_self_transfers_are_refused(pool: PgPool) {
+    let a = Uuid::now_v7();
+    grant(&pool, a, 10).await;
+    let mut tx = pool.begin().await.unwrap();
+    for amount in [0, -5] {
+        let err = ledger::transfer(&mut tx, user_transfer(a, Uuid::now_v7(), amount))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LedgerError::NonPositiveAmount(_)), "{err:?}");
+    }
+    let err = ledger::transfer(&mut tx, user_transfer(a, a, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::SameAccount), "{err:?}");
+    let unbalanced = Entry {
+        legs: vec![
+            Leg {
+                account: Account::user(a),
+                amount: Pmp(-3),
+            },
+            Leg {
+                account: Account::BURN,
+                amount: Pmp(2),
+            },
+        ],
+        kind: TransferKind::StakeSettlement,
+        reference: Reference {
+            kind: ReferenceKind::Game,
+            id: Uuid::now_v7(),
+        },
+        idempotency_key: None,
+        memo: None,
+    };
+    assert!(matches!(
+        ledger::post(&mut tx, unbalanced).await,
+        Err(LedgerError::Unbalanced(-1))
+    ));
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e1_the_database_refuses_a_negative_cached_balance_even_without_the_api(pool: PgPool) {
+    let a = Uuid::now_v7();
+    grant(&pool, a, 5).await;
+    let err = sqlx::query(
+        "UPDATE ledger.accounts SET balance = -1 WHERE kind = 'user' AND reference_id = $1",
+    )
+    .bind(a)
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    let db = err.as_database_error().expect("a database error");
+    assert_eq!(db.constraint(), Some("accounts_balance_non_negative"));
+    // History is append-only.
+    let err = sqlx::query("DELETE FROM ledger.postings")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e2_a_stake_is_locked_in_escrow_refunded_in_full_or_consumed(pool: PgPool) {
+    let (alice, bob, game) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    grant(&pool, alice, 100).await;
+    grant(&pool, bob, 100).await;
+    let mut tx = pool.begin().await.unwrap();
+    let escrow = ledger::escrow_account(&mut tx, game).await.unwrap();
+    for (user, stake) in [(alice, 30), (bob, 50)] {
+        ledger::transfer(
+            &mut tx,
+            TransferRequest {
+                from: Account::user(user),
+                to: escrow,
+                amount: Pmp(stake),
+                kind: TransferKind::Stake,
+                reference: Reference {
+                    kind: ReferenceKind::Game,
+                    id: game,
+                },
+                idempotency_key: Some(format!("stake:{game}:{user}")),
+                memo: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // Bob withdraws: a full refund. Alice's stake is consumed at settlement.
+    let refund = Entry {
+        legs: vec![
+            Leg {
+                account: escrow,
+                amount: Pmp(-50),
+            },
+            Leg {
+                account: Account::user(bob),
+                amount: Pmp(50),
+            },
+        ],
+        kind: TransferKind::StakeRefund,
+        reference: Reference {
+            kind: ReferenceKind::Game,
+            id: game,
+        },
+        idempotency_key: Some(format!("refund:{game}:{bob}")),
+        memo: None,
+    };
+    ledger::post(&mut tx, refund.clone()).await.unwrap();
+    let replay = ledger::post(&mut tx, refund).await.unwrap();
+    assert!(replay.replayed);
+    ledger::transfer(
+        &mut tx,
+        TransferRequest {
+            from: escrow,
+            to: Account::BURN,
+            amount: Pmp(30),
+            kind: TransferKind::StakeSettlement,
+            reference: Reference {
+                kind: ReferenceKind::Game,
+                id: game,
+            },
+            idempotency_key: Some(format!("settle:{game}")),
+            memo: None,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(balance(&pool, Account::user(alice)).await, 70);
+    assert_eq!(balance(&pool, Account::user(bob)).await, 100);
+    assert_eq!(balance(&pool, escrow).await, 0);
+    assert_eq!(balance(&pool, Account::BURN).await, 30);
+
+    let history = ledger::history(
+        &mut pool.acquire().await.unwrap(),
+        Account::user(bob),
+        None,
+        10,
+    )
+    .await
+    .unwrap();
+    let kinds: Vec<_> = history
+        .iter()
+        .map(|h| (h.kind, h.amount.0, h.counter_account.map(|a| a.kind)))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (
+                TransferKind::StakeRefund,
+                50,
+                Some(ledger::AccountKind::GameEscrow)
+            ),
+            (
+                TransferKind::Stake,
+                -50,
+                Some(ledger::AccountKind::GameEscrow)
+            ),
+            (
+                TransferKind::SignupGrant,
+                100,
+                Some(ledger::AccountKind::Issuance)
+            ),
+        ]
+    );
+    assert_eq!(
+        history[0].reference,
+        Reference {
+            kind: ReferenceKind::Game,
+            id: game
+        }
+    );
+    assert_eq!(history[0].balance_after, Pmp(100));
+    assert_ledger_exact(&pool).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn an_internal_idempotency_key_reused_for_different_content_is_a_conflict(pool: PgPool) {
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    grant(&pool, a, 100).await;
+    let keyed = |amount| TransferRequest {
+        idempotency_key: Some("event-1".into()),
+        ..user_transfer(a, b, amount)
+    };
+    let mut tx = pool.begin().await.unwrap();
+    let first = ledger::transfer(&mut tx, keyed(5)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let again = ledger::transfer(&mut tx, keyed(5)).await.unwrap();
+    assert_eq!((again.id, again.replayed), (first.id, true));
+    let err = ledger::transfer(&mut tx, keyed(6)).await.unwrap_err();
+    assert!(
+        matches!(err, LedgerError::IdempotencyConflict { .. }),
+        "{err:?}"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(balance(&pool, Account::user(a)).await, 95);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e1_500_concurrent_internal_spends_of_1_pmp_against_100_leave_exactly_0(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let pool = PgPoolOptions::new()
+        .max_connections(24)
+        .connect_with(connect)
+        .await
+        .unwrap();
+    let (payer, payee) = (Uuid::now_v7(), Uuid::now_v7());
+    grant(&pool, payer, 100).await;
+
+    let pool = Arc::new(pool);
+    let tasks: Vec<_> = (0..500)
+        .map(|_| {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await?;
+                match ledger::transfer(&mut tx, user_transfer(payer, payee, 1)).await {
+                    Ok(t) => {
+                        tx.commit().await?;
+                        Ok::<_, sqlx::Error>(
+                            t.leg(Account::user(payer)).and_then(|l| l.balance_after),
+                        )
+                    }
+                    Err(LedgerError::InsufficientFunds { .. }) => Ok(None),
+                    Err(other) => panic!("unexpected {other:?}"),
+                }
+            })
+        })
+        .collect();
+    let mut seen_after = Vec::new();
+    for t in tasks {
+        if let Some(after) = t.await.unwrap().unwrap() {
+            seen_after.push(after.0);
+        }
+    }
+    seen_after.sort_unstable();
+    assert_eq!(
+        seen_after,
+        (0..100).collect::<Vec<i64>>(),
+        "exactly 100 spends, each seeing a distinct balance"
+    );
+    assert_eq!(balance(&pool, Account::user(payer)).await, 0);
+    assert_eq!(balance(&pool, Account::user(payee)).await, 100);
+    assert_ledger_exact(&pool).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e1_thousands_of_random_concurrent_transfers_keep_the_ledger_zero_sum(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let pool = Arc::new(
+        opts.max_connections(16)
+            .connect_with(connect)
+            .await
+            .unwrap(),
+    );
+    let users: Arc<Vec<Uuid>> = Arc::new((0..12).map(|_| Uuid::now_v7()).collect());
+    for u in users.iter() {
+        grant(&pool, *u, 500).await;
+    }
+    // 16 workers × 250 transfers, seeded: random pairs among users and three game escrows
+    // (opposite lock orders included), amounts that sometimes exceed the balance, burns mixed in.
+    let workers: Vec<_> = (0..16u64)
+        .map(|w| {
+            let (pool, users) = (Arc::clone(&pool), Arc::clone(&users));
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(0x5EED + w);
+                let (mut ok, mut refused) = (0u32, 0u32);
+                let pick = |rng: &mut StdRng| match rng.random_range(0..8) {
+                    0 => Account::game_escrow(Uuid::from_u128(rng.random_range(1..4))),
+                    _ => Account::user(users[rng.random_range(0..users.len())]),
+                };
+                for _ in 0..250 {
+                    let from = pick(&mut rng);
+                    let to = if rng.random_range(0..40) == 0 {
+                        Account::BURN
+                    } else {
+                        pick(&mut rng)
+                    };
+                    if to == from {
+                        continue;
+                    }
+                    let req = TransferRequest {
+                        from,
+                        to,
+                        amount: Pmp(rng.random_range(1..80)),
+                        kind: TransferKind::Stake,
+                        reference: Reference {
+                            kind: ReferenceKind::Game,
+                            id: Uuid::nil(),
+                        },
+                        idempotency_key: None,
+                        memo: None,
+                    };
+                    let mut tx = pool.begin().await.unwrap();
+                    match ledger::transfer(&mut tx, req).await {
+                        Ok(_) => {
+                            tx.commit().await.unwrap();
+                            ok += 1;
+                        }
+                        Err(LedgerError::InsufficientFunds { .. }) => refused += 1,
+                        Err(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+                (ok, refused)
+            })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for w in workers {
+        let (o, r) = w.await.unwrap();
+        ok += o;
+        refused += r;
+    }
+    assert!(
+        ok > 1000 && refused > 0,
+        "a real workload: {ok} written, {refused} refused"
+    );
+    assert_ledger_exact(&pool).await;
+    let total: i64 = sqlx::query_scalar("SELECT SUM(balance)::BIGINT FROM ledger.accounts")
+        .fetch_one(&*pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        total,
+        12 * 500,
+        "points are neither created nor lost by transfers"
+    );
+}
+
+fn credit(user: Uuid, amount: Wei, key: &str) -> CreditRequest {
+    CreditRequest {
+        user_id: user,
+        source: CreditSource::LocalPayment,
+        amount,
+        day: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        reference: Reference {
+            kind: ReferenceKind::Post,
+            id: Uuid::from_u128(7),
+        },
+        idempotency_key: key.to_owned(),
+    }
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e3_a_credit_is_issued_once_per_key_and_posted_double_entry(pool: PgPool) {
+    let user = Uuid::now_v7();
+    let amount = Wei::parse_pmc("12.345678901234567891").unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let first = credits::issue(&mut tx, credit(user, amount, "payment:1"))
+        .await
+        .unwrap();
+    let again = credits::issue(&mut tx, credit(user, amount, "payment:1"))
+        .await
+        .unwrap();
+    let err = credits::issue(&mut tx, credit(user, Wei::from_pmc(1), "payment:1"))
+        .await
+        .unwrap_err();
+    let zero = credits::issue(&mut tx, credit(user, Wei::ZERO, "payment:2"))
+        .await
+        .unwrap_err();
+    tx.commit().await.unwrap();
+
+    assert_eq!(
+        (again.id, again.replayed, first.state),
+        (first.id, true, CreditState::Pending)
+    );
+    assert!(
+        matches!(err, CreditError::IdempotencyConflict { .. }),
+        "{err:?}"
+    );
+    assert!(matches!(zero, CreditError::ZeroAmount), "{zero:?}");
+    let mut conn = pool.acquire().await.unwrap();
+    let totals = credits::totals(&mut conn, user).await.unwrap();
+    assert_eq!((totals.pending, totals.total), (amount, amount));
+    let audit = credits::audit(&mut conn).await.unwrap();
+    assert!(audit.is_exact(), "{audit:?}");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e1_thousands_of_concurrent_credits_keep_the_credit_ledger_zero_sum(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let pool = Arc::new(
+        opts.max_connections(16)
+            .connect_with(connect)
+            .await
+            .unwrap(),
+    );
+    let users: Arc<Vec<Uuid>> = Arc::new((0..5).map(|_| Uuid::now_v7()).collect());
+    // 8 workers × 300 credits over 5 users; keys collide on purpose (each key is issued by two
+    // workers), so exactly one credit per key may exist.
+    let workers: Vec<_> = (0..8u64)
+        .map(|w| {
+            let (pool, users) = (Arc::clone(&pool), Arc::clone(&users));
+            tokio::spawn(async move {
+                let mut expected = Vec::new();
+                for i in 0..300u64 {
+                    let key_no = (w / 2) * 300 + i;
+                    let mut rng = StdRng::seed_from_u64(key_no);
+                    let user = users[rng.random_range(0..users.len())];
+                    let amount = Wei::from(alloy::primitives::U256::from(
+                        rng.random_range(1u128..u128::MAX),
+                    ));
+                    let mut tx = pool.begin().await.unwrap();
+                    let c = credits::issue(&mut tx, credit(user, amount, &format!("k{key_no}")))
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                    if !c.replayed {
+                        expected.push((user, amount));
+                    }
+                }
+                expected
+            })
+        })
+        .collect();
+    let mut written = Vec::new();
+    for w in workers {
+        written.extend(w.await.unwrap());
+    }
+    assert_eq!(
+        written.len(),
+        4 * 300,
+        "one credit per key, whatever the race"
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    let audit = credits::audit(&mut conn).await.unwrap();
+    assert!(audit.is_exact(), "{audit:?}");
+    for u in users.iter() {
+        let want = written
+            .iter()
+            .filter(|(user, _)| user == u)
+            .fold(Wei::ZERO, |acc, (_, a)| acc.checked_add(*a).unwrap());
+        assert_eq!(credits::totals(&mut conn, *u).await.unwrap().total, want);
+    }
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn a_zero_signup_grant_opens_the_account_without_a_transfer(pool: PgPool) {
+    let user = Uuid::now_v7();
+    let mut tx = pool.begin().await.unwrap();
+    assert!(
+        ledger::grant_signup(&mut tx, user, Pmp(0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The account is open: a strict transfer to it is accepted.
+    let payer = Uuid::now_v7();
+    ledger::grant_signup(&mut tx, payer, Pmp(5)).await.unwrap();
+    ledger::transfer_between_open_accounts(&mut tx, user_transfer(payer, user, 5))
+        .await
+        .unwrap();
+    let err =
+        ledger::transfer_between_open_accounts(&mut tx, user_transfer(user, Uuid::now_v7(), 1))
+            .await
+            .unwrap_err();
+    assert!(matches!(err, LedgerError::NoSuchAccount(_)), "{err:?}");
+    tx.commit().await.unwrap();
+    assert_eq!(balance(&pool, Account::user(user)).await, 5);
+    assert_ledger_exact(&pool).await;
+}

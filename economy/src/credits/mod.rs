@@ -1,0 +1,298 @@
+//! PMC credits (DESIGN.md E3, M3): PMC earned off-chain, waiting for a daily Money Wave.
+//!
+//! A credit is one earning event of a user in wei on a UTC day. [`issue`] is the only way to
+//! create one: it writes the credit and its two postings (credit issuance −amount, the user's
+//! credit account +amount) in the caller's transaction, so the sum of all credit postings is zero
+//! and every cached balance equals its postings (E1; [`audit`] runs the SQL proof).
+//!
+//! Every credit carries a mandatory idempotency key naming its business event
+//! ("prediction:<id>", "payment:<provider id>"): issuing again with the same key and the same
+//! content returns the first credit ([`Credit::replayed`]) and adds nothing; different content is
+//! [`CreditError::IdempotencyConflict`]. Concurrent duplicates serialize on the key's unique
+//! index, so exactly one is written.
+//!
+//! A credit's state follows the wave: `pending` until the relayer puts it in wave d (`in_wave`,
+//! `wave_day`), `claimed` once the chain shows the claim. Those changes move no value.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use posmul_core::money::Wei;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgTransaction, Row};
+use uuid::Uuid;
+
+use crate::ledger::Reference;
+
+pub mod lifecycle;
+
+/// Where a credit comes from (E3).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum CreditSource {
+    /// A won prediction's share of the game's pool.
+    PredictionWin,
+    /// A Local League payment: amount × the store's rate.
+    LocalPayment,
+    /// A Cloud Funding contribution to a FUNDED project.
+    CloudFunding,
+}
+
+/// Where a credit is on its way to the chain.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum CreditState {
+    /// Earned, not yet in a wave.
+    Pending,
+    /// In the wave of `wave_day`; claimable on chain once that wave is published.
+    InWave,
+    /// Claimed on chain.
+    Claimed,
+}
+
+/// A credit to issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditRequest {
+    pub user_id: Uuid,
+    pub source: CreditSource,
+    /// In wei; must be positive.
+    pub amount: Wei,
+    /// The UTC day it was earned.
+    pub day: NaiveDate,
+    pub reference: Reference,
+    /// Names the business event; required.
+    pub idempotency_key: String,
+}
+
+/// An issued credit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credit {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub source: CreditSource,
+    pub amount: Wei,
+    pub day: NaiveDate,
+    pub state: CreditState,
+    pub wave_day: Option<NaiveDate>,
+    pub reference: Reference,
+    pub created_at: DateTime<Utc>,
+    /// True when the key already named this credit and nothing was added.
+    pub replayed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreditError {
+    #[error("a PMC credit must be positive")]
+    ZeroAmount,
+    #[error("an idempotency key is 1 to 255 characters")]
+    BadKey,
+    #[error("idempotency key {key:?} already names a different credit")]
+    IdempotencyConflict { key: String },
+    #[error("credits database error")]
+    Database(#[from] sqlx::Error),
+    #[error("stored credits are inconsistent: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = CreditError> = std::result::Result<T, E>;
+
+/// Issues a PMC credit (see the module docs for the guarantees).
+#[tracing::instrument(skip_all, fields(source = ?req.source, user = %req.user_id), err(level = "info"))]
+pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Credit> {
+    if req.amount.is_zero() {
+        return Err(CreditError::ZeroAmount);
+    }
+    if req.idempotency_key.is_empty() || req.idempotency_key.chars().count() > 255 {
+        return Err(CreditError::BadKey);
+    }
+    let conn: &mut PgConnection = tx;
+    let id = Uuid::now_v7();
+    // One statement: claim the key, add to the user's account (opening it), post both sides.
+    let created: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "WITH c AS (
+             INSERT INTO credits.credits (id, user_id, source, amount, day, reference_kind, reference_id, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (idempotency_key) DO NOTHING
+             RETURNING id, created_at),
+         acct AS (
+             INSERT INTO credits.accounts (kind, reference_id, balance)
+             SELECT 'user', $2, $4 FROM c
+             ON CONFLICT (kind, reference_id) DO UPDATE SET balance = credits.accounts.balance + EXCLUDED.balance
+             RETURNING id),
+         p AS (
+             INSERT INTO credits.postings (credit_id, account_id, amount, created_at)
+             SELECT c.id, acct.id, $4::NUMERIC, c.created_at FROM c, acct
+             UNION ALL
+             SELECT c.id, i.id, -$4::NUMERIC, c.created_at FROM c, credits.accounts i WHERE i.kind = 'issuance'
+             RETURNING 1)
+         SELECT c.created_at FROM c WHERE (SELECT count(*) FROM p) = 2",
+    )
+    .bind(id)
+    .bind(req.user_id)
+    .bind(req.source)
+    .bind(req.amount)
+    .bind(req.day)
+    .bind(req.reference.kind)
+    .bind(req.reference.id)
+    .bind(&req.idempotency_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+
+    match created {
+        Some(created_at) => {
+            metrics::counter!("posmul_pmc_credits_total", "source" => format!("{:?}", req.source))
+                .increment(1);
+            Ok(Credit {
+                id,
+                user_id: req.user_id,
+                source: req.source,
+                amount: req.amount,
+                day: req.day,
+                state: CreditState::Pending,
+                wave_day: None,
+                reference: req.reference,
+                created_at,
+                replayed: false,
+            })
+        }
+        None => {
+            let existing = by_key(conn, &req.idempotency_key)
+                .await?
+                .ok_or(CreditError::Database(sqlx::Error::RowNotFound))?;
+            let same = existing.user_id == req.user_id
+                && existing.source == req.source
+                && existing.amount == req.amount
+                && existing.day == req.day
+                && existing.reference == req.reference;
+            if same {
+                Ok(existing)
+            } else {
+                Err(CreditError::IdempotencyConflict {
+                    key: req.idempotency_key,
+                })
+            }
+        }
+    }
+}
+
+/// The credit an idempotency key names.
+pub async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Credit>> {
+    let row = sqlx::query(
+        "SELECT id, user_id, source, amount, day, state, wave_day, reference_kind, reference_id, created_at
+         FROM credits.credits WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| credit_from_row(&r, true)).transpose()
+}
+
+/// A user's credits, newest first, strictly before the `(created_at, id)` cursor when given.
+pub async fn list(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Credit>> {
+    let rows = sqlx::query(
+        "SELECT id, user_id, source, amount, day, state, wave_day, reference_kind, reference_id, created_at
+         FROM credits.credits
+         WHERE user_id = $1 AND ($2::TIMESTAMPTZ IS NULL OR (created_at, id) < ($2, $3))
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+    )
+    .bind(user_id)
+    .bind(before.map(|b| b.0))
+    .bind(before.map(|b| b.1))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| credit_from_row(r, false)).collect()
+}
+
+pub(crate) fn credit_from_row(r: &sqlx::postgres::PgRow, replayed: bool) -> Result<Credit> {
+    Ok(Credit {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        source: r.try_get("source")?,
+        amount: r.try_get("amount")?,
+        day: r.try_get("day")?,
+        state: r.try_get("state")?,
+        wave_day: r.try_get("wave_day")?,
+        reference: Reference {
+            kind: r.try_get("reference_kind")?,
+            id: r.try_get("reference_id")?,
+        },
+        created_at: r.try_get("created_at")?,
+        replayed,
+    })
+}
+
+/// Totals of a user's credits by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    /// Not yet in a wave.
+    pub pending: Wei,
+    /// In a wave (claimable once published) but not claimed.
+    pub in_wave: Wei,
+    pub claimed: Wei,
+    /// Everything ever credited: the user's credit account balance.
+    pub total: Wei,
+}
+
+/// Sums a user's credits by state.
+pub async fn totals(conn: &mut PgConnection, user_id: Uuid) -> Result<Totals> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(amount) FILTER (WHERE state = 'pending'), 0) AS pending,
+                COALESCE(SUM(amount) FILTER (WHERE state = 'in_wave'), 0) AS in_wave,
+                COALESCE(SUM(amount) FILTER (WHERE state = 'claimed'), 0) AS claimed,
+                COALESCE((SELECT balance FROM credits.accounts WHERE kind = 'user' AND reference_id = $1), 0) AS total
+         FROM credits.credits WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Totals {
+        pending: row.try_get("pending")?,
+        in_wave: row.try_get("in_wave")?,
+        claimed: row.try_get("claimed")?,
+        total: row.try_get("total")?,
+    })
+}
+
+/// The result of `credits.check_zero_sum()`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Audit {
+    /// The sum of all credit postings in wei (E1: "0").
+    pub postings_sum: String,
+    pub unbalanced_credits: i64,
+    pub balance_mismatches: i64,
+    pub negative_balances: i64,
+}
+
+impl Audit {
+    pub fn is_exact(&self) -> bool {
+        self.postings_sum == "0"
+            && self.unbalanced_credits == 0
+            && self.balance_mismatches == 0
+            && self.negative_balances == 0
+    }
+}
+
+/// Runs the SQL proof of E1 over the whole credit ledger.
+pub async fn audit(conn: &mut PgConnection) -> Result<Audit> {
+    let row = sqlx::query(
+        "SELECT postings_sum::TEXT, unbalanced_credits, balance_mismatches, negative_balances FROM credits.check_zero_sum()",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Audit {
+        postings_sum: row.try_get(0)?,
+        unbalanced_credits: row.try_get(1)?,
+        balance_mismatches: row.try_get(2)?,
+        negative_balances: row.try_get(3)?,
+    })
+}

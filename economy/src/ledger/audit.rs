@@ -1,0 +1,42 @@
+//! The SQL proof of E1 over the whole ledger.
+
+use sqlx::{PgConnection, Row};
+
+use super::*;
+
+/// The result of `ledger.check_zero_sum()`: exact when every count is 0 and the sum is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Audit {
+    /// The sum of all postings (E1: zero).
+    pub postings_sum: i128,
+    /// Transfers whose postings do not sum to zero or that have fewer than two.
+    pub unbalanced_transfers: i64,
+    /// Accounts whose cached balance differs from the sum of their postings.
+    pub balance_mismatches: i64,
+    /// Accounts with a negative cached balance.
+    pub negative_balances: i64,
+}
+
+impl Audit {
+    pub fn is_exact(&self) -> bool {
+        *self == Audit::default()
+    }
+}
+
+/// Runs the SQL proof of E1 over the whole PMP ledger.
+pub async fn audit(conn: &mut PgConnection) -> Result<Audit> {
+    let row = sqlx::query(
+        "SELECT postings_sum::TEXT, unbalanced_transfers, balance_mismatches, negative_balances FROM ledger.check_zero_sum()",
+    )
+    .fetch_one(conn)
+    .await?;
+    let sum: String = row.try_get(0)?;
+    Ok(Audit {
+        postings_sum: sum
+            .parse()
+            .map_err(|e| LedgerError::Database(sqlx::Error::Decode(Box::new(e))))?,
+        unbalanced_transfers: row.try_get(1)?,
+        balance_mismatches: row.try_get(2)?,
+        negative_balances: row.try_get(3)?,
+    })
+}

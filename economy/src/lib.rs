@@ -1,0 +1,24 @@
+//! # posmul-economy
+//!
+//! The money book of PosMul: every rule about who owns how much lives here, once, with one
+//! function per question. The API's domains and the relayer call it; neither writes these
+//! tables any other way (docs/ARCHITECTURE.md, "Who writes which table").
+//!
+//! - [`ledger`]: the PMP ledger (E1, E2): accounts, double-entry transfers, holds in escrow,
+//!   internal idempotency, history and the zero-sum audit.
+//! - [`credits`]: PMC credits (E3, M3) and their whole lifecycle: issued `pending` → `in_wave`
+//!   (the relayer's wave) → `claimed` (the chain's mirror), see [`credits::lifecycle`].
+//! - [`config`]: the versioned economy configuration and the daily budget B(d) (M1).
+//! - [`wave`]: the read side of Money Wave (M4, M5): the current published wave of a chain, an
+//!   account's cumulative entitlement, what it claimed and can claim, its proof.
+//! - [`claims`]: the queue of gas-sponsored claims (`claim-for-me`, M5).
+//! - [`codec`]: the on-chain ↔ database encodings (address, 32-byte word).
+//!
+//! Nothing here talks to a chain or serves a request.
+
+pub mod claims;
+pub mod codec;
+pub mod config;
+pub mod credits;
+pub mod ledger;
+pub mod wave;

@@ -1,0 +1,193 @@
+//! The read side of Money Wave (M4, M5): which wave is current, what an account is entitled
+//! to, what it has claimed and can still claim, and its proof. One function per question; the
+//! API's claim and wallet views and the relayer's batch claims all ask here.
+//!
+//! - The *current* wave of a chain is its latest wave whose root is on chain (`mined` or
+//!   `finalized`): MoneyWave's `currentRoot`.
+//! - An account's *entitlement* is its cumulative amount in that wave's tree (M4: the sum of its
+//!   credits in waves up to that day).
+//! - *Claimed* is the highest `cumulativeAmount` of its `Claimed` events in the indexer's mirror
+//!   (`chain.wave_claims`); *claimable* is entitlement − claimed, never below zero.
+//! - A proof is read from the stored tree without loading it: the leaf's node index, then the
+//!   sibling nodes as 32-byte slices of `relayer.wave_trees.nodes`; it is verified against the
+//!   root before it is returned.
+
+use alloy::primitives::{Address, B256};
+use posmul_core::{merkle, money::Wei};
+use sqlx::{PgExecutor, Row};
+
+use crate::codec::{self, CodecError};
+
+/// A read that found the stored waves inconsistent, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WaveError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("stored wave data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = WaveError> = std::result::Result<T, E>;
+
+/// A wave whose root is on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishedWave {
+    pub chain_id: u64,
+    pub day: u64,
+    pub root: B256,
+    /// The MoneyWave contract it was published on.
+    pub money_wave: Address,
+}
+
+/// Everything a wallet needs to call `claim(account, cumulativeAmount, proof)` itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimProof {
+    pub account: Address,
+    pub day: u64,
+    pub root: B256,
+    pub cumulative_amount: Wei,
+    pub proof: Vec<B256>,
+}
+
+/// An account's standing in Money Wave: what its latest published leaf entitles it to, and
+/// what it claimed on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaveBalance {
+    pub account: Address,
+    pub entitled: Wei,
+    pub claimed: Wei,
+}
+
+impl WaveBalance {
+    /// Entitled − claimed, never below zero (M5): what a claim would pay now.
+    pub fn claimable(&self) -> Wei {
+        self.entitled.checked_sub(self.claimed).unwrap_or(Wei::ZERO)
+    }
+}
+
+/// The current wave of `chain_id`: its latest wave with a root on chain.
+pub async fn current(db: impl PgExecutor<'_>, chain_id: u64) -> Result<Option<PublishedWave>> {
+    let row = sqlx::query(
+        "SELECT day, root, money_wave FROM relayer.waves
+         WHERE chain_id = $1 AND status IN ('mined', 'finalized') ORDER BY day DESC LIMIT 1",
+    )
+    .bind(chain_id as i64)
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| {
+        Ok(PublishedWave {
+            chain_id,
+            day: r.try_get::<i64, _>("day")? as u64,
+            root: codec::word(r.try_get("root")?)?,
+            money_wave: codec::address(r.try_get("money_wave")?)?,
+        })
+    })
+    .transpose()
+}
+
+/// The proof of `account` in `wave`, or `None` when the account has no leaf.
+///
+/// One round trip: the leaf by primary key, its ancestors' indices by a recursive CTE, and each
+/// sibling as a 32-byte slice of the stored node array (`EXTERNAL` storage: a slice reads only
+/// the TOAST chunk holding it).
+pub async fn proof(
+    db: impl PgExecutor<'_>,
+    wave: &PublishedWave,
+    account: Address,
+) -> Result<Option<ClaimProof>> {
+    let day = wave.day;
+    let row = sqlx::query(
+        "WITH RECURSIVE leaf AS (
+             SELECT cumulative, tree_index FROM relayer.wave_leaves WHERE day = $1 AND address = $2
+         ), up(i, ord) AS (
+             SELECT tree_index, 0 FROM leaf
+             UNION ALL
+             SELECT (i - 1) / 2, ord + 1 FROM up WHERE i > 0
+         )
+         SELECT leaf.cumulative, leaf.tree_index,
+                ARRAY(SELECT substring(t.nodes FROM (CASE WHEN up.i % 2 = 1 THEN up.i + 1 ELSE up.i - 1 END) * 32 + 1 FOR 32)
+                      FROM up JOIN relayer.wave_trees t ON t.day = $1
+                      WHERE up.i > 0 ORDER BY up.ord) AS proof
+         FROM leaf",
+    )
+    .bind(day as i64)
+    .bind(account.as_slice())
+    .fetch_optional(db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let cumulative: Wei = row.try_get("cumulative")?;
+    let at = row.try_get::<i32, _>("tree_index")? as usize;
+    let nodes: Vec<Vec<u8>> = row.try_get("proof")?;
+    if nodes.len() != merkle::proof_indices(at).len() {
+        return Err(WaveError::Corrupt(format!(
+            "tree of wave {day} lacks proof nodes"
+        )));
+    }
+    let proof = nodes
+        .iter()
+        .map(|n| codec::word(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !merkle::verify(wave.root, account, cumulative.0, &proof) {
+        return Err(WaveError::Corrupt(format!(
+            "stored proof of {account} does not verify against wave {day}"
+        )));
+    }
+    Ok(Some(ClaimProof {
+        account,
+        day,
+        root: wave.root,
+        cumulative_amount: cumulative,
+        proof,
+    }))
+}
+
+/// The standing of each of `accounts` on `chain_id`, in one round trip: the cumulative amount
+/// of its latest leaf in a wave whose root is on chain (0 without one), and the highest
+/// `cumulativeAmount` of its mirrored `Claimed` events (final or not: the chain refuses to pay
+/// the same amount twice either way). In the order of `accounts`.
+pub async fn balances(
+    db: impl PgExecutor<'_>,
+    chain_id: u64,
+    accounts: &[Address],
+) -> Result<Vec<WaveBalance>> {
+    let bytes: Vec<&[u8]> = accounts.iter().map(|a| a.as_slice()).collect();
+    let rows = sqlx::query(
+        "SELECT a.ord,
+                COALESCE((SELECT l.cumulative FROM relayer.wave_leaves l JOIN relayer.waves v ON v.day = l.day
+                          WHERE v.chain_id = $1 AND v.status IN ('mined', 'finalized') AND l.address = a.address
+                          ORDER BY l.day DESC LIMIT 1), 0) AS entitled,
+                COALESCE((SELECT max(c.cumulative_amount) FROM chain.wave_claims c
+                          WHERE c.chain_id = $1 AND c.account = a.address), 0) AS claimed
+         FROM unnest($2::BYTEA[]) WITH ORDINALITY AS a(address, ord)
+         ORDER BY a.ord",
+    )
+    .bind(chain_id as i64)
+    .bind(&bytes)
+    .fetch_all(db)
+    .await?;
+    accounts
+        .iter()
+        .zip(&rows)
+        .map(|(account, r)| {
+            Ok(WaveBalance {
+                account: *account,
+                entitled: r.try_get("entitled")?,
+                claimed: r.try_get("claimed")?,
+            })
+        })
+        .collect()
+}
+
+/// The standing of one account (see [`balances`]).
+pub async fn balance(
+    db: impl PgExecutor<'_>,
+    chain_id: u64,
+    account: Address,
+) -> Result<WaveBalance> {
+    balances(db, chain_id, &[account])
+        .await?
+        .pop()
+        .ok_or_else(|| WaveError::Corrupt("a balance query returned no row".to_owned()))
+}
