@@ -104,3 +104,28 @@ ensure_redis() {
   fi
   export REDIS_URL="${REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT}"
 }
+
+# sqlx-cli, for the compile-time query data in .sqlx/ (`cargo sqlx prepare`). Pinned to the
+# version of sqlx in Cargo.lock; installed into ~/.cargo/bin once per machine.
+SQLX_CLI_VERSION="0.9.0"
+ensure_sqlx_cli() {
+  ensure_cargo
+  if ! cargo sqlx --version 2>/dev/null | grep -q "$SQLX_CLI_VERSION"; then
+    say "installing sqlx-cli $SQLX_CLI_VERSION (once per machine, a few minutes)"
+    cargo install sqlx-cli --version "$SQLX_CLI_VERSION" --no-default-features \
+      --features postgres,rustls --locked --quiet || die "cargo install sqlx-cli failed"
+  fi
+}
+
+# A database migrated from migrations/ for checking queries: $1 (default posmul_sqlx), dropped
+# and created anew. Exports SQLX_DATABASE_URL.
+fresh_query_database() {
+  local db="${1:-posmul_sqlx}"
+  ensure_postgres
+  ensure_sqlx_cli
+  export SQLX_DATABASE_URL="$DATABASE_URL_BASE/$db"
+  cargo sqlx database drop -y -f --database-url "$SQLX_DATABASE_URL" >/dev/null 2>&1 || true
+  cargo sqlx database create --database-url "$SQLX_DATABASE_URL" || die "could not create $db"
+  cargo sqlx migrate run --source "$ROOT/migrations" --database-url "$SQLX_DATABASE_URL" >/dev/null \
+    || die "migrations failed on $db"
+}
