@@ -15,7 +15,8 @@ import {Time} from "@openzeppelin/contracts/utils/types/Time.sol";
  * - EIP-2612 {permit} for gasless approvals by wallet-connected clients.
  * - {ERC20Votes} on the ERC-6372 *timestamp* clock, so governance votes can be taken later.
  * - A hard {MAX_SUPPLY} fixed at deployment; the only mint path is {mint}, callable only by the
- *   immutable {minter} (the MoneyWave contract). No burn of others' tokens, no pause, no admin.
+ *   immutable {minter} (the MoneyWave contract), which may also {burn} its own undistributed PMC
+ *   (a revoked wave, M6). No burn of others' tokens, no pause, no admin.
  * - Transfers *to* the minter are refused with {IERC20Errors-ERC20InvalidReceiver}, as transfers to
  *   the zero address are: tokens sent there could never be recovered, and MoneyWave derives its
  *   claimed total from its own balance, which must therefore move only by mints and claims.
@@ -94,6 +95,19 @@ contract PMC is ERC20, ERC20Permit, ERC20Votes {
     function mint(address to, uint256 amount) external {
         if (msg.sender != _minter) revert PMCUnauthorizedMinter(msg.sender);
         _mint(to, amount);
+    }
+
+    /**
+     * @notice Burns `amount` of the minter's own PMC.
+     * @dev Requires the caller to be {minter}; it burns only its own balance, never anyone else's.
+     * MoneyWave uses it when the guardian revokes a pending root (M6): the PMC minted for the revoked
+     * days leaves the supply, so the supply stays the sum of the waves in force and those days can be
+     * minted again when they are published again. Emits {IERC20-Transfer} to the zero address.
+     * @param amount The amount in wei.
+     */
+    function burn(uint256 amount) external {
+        if (msg.sender != _minter) revert PMCUnauthorizedMinter(msg.sender);
+        _burn(msg.sender, amount);
     }
 
     /**

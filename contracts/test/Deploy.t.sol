@@ -28,6 +28,7 @@ contract DeployScriptTest is Test {
             maxSupply: script.DEFAULT_MAX_SUPPLY(),
             dailyCap: script.DEFAULT_DAILY_CAP(),
             genesis: GENESIS,
+            rootDelay: 6 hours,
             admin: admin_,
             relayer: relayer,
             guardian: guardian
@@ -43,6 +44,24 @@ contract DeployScriptTest is Test {
         assertEq(d.moneyWave.dailyCap(), 1_000_000 ether);
         assertEq(d.moneyWave.genesis(), GENESIS);
         assertEq(d.deploymentBlock, 1234);
+    }
+
+    function test_M6_deploySetsTheRootDelay() public {
+        Deploy.Deployment memory d = script.deployAs(_config(admin), deployer);
+        assertEq(d.moneyWave.rootDelay(), 6 hours);
+        Deploy.Config memory config = _config(admin);
+        config.rootDelay = 0;
+        d = script.deployAs(config, deployer);
+        assertEq(d.moneyWave.rootDelay(), 0);
+    }
+
+    function test_M6_theRootDelayDefaultsToSixHoursOnPolygonAndZeroElsewhere() public {
+        vm.chainId(31337);
+        assertEq(script.defaultRootDelay(), 0, "anvil: the Rust end-to-end tests claim at once");
+        vm.chainId(80002);
+        assertEq(script.defaultRootDelay(), 6 hours);
+        vm.chainId(137);
+        assertEq(script.defaultRootDelay(), 6 hours);
     }
 
     function test_M4_deployGrantsTheRolesAndHandsOverAdmin() public {
@@ -82,6 +101,7 @@ contract DeployScriptTest is Test {
         assertEq(vm.parseJsonAddress(json, ".donationHub"), address(d.donationHub));
         assertEq(vm.parseJsonUint(json, ".deploymentBlock"), 1234);
         assertEq(vm.parseJsonUint(json, ".genesis"), GENESIS);
+        assertEq(vm.parseJsonUint(json, ".rootDelay"), 6 hours);
         // Big numbers are decimal strings, so JSON readers never round them.
         assertEq(vm.parseJsonString(json, ".maxSupply"), "21000000000000000000000000000");
         assertEq(vm.parseJsonString(json, ".dailyCap"), "1000000000000000000000000");
@@ -98,7 +118,9 @@ contract DeployScriptTest is Test {
         vm.setEnv("ADMIN_ADDRESS", vm.toString(admin));
         vm.setEnv("RELAYER_ADDRESS", vm.toString(relayer));
         vm.setEnv("GUARDIAN_ADDRESS", vm.toString(guardian));
+        vm.setEnv("ROOT_DELAY", "30");
         Deploy.Config memory config = script.configFromEnv(deployer);
+        assertEq(config.rootDelay, 30);
         assertEq(config.maxSupply, 5_000_000 ether);
         assertEq(config.dailyCap, 1000 ether);
         assertEq(config.genesis, 1_767_312_000);

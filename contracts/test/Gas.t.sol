@@ -15,6 +15,13 @@ import {StandardTree} from "./utils/StandardTree.sol";
  */
 abstract contract GasTest is PosMulFixture {
     string internal constant GROUP = "PosMul";
+    /// @dev The root delay of the Polygon deployments (M6), so waves and claims take the path they take there.
+    uint256 internal constant ROOT_DELAY = 6 hours;
+
+    function _setPolygonRootDelay() internal {
+        vm.prank(admin);
+        wave.setRootDelay(ROOT_DELAY);
+    }
 
     /// @dev Fails the test when a measured figure is above its target (default mode only).
     function _assertTarget(uint256 gasUsed, uint256 target) internal {
@@ -45,12 +52,14 @@ contract IsolationProbe {
     }
 }
 
-/// publishWave — a day after the first, nonzero amount (M4). Target <= 85,000.
+/// publishWave — a day after the first, nonzero amount (M4), the previous root having matured (M6).
+/// Target <= 85,000.
 contract GasPublishWaveTest is GasTest {
     bytes32 internal nextRoot;
 
     function setUp() public {
         _deploy();
+        _setPolygonRootDelay();
         address[] memory accounts = _pair(makeAddr("a"), makeAddr("b"));
         _publish(_tree(accounts, _pair(uint256(300 ether), uint256(700 ether)))[0], 1000 ether);
         nextRoot = _tree(accounts, _pair(uint256(800 ether), uint256(900 ether)))[0];
@@ -62,14 +71,15 @@ contract GasPublishWaveTest is GasTest {
         wave.publishWave(1, nextRoot, 700 ether, keccak256("allocation of day 1"), 1700 ether);
         uint256 gasUsed = vm.snapshotGasLastCall(GROUP, "publishWave");
         assertEq(wave.nextDay(), 2);
+        (bytes32 pending,,) = wave.pendingRoot();
+        assertEq(pending, nextRoot);
         _assertTarget(gasUsed, 85_000);
     }
 }
 
 /**
  * claim_100k_leaves — an account's first claim against a cumulative tree of 100,000 leaves (proof
- * depth 17), published as the second wave (M5). Target <= 72,000. Also measured: the same account's
- * claim after a later wave (`claim_again_next_wave`, informative).
+ * depth 17), published as the second wave, whose delay has passed (M5, M6). Target <= 72,000.
  */
 contract GasClaim100kLeavesTest is GasTest {
     uint256 internal constant LEAVES = 100_000;
@@ -81,6 +91,7 @@ contract GasClaim100kLeavesTest is GasTest {
 
     function setUp() public {
         _deploy();
+        _setPolygonRootDelay();
         // Day 0: a small first wave, so the measured claim runs against a replaced root.
         _publish(
             _tree(_pair(makeAddr("early"), makeAddr("bird")), _pair(uint256(1 ether), uint256(2 ether)))[0], 3 ether
@@ -96,6 +107,8 @@ contract GasClaim100kLeavesTest is GasTest {
         }
         bytes32[] memory tree = StandardTree.build(leaves);
         _publish(tree[0], total - 3 ether);
+        vm.warp(block.timestamp + ROOT_DELAY);
+        assertEq(wave.currentRoot(), tree[0]);
         account = StandardTree.syntheticAccount(INDEX);
         cumulativeAmount = StandardTree.syntheticAmount(INDEX);
         proof = StandardTree.proof(tree, INDEX);

@@ -46,6 +46,7 @@ contract MoneyWaveTest is PosMulFixture {
         assertEq(wave.dailyCap(), DAILY_CAP);
         assertEq(wave.nextDay(), 0);
         assertEq(wave.currentRoot(), bytes32(0));
+        assertEq(wave.rootDelay(), 0, "M6: development chains need no delay");
         assertEq(wave.totalMinted(), 0);
         assertEq(wave.totalClaimed(), 0);
         assertFalse(wave.paused());
@@ -236,7 +237,7 @@ contract MoneyWaveTest is PosMulFixture {
         vm.recordLogs();
         vm.prank(relayer);
         wave.publishWave(0, bytes32(0), 0, bytes32(0), 0);
-        assertEq(vm.getRecordedLogs().length, 1, "only WavePublished, no Transfer");
+        assertEq(vm.getRecordedLogs().length, 2, "only WavePublished and RootPending, no Transfer");
         assertEq(pmc.totalSupply(), 0);
         assertEq(wave.nextDay(), 1);
     }

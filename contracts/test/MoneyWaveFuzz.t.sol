@@ -5,11 +5,13 @@ import {MoneyWave} from "../MoneyWave.sol";
 import {PosMulFixture} from "./utils/PosMulFixture.sol";
 import {StandardTree} from "./utils/StandardTree.sol";
 
-/// @notice Random sequences of waves (cumulative amounts) and claims (M3, M4, M5).
+/// @notice Random sequences of waves (cumulative amounts), revocations and claims (M3, M4, M5, M6).
 contract MoneyWaveFuzzTest is PosMulFixture {
     uint256 internal constant ACCOUNTS = 5;
+    uint256 internal constant DELAY = 6 hours;
 
     address[] internal accounts;
+    address internal thief = makeAddr("thief");
 
     function setUp() public {
         _deploy();
@@ -66,6 +68,66 @@ contract MoneyWaveFuzzTest is PosMulFixture {
         }
         assertEq(pmc.balanceOf(address(wave)), 0, "nothing is minted that no credit justifies");
         assertEq(wave.totalClaimed(), wave.totalMinted());
+    }
+
+    /**
+     * M6 under a 6-hour delay: up to 8 days, each first published by a thief holding the relayer key
+     * (one time in two: every PMC of the wave to itself, with an honest total) and revoked by the
+     * guardian at a random moment of the delay, then published honestly. While each root waits,
+     * citizens claim with the previous one; nothing ever reaches the thief, and at the end everyone
+     * has exactly their credits and the wave holds nothing.
+     */
+    function testFuzz_M6_revokedRootsNeverPayAndClaimsNeverStop(uint256 seed) public {
+        vm.prank(admin);
+        wave.setRootDelay(DELAY);
+        uint256[] memory cumulative = new uint256[](ACCOUNTS);
+        uint256[] memory previous = new uint256[](ACCOUNTS);
+        bytes32[] memory tree;
+        bytes32[] memory previousTree;
+        uint256 days_ = 1 + _rand(seed, 0) % 8;
+        uint256 salt = 1;
+        for (uint256 d = 0; d < days_; ++d) {
+            uint256 amount;
+            for (uint256 i = 0; i < ACCOUNTS; ++i) {
+                previous[i] = cumulative[i];
+                uint256 r = _rand(seed, salt++);
+                uint256 credit = r % 3 == 0 ? 0 : (r >> 8) % (200_000 ether);
+                cumulative[i] += credit;
+                amount += credit;
+            }
+            if (_rand(seed, salt++) % 2 == 0) _publishStolenAndRevoke(amount, _rand(seed, salt++) % DELAY);
+            tree = _tree(accounts, cumulative);
+            _publish(tree[0], amount);
+            // During the delay, claims run on the previous root.
+            if (previousTree.length != 0) {
+                _claimBatch(previousTree, previous, _rand(seed, salt++));
+                _checkSolvency(previous);
+            }
+            vm.warp(block.timestamp + DELAY);
+            assertEq(wave.currentRoot(), tree[0]);
+            previousTree = tree;
+        }
+        _claimBatch(tree, cumulative, type(uint256).max);
+        _checkSolvency(cumulative);
+        for (uint256 i = 0; i < ACCOUNTS; ++i) {
+            assertEq(pmc.balanceOf(accounts[i]), cumulative[i], "everyone got exactly their credits");
+        }
+        assertEq(pmc.balanceOf(thief), 0, "a revoked root never pays");
+        assertEq(pmc.balanceOf(address(wave)), 0);
+        assertEq(pmc.totalSupply(), _sum(cumulative), "revoked waves left the supply");
+        assertEq(wave.nextDay(), days_);
+    }
+
+    /// @dev The thief's root, the whole new total to one leaf, published and revoked `after` seconds later.
+    function _publishStolenAndRevoke(uint256 amount, uint256 after_) internal {
+        uint256 total = wave.totalMinted() + amount;
+        bytes32[] memory stolen = _tree(_pair(thief, accounts[0]), _pair(total, uint256(0)));
+        _publish(stolen[0], amount);
+        vm.warp(block.timestamp + after_);
+        vm.expectRevert(abi.encodeWithSelector(MoneyWave.MoneyWaveInvalidProof.selector, thief, total));
+        wave.claim(thief, total, StandardTree.proof(stolen, 0));
+        vm.prank(guardian);
+        wave.revokePendingRoot();
     }
 
     function _claimIfDue(bytes32[] memory tree, uint256 i, uint256 cumulativeAmount) internal {

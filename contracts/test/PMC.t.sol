@@ -149,6 +149,37 @@ contract PMCTest is Test {
         assertEq(pmc.balanceOf(alice), 3 ether);
     }
 
+    function test_M6_theMinterBurnsItsOwnPmc() public {
+        _mint(minter, 10 ether);
+        vm.expectEmit(address(pmc));
+        emit IERC20.Transfer(minter, address(0), 4 ether);
+        vm.prank(minter);
+        pmc.burn(4 ether);
+        assertEq(pmc.balanceOf(minter), 6 ether);
+        assertEq(pmc.totalSupply(), 6 ether);
+        // The burnt room under MAX_SUPPLY can be minted again.
+        _mint(minter, pmc.MAX_SUPPLY() - 6 ether);
+        assertEq(pmc.totalSupply(), pmc.MAX_SUPPLY());
+    }
+
+    function test_M6_onlyTheMinterBurns() public {
+        _mint(alice, 10 ether);
+        vm.expectRevert(abi.encodeWithSelector(PMC.PMCUnauthorizedMinter.selector, alice));
+        vm.prank(alice);
+        pmc.burn(1 ether);
+        assertEq(pmc.balanceOf(alice), 10 ether, "nobody burns, not even their own PMC");
+    }
+
+    function test_M6_theMinterCannotBurnMoreThanItHolds() public {
+        _mint(minter, 1 ether);
+        _mint(alice, 5 ether);
+        vm.expectRevert(
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, minter, 1 ether, 2 ether)
+        );
+        vm.prank(minter);
+        pmc.burn(2 ether);
+    }
+
     // ------------------------------------------------------------------ votes (ERC-6372 timestamp clock)
 
     function test_E3_clockIsTheTimestamp() public {

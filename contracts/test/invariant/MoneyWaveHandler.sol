@@ -9,15 +9,22 @@ import {MoneyWave} from "../../MoneyWave.sol";
 import {StandardTree} from "../utils/StandardTree.sol";
 
 /**
- * @title MoneyWaveHandler — random waves, cap changes, claims, pauses and transfers
+ * @title MoneyWaveHandler — random waves, cap and delay changes, revocations, claims, pauses and transfers
  * @notice Drives MoneyWave the way the relayer, the admin, the guardian and citizens do, and keeps
  * its own books (ghost variables) to compare with the contracts. Each action also checks its own
  * outcome: an action that must fail and succeeds, or that must succeed and fails, is counted in
  * {unexpected}, which the invariant suite requires to stay zero.
+ *
+ * M6 books: the *current* tree (what claims use) and the *pending* one (published, its delay not yet
+ * passed). A pending tree whose delay has passed is the current one; the views and {_settle} apply
+ * that rule, as the contract does lazily. Revoked trees are kept so that claims can be tried with
+ * their proofs, which must never pay.
  */
 contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
     uint256 public constant ACCOUNTS = 6;
     uint256 public constant MAX_CREDIT = 400_000 ether;
+    /// @dev The delays drawn: zero (development chains) up to one past the contract's maximum.
+    uint256 public constant MAX_DELAY = 12 hours;
 
     PMC public immutable pmc;
     MoneyWave public immutable wave;
@@ -29,17 +36,32 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
     address[] public accounts;
 
     // ---- ghosts
-    /// @dev Each account's cumulative entitlement in the current root.
+    /// @dev Each account's cumulative entitlement in the current root (see {entitled} for the one in force).
     uint256[ACCOUNTS] internal _entitled;
     /// @dev The current tree (leaves in account order).
     bytes32[] internal _tree;
+    /// @dev The pending tree and its entitlements; {ghostPendingAt} is zero when none is pending.
+    uint256[ACCOUNTS] internal _pendingEntitled;
+    bytes32[] internal _pendingTree;
+    uint256 public ghostPendingAt;
+    uint64 public ghostPendingFirstDay;
+    uint256 public ghostPendingMinted;
+    /// @dev The delay in force, as set by this handler.
+    uint256 public ghostDelay;
+    /// @dev The last revoked tree and its entitlements (empty before the first revocation).
+    uint256[ACCOUNTS] internal _revokedEntitled;
+    bytes32[] internal _revokedTree;
+    /// @dev Sum of the amounts of all revoked waves, and what revocations burnt.
+    uint256 public ghostRevoked;
+    uint256 public ghostBurned;
     /// @dev The cap in force, as set by this handler (not read from the contract).
     uint256 public ghostCap;
-    /// @dev Sum of the amounts of all successful waves.
+    /// @dev Sum of the amounts of the waves in force (published, not revoked).
     uint256 public ghostMinted;
     /// @dev Sum of what accounts received from claims (measured by their balances).
     uint256 public ghostClaimed;
-    /// @dev Days published, in publication order, with the minted amount and the cap at that time.
+    /// @dev Days in force, in publication order, with the minted amount and the cap at that time
+    /// (a revocation removes its days).
     uint64[] public publishedDays;
     uint256[] public publishedAmounts;
     uint256[] public capAtPublication;
@@ -56,6 +78,10 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
     uint256 public calls_claimMany;
     uint256 public calls_setCap;
     uint256 public calls_pause;
+    uint256 public calls_revoke;
+    uint256 public calls_revokeRefused;
+    uint256 public calls_setDelay;
+    uint256 public calls_claimStale;
 
     constructor(PMC pmc_, MoneyWave wave_, address relayer_, address admin_, address guardian_) {
         pmc = pmc_;
@@ -87,6 +113,7 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
             uint256 now_ = vm.getBlockTimestamp();
             vm.warp((now_ > endOfDay ? now_ : endOfDay) + bound(advance, 0, 1 days));
         }
+        _settle();
         (uint256[ACCOUNTS] memory next, uint256 amount) = _nextEntitlements(seed);
         bytes32[] memory tree = _buildTree(next);
         uint256 total = ghostMinted + amount;
@@ -96,10 +123,18 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
             if (expectedError.length != 0) _unexpected("a wave that breaks a rule was published");
             ++calls_publish;
             ghostMinted = total;
-            for (uint256 i = 0; i < ACCOUNTS; ++i) {
-                _entitled[i] = next[i];
+            if (ghostPendingAt == 0) {
+                // A new pending run starts (a still-pending root would have been replaced instead).
+                ghostPendingFirstDay = day;
+                ghostPendingMinted = amount;
+            } else {
+                ghostPendingMinted += amount;
             }
-            _tree = tree;
+            for (uint256 i = 0; i < ACCOUNTS; ++i) {
+                _pendingEntitled[i] = next[i];
+            }
+            _pendingTree = tree;
+            ghostPendingAt = vm.getBlockTimestamp() + ghostDelay;
             publishedDays.push(day);
             publishedAmounts.push(amount);
             capAtPublication.push(ghostCap);
@@ -127,6 +162,70 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
         } catch {}
     }
 
+    /// @notice The guardian revokes the pending root, which must work exactly while one is pending (M6).
+    function revoke(uint256 advance) external {
+        vm.warp(block.timestamp + bound(advance, 0, 2 hours));
+        _settle();
+        uint256 supplyBefore = pmc.totalSupply();
+        vm.prank(guardian);
+        try wave.revokePendingRoot() {
+            if (ghostPendingAt == 0) _unexpected("a revocation without a pending root succeeded");
+            ++calls_revoke;
+            if (supplyBefore - pmc.totalSupply() != ghostPendingMinted) {
+                _unexpected("a revocation burnt a wrong amount");
+            }
+            // Its days leave the books; the current tree stays.
+            while (publishedDays.length != 0 && publishedDays[publishedDays.length - 1] >= ghostPendingFirstDay) {
+                publishedDays.pop();
+                publishedAmounts.pop();
+                capAtPublication.pop();
+            }
+            if (wave.nextDay() != ghostPendingFirstDay) _unexpected("a revocation did not reopen its first day");
+            ghostMinted -= ghostPendingMinted;
+            ghostRevoked += ghostPendingMinted;
+            ghostBurned += supplyBefore - pmc.totalSupply();
+            for (uint256 i = 0; i < ACCOUNTS; ++i) {
+                _revokedEntitled[i] = _pendingEntitled[i];
+            }
+            _revokedTree = _pendingTree;
+            ghostPendingAt = 0;
+            ghostPendingMinted = 0;
+        } catch {
+            ++calls_revokeRefused;
+            if (ghostPendingAt != 0) _unexpected("a pending root could not be revoked");
+        }
+    }
+
+    /// @notice The admin changes the root delay for roots published later; beyond the maximum it is refused.
+    function setDelay(uint256 delay) external {
+        delay = bound(delay, 0, MAX_DELAY + 1);
+        vm.prank(admin);
+        try wave.setRootDelay(delay) {
+            if (delay > MAX_DELAY) _unexpected("a delay beyond the maximum was accepted");
+            ghostDelay = delay;
+            ++calls_setDelay;
+        } catch {
+            if (delay <= MAX_DELAY) _unexpected("a valid delay was refused");
+        }
+    }
+
+    /// @notice Someone claims with a proof of the pending root before its delay has passed, or of a
+    /// revoked root: it never pays, unless the very same root is the one in force.
+    function claimStale(uint256 index, bool revoked) external {
+        _settle();
+        bytes32[] memory tree = revoked ? _revokedTree : _pendingTree;
+        if (tree.length == 0 || (!revoked && ghostPendingAt == 0)) return;
+        index = bound(index, 0, ACCOUNTS - 1);
+        uint256 amount = revoked ? _revokedEntitled[index] : _pendingEntitled[index];
+        bool inForce = _tree.length != 0 && tree[0] == _tree[0];
+        uint256 before = pmc.balanceOf(accounts[index]);
+        try wave.claim(accounts[index], amount, StandardTree.proof(tree, index)) {
+            if (!inForce) _unexpected("a pending or revoked root paid");
+            ghostClaimed += pmc.balanceOf(accounts[index]) - before;
+        } catch {}
+        ++calls_claimStale;
+    }
+
     /// @notice The admin changes the cap for the days not yet published.
     function setCap(uint256 newCap) external {
         newCap = bound(newCap, 0, 3 * MAX_CREDIT);
@@ -138,6 +237,7 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
 
     /// @notice Anyone claims for one account with the current proof.
     function claim(uint256 index) external {
+        _settle();
         if (_tree.length == 0) return;
         index = bound(index, 0, ACCOUNTS - 1);
         address account = accounts[index];
@@ -159,6 +259,7 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
 
     /// @notice The relayer claims for a random subset in one batch.
     function claimMany(uint256 mask) external {
+        _settle();
         if (_tree.length == 0) return;
         uint256 n;
         for (uint256 i = 0; i < ACCOUNTS; ++i) {
@@ -220,8 +321,26 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
 
     // ------------------------------------------------------------------ views for the invariants
 
+    /// @notice `index`'s entitlement in the root in force now (the pending one once its delay passed).
     function entitled(uint256 index) external view returns (uint256) {
-        return _entitled[index];
+        return _pendingMatured() ? _pendingEntitled[index] : _entitled[index];
+    }
+
+    /// @notice `index`'s entitlement in the latest published root, pending or not: what was minted for.
+    function latestEntitled(uint256 index) external view returns (uint256) {
+        return ghostPendingAt != 0 ? _pendingEntitled[index] : _entitled[index];
+    }
+
+    /// @notice The root in force now (zero before the first root matures).
+    function currentRoot() external view returns (bytes32) {
+        if (_pendingMatured()) return _pendingTree[0];
+        return _tree.length == 0 ? bytes32(0) : _tree[0];
+    }
+
+    /// @notice The pending root, zero when none is pending or its delay has passed.
+    function pendingRoot() external view returns (bytes32 root, uint64 firstDay, uint256 claimableAt) {
+        if (ghostPendingAt == 0 || _pendingMatured()) return (bytes32(0), 0, 0);
+        return (_pendingTree[0], ghostPendingFirstDay, ghostPendingAt);
     }
 
     function publishedCount() external view returns (uint256) {
@@ -229,6 +348,21 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
     }
 
     // ------------------------------------------------------------------ internals
+
+    function _pendingMatured() internal view returns (bool) {
+        return ghostPendingAt != 0 && vm.getBlockTimestamp() >= ghostPendingAt;
+    }
+
+    /// @dev A pending tree whose delay has passed becomes the current one (the contract does it lazily).
+    function _settle() internal {
+        if (!_pendingMatured()) return;
+        for (uint256 i = 0; i < ACCOUNTS; ++i) {
+            _entitled[i] = _pendingEntitled[i];
+        }
+        _tree = _pendingTree;
+        ghostPendingAt = 0;
+        ghostPendingMinted = 0;
+    }
 
     function _endOf(uint64 day) internal view returns (uint256) {
         return wave.genesis() + (uint256(day) + 1) * 1 days;
@@ -259,7 +393,7 @@ contract MoneyWaveHandler is CommonBase, StdCheats, StdUtils {
             amount = limit + 1;
         }
         for (uint256 i = 0; i < ACCOUNTS; ++i) {
-            next[i] = _entitled[i] + credits[i];
+            next[i] = (ghostPendingAt != 0 ? _pendingEntitled[i] : _entitled[i]) + credits[i];
         }
     }
 
