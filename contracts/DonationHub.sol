@@ -20,10 +20,13 @@ import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
  * inactive recipients are refused.
  *
  * Gasless path ({donateWithPermit}): the donor signs an EIP-2612 permit for this hub and an EIP-712
- * {DonationIntent}; anyone (the relayer) submits both. The intent binds donor, recipient, amount and
- * memo, carries a nonce (see {nonces}) and a deadline, so the submitter can neither redirect the
- * allowance nor replay the donation. The permit is tried and its failure ignored: if someone
- * front-ran it, the allowance it set is already there, and the transfer is what decides.
+ * {DonationIntent}; anyone (the relayer) submits both. The intent binds donor, recipient id, the
+ * recipient's beneficiary address as the donor saw it, amount and memo, carries a nonce (see
+ * {nonces}) and a deadline, so the submitter can neither redirect the allowance nor replay the
+ * donation, and a beneficiary changed by the admin after the donor signed invalidates the intent.
+ * A donor cancels an unused intent with {cancelIntent}, which spends its nonce. The permit is tried
+ * and its failure ignored: if someone front-ran it, the allowance it set is already there, and the
+ * transfer is what decides.
  */
 contract DonationHub is AccessControl, EIP712, Nonces {
     using SafeERC20 for IERC20;
@@ -45,6 +48,8 @@ contract DonationHub is AccessControl, EIP712, Nonces {
      * @notice What a donor signs for the gasless path.
      * @param donor The account whose PMC is donated (the signer).
      * @param recipientId The recipient's id.
+     * @param beneficiary The recipient's beneficiary when the donor signed; the donation is refused
+     * if the registry names another one by the time the intent is submitted.
      * @param amount The PMC (wei) donated.
      * @param memoHash Hash of the donor's memo (the memo itself stays off chain).
      * @param nonce The donor's current {nonces} value; each intent uses one.
@@ -53,6 +58,7 @@ contract DonationHub is AccessControl, EIP712, Nonces {
     struct DonationIntent {
         address donor;
         uint256 recipientId;
+        address beneficiary;
         uint256 amount;
         bytes32 memoHash;
         uint256 nonce;
@@ -61,7 +67,7 @@ contract DonationHub is AccessControl, EIP712, Nonces {
 
     /// @notice EIP-712 type hash of {DonationIntent}.
     bytes32 public constant DONATION_INTENT_TYPEHASH = keccak256(
-        "DonationIntent(address donor,uint256 recipientId,uint256 amount,bytes32 memoHash,uint256 nonce,uint256 deadline)"
+        "DonationIntent(address donor,uint256 recipientId,address beneficiary,uint256 amount,bytes32 memoHash,uint256 nonce,uint256 deadline)"
     );
     /// @notice Smallest donation or support, for every kind: 100 PMC.
     uint256 public constant MIN_DONATION = 100 ether;
@@ -99,6 +105,13 @@ contract DonationHub is AccessControl, EIP712, Nonces {
         uint256 amount,
         bytes32 memoHash
     );
+
+    /**
+     * @notice `donor` cancelled its unused intent with nonce `nonce`; no intent with that nonce can pay.
+     * @param donor The donor.
+     * @param nonce The nonce spent.
+     */
+    event IntentCancelled(address indexed donor, uint256 nonce);
 
     /**
      * @dev The zero address was given as token or admin.
@@ -143,6 +156,14 @@ contract DonationHub is AccessControl, EIP712, Nonces {
      * @param deadline The intent's deadline.
      */
     error DonationHubIntentExpired(uint256 deadline);
+
+    /**
+     * @dev The recipient's beneficiary is not the one the donor signed for (S4).
+     * @param recipientId The recipient id.
+     * @param signed The beneficiary named by the intent.
+     * @param current The beneficiary the registry names now.
+     */
+    error DonationHubBeneficiaryChanged(uint256 recipientId, address signed, address current);
 
     /**
      * @dev The intent signature is not the donor's.
@@ -211,14 +232,16 @@ contract DonationHub is AccessControl, EIP712, Nonces {
      * @param memoHash Hash of the donor's memo.
      */
     function donate(uint256 recipientId, uint256 amount, bytes32 memoHash) external {
-        _donate(msg.sender, recipientId, amount, memoHash);
+        Recipient memory entry = _openRecipient(msg.sender, recipientId, amount);
+        _pay(msg.sender, recipientId, entry.beneficiary, amount, memoHash);
     }
 
     /**
      * @notice Submits a donor's signed {DonationIntent}, with an EIP-2612 permit for the allowance.
      * @dev Anyone may call. Requires `block.timestamp <= intent.deadline`, `intentSignature` valid for
      * `intent.donor` (ECDSA, or ERC-1271 for contract wallets), `intent.nonce == nonces(intent.donor)`
-     * (consumed), and everything {donate} requires of the donor. The permit
+     * (consumed), `intent.beneficiary` to be the recipient's beneficiary now, and everything {donate}
+     * requires of the donor. The permit
      * `(donor, this hub, intent.amount, permitDeadline, v, r, s)` is tried first; its failure is
      * ignored (front-run, or an allowance already given) and the transfer decides.
      * Emits {Donated}.
@@ -243,9 +266,25 @@ contract DonationHub is AccessControl, EIP712, Nonces {
             revert DonationHubInvalidIntentSignature(intent.donor);
         }
         _useCheckedNonce(intent.donor, intent.nonce);
+        Recipient memory entry = _openRecipient(intent.donor, intent.recipientId, intent.amount);
+        if (entry.beneficiary != intent.beneficiary) {
+            revert DonationHubBeneficiaryChanged(intent.recipientId, intent.beneficiary, entry.beneficiary);
+        }
         try IERC20Permit(address(_token)).permit(intent.donor, address(this), intent.amount, permitDeadline, v, r, s) {}
             catch {}
-        _donate(intent.donor, intent.recipientId, intent.amount, intent.memoHash);
+        _pay(intent.donor, intent.recipientId, entry.beneficiary, intent.amount, intent.memoHash);
+    }
+
+    /**
+     * @notice Cancels the caller's unused donation intent with nonce `nonce`, so that nobody can
+     * submit it any more.
+     * @dev Requires `nonce == nonces(msg.sender)` (an intent with a later nonce cannot be submitted
+     * before this one anyway; a used one cannot be cancelled). Spends the nonce. Emits {IntentCancelled}.
+     * @param nonce The nonce of the intent to cancel, the caller's current {nonces}.
+     */
+    function cancelIntent(uint256 nonce) external {
+        _useCheckedNonce(msg.sender, nonce);
+        emit IntentCancelled(msg.sender, nonce);
     }
 
     // ------------------------------------------------------------------ views
@@ -289,15 +328,23 @@ contract DonationHub is AccessControl, EIP712, Nonces {
 
     // ------------------------------------------------------------------ internals
 
-    function _donate(address donor, uint256 recipientId, uint256 amount, bytes32 memoHash) private {
-        Recipient memory entry = _recipients[recipientId];
+    /// @dev The registry entry of `recipientId` once the donation rules (E3) allow `donor` to give `amount` to it.
+    function _openRecipient(address donor, uint256 recipientId, uint256 amount)
+        private
+        view
+        returns (Recipient memory entry)
+    {
+        entry = _recipients[recipientId];
         if (entry.beneficiary == address(0)) revert DonationHubUnknownRecipient(recipientId);
         if (!entry.active) revert DonationHubRecipientInactive(recipientId);
         if (donor == entry.beneficiary) revert DonationHubSelfDonation(donor);
         uint256 max = entry.kind == RecipientKind.OPINION_LEADER ? MAX_OPINION_LEADER_SUPPORT : type(uint256).max;
         if (amount < MIN_DONATION || amount > max) revert DonationHubAmountOutOfRange(amount, MIN_DONATION, max);
-        _token.safeTransferFrom(donor, entry.beneficiary, amount);
-        emit Donated(recipientId, donor, entry.beneficiary, amount, memoHash);
+    }
+
+    function _pay(address donor, uint256 recipientId, address beneficiary, uint256 amount, bytes32 memoHash) private {
+        _token.safeTransferFrom(donor, beneficiary, amount);
+        emit Donated(recipientId, donor, beneficiary, amount, memoHash);
     }
 
     function _intentDigest(DonationIntent calldata intent) private view returns (bytes32) {
@@ -307,6 +354,7 @@ contract DonationHub is AccessControl, EIP712, Nonces {
                     DONATION_INTENT_TYPEHASH,
                     intent.donor,
                     intent.recipientId,
+                    intent.beneficiary,
                     intent.amount,
                     intent.memoHash,
                     intent.nonce,

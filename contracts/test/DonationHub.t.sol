@@ -49,6 +49,7 @@ contract DonationHubTest is PosMulFixture {
     uint256 internal leaderId;
 
     event RecipientSet(uint256 indexed id, address indexed beneficiary, uint8 kind, bool active);
+    event IntentCancelled(address indexed donor, uint256 nonce);
     event Donated(
         uint256 indexed recipientId,
         address indexed donor,
@@ -318,10 +319,11 @@ contract DonationHubTest is PosMulFixture {
         bytes32 structHash = keccak256(
             abi.encode(
                 keccak256(
-                    "DonationIntent(address donor,uint256 recipientId,uint256 amount,bytes32 memoHash,uint256 nonce,uint256 deadline)"
+                    "DonationIntent(address donor,uint256 recipientId,address beneficiary,uint256 amount,bytes32 memoHash,uint256 nonce,uint256 deadline)"
                 ),
                 intent.donor,
                 intent.recipientId,
+                intent.beneficiary,
                 intent.amount,
                 intent.memoHash,
                 intent.nonce,
@@ -331,7 +333,7 @@ contract DonationHubTest is PosMulFixture {
         assertEq(
             hub.DONATION_INTENT_TYPEHASH(),
             keccak256(
-                "DonationIntent(address donor,uint256 recipientId,uint256 amount,bytes32 memoHash,uint256 nonce,uint256 deadline)"
+                "DonationIntent(address donor,uint256 recipientId,address beneficiary,uint256 amount,bytes32 memoHash,uint256 nonce,uint256 deadline)"
             )
         );
         assertEq(hub.donationIntentDigest(intent), keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
@@ -358,12 +360,13 @@ contract DonationHubTest is PosMulFixture {
         bytes memory sig = _signIntent(donorKey, signed);
         (uint256 deadline, uint8 v, bytes32 r, bytes32 s) = _permit(donorKey, donor, 500 ether);
         DonationHub.DonationIntent memory tampered = _intent(leaderId, 500 ether, 0, signed.deadline);
-        field = bound(field, 0, 4);
+        field = bound(field, 0, 5);
         if (field == 0) tampered.recipientId = instituteId;
         if (field == 1) tampered.amount = bound(junk, 100 ether, 10_000_000 ether);
         if (field == 2) tampered.memoHash = keccak256(abi.encode(junk));
         if (field == 3) tampered.deadline = bound(junk, block.timestamp, type(uint256).max);
         if (field == 4) tampered.donor = other;
+        if (field == 5) tampered.beneficiary = address(uint160(bound(junk, 1, type(uint160).max)));
         vm.assume(keccak256(abi.encode(tampered)) != keccak256(abi.encode(signed)));
         vm.expectRevert(abi.encodeWithSelector(DonationHub.DonationHubInvalidIntentSignature.selector, tampered.donor));
         vm.prank(submitter);
@@ -426,6 +429,91 @@ contract DonationHubTest is PosMulFixture {
         assertEq(pmc.balanceOf(leader), 500 ether);
     }
 
+    /// The admin (or a stolen admin key) points the recipient elsewhere after the donor signed: the
+    /// intent names the beneficiary the donor saw, so it no longer pays.
+    function test_S4_aChangedBeneficiaryInvalidatesTheIntent() public {
+        DonationHub.DonationIntent memory intent = _intent(leaderId, 500 ether, 0, block.timestamp + 1 hours);
+        bytes memory sig = _signIntent(donorKey, intent);
+        (uint256 deadline, uint8 v, bytes32 r, bytes32 s) = _permit(donorKey, donor, 500 ether);
+        address elsewhere = makeAddr("elsewhere");
+        vm.prank(admin);
+        hub.setRecipient(leaderId, elsewhere, true);
+        vm.expectRevert(
+            abi.encodeWithSelector(DonationHub.DonationHubBeneficiaryChanged.selector, leaderId, leader, elsewhere)
+        );
+        vm.prank(submitter);
+        hub.donateWithPermit(intent, sig, deadline, v, r, s);
+        assertEq(pmc.balanceOf(elsewhere), 0);
+        assertEq(hub.nonces(donor), 0, "the refused intent left the nonce unused");
+
+        // Changed back, the same intent pays as signed.
+        vm.prank(admin);
+        hub.setRecipient(leaderId, leader, true);
+        hub.donateWithPermit(intent, sig, deadline, v, r, s);
+        assertEq(pmc.balanceOf(leader), 500 ether);
+    }
+
+    function test_S4_anIntentNamingAnotherBeneficiaryIsRefused() public {
+        DonationHub.DonationIntent memory intent = _intent(leaderId, 500 ether, 0, block.timestamp + 1 hours);
+        intent.beneficiary = institute; // signed by the donor, but not leaderId's beneficiary
+        bytes memory sig = _signIntent(donorKey, intent);
+        vm.prank(donor);
+        pmc.approve(address(hub), 500 ether);
+        vm.expectRevert(
+            abi.encodeWithSelector(DonationHub.DonationHubBeneficiaryChanged.selector, leaderId, institute, leader)
+        );
+        hub.donateWithPermit(intent, sig, 0, 0, bytes32(0), bytes32(0));
+    }
+
+    function test_S4_aDonorCancelsAnUnusedIntent() public {
+        vm.prank(donor);
+        pmc.approve(address(hub), type(uint256).max);
+        DonationHub.DonationIntent memory intent = _intent(leaderId, 500 ether, 0, block.timestamp + 1 hours);
+        bytes memory sig = _signIntent(donorKey, intent);
+        vm.expectEmit(address(hub));
+        emit IntentCancelled(donor, 0);
+        vm.prank(donor);
+        hub.cancelIntent(0);
+        assertEq(hub.nonces(donor), 1);
+        vm.expectRevert(abi.encodeWithSelector(Nonces.InvalidAccountNonce.selector, donor, 1));
+        vm.prank(submitter);
+        hub.donateWithPermit(intent, sig, 0, 0, bytes32(0), bytes32(0));
+        assertEq(pmc.balanceOf(leader), 0, "a cancelled intent never pays");
+
+        // The next intent, signed with the next nonce, works.
+        intent = _intent(leaderId, 500 ether, 1, block.timestamp + 1 hours);
+        hub.donateWithPermit(intent, _signIntent(donorKey, intent), 0, 0, bytes32(0), bytes32(0));
+        assertEq(pmc.balanceOf(leader), 500 ether);
+    }
+
+    function test_S4_cancelNamesTheCurrentNonce() public {
+        vm.expectRevert(abi.encodeWithSelector(Nonces.InvalidAccountNonce.selector, donor, 0));
+        vm.prank(donor);
+        hub.cancelIntent(1);
+        vm.prank(donor);
+        pmc.approve(address(hub), type(uint256).max);
+        DonationHub.DonationIntent memory intent = _intent(leaderId, 500 ether, 0, block.timestamp + 1 hours);
+        hub.donateWithPermit(intent, _signIntent(donorKey, intent), 0, 0, bytes32(0), bytes32(0));
+        // A used intent cannot be cancelled: its nonce is spent.
+        vm.expectRevert(abi.encodeWithSelector(Nonces.InvalidAccountNonce.selector, donor, 1));
+        vm.prank(donor);
+        hub.cancelIntent(0);
+    }
+
+    function test_S4_onlyTheDonorCancelsItsIntents() public {
+        vm.prank(donor);
+        pmc.approve(address(hub), type(uint256).max);
+        DonationHub.DonationIntent memory intent = _intent(leaderId, 500 ether, 0, block.timestamp + 1 hours);
+        bytes memory sig = _signIntent(donorKey, intent);
+        // Anyone else's cancel spends its own nonce, never the donor's.
+        vm.prank(submitter);
+        hub.cancelIntent(0);
+        assertEq(hub.nonces(submitter), 1);
+        assertEq(hub.nonces(donor), 0);
+        hub.donateWithPermit(intent, sig, 0, 0, bytes32(0), bytes32(0));
+        assertEq(pmc.balanceOf(leader), 500 ether);
+    }
+
     function test_S4_aFrontRunPermitDoesNotBlockTheDonation() public {
         DonationHub.DonationIntent memory intent = _intent(leaderId, 500 ether, 0, block.timestamp + 1 hours);
         bytes memory sig = _signIntent(donorKey, intent);
@@ -465,6 +553,7 @@ contract DonationHubTest is PosMulFixture {
         DonationHub.DonationIntent memory intent = DonationHub.DonationIntent({
             donor: address(wallet),
             recipientId: instituteId,
+            beneficiary: institute,
             amount: 700 ether,
             memoHash: keccak256("from a multisig"),
             nonce: 0,
@@ -481,6 +570,7 @@ contract DonationHubTest is PosMulFixture {
         DonationHub.DonationIntent memory intent = DonationHub.DonationIntent({
             donor: address(wallet),
             recipientId: instituteId,
+            beneficiary: institute,
             amount: 700 ether,
             memoHash: bytes32(0),
             nonce: 0,
@@ -498,9 +588,11 @@ contract DonationHubTest is PosMulFixture {
         view
         returns (DonationHub.DonationIntent memory)
     {
+        (address beneficiary,,) = hub.recipient(recipientId);
         return DonationHub.DonationIntent({
             donor: donor,
             recipientId: recipientId,
+            beneficiary: beneficiary,
             amount: amount,
             memoHash: keccak256("thank you"),
             nonce: nonce,

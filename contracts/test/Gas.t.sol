@@ -168,6 +168,7 @@ contract GasDonateTest is GasTest {
         DonationHub.DonationIntent memory intent = DonationHub.DonationIntent({
             donor: donor,
             recipientId: id,
+            beneficiary: beneficiary,
             amount: 250 ether,
             memoHash: keccak256("memo"),
             nonce: 0,
