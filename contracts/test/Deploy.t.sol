@@ -31,7 +31,8 @@ contract DeployScriptTest is Test {
             rootDelay: 6 hours,
             admin: admin_,
             relayer: relayer,
-            guardian: guardian
+            guardian: guardian,
+            allowSharedRoles: false
         });
     }
 
@@ -100,6 +101,7 @@ contract DeployScriptTest is Test {
         assertEq(vm.parseJsonAddress(json, ".moneyWave"), address(d.moneyWave));
         assertEq(vm.parseJsonAddress(json, ".donationHub"), address(d.donationHub));
         assertEq(vm.parseJsonUint(json, ".deploymentBlock"), 1234);
+        assertEq(vm.parseJsonAddress(json, ".deployer"), deployer);
         assertEq(vm.parseJsonUint(json, ".genesis"), GENESIS);
         assertEq(vm.parseJsonUint(json, ".rootDelay"), 6 hours);
         // Big numbers are decimal strings, so JSON readers never round them.
@@ -108,6 +110,97 @@ contract DeployScriptTest is Test {
         assertEq(vm.parseJsonAddress(json, ".admin"), admin);
         assertEq(vm.parseJsonAddress(json, ".relayer"), relayer);
         assertEq(vm.parseJsonAddress(json, ".guardian"), guardian);
+    }
+
+    // ------------------------------------------------------------------ separate role holders on Polygon
+
+    function test_M6_polygonRefusesOneAddressForTwoRoles() public {
+        uint64[2] memory chains = [uint64(137), uint64(80002)];
+        for (uint256 c = 0; c < chains.length; ++c) {
+            vm.chainId(chains[c]);
+            Deploy.Config memory config = _config(admin);
+            config.guardian = admin;
+            vm.expectRevert(abi.encodeWithSelector(Deploy.DeploySharedRoleHolder.selector, admin, admin, relayer));
+            script.deployAs(config, deployer);
+            config = _config(admin);
+            config.relayer = admin;
+            vm.expectRevert(abi.encodeWithSelector(Deploy.DeploySharedRoleHolder.selector, admin, guardian, admin));
+            script.deployAs(config, deployer);
+            config = _config(admin);
+            config.relayer = guardian;
+            vm.expectRevert(abi.encodeWithSelector(Deploy.DeploySharedRoleHolder.selector, admin, guardian, guardian));
+            script.deployAs(config, deployer);
+            // The defaults, every role to the broadcaster, are refused too.
+            config = _config(deployer);
+            (config.relayer, config.guardian) = (deployer, deployer);
+            vm.expectRevert(
+                abi.encodeWithSelector(Deploy.DeploySharedRoleHolder.selector, deployer, deployer, deployer)
+            );
+            script.deployAs(config, deployer);
+        }
+    }
+
+    function test_M6_polygonDeploysWithThreeRoleHolders() public {
+        vm.chainId(137);
+        Deploy.Deployment memory d = script.deployAs(_config(admin), deployer);
+        assertTrue(d.moneyWave.hasRole(d.moneyWave.GUARDIAN_ROLE(), guardian));
+    }
+
+    function test_M6_sharedRolesNeedTheExplicitFlag() public {
+        vm.chainId(80002);
+        Deploy.Config memory config = _config(admin);
+        (config.relayer, config.guardian, config.allowSharedRoles) = (admin, admin, true);
+        Deploy.Deployment memory d = script.deployAs(config, deployer);
+        assertTrue(d.moneyWave.hasRole(d.moneyWave.RELAYER_ROLE(), admin));
+        assertTrue(d.moneyWave.hasRole(d.moneyWave.GUARDIAN_ROLE(), admin));
+    }
+
+    function test_M6_aDevelopmentChainAcceptsOneAddress() public {
+        vm.chainId(31337);
+        Deploy.Config memory config = _config(deployer);
+        (config.relayer, config.guardian) = (deployer, deployer);
+        Deploy.Deployment memory d = script.deployAs(config, deployer);
+        assertTrue(d.moneyWave.hasRole(d.moneyWave.RELAYER_ROLE(), deployer));
+    }
+
+    // ------------------------------------------------------------------ explorer verification
+
+    function test_M1_theDeploymentWritesEachContractsStandardJsonInput() public {
+        string memory dir = "deployments/forge-test-verify";
+        script.writeStandardJsonInputs(dir);
+        string[3] memory names = ["PMC", "MoneyWave", "DonationHub"];
+        for (uint256 i = 0; i < names.length; ++i) {
+            string memory json = vm.readFile(string.concat(dir, "/", names[i], ".input.json"));
+            assertEq(vm.parseJsonString(json, ".language"), "Solidity");
+            string memory main = string.concat("contracts/", names[i], ".sol");
+            // The contract's own source and its dependencies, with their content as compiled.
+            string memory meta = vm.parseJsonString(
+                vm.readFile(string.concat("out/", names[i], ".sol/", names[i], ".json")), ".rawMetadata"
+            );
+            string[] memory expected = vm.parseJsonKeys(meta, ".sources");
+            string[] memory written = vm.parseJsonKeys(json, ".sources");
+            assertEq(written.length, expected.length, "every source the compiler used");
+            bool seen;
+            for (uint256 k = 0; k < written.length; ++k) {
+                assertEq(written[k], expected[k]);
+                if (keccak256(bytes(written[k])) == keccak256(bytes(main))) seen = true;
+            }
+            assertTrue(seen, "the contract's own source");
+            assertEq(vm.parseJsonBool(json, ".settings.optimizer.enabled"), true);
+            assertEq(vm.parseJsonUint(json, ".settings.optimizer.runs"), 200);
+            assertEq(vm.parseJsonString(json, ".settings.evmVersion"), "cancun");
+            assertEq(vm.parseJsonString(json, ".settings.metadata.bytecodeHash"), "ipfs");
+            assertFalse(vm.keyExistsJson(json, ".settings.compilationTarget"), "not an input setting");
+            assertTrue(vm.keyExistsJson(json, ".settings.outputSelection"));
+            assertGt(vm.parseJsonStringArray(json, ".settings.remappings").length, 0);
+        }
+        string memory pmcJson = vm.readFile(string.concat(dir, "/PMC.input.json"));
+        vm.removeDir(dir, true);
+        // The content is the file, byte for byte (the JSON escaping round-trips).
+        assertEq(
+            keccak256(bytes(vm.parseJsonString(pmcJson, ".sources['contracts/PMC.sol'].content"))),
+            keccak256(bytes(vm.readFile("contracts/PMC.sol")))
+        );
     }
 
     function test_M1_theEnvironmentConfiguresTheDeployment() public {
@@ -119,8 +212,10 @@ contract DeployScriptTest is Test {
         vm.setEnv("RELAYER_ADDRESS", vm.toString(relayer));
         vm.setEnv("GUARDIAN_ADDRESS", vm.toString(guardian));
         vm.setEnv("ROOT_DELAY", "30");
+        vm.setEnv("ALLOW_SHARED_ROLES", "true");
         Deploy.Config memory config = script.configFromEnv(deployer);
         assertEq(config.rootDelay, 30);
+        assertTrue(config.allowSharedRoles);
         assertEq(config.maxSupply, 5_000_000 ether);
         assertEq(config.dailyCap, 1000 ether);
         assertEq(config.genesis, 1_767_312_000);
@@ -128,5 +223,6 @@ contract DeployScriptTest is Test {
         assertEq(config.relayer, relayer);
         assertEq(config.guardian, guardian);
         assertEq(script.defaultDeploymentFile(), string.concat("deployments/", vm.toString(block.chainid), ".json"));
+        assertEq(script.defaultVerifyInputDir(), string.concat("deployments/", vm.toString(block.chainid)));
     }
 }
