@@ -4,6 +4,10 @@
 //! - [`Wei`]: a PMC amount in wei (18 decimals), a `U256` as on chain, stored as `NUMERIC(78,0)`.
 //!   It converts losslessly through `BigDecimal`; a negative or fractional or over-large value read
 //!   from the database is a decode error, never a silent truncation.
+//!
+//! Both keep their integer private: build one with [`Pmp::new`] / [`Wei::from_u256`], read it
+//! with [`Pmp::get`] / [`Wei::as_u256`], and add, subtract or multiply only with the checked
+//! operations, which say `None` on overflow (or, for `Wei`, below zero) instead of wrapping (E1).
 
 use std::{fmt, str::FromStr};
 
@@ -32,7 +36,59 @@ use sqlx::{
 )]
 #[serde(transparent)]
 #[sqlx(transparent)]
-pub struct Pmp(pub i64);
+pub struct Pmp(i64);
+
+impl Pmp {
+    pub const ZERO: Pmp = Pmp(0);
+
+    /// `points` PMP (negative for the debit side of a posting).
+    pub const fn new(points: i64) -> Pmp {
+        Pmp(points)
+    }
+
+    /// The number of points.
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    pub const fn checked_add(self, rhs: Pmp) -> Option<Pmp> {
+        match self.0.checked_add(rhs.0) {
+            Some(v) => Some(Pmp(v)),
+            None => None,
+        }
+    }
+
+    pub const fn checked_sub(self, rhs: Pmp) -> Option<Pmp> {
+        match self.0.checked_sub(rhs.0) {
+            Some(v) => Some(Pmp(v)),
+            None => None,
+        }
+    }
+
+    /// `self × factor` (e.g. a stake times a multiplier in whole units).
+    pub const fn checked_mul(self, factor: i64) -> Option<Pmp> {
+        match self.0.checked_mul(factor) {
+            Some(v) => Some(Pmp(v)),
+            None => None,
+        }
+    }
+
+    /// The other side of a posting.
+    pub const fn checked_neg(self) -> Option<Pmp> {
+        match self.0.checked_neg() {
+            Some(v) => Some(Pmp(v)),
+            None => None,
+        }
+    }
+
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    pub const fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+}
 
 impl fmt::Display for Pmp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -40,9 +96,15 @@ impl fmt::Display for Pmp {
     }
 }
 
+impl From<Pmp> for i64 {
+    fn from(p: Pmp) -> Self {
+        p.0
+    }
+}
+
 /// A PMC amount in wei. 1 PMC = 10^18 wei.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Wei(pub U256);
+pub struct Wei(U256);
 
 /// 10^18: wei per PMC.
 pub const WEI_PER_PMC: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
@@ -59,8 +121,19 @@ pub enum WeiError {
 impl Wei {
     pub const ZERO: Wei = Wei(U256::ZERO);
 
+    /// `wei` wei, as on chain.
+    pub const fn from_u256(wei: U256) -> Wei {
+        Wei(wei)
+    }
+
+    /// The amount in wei, for contract calls and Merkle leaves.
+    pub const fn as_u256(self) -> U256 {
+        self.0
+    }
+
     /// `n` whole PMC.
     pub fn from_pmc(n: u64) -> Wei {
+        // n < 2^64 and 10^18 < 2^60: the product fits in 124 bits.
         Wei(U256::from(n) * WEI_PER_PMC)
     }
 
@@ -68,8 +141,19 @@ impl Wei {
         self.0.checked_add(rhs.0).map(Wei)
     }
 
+    /// `None` below zero.
     pub fn checked_sub(self, rhs: Wei) -> Option<Wei> {
         self.0.checked_sub(rhs.0).map(Wei)
+    }
+
+    /// `self × factor`.
+    pub fn checked_mul(self, factor: U256) -> Option<Wei> {
+        self.0.checked_mul(factor).map(Wei)
+    }
+
+    /// `self − rhs`, or zero when `rhs` is larger (e.g. what is still owed).
+    pub fn saturating_sub(self, rhs: Wei) -> Wei {
+        Wei(self.0.saturating_sub(rhs.0))
     }
 
     pub fn is_zero(&self) -> bool {
@@ -218,6 +302,37 @@ mod tests {
         );
         assert_eq!(Wei::from_pmc(12).to_pmc_string(), "12");
         assert_eq!(Wei(U256::from(1)).to_pmc_string(), "0.000000000000000001");
+    }
+
+    #[test]
+    fn e1_checked_arithmetic_refuses_overflow_and_negative_wei() {
+        assert_eq!(Pmp::new(2).checked_add(Pmp::new(3)), Some(Pmp::new(5)));
+        assert_eq!(Pmp::new(i64::MAX).checked_add(Pmp::new(1)), None);
+        assert_eq!(Pmp::new(i64::MIN).checked_sub(Pmp::new(1)), None);
+        assert_eq!(Pmp::new(-4).checked_mul(3), Some(Pmp::new(-12)));
+        assert_eq!(Pmp::new(i64::MAX).checked_mul(2), None);
+        assert_eq!(Pmp::new(7).checked_neg().map(Pmp::get), Some(-7));
+        assert_eq!(Wei::from_pmc(1).checked_sub(Wei::from_pmc(2)), None);
+        assert_eq!(Wei::from_pmc(1).saturating_sub(Wei::from_pmc(2)), Wei::ZERO);
+        assert_eq!(
+            Wei::from_u256(U256::MAX).checked_add(Wei::from_u256(U256::from(1))),
+            None
+        );
+        assert_eq!(Wei::from_u256(U256::MAX).checked_mul(U256::from(2)), None);
+        assert_eq!(
+            Wei::from_pmc(3).checked_mul(U256::from(2)),
+            Some(Wei::from_pmc(6))
+        );
+        assert_eq!(Wei::from_pmc(3).as_u256(), U256::from(3) * WEI_PER_PMC);
+    }
+
+    #[test]
+    fn pmp_is_a_bare_json_number() {
+        assert_eq!(serde_json::to_string(&Pmp::new(-12)).expect("json"), "-12");
+        assert_eq!(
+            serde_json::from_str::<Pmp>("40").expect("json"),
+            Pmp::new(40)
+        );
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub fn uncapped_daily_budget(annual_ebit: Wei, tax_rate: Decimal, interest_rate:
     let denominator = U256::from(365u64) * U256::from(10u64).pow(U256::from(keep.scale()));
     // annual_ebit < 2^256 and mantissa < 2^96: a saturating product only loses amounts no cap
     // could ever allow.
-    Wei(annual_ebit.0.saturating_mul(mantissa) / denominator)
+    Wei::from_u256(annual_ebit.as_u256().saturating_mul(mantissa) / denominator)
 }
 
 /// B(d): the uncapped budget, capped by the on-chain daily cap.
@@ -189,8 +189,8 @@ mod tests {
         );
         // 1000 wei × 0.505 / 365 = 1.383… → 1 wei.
         assert_eq!(
-            uncapped_daily_budget(Wei(U256::from(1000)), d("0.495"), d("0")),
-            Wei(U256::from(1))
+            uncapped_daily_budget(Wei::from_u256(U256::from(1000)), d("0.495"), d("0")),
+            Wei::from_u256(U256::from(1))
         );
         assert_eq!(
             uncapped_daily_budget(Wei::from_pmc(1), d("0.6"), d("0.4")),

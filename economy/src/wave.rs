@@ -129,7 +129,7 @@ pub async fn proof(
         .iter()
         .map(|n| codec::word(n))
         .collect::<Result<Vec<_>, _>>()?;
-    if !merkle::verify(wave.root, account, cumulative.0, &proof) {
+    if !merkle::verify(wave.root, account, cumulative.as_u256(), &proof) {
         return Err(WaveError::Corrupt(format!(
             "stored proof of {account} does not verify against wave {day}"
         )));

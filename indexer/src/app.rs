@@ -5,16 +5,16 @@ use std::{net::SocketAddr, sync::Arc};
 
 use alloy::providers::Provider;
 use futures::StreamExt;
-use posmul_core::deployment::Deployment;
+use posmul_core::{deployment::Deployment, service::OpsListener};
 use sqlx::PgPool;
-use tokio::{net::TcpListener, sync::Notify};
+use tokio::sync::Notify;
 
 use crate::{
     backoff::Backoff,
     config::IndexerConfig,
     error::{IndexerError, Result},
     events::Contracts,
-    http::{HttpState, router},
+    http::{self, HttpState},
     lock,
     rpc::Rpc,
     status::{Role, Status},
@@ -29,8 +29,7 @@ pub struct Indexer {
     pool: PgPool,
     rpc: Arc<Rpc>,
     status: Arc<Status>,
-    listener: TcpListener,
-    addr: SocketAddr,
+    listener: OpsListener,
 }
 
 impl Indexer {
@@ -51,16 +50,12 @@ impl Indexer {
             backoff,
             status.clone(),
         )?);
-        let listener = TcpListener::bind(config.http_addr)
+        let listener = OpsListener::bind(config.http_addr)
             .await
             .map_err(|source| IndexerError::Bind {
                 addr: config.http_addr,
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| IndexerError::Bind {
-            addr: config.http_addr,
-            source,
-        })?;
         let contracts = Contracts {
             pmc: deployment.pmc,
             money_wave: deployment.money_wave,
@@ -73,14 +68,13 @@ impl Indexer {
             rpc,
             status,
             listener,
-            addr,
             config,
         })
     }
 
     /// The bound address of `/healthz`, `/readyz` and `/metrics`.
     pub fn http_addr(&self) -> SocketAddr {
-        self.addr
+        self.listener.local_addr()
     }
 
     /// The shared status (progress, role, metrics).
@@ -99,15 +93,14 @@ impl Indexer {
             rpc,
             status,
             listener,
-            addr,
         } = self;
+        let addr = listener.local_addr();
         let state = HttpState {
             status: status.clone(),
             pool: pool.clone(),
             ready_max_lag: config.ready_max_lag,
         };
-        let server = axum::serve(listener, router(state));
-        tracing::info!(%addr, chain_id = config.chain_id, "serving /healthz /readyz /metrics");
+        let server = listener.serve(status.metrics.handle(), http::readiness(state));
         let wake = Arc::new(Notify::new());
         let heads = tokio::spawn(watch_heads(rpc.clone(), wake.clone()));
         let backoff = Backoff {
@@ -123,33 +116,26 @@ impl Indexer {
                 status.clone(),
                 wake,
             );
+            let election = lock::election(config.chain_id);
             let mut failures = 0u32;
             loop {
                 status.set_role(Role::Standby);
-                let mut conn = lock::acquire(
-                    &pool,
-                    config.chain_id,
-                    config.standby_poll,
-                    backoff,
-                    &status,
-                )
-                .await;
+                let mut leader = election
+                    .wait_to_lead(&pool, config.standby_poll, |n| backoff.delay(n))
+                    .await;
                 status.set_role(Role::Leader);
-                tracing::info!(
-                    chain_id = config.chain_id,
-                    "holding the advisory lock: indexing"
-                );
-                if let Err(e) = syncer.lead(&mut conn).await {
+                tracing::info!(chain_id = config.chain_id, "leading: indexing");
+                if let Err(e) = syncer.lead(leader.conn()).await {
                     tracing::error!(error = %e, "leadership ended; re-electing");
                 }
                 status.set_role(Role::Standby);
-                drop(conn);
+                drop(leader);
                 tokio::time::sleep(backoff.delay(failures)).await;
                 failures = failures.saturating_add(1).min(10);
             }
         };
         let result = tokio::select! {
-            r = server.into_future() => r.map_err(|source| IndexerError::Bind { addr, source }),
+            r = server => r.map_err(|source| IndexerError::Bind { addr, source }),
             () = work => Ok(()),
         };
         heads.abort();

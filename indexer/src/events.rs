@@ -1,47 +1,26 @@
 //! The events the indexer mirrors, and their decoding from raw logs.
 //!
-//! The signatures are fixed by the contracts (PMC: OpenZeppelin ERC20 + ERC20Votes; MoneyWave;
-//! DonationHub; AccessControl and Pausable events of all three). A log from another address, or
-//! with a signature not listed here (e.g. `Approval`), is not mirrored.
+//! The event types are the `sol!` bindings of [`posmul_core::bindings`], generated from the
+//! committed ABIs, so a changed event signature fails the build instead of the mirror: PMC's
+//! OpenZeppelin ERC20 + ERC20Votes events, MoneyWave's and DonationHub's own, and the
+//! AccessControl and Pausable events (same signature on any of the three contracts, decoded
+//! through MoneyWave's bindings). A log from another address, or with a signature not listed
+//! here (e.g. `Approval`), is not mirrored.
 
 use alloy::{
     primitives::{Address, B256, U256},
     rpc::types::Log,
-    sol,
     sol_types::SolEvent,
+};
+use posmul_core::bindings::{
+    DonationHub::{Donated, RecipientSet},
+    MoneyWave::{
+        Claimed, DailyCapChanged, Paused, RoleGranted, RoleRevoked, Unpaused, WavePublished,
+    },
+    PMC::{DelegateChanged, DelegateVotesChanged, Transfer},
 };
 
 use crate::error::{IndexerError, Result};
-
-sol! {
-    /// PMC's mirrored events.
-    interface IPmc {
-        event Transfer(address indexed from, address indexed to, uint256 value);
-        event DelegateChanged(address indexed delegator, address indexed fromDelegate, address indexed toDelegate);
-        event DelegateVotesChanged(address indexed delegate, uint256 previousVotes, uint256 newVotes);
-    }
-
-    /// MoneyWave's mirrored events.
-    interface IMoneyWave {
-        event WavePublished(uint64 indexed day, bytes32 root, uint256 amount, bytes32 allocationHash, uint256 totalCumulative);
-        event Claimed(address indexed account, uint256 amount, uint256 cumulativeAmount);
-        event DailyCapChanged(uint256 previousCap, uint256 newCap, uint64 effectiveFromDay);
-    }
-
-    /// DonationHub's mirrored events.
-    interface IDonationHub {
-        event RecipientSet(uint256 indexed id, address indexed beneficiary, uint8 kind, bool active);
-        event Donated(uint256 indexed recipientId, address indexed donor, address indexed beneficiary, uint256 amount, bytes32 memoHash);
-    }
-
-    /// OpenZeppelin AccessControl and Pausable, on any of the three contracts.
-    interface IAdmin {
-        event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender);
-        event RoleRevoked(bytes32 indexed role, address indexed account, address indexed sender);
-        event Paused(address account);
-        event Unpaused(address account);
-    }
-}
 
 /// The three contract addresses whose logs are mirrored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,24 +129,24 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
     let address = log.address();
     let event = if address == contracts.pmc {
         match topic0 {
-            IPmc::Transfer::SIGNATURE_HASH => {
-                let e: IPmc::Transfer = decode(log)?;
+            Transfer::SIGNATURE_HASH => {
+                let e: Transfer = decode(log)?;
                 Some(Event::Transfer {
                     from: e.from,
                     to: e.to,
                     value: e.value,
                 })
             }
-            IPmc::DelegateChanged::SIGNATURE_HASH => {
-                let e: IPmc::DelegateChanged = decode(log)?;
+            DelegateChanged::SIGNATURE_HASH => {
+                let e: DelegateChanged = decode(log)?;
                 Some(Event::DelegateChanged {
                     delegator: e.delegator,
                     from_delegate: e.fromDelegate,
                     to_delegate: e.toDelegate,
                 })
             }
-            IPmc::DelegateVotesChanged::SIGNATURE_HASH => {
-                let e: IPmc::DelegateVotesChanged = decode(log)?;
+            DelegateVotesChanged::SIGNATURE_HASH => {
+                let e: DelegateVotesChanged = decode(log)?;
                 Some(Event::DelegateVotesChanged {
                     delegate: e.delegate,
                     previous_votes: e.previousVotes,
@@ -178,8 +157,8 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
         }
     } else if address == contracts.money_wave {
         match topic0 {
-            IMoneyWave::WavePublished::SIGNATURE_HASH => {
-                let e: IMoneyWave::WavePublished = decode(log)?;
+            WavePublished::SIGNATURE_HASH => {
+                let e: WavePublished = decode(log)?;
                 Some(Event::WavePublished {
                     day: e.day,
                     root: e.root,
@@ -188,16 +167,16 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
                     total_cumulative: e.totalCumulative,
                 })
             }
-            IMoneyWave::Claimed::SIGNATURE_HASH => {
-                let e: IMoneyWave::Claimed = decode(log)?;
+            Claimed::SIGNATURE_HASH => {
+                let e: Claimed = decode(log)?;
                 Some(Event::Claimed {
                     account: e.account,
                     amount: e.amount,
                     cumulative_amount: e.cumulativeAmount,
                 })
             }
-            IMoneyWave::DailyCapChanged::SIGNATURE_HASH => {
-                let e: IMoneyWave::DailyCapChanged = decode(log)?;
+            DailyCapChanged::SIGNATURE_HASH => {
+                let e: DailyCapChanged = decode(log)?;
                 Some(Event::DailyCapChanged {
                     previous_cap: e.previousCap,
                     new_cap: e.newCap,
@@ -208,8 +187,8 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
         }
     } else if address == contracts.donation_hub {
         match topic0 {
-            IDonationHub::RecipientSet::SIGNATURE_HASH => {
-                let e: IDonationHub::RecipientSet = decode(log)?;
+            RecipientSet::SIGNATURE_HASH => {
+                let e: RecipientSet = decode(log)?;
                 Some(Event::RecipientSet {
                     id: e.id,
                     beneficiary: e.beneficiary,
@@ -217,8 +196,8 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
                     active: e.active,
                 })
             }
-            IDonationHub::Donated::SIGNATURE_HASH => {
-                let e: IDonationHub::Donated = decode(log)?;
+            Donated::SIGNATURE_HASH => {
+                let e: Donated = decode(log)?;
                 Some(Event::Donated {
                     recipient_id: e.recipientId,
                     donor: e.donor,
@@ -260,8 +239,8 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
 
 fn admin_event(contract: Address, topic0: B256, log: &Log) -> Result<Option<Event>> {
     Ok(match topic0 {
-        IAdmin::RoleGranted::SIGNATURE_HASH => {
-            let e: IAdmin::RoleGranted = decode(log)?;
+        RoleGranted::SIGNATURE_HASH => {
+            let e: RoleGranted = decode(log)?;
             Some(Event::RoleChanged {
                 contract,
                 role: e.role,
@@ -270,8 +249,8 @@ fn admin_event(contract: Address, topic0: B256, log: &Log) -> Result<Option<Even
                 granted: true,
             })
         }
-        IAdmin::RoleRevoked::SIGNATURE_HASH => {
-            let e: IAdmin::RoleRevoked = decode(log)?;
+        RoleRevoked::SIGNATURE_HASH => {
+            let e: RoleRevoked = decode(log)?;
             Some(Event::RoleChanged {
                 contract,
                 role: e.role,
@@ -280,16 +259,16 @@ fn admin_event(contract: Address, topic0: B256, log: &Log) -> Result<Option<Even
                 granted: false,
             })
         }
-        IAdmin::Paused::SIGNATURE_HASH => {
-            let e: IAdmin::Paused = decode(log)?;
+        Paused::SIGNATURE_HASH => {
+            let e: Paused = decode(log)?;
             Some(Event::PauseChanged {
                 contract,
                 account: e.account,
                 paused: true,
             })
         }
-        IAdmin::Unpaused::SIGNATURE_HASH => {
-            let e: IAdmin::Unpaused = decode(log)?;
+        Unpaused::SIGNATURE_HASH => {
+            let e: Unpaused = decode(log)?;
             Some(Event::PauseChanged {
                 contract,
                 account: e.account,
@@ -328,7 +307,7 @@ mod tests {
 
     #[test]
     fn a_pmc_transfer_decodes_with_its_position() {
-        let t = IPmc::Transfer {
+        let t = Transfer {
             from: Address::ZERO,
             to: Address::repeat_byte(9),
             value: U256::from(5),
@@ -349,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_transfer_from_another_contract_is_not_mirrored() {
-        let t = IPmc::Transfer {
+        let t = Transfer {
             from: Address::ZERO,
             to: Address::repeat_byte(9),
             value: U256::from(5),
@@ -367,7 +346,7 @@ mod tests {
     #[test]
     fn role_changes_are_mirrored_for_every_contract() {
         let role = b256!("0x0000000000000000000000000000000000000000000000000000000000000000");
-        let e = IAdmin::RoleGranted {
+        let e = RoleGranted {
             role,
             account: Address::repeat_byte(1),
             sender: Address::repeat_byte(2),
@@ -386,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_truncated_log_is_an_error_not_a_panic() {
-        let mut data = IPmc::Transfer {
+        let mut data = Transfer {
             from: Address::ZERO,
             to: Address::repeat_byte(9),
             value: U256::from(5),

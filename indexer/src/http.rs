@@ -1,14 +1,15 @@
-//! `/healthz`, `/readyz` and `/metrics`.
+//! The indexer's `/readyz` check; the listener serving it with `/healthz` and `/metrics` is
+//! [`posmul_core::service::listener`].
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use posmul_core::service::{Readiness as Ready, ReadinessCheck, listener::readiness_check};
 use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::status::{Role, Status};
 
-/// What the handlers read.
+/// What the check reads.
 #[derive(Clone)]
 pub struct HttpState {
     pub status: Arc<Status>,
@@ -16,17 +17,18 @@ pub struct HttpState {
     pub ready_max_lag: u64,
 }
 
-/// The routes.
-pub fn router(state: HttpState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state)
-}
-
-async fn healthz() -> &'static str {
-    "ok"
+/// The `/readyz` check of the operations listener.
+pub fn readiness(state: HttpState) -> ReadinessCheck {
+    readiness_check(move || {
+        let state = state.clone();
+        async move {
+            let body = readyz(&state).await;
+            Ready {
+                ready: body.ready,
+                body: serde_json::to_value(&body).unwrap_or_default(),
+            }
+        }
+    })
 }
 
 /// The body of `/readyz`.
@@ -43,7 +45,8 @@ pub struct Readiness {
     pub reason: Option<String>,
 }
 
-async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
+/// Ready when leading, the database and the RPC answer, and at most `READY_MAX_LAG` behind.
+pub async fn readyz(s: &HttpState) -> Readiness {
     let db_ok = matches!(
         tokio::time::timeout(
             Duration::from_secs(2),
@@ -69,7 +72,7 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     } else {
         None
     };
-    let body = Readiness {
+    Readiness {
         ready: reason.is_none(),
         role: match role {
             Role::Starting => "starting",
@@ -83,21 +86,5 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
         rpc_ok: st.rpc_ok(),
         db_ok,
         reason,
-    };
-    let code = if body.ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(body))
-}
-
-async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        s.status.metrics.render(),
-    )
+    }
 }

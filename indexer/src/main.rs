@@ -3,19 +3,10 @@
 use anyhow::Context;
 use posmul_core::{config::Env, db, deployment::Deployment};
 use posmul_indexer::{Indexer, IndexerConfig};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .json()
-            .init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
+    posmul_core::service::init_logging("info");
     let env = Env::process();
     let config = IndexerConfig::from_env(&env).context("invalid indexer configuration")?;
     let deployment = Deployment::load(&config.deployments_dir, config.chain_id)

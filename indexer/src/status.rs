@@ -180,6 +180,11 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.handle.render()
     }
+
+    /// The handle the operations listener renders.
+    pub fn handle(&self) -> PrometheusHandle {
+        self.handle.clone()
+    }
 }
 
 /// Role of this instance.

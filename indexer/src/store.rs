@@ -562,8 +562,8 @@ pub async fn write_batch(
         );
         for (address, d) in &b.balances {
             addresses.push(address.to_vec());
-            credits.push(Wei(d.credit));
-            debits.push(Wei(d.debit));
+            credits.push(Wei::from_u256(d.credit));
+            debits.push(Wei::from_u256(d.debit));
             last_blocks.push(d.last_block as i64);
         }
         sqlx::query(

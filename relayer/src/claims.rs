@@ -33,7 +33,7 @@ pub async fn process_queue(relayer: &Relayer) -> Result<usize> {
                     let proof = wave::proof(pool, &current, account).await?;
                     let claimed = mw.claimed(account).call().await?;
                     match proof {
-                        Some(p) if p.cumulative_amount.0 > claimed => {
+                        Some(p) if p.cumulative_amount.as_u256() > claimed => {
                             queue::submit(pool, id, batch, p.cumulative_amount).await?;
                         }
                         _ => queue::close(pool, id).await?,
@@ -56,7 +56,7 @@ async fn send_batch(relayer: &Relayer, batch: i64) -> Result<usize> {
     for &(_, account) in &rows {
         if let Some(p) = wave::proof(pool, &current, account).await? {
             accounts.push(account);
-            amounts.push(p.cumulative_amount.0);
+            amounts.push(p.cumulative_amount.as_u256());
             proofs.push(p.proof);
         }
     }

@@ -15,18 +15,19 @@
 //!    floor, gas estimate plus margin, nonce from the node's `pending` count, replacement with
 //!    higher fees after a wait; every attempt is recorded before it is broadcast.
 //! 4. [`publisher`]: the per-wave state machine built → submitted → mined → finalized under a
-//!    PostgreSQL advisory lock. A restart at any point finishes the same wave, or recognises from
+//!    PostgreSQL advisory lock ([`app`]: the [`Relayer`] itself and its loop). A restart at any point finishes the same wave, or recognises from
 //!    the chain (`nextDay`, `WavePublished`) that it is already published; missed days are
 //!    caught up in order. [`failpoint`] lets tests crash it at each step.
 //! 5. [`claims`]: proofs for wallets (`GET /v1/me/pmc/claim`) and gas-sponsored batch claims
 //!    with `claimMany` (M5); credits turn `claimed` once the indexer mirrors a final claim that
 //!    covers them (E3).
 //! 6. [`reconcile`]: checks the chain against the database for every published day.
-//! 7. [`demo`]: a local-chain clock that jumps a day every few minutes, for `script/dev`.
+//! 7. [`demo`]: demo mode's fast chain clock (a chain day every few minutes), for `script/dev`.
 //!
 //! The binary `posmul-relayer` (subcommands `run`, `reconcile`, `build-wave`) is a thin shell
 //! over [`Relayer`]; see [`config::RelayerConfig`] for its environment variables.
 
+pub mod app;
 pub mod claims;
 pub mod config;
 pub mod contracts;
@@ -39,7 +40,7 @@ pub mod reconcile;
 pub mod sender;
 pub mod wave;
 
+pub use app::Relayer;
 pub use error::{Error, Result};
 /// The economy configuration (M1) lives in the money book; re-exported for the wave builder.
 pub use posmul_economy::config as economy;
-pub use publisher::Relayer;

@@ -9,17 +9,16 @@
 
 use alloy::providers::{Provider, ProviderBuilder};
 use anyhow::{Context, bail};
-use posmul_core::{config::Env, deployment::Deployment};
+use posmul_core::{
+    config::Env,
+    deployment::Deployment,
+    service::{OpsListener, global_metrics, init_logging},
+};
 use posmul_relayer::{Relayer, config::RelayerConfig, reconcile};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging("info");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map_or("run", String::as_str);
     let config =
@@ -54,16 +53,42 @@ async fn main() -> anyhow::Result<()> {
     .context("failed to start the relayer")?;
     match command {
         "run" => {
-            posmul_relayer::metrics::serve(config.metrics_addr)
+            OpsListener::bind(config.metrics_addr)
                 .await
-                .context("failed to serve metrics")?;
+                .with_context(|| format!("failed to bind METRICS_ADDR {}", config.metrics_addr))?
+                .spawn(
+                    global_metrics(|b| b),
+                    posmul_relayer::metrics::readiness(relayer.election.clone()),
+                );
             tracing::info!(?config, "relayer starting");
-            relayer
-                .run(config.demo_day, async {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            if config.demo_day.is_some() {
+                posmul_relayer::demo::check_local(relayer.provider())
+                    .await
+                    .context("DEMO_DAY_SECONDS is set")?;
+            }
+            let demo = config.demo_day.map(|day| {
+                let mut stopped = stopped.clone();
+                tokio::spawn(posmul_relayer::demo::run(
+                    relayer.provider().clone(),
+                    day,
+                    async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                ))
+            });
+            let result = relayer
+                .run(async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
-                .await
-                .context("relayer stopped")?;
+                .await;
+            let _ = stop.send(true);
+            if let Some(d) = demo {
+                d.await
+                    .context("demo clock task")?
+                    .context("demo clock failed")?;
+            }
+            result.context("relayer stopped")?;
         }
         "reconcile" => {
             let report = reconcile::reconcile(&relayer)

@@ -1,4 +1,5 @@
-//! Prometheus metrics of the relayer (`GET /metrics` on `METRICS_ADDR`).
+//! Prometheus metrics of the relayer (`GET /metrics` on `METRICS_ADDR`, served by
+//! [`posmul_core::service::listener`] with `/healthz` and `/readyz`).
 //!
 //! - `posmul_relayer_chain_next_day`, `posmul_relayer_chain_block`: the chain as last seen;
 //! - `posmul_relayer_last_finalized_day`, `posmul_relayer_publish_gas`;
@@ -6,32 +7,30 @@
 //!   `_send_errors_total`, `_errors_total`, `_divergences_total`, `_claims_sent_total`;
 //! - reconciliation: `posmul_relayer_reconcile_problems` (0 when every check holds) and
 //!   `posmul_relayer_contract_surplus_wei` (PMC held by MoneyWave − (minted − claimed)).
+//!
+//! `/readyz` answers 200 while this instance holds the relayer lock (the active instance), 503
+//! on a standby.
 
-use std::net::SocketAddr;
+use posmul_core::service::{Election, Readiness, ReadinessCheck, readiness_check};
 
-use axum::{Router, routing::get};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-
-use crate::publisher::ChainState;
-
-/// Records the chain state gauges.
-pub fn chain(c: &ChainState) {
-    metrics::gauge!("posmul_relayer_chain_next_day").set(c.next_day as f64);
-    metrics::gauge!("posmul_relayer_chain_block").set(c.latest_block as f64);
+/// Records the chain state gauges: MoneyWave's `nextDay` and the latest block seen.
+pub fn chain(next_day: u64, latest_block: u64) {
+    metrics::gauge!("posmul_relayer_chain_next_day").set(next_day as f64);
+    metrics::gauge!("posmul_relayer_chain_block").set(latest_block as f64);
 }
 
-/// Installs the recorder and serves `/metrics` and `/healthz` on `addr`.
-pub async fn serve(addr: SocketAddr) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let handle: PrometheusHandle = PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(std::io::Error::other)?;
-    let app = Router::new()
-        .route("/metrics", get(move || std::future::ready(handle.render())))
-        .route("/healthz", get(|| std::future::ready("ok")));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    Ok(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "metrics server stopped");
+/// The relayer's `/readyz`: ready while it leads.
+pub fn readiness(election: Election) -> ReadinessCheck {
+    readiness_check(move || {
+        let leading = election.is_leader();
+        async move {
+            Readiness {
+                ready: leading,
+                body: serde_json::json!({
+                    "ready": leading,
+                    "role": if leading { "leader" } else { "standby" },
+                }),
+            }
         }
-    }))
+    })
 }

@@ -1,4 +1,4 @@
-//! The per-wave state machine and the relayer loop (issue 5 §4).
+//! Publishing: the per-wave state machine one relayer pass runs ([`Relayer::catch_up_locked`]).
 //!
 //! ```text
 //!  (day ended) ──build──▶ built ──sign+send──▶ submitted ──receipt──▶ mined ──finality──▶ finalized
@@ -16,157 +16,27 @@
 //! row exists, only that exact wave can be published for the day. If the chain holds days the
 //! database lacks, the relayer refuses to continue rather than build a different wave.
 
-use std::time::Duration;
-
 use alloy::{
-    eips::BlockNumberOrTag,
-    network::EthereumWallet,
-    primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider, ext::AnvilApi},
+    network::ReceiptResponse,
+    primitives::{B256, U256},
+    providers::Provider,
     rpc::types::Filter,
-    signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolEvent},
 };
-use chrono::NaiveDate;
-use posmul_core::money::Wei;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 
+pub use crate::app::{ChainState, LOCK_KEY, Relayer};
 use crate::{
     Error, Result,
-    config::Settings,
     contracts::MoneyWave,
-    failpoint::Failpoints,
-    sender::{Kind, Sender},
+    sender::Kind,
     wave::{self, BuildParams, Status, Wave},
 };
 
-/// The advisory-lock key of the wave publisher ("PosMulWv").
-pub const LOCK_KEY: i64 = 0x506f_734d_756c_5776;
-
 /// Seconds in a MoneyWave day.
-pub const DAY: u64 = 86_400;
-
-/// The chain as the relayer sees it at one moment.
-#[derive(Debug, Clone, Copy)]
-pub struct ChainState {
-    pub next_day: u64,
-    pub daily_cap: Wei,
-    pub latest_block: u64,
-    pub latest_timestamp: u64,
-}
-
-/// The relayer: database, chain, signer. Cheap to clone.
-#[derive(Clone)]
-pub struct Relayer {
-    pub pool: PgPool,
-    pub sender: Sender,
-    pub money_wave: Address,
-    pub genesis: u64,
-    pub deployment_block: u64,
-}
-
-/// Holds the advisory lock until dropped (or until the process dies, which ends the session).
-pub struct LockGuard(Option<PgConnection>);
-
-impl LockGuard {
-    /// Releases the lock now.
-    pub async fn release(mut self) -> Result<()> {
-        if let Some(mut c) = self.0.take() {
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(LOCK_KEY)
-                .execute(&mut c)
-                .await?;
-            c.close().await?;
-        }
-        Ok(())
-    }
-}
+pub const DAY: u64 = posmul_core::day::SECONDS_PER_DAY;
 
 impl Relayer {
-    /// A relayer for the MoneyWave at `money_wave`, signing with `signer`.
-    pub async fn new(
-        pool: PgPool,
-        provider: DynProvider,
-        signer: PrivateKeySigner,
-        money_wave: Address,
-        deployment_block: u64,
-        settings: Settings,
-    ) -> Result<Relayer> {
-        let chain_id = provider.get_chain_id().await?;
-        let genesis = MoneyWave::new(money_wave, &provider)
-            .genesis()
-            .call()
-            .await?;
-        let from = signer.address();
-        Ok(Relayer {
-            pool,
-            sender: Sender {
-                provider,
-                wallet: EthereumWallet::from(signer),
-                from,
-                chain_id,
-                settings,
-                failpoints: Failpoints::default(),
-            },
-            money_wave,
-            genesis: genesis.to::<u64>(),
-            deployment_block,
-        })
-    }
-
-    /// The crash points tests arm.
-    pub fn failpoints(&self) -> &Failpoints {
-        &self.sender.failpoints
-    }
-
-    /// The provider.
-    pub fn provider(&self) -> &DynProvider {
-        &self.sender.provider
-    }
-
-    /// The UTC date of MoneyWave day `day`.
-    pub fn date_of(&self, day: u64) -> Result<NaiveDate> {
-        let genesis = chrono::DateTime::from_timestamp(self.genesis as i64, 0)
-            .ok_or_else(|| Error::Corrupt(format!("genesis {}", self.genesis)))?;
-        genesis
-            .date_naive()
-            .checked_add_days(chrono::Days::new(day))
-            .ok_or_else(|| Error::Corrupt(format!("day {day}")))
-    }
-
-    /// Waits for the advisory lock on a connection of its own.
-    pub async fn lock(&self) -> Result<LockGuard> {
-        let mut conn = PgConnection::connect_with(&self.pool.connect_options()).await?;
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut conn)
-            .await?;
-        Ok(LockGuard(Some(conn)))
-    }
-
-    /// Reads `nextDay`, `dailyCap` and the latest block.
-    pub async fn chain_state(&self) -> Result<ChainState> {
-        let mw = MoneyWave::new(self.money_wave, self.provider());
-        let next_day = mw.nextDay().call().await?;
-        let cap = mw.dailyCap().call().await?;
-        let block = self
-            .provider()
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await?
-            .ok_or_else(|| Error::Corrupt("the node has no latest block".into()))?;
-        Ok(ChainState {
-            next_day,
-            daily_cap: Wei(cap),
-            latest_block: block.header.number,
-            latest_timestamp: block.header.timestamp,
-        })
-    }
-
-    /// How many days have ended by `timestamp` (days `0..n` have).
-    pub fn ended_days(&self, timestamp: u64) -> u64 {
-        timestamp.saturating_sub(self.genesis) / DAY
-    }
-
     /// Takes the lock, brings every ended day to `finalized`, releases the lock. Returns the
     /// days finalized by this call.
     pub async fn catch_up(&self) -> Result<Vec<u64>> {
@@ -181,7 +51,7 @@ impl Relayer {
         let mut finalized = Vec::new();
         loop {
             let chain = self.chain_state().await?;
-            crate::metrics::chain(&chain);
+            crate::metrics::chain(chain.next_day, chain.latest_block);
             let latest = wave::latest(&self.pool).await?;
             if let Some(w) = latest.as_ref().filter(|w| w.status != Status::Finalized) {
                 if self.advance(w, &chain).await? == Some(Status::Finalized) {
@@ -234,9 +104,9 @@ impl Relayer {
         let input = MoneyWave::publishWaveCall {
             day: w.day,
             root: w.root,
-            amount: w.amount.0,
+            amount: w.amount.as_u256(),
             allocationHash: w.allocation_hash,
-            totalCumulative: w.total_cumulative.0,
+            totalCumulative: w.total_cumulative.as_u256(),
         }
         .abi_encode();
         let mw = MoneyWave::new(self.money_wave, self.provider());
@@ -259,7 +129,7 @@ impl Relayer {
             return self.adopt_published(w).await;
         };
         let tx = r.transaction_hash;
-        if !alloy::network::ReceiptResponse::status(&r) {
+        if !ReceiptResponse::status(&r) {
             return Err(Error::Reverted { day: w.day, tx });
         }
         let event = r
@@ -322,21 +192,6 @@ impl Relayer {
         Ok(Status::Mined)
     }
 
-    /// The highest final block: the node's `finalized` tag, or latest − confirmations.
-    pub async fn finalized_block(&self) -> Result<u64> {
-        match self
-            .provider()
-            .get_block_by_number(BlockNumberOrTag::Finalized)
-            .await
-        {
-            Ok(Some(b)) => Ok(b.header.number),
-            _ => {
-                let latest = self.provider().get_block_number().await?;
-                Ok(latest.saturating_sub(self.sender.settings.finality_confirmations))
-            }
-        }
-    }
-
     async fn finalize(&self, w: &Wave) -> Result<Option<Status>> {
         let (Some(tx), Some(block)) = (w.tx_hash, w.block_number) else {
             return Err(Error::Corrupt(format!(
@@ -385,82 +240,13 @@ impl Relayer {
             }
         }
     }
-
-    /// Runs until `shutdown` resolves: catch up, serve claim batches, mark the credits whose
-    /// claims the indexer mirrored as `claimed`, advance the demo clock, sleep; errors are logged and retried with backoff (an RPC outage only delays).
-    pub async fn run(
-        &self,
-        demo_day: Option<Duration>,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<()> {
-        tokio::pin!(shutdown);
-        let lock = tokio::select! {
-            l = self.lock() => l?,
-            _ = &mut shutdown => return Ok(()),
-        };
-        tracing::info!(relayer = %self.sender.from, money_wave = %self.money_wave, "holding the relayer lock");
-        let mut backoff = self.sender.settings.poll_interval;
-        let mut next_warp = demo_day.map(|d| tokio::time::Instant::now() + d);
-        loop {
-            if let (Some(at), Some(d)) = (next_warp, demo_day)
-                && tokio::time::Instant::now() >= at
-            {
-                if let Err(e) = crate::demo::advance_one_day(self.provider()).await {
-                    tracing::warn!(error = %e, "demo clock: cannot advance the chain");
-                }
-                next_warp = Some(at + d);
-            }
-            if demo_day.is_some()
-                && let Err(e) = crate::demo::mine_block(self.provider()).await
-            {
-                tracing::warn!(error = %e, "demo clock: cannot mine a block");
-            }
-            let pass = async {
-                self.catch_up_locked().await?;
-                crate::claims::process_queue(self).await?;
-                posmul_economy::credits::lifecycle::mark_claimed(&self.pool, self.sender.chain_id)
-                    .await?;
-                crate::reconcile::update_metrics(self).await
-            };
-            let wait = match pass.await {
-                Ok(()) => {
-                    backoff = self.sender.settings.poll_interval;
-                    self.sender.settings.poll_interval
-                }
-                Err(e @ Error::Divergence { .. }) => {
-                    tracing::error!(error = %e, "stopping: chain and database disagree");
-                    metrics::counter!("posmul_relayer_divergences_total").increment(1);
-                    lock.release().await?;
-                    return Err(e);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "relayer pass failed; retrying");
-                    metrics::counter!("posmul_relayer_errors_total").increment(1);
-                    let w = backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                    w
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = &mut shutdown => break,
-            }
-        }
-        lock.release().await
-    }
-
-    /// Mines one block on a development chain (tests and demo).
-    pub async fn mine(&self, blocks: u64) -> Result<()> {
-        self.provider().anvil_mine(Some(blocks), None).await?;
-        Ok(())
-    }
 }
 
 fn check_event(w: &Wave, e: &MoneyWave::WavePublished) -> Result<()> {
     if e.root != w.root
-        || e.amount != w.amount.0
+        || e.amount != w.amount.as_u256()
         || e.allocationHash != w.allocation_hash
-        || e.totalCumulative != w.total_cumulative.0
+        || e.totalCumulative != w.total_cumulative.as_u256()
     {
         return Err(Error::Divergence {
             day: w.day,

@@ -66,9 +66,9 @@ pub async fn reconcile(relayer: &Relayer) -> Result<Report> {
                 report.days_checked += 1;
                 last_total = w.total_cumulative;
                 if e.root != w.root
-                    || e.amount != w.amount.0
+                    || e.amount != w.amount.as_u256()
                     || e.allocationHash != w.allocation_hash
-                    || e.totalCumulative != w.total_cumulative.0
+                    || e.totalCumulative != w.total_cumulative.as_u256()
                 {
                     report.problems.push(format!(
                         "day {}: WavePublished differs from the stored wave",
@@ -123,13 +123,15 @@ pub async fn reconcile(relayer: &Relayer) -> Result<Report> {
         ));
     }
     let mw = MoneyWave::new(relayer.money_wave, provider);
-    report.total_minted = Wei(mw.totalMinted().call().await?);
-    report.total_claimed = Wei(mw.totalClaimed().call().await?);
+    report.total_minted = Wei::from_u256(mw.totalMinted().call().await?);
+    report.total_claimed = Wei::from_u256(mw.totalClaimed().call().await?);
     let token = mw.token().call().await?;
-    report.contract_balance = Wei(PMC::new(token, provider)
-        .balanceOf(relayer.money_wave)
-        .call()
-        .await?);
+    report.contract_balance = Wei::from_u256(
+        PMC::new(token, provider)
+            .balanceOf(relayer.money_wave)
+            .call()
+            .await?,
+    );
     let owed = report.total_minted.checked_sub(report.total_claimed);
     if owed != Some(report.contract_balance) {
         report.problems.push(format!(
@@ -152,9 +154,8 @@ pub async fn update_metrics(relayer: &Relayer) -> Result<()> {
     metrics::gauge!("posmul_relayer_reconcile_problems").set(r.problems.len() as f64);
     let surplus = r
         .contract_balance
-        .0
-        .saturating_sub(r.total_minted.0.saturating_sub(r.total_claimed.0));
-    metrics::gauge!("posmul_relayer_contract_surplus_wei").set(f64::from(surplus));
+        .saturating_sub(r.total_minted.saturating_sub(r.total_claimed));
+    metrics::gauge!("posmul_relayer_contract_surplus_wei").set(f64::from(surplus.as_u256()));
     for p in &r.problems {
         tracing::error!(problem = %p, "reconciliation");
     }

@@ -22,6 +22,7 @@ use alloy::{
     rpc::types::{TransactionReceipt, TransactionRequest},
 };
 use chrono::{DateTime, Utc};
+use posmul_core::Clock;
 use sqlx::{PgPool, Row};
 
 use crate::{
@@ -71,6 +72,9 @@ pub struct Sender {
     pub chain_id: u64,
     pub settings: Settings,
     pub failpoints: Failpoints,
+    /// Measures how long an attempt has waited for `replace_after`. Wall time even in demo mode,
+    /// where the chain's time runs fast: a transaction waits for real block producers.
+    pub clock: Clock,
 }
 
 /// Fees of one attempt.
@@ -199,7 +203,7 @@ impl Sender {
                     self.broadcast(pool, a).await?;
                 }
                 Some(a)
-                    if Utc::now() - a.created_at
+                    if self.clock.now().await - a.created_at
                         >= chrono::Duration::from_std(self.settings.replace_after)
                             .unwrap_or_default() =>
                 {
@@ -308,8 +312,8 @@ impl Sender {
         let raw = Bytes::from(envelope.encoded_2718());
         let row = sqlx::query(
             "INSERT INTO relayer.tx_attempts (kind, subject, sender, nonce, tx_hash, raw, max_fee_per_gas,
-                                              max_priority_fee_per_gas, gas_limit, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::numeric, $9, 'signed') RETURNING id, created_at",
+                                              max_priority_fee_per_gas, gas_limit, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::numeric, $9, 'signed', $10) RETURNING id, created_at",
         )
         .bind(kind.as_str())
         .bind(subject as i64)
@@ -320,6 +324,8 @@ impl Sender {
         .bind(fees.max_fee_per_gas.to_string())
         .bind(fees.max_priority_fee_per_gas.to_string())
         .bind(gas_limit as i64)
+        // The sender's clock, the one `replace_after` is measured by.
+        .bind(self.clock.now().await)
         .fetch_one(pool)
         .await?;
         tracing::info!(tx = %tx_hash, nonce, gas_limit, max_fee = fees.max_fee_per_gas, priority_fee = fees.max_priority_fee_per_gas, "signed");

@@ -208,7 +208,7 @@ async fn a_wave_is_stored_with_binary_copy_and_reads_back_exactly(pool: PgPool) 
     let values: Vec<(Address, U256)> = vec![
         (Address::repeat_byte(1), U256::from(1)),
         (Address::repeat_byte(2), U256::from(10_000)),
-        (Address::repeat_byte(3), Wei::from_pmc(1).0),
+        (Address::repeat_byte(3), Wei::from_pmc(1).as_u256()),
         (Address::repeat_byte(4), U256::from(100_000_001_u64)),
         (Address::repeat_byte(5), U256::MAX),
     ];
@@ -235,9 +235,9 @@ async fn a_wave_is_stored_with_binary_copy_and_reads_back_exactly(pool: PgPool) 
     assert_eq!(rows.len(), leaves.len());
     for (i, (r, l)) in rows.iter().zip(&leaves).enumerate() {
         assert_eq!(r.get::<Vec<u8>, _>("address"), l.address.to_vec());
-        assert_eq!(r.get::<Wei, _>("cumulative").0, l.cumulative);
+        assert_eq!(r.get::<Wei, _>("cumulative").as_u256(), l.cumulative);
         assert_eq!(r.get::<String, _>("text"), l.cumulative.to_string());
-        assert_eq!(r.get::<Wei, _>("increment").0, l.increment);
+        assert_eq!(r.get::<Wei, _>("increment").as_u256(), l.increment);
         assert_eq!(
             r.get::<i32, _>("tree_index") as usize,
             tree.tree_index(i).expect("in tree")
@@ -255,7 +255,7 @@ async fn a_wave_is_stored_with_binary_copy_and_reads_back_exactly(pool: PgPool) 
             .await
             .expect("db")
             .expect("a leaf");
-        assert_eq!(p.cumulative_amount.0, *c);
+        assert_eq!(p.cumulative_amount.as_u256(), *c);
     }
     assert!(
         book::proof(&pool, &stored, Address::repeat_byte(9))

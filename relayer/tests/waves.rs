@@ -84,7 +84,7 @@ async fn chain(cap_pmc: u64) -> Chain {
     let me = key.address();
     let nonce = admin.get_transaction_count(me).await.expect("nonce");
     let predicted = me.create(nonce + 1);
-    let pmc = PMC::deploy(&admin, Wei::from_pmc(21_000_000_000).0, predicted)
+    let pmc = PMC::deploy(&admin, Wei::from_pmc(21_000_000_000).as_u256(), predicted)
         .await
         .expect("PMC deploys");
     let ts = admin
@@ -99,7 +99,7 @@ async fn chain(cap_pmc: u64) -> Chain {
         &admin,
         *pmc.address(),
         U256::from(genesis),
-        Wei::from_pmc(cap_pmc).0,
+        Wei::from_pmc(cap_pmc).as_u256(),
         me,
     )
     .await
@@ -300,7 +300,7 @@ async fn m3_m4_m5_a_full_day_is_published_proved_and_claimed(pool: PgPool) {
     let p = current_proof(&pool, alice).await.expect("alice has a leaf");
     assert_eq!(p.cumulative_amount, Wei::from_pmc(12));
     MoneyWave::new(c.money_wave, &c.claimer)
-        .claim(alice, p.cumulative_amount.0, p.proof.clone())
+        .claim(alice, p.cumulative_amount.as_u256(), p.proof.clone())
         .send()
         .await
         .expect("claim sent")
@@ -310,7 +310,7 @@ async fn m3_m4_m5_a_full_day_is_published_proved_and_claimed(pool: PgPool) {
     let pmc = PMC::new(c.pmc, &c.admin);
     assert_eq!(
         pmc.balanceOf(alice).call().await.expect("balance"),
-        Wei::from_pmc(12).0
+        Wei::from_pmc(12).as_u256()
     );
 
     // Bob asks the relayer to claim for him: a claimMany batch.
@@ -320,7 +320,7 @@ async fn m3_m4_m5_a_full_day_is_published_proved_and_claimed(pool: PgPool) {
     assert_eq!(claims::process_queue(&r).await.expect("batch"), 1);
     assert_eq!(
         pmc.balanceOf(bob).call().await.expect("balance"),
-        Wei::from_pmc(5).0
+        Wei::from_pmc(5).as_u256()
     );
     assert_reconciled(&r).await;
 }
@@ -601,7 +601,7 @@ async fn an_rpc_outage_only_delays_the_wave(pool: PgPool) {
     let runner = tokio::spawn({
         let r = r.clone();
         async move {
-            r.run(None, async {
+            r.run(async {
                 let _ = stop_rx.await;
             })
             .await

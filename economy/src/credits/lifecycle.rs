@@ -41,7 +41,7 @@ pub async fn pending_for_wave(
             let address: Vec<u8> = r.try_get("address")?;
             Ok(WaveCandidate {
                 id: r.try_get("id")?,
-                amount: r.try_get::<Wei, _>("amount")?.0,
+                amount: r.try_get::<Wei, _>("amount")?.as_u256(),
                 address: codec::address(&address)
                     .map_err(|e| CreditError::Corrupt(e.to_string()))?,
             })

@@ -32,7 +32,7 @@ pub async fn balance(conn: &mut PgConnection, account: Account) -> Result<Pmp> {
         .bind(account.reference_id)
         .fetch_optional(conn)
         .await?;
-    Ok(Pmp(balance.unwrap_or(0)))
+    Ok(Pmp::new(balance.unwrap_or(0)))
 }
 
 pub(super) async fn open_accounts(conn: &mut PgConnection, accounts: &[Account]) -> Result<()> {

@@ -68,8 +68,8 @@ fn history_entry(row: &sqlx::postgres::PgRow) -> Result<HistoryEntry> {
         posting_id: row.try_get("id")?,
         transfer_id: row.try_get("transfer_id")?,
         kind: row.try_get("kind")?,
-        amount: Pmp(row.try_get("amount")?),
-        balance_after: Pmp(row.try_get("balance_after")?),
+        amount: Pmp::new(row.try_get("amount")?),
+        balance_after: Pmp::new(row.try_get("balance_after")?),
         counter_account: counter_kind
             .zip(counter_reference)
             .map(|(kind, reference_id)| Account { kind, reference_id }),

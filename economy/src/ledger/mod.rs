@@ -226,7 +226,7 @@ impl From<TransferRequest> for Entry {
             legs: vec![
                 Leg {
                     account: r.from,
-                    amount: Pmp(r.amount.0.saturating_neg()),
+                    amount: Pmp::new(r.amount.get().saturating_neg()),
                 },
                 Leg {
                     account: r.to,

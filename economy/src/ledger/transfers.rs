@@ -10,9 +10,9 @@ use super::accounts::open_accounts;
 use super::*;
 
 /// Moves `amount` from `from` to `to` (see the module docs for the guarantees).
-#[tracing::instrument(skip_all, fields(kind = ?req.kind, amount = req.amount.0), err(level = "info"))]
+#[tracing::instrument(skip_all, fields(kind = ?req.kind, amount = req.amount.get()), err(level = "info"))]
 pub async fn transfer(tx: &mut PgTransaction<'_>, req: TransferRequest) -> Result<Transfer> {
-    if req.amount.0 <= 0 {
+    if req.amount.get() <= 0 {
         return Err(LedgerError::NonPositiveAmount(req.amount));
     }
     if req.from == req.to {
@@ -24,12 +24,12 @@ pub async fn transfer(tx: &mut PgTransaction<'_>, req: TransferRequest) -> Resul
 /// Like [`transfer`], but both accounts must already be open: a missing one is
 /// [`LedgerError::NoSuchAccount`] instead of being opened. Every registered user has an open
 /// account (from the sign-up grant), so this refuses a transfer to a user id that is not one.
-#[tracing::instrument(skip_all, fields(kind = ?req.kind, amount = req.amount.0), err(level = "info"))]
+#[tracing::instrument(skip_all, fields(kind = ?req.kind, amount = req.amount.get()), err(level = "info"))]
 pub async fn transfer_between_open_accounts(
     tx: &mut PgTransaction<'_>,
     req: TransferRequest,
 ) -> Result<Transfer> {
-    if req.amount.0 <= 0 {
+    if req.amount.get() <= 0 {
         return Err(LedgerError::NonPositiveAmount(req.amount));
     }
     if req.from == req.to {
@@ -79,8 +79,8 @@ async fn write(tx: &mut PgTransaction<'_>, entry: Entry, open_missing: bool) -> 
             if after < 0 {
                 return Err(LedgerError::InsufficientFunds {
                     account: *account,
-                    balance: Pmp(balance),
-                    requested: Pmp(amount.saturating_neg()),
+                    balance: Pmp::new(balance),
+                    requested: Pmp::new(amount.saturating_neg()),
                 });
             }
         }
@@ -157,8 +157,8 @@ async fn write(tx: &mut PgTransaction<'_>, entry: Entry, open_missing: bool) -> 
         .zip(&ids)
         .map(|((account, amount), id)| PostedLeg {
             account: *account,
-            amount: Pmp(*amount),
-            balance_after: after_by_id.get(id).copied().flatten().map(Pmp),
+            amount: Pmp::new(*amount),
+            balance_after: after_by_id.get(id).copied().flatten().map(Pmp::new),
         })
         .collect();
     metrics::counter!("posmul_pmp_transfers_total", "kind" => format!("{:?}", entry.kind))
@@ -183,7 +183,7 @@ pub async fn grant_signup(
     amount: Pmp,
 ) -> Result<Option<Transfer>> {
     open_user_account(tx, user_id).await?;
-    if amount.0 == 0 {
+    if amount.get() == 0 {
         return Ok(None);
     }
     transfer(
@@ -210,8 +210,8 @@ fn net_legs(legs: &[Leg]) -> Result<BTreeMap<Account, i64>> {
     let mut net: BTreeMap<Account, i128> = BTreeMap::new();
     let mut sum: i128 = 0;
     for leg in legs {
-        *net.entry(leg.account).or_default() += i128::from(leg.amount.0);
-        sum += i128::from(leg.amount.0);
+        *net.entry(leg.account).or_default() += i128::from(leg.amount.get());
+        sum += i128::from(leg.amount.get());
     }
     if sum != 0 {
         return Err(LedgerError::Unbalanced(sum));
@@ -295,8 +295,10 @@ async fn load_by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Transf
                     kind: row.try_get("account_kind")?,
                     reference_id: row.try_get("account_reference")?,
                 },
-                amount: Pmp(row.try_get("amount")?),
-                balance_after: row.try_get::<Option<i64>, _>("balance_after")?.map(Pmp),
+                amount: Pmp::new(row.try_get("amount")?),
+                balance_after: row
+                    .try_get::<Option<i64>, _>("balance_after")?
+                    .map(Pmp::new),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -325,7 +327,7 @@ fn same_or_conflict(
         && existing
             .legs
             .iter()
-            .all(|l| legs.get(&l.account) == Some(&l.amount.0));
+            .all(|l| legs.get(&l.account) == Some(&l.amount.get()));
     if same_legs
         && existing.kind == entry.kind
         && existing.reference == entry.reference
@@ -350,15 +352,15 @@ mod tests {
         let net = net_legs(&[
             Leg {
                 account: a,
-                amount: Pmp(-5),
+                amount: Pmp::new(-5),
             },
             Leg {
                 account: b,
-                amount: Pmp(3),
+                amount: Pmp::new(3),
             },
             Leg {
                 account: b,
-                amount: Pmp(2),
+                amount: Pmp::new(2),
             },
         ])
         .unwrap();
@@ -367,7 +369,7 @@ mod tests {
         assert!(matches!(
             net_legs(&[Leg {
                 account: a,
-                amount: Pmp(1)
+                amount: Pmp::new(1)
             }]),
             Err(LedgerError::Unbalanced(1))
         ));
@@ -375,11 +377,11 @@ mod tests {
             net_legs(&[
                 Leg {
                     account: a,
-                    amount: Pmp(1)
+                    amount: Pmp::new(1)
                 },
                 Leg {
                     account: a,
-                    amount: Pmp(-1)
+                    amount: Pmp::new(-1)
                 }
             ]),
             Err(LedgerError::SameAccount)
@@ -393,15 +395,15 @@ mod tests {
         let r = net_legs(&[
             Leg {
                 account: a,
-                amount: Pmp(i64::MIN),
+                amount: Pmp::new(i64::MIN),
             },
             Leg {
                 account: b,
-                amount: Pmp(i64::MAX),
+                amount: Pmp::new(i64::MAX),
             },
             Leg {
                 account: b,
-                amount: Pmp(1),
+                amount: Pmp::new(1),
             },
         ]);
         assert!(matches!(r, Err(LedgerError::Overflow)));

@@ -39,11 +39,7 @@ const HOLDERS: u64 = 10_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    posmul_core::service::init_logging("warn");
     let env = Env::process();
     let events: u64 = env.or("BENCH_EVENTS", 1_000_000u64)?;
     let per_tx: u64 = env.or("BENCH_EVENTS_PER_TX", 5_000u64)?;

@@ -119,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
          VALUES (0, DATE '2026-01-01', 31337, $1, 'finalized', $2, $2, $2, 0, $3, $4, $5, 0, $6, 1)",
     )
     .bind(Address::ZERO.as_slice())
-    .bind(Wei(total))
+    .bind(Wei::from_u256(total))
     .bind(tree.root().as_slice())
     .bind(hash.as_slice())
     .bind(n as i32)

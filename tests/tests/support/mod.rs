@@ -249,7 +249,7 @@ impl Stack {
         let relayer_loop = {
             let r = relayer.clone();
             tokio::spawn(async move {
-                r.run(None, async {
+                r.run(async {
                     let _ = stopped.await;
                 })
                 .await

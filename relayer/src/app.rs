@@ -1,0 +1,203 @@
+//! The relayer itself: its database, chain, signer and lock, and the loop that runs it.
+//! What one pass publishes is [`crate::publisher`].
+
+use std::time::Duration;
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{DynProvider, Provider, ext::AnvilApi},
+    signers::local::PrivateKeySigner,
+};
+use chrono::NaiveDate;
+use posmul_core::{
+    Clock, UtcDay,
+    day::SECONDS_PER_DAY,
+    money::Wei,
+    service::{Election, Leader},
+};
+use sqlx::PgPool;
+
+use crate::{
+    Error, Result, config::Settings, contracts::MoneyWave, failpoint::Failpoints, sender::Sender,
+};
+
+/// The advisory-lock key of the wave publisher ("PosMulWv").
+pub const LOCK_KEY: i64 = 0x506f_734d_756c_5776;
+
+/// The chain as the relayer sees it at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainState {
+    pub next_day: u64,
+    pub daily_cap: Wei,
+    pub latest_block: u64,
+    pub latest_timestamp: u64,
+}
+
+/// The relayer: database, chain, signer. Cheap to clone.
+#[derive(Clone)]
+pub struct Relayer {
+    pub pool: PgPool,
+    pub sender: Sender,
+    pub money_wave: Address,
+    pub genesis: u64,
+    pub deployment_block: u64,
+    /// The relayer lock: one active instance, the others hot standbys.
+    pub election: Election,
+}
+
+impl Relayer {
+    /// A relayer for the MoneyWave at `money_wave`, signing with `signer`.
+    pub async fn new(
+        pool: PgPool,
+        provider: DynProvider,
+        signer: PrivateKeySigner,
+        money_wave: Address,
+        deployment_block: u64,
+        settings: Settings,
+    ) -> Result<Relayer> {
+        let chain_id = provider.get_chain_id().await?;
+        let genesis = MoneyWave::new(money_wave, &provider)
+            .genesis()
+            .call()
+            .await?;
+        let from = signer.address();
+        Ok(Relayer {
+            pool,
+            sender: Sender {
+                provider,
+                wallet: EthereumWallet::from(signer),
+                from,
+                chain_id,
+                settings,
+                failpoints: Failpoints::default(),
+                clock: Clock::system(),
+            },
+            money_wave,
+            genesis: genesis.to::<u64>(),
+            deployment_block,
+            election: Election::new("relayer", LOCK_KEY),
+        })
+    }
+
+    /// The clock the sender measures waiting transactions by (the system clock unless a test
+    /// sets a manual one to replace a transaction without waiting).
+    pub fn with_clock(mut self, clock: Clock) -> Relayer {
+        self.sender.clock = clock;
+        self
+    }
+
+    /// The crash points tests arm.
+    pub fn failpoints(&self) -> &Failpoints {
+        &self.sender.failpoints
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &DynProvider {
+        &self.sender.provider
+    }
+
+    /// The UTC date of MoneyWave day `day`.
+    pub fn date_of(&self, day: u64) -> Result<NaiveDate> {
+        UtcDay::from_wave_day(self.genesis, day)
+            .map(NaiveDate::from)
+            .ok_or_else(|| Error::Corrupt(format!("day {day} of genesis {}", self.genesis)))
+    }
+
+    /// Waits for the relayer lock (held on a connection of its own until released or dropped).
+    pub async fn lock(&self) -> Result<Leader> {
+        Ok(self.election.lead(&self.pool).await?)
+    }
+
+    /// Reads `nextDay`, `dailyCap` and the latest block.
+    pub async fn chain_state(&self) -> Result<ChainState> {
+        let mw = MoneyWave::new(self.money_wave, self.provider());
+        let next_day = mw.nextDay().call().await?;
+        let cap = mw.dailyCap().call().await?;
+        let block = self
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .ok_or_else(|| Error::Corrupt("the node has no latest block".into()))?;
+        Ok(ChainState {
+            next_day,
+            daily_cap: Wei::from_u256(cap),
+            latest_block: block.header.number,
+            latest_timestamp: block.header.timestamp,
+        })
+    }
+
+    /// How many days have ended by `timestamp` (days `0..n` have).
+    pub fn ended_days(&self, timestamp: u64) -> u64 {
+        timestamp.saturating_sub(self.genesis) / SECONDS_PER_DAY
+    }
+
+    /// The highest final block: the node's `finalized` tag, or latest − confirmations.
+    pub async fn finalized_block(&self) -> Result<u64> {
+        match self
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Finalized)
+            .await
+        {
+            Ok(Some(b)) => Ok(b.header.number),
+            _ => {
+                let latest = self.provider().get_block_number().await?;
+                Ok(latest.saturating_sub(self.sender.settings.finality_confirmations))
+            }
+        }
+    }
+
+    /// Runs until `shutdown` resolves: catch up, serve claim batches, mark the credits whose
+    /// claims the indexer mirrored as `claimed`, sleep; errors are logged and retried with
+    /// backoff (an RPC outage only delays). Demo mode's fast chain clock runs beside it
+    /// ([`crate::demo::run`]), not in it.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        tokio::pin!(shutdown);
+        let lock = tokio::select! {
+            l = self.lock() => l?,
+            _ = &mut shutdown => return Ok(()),
+        };
+        tracing::info!(relayer = %self.sender.from, money_wave = %self.money_wave, "holding the relayer lock");
+        let mut backoff = self.sender.settings.poll_interval;
+        loop {
+            let pass = async {
+                self.catch_up_locked().await?;
+                crate::claims::process_queue(self).await?;
+                posmul_economy::credits::lifecycle::mark_claimed(&self.pool, self.sender.chain_id)
+                    .await?;
+                crate::reconcile::update_metrics(self).await
+            };
+            let wait = match pass.await {
+                Ok(()) => {
+                    backoff = self.sender.settings.poll_interval;
+                    self.sender.settings.poll_interval
+                }
+                Err(e @ Error::Divergence { .. }) => {
+                    tracing::error!(error = %e, "stopping: chain and database disagree");
+                    metrics::counter!("posmul_relayer_divergences_total").increment(1);
+                    lock.release().await?;
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "relayer pass failed; retrying");
+                    metrics::counter!("posmul_relayer_errors_total").increment(1);
+                    let w = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    w
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut shutdown => break,
+            }
+        }
+        Ok(lock.release().await?)
+    }
+
+    /// Mines one block on a development chain (tests and demo).
+    pub async fn mine(&self, blocks: u64) -> Result<()> {
+        self.provider().anvil_mine(Some(blocks), None).await?;
+        Ok(())
+    }
+}

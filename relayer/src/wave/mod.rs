@@ -1,0 +1,102 @@
+//! Building wave d (DESIGN.md M3, M4) and storing it before anything is sent.
+//!
+//! **Which credits.** After day d ends, the candidates are the `pending` credits of day d or
+//! earlier (earlier ones were carried over) whose user has a linked wallet, in the order
+//! `(day, created_at, id)`. They are taken in that order while the running total stays within
+//! the on-chain cap for day d; the first that does not fit, and every one after it, carries to
+//! day d + 1 (no later credit overtakes an earlier one). Credits of users without a wallet are
+//! not candidates: they wait and join the first wave built after the wallet is linked. A credit
+//! goes to its user's linked wallet (`auth.wallets`, one per user), and the address it went to is recorded in `relayer.wave_credits`, whose primary key puts every credit
+//! in at most one wave; the credit turns `in_wave` with `wave_day` in the same transaction.
+//!
+//! **The allocation.** The cumulative entitlement of an address after wave d is its entitlement
+//! after wave d − 1 plus what wave d added; every address ever credited stays in the tree. The
+//! wave's `amount` is the sum of its credits, and `totalCumulative` (the sum of all leaves) equals
+//! everything minted through day d, which MoneyWave checks on chain.
+//!
+//! **allocationHash** (canonical encoding): the leaves sorted by address ascending (byte order),
+//! each as 20 address bytes followed by the cumulative amount as a 32-byte big-endian integer,
+//! concatenated, then `keccak256` of the whole (`keccak256("")` for an empty allocation):
+//! `keccak256(abi.encodePacked(a1, c1, a2, c2, …))` with `a1 < a2 < …`. The JSON export lists the
+//! values in that same order, so anyone can recompute both the hash and the root from it.
+//!
+//! **Empty days.** A day without credits still gets a wave (amount 0, the previous root, or the
+//! zero root while nothing was ever allocated).
+//!
+//! The module is split by concern: `build.rs` decides what wave d holds ([`build()`]),
+//! `store.rs` writes and reads it in PostgreSQL, `export.rs` writes its JSON dump.
+
+mod build;
+mod export;
+mod store;
+
+use alloy::primitives::{Address, B256, U256};
+use chrono::NaiveDate;
+use posmul_core::money::Wei;
+
+use crate::{Error, Result};
+
+pub use build::{BuildParams, Candidate, allocation_hash, build, next_leaves, take_within_cap};
+pub use export::{export, export_path};
+pub use store::{
+    address, all, latest, load, load_tree, put_numeric, store_leaves, store_leaves_and_tree,
+    store_tree, word,
+};
+
+/// Where a wave is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Built,
+    Submitted,
+    Mined,
+    Finalized,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Built => "built",
+            Status::Submitted => "submitted",
+            Status::Mined => "mined",
+            Status::Finalized => "finalized",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Status> {
+        Ok(match s {
+            "built" => Status::Built,
+            "submitted" => Status::Submitted,
+            "mined" => Status::Mined,
+            "finalized" => Status::Finalized,
+            other => return Err(Error::Corrupt(format!("wave status {other:?}"))),
+        })
+    }
+}
+
+/// A stored wave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wave {
+    pub day: u64,
+    pub date: NaiveDate,
+    pub status: Status,
+    pub amount: Wei,
+    pub total_cumulative: Wei,
+    pub cap: Wei,
+    pub budget: Wei,
+    pub root: B256,
+    pub allocation_hash: B256,
+    pub leaf_count: u32,
+    pub credit_count: u32,
+    pub tx_hash: Option<B256>,
+    pub block_number: Option<u64>,
+    pub block_hash: Option<B256>,
+    pub gas_used: Option<u64>,
+}
+
+/// One leaf of a wave: an address, its cumulative entitlement, and what this wave added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leaf {
+    pub address: Address,
+    pub cumulative: U256,
+    pub increment: U256,
+}
