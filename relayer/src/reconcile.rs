@@ -1,4 +1,4 @@
-//! Reconciliation (issue 5 §6): the chain against the database, for every published day.
+//! Reconciliation: the chain against the database, for every published day.
 //!
 //! Checks, each a line in [`Report::problems`] when it fails:
 //! 1. every `WavePublished(day)` on chain matches the stored wave (root, amount, allocation hash,

@@ -1,4 +1,4 @@
-//! `indexer-bench`: end-to-end backfill throughput of posmul-indexer (issue 3 §5).
+//! `indexer-bench`: end-to-end backfill throughput of posmul-indexer.
 //!
 //! 1. starts a local anvil and deploys `contracts/bench/TransferEmitter.sol`, which emits
 //!    PMC-shaped `Transfer` events (BENCH_EVENTS in total, BENCH_EVENTS_PER_TX per transaction);

@@ -1,4 +1,4 @@
-//! Benchmark of issue 5 §8: build a wave of 1,000,000 addresses (tree, then storing leaves and
+//! Benchmark: build a wave of 1,000,000 addresses (tree, then storing leaves and
 //! tree in PostgreSQL), with time and peak memory, then the latency of proof lookups (the query
 //! behind `GET /v1/me/pmc/claim`) with those leaves stored.
 //!
