@@ -12,14 +12,14 @@ use crate::support::*;
 async fn an_indexer_killed_at_random_points_of_a_backfill_resumes_without_duplicate_or_gap(
     pool: PgPool,
 ) {
-    let chain = Chain::start(&["--slots-in-an-epoch", "16"]);
+    let chain = LocalChain::with_slots_in_an_epoch(16);
     let (emitter, block) = chain.deploy_emitter().await;
     let deployment = emitter_deployment(emitter, block);
     for i in 0..300 {
         chain.emit(emitter, 20 * i, 20, 50).await;
     }
     let db = database_url(&pool).await;
-    let dir = deployments_dir(&deployment, "crash");
+    let dir = DeploymentsDir::write(&deployment);
     let slow = [
         ("BLOCK_RANGE_START", "2"),
         ("BLOCK_RANGE_MAX", "3"),
@@ -35,7 +35,7 @@ async fn an_indexer_killed_at_random_points_of_a_backfill_resumes_without_duplic
     points.sort_unstable();
     let mut progress = Vec::new();
     for point in points {
-        let mut child = Child::spawn(&db, &chain.url(), &dir, &slow);
+        let mut child = Child::spawn(&db, &chain.url(), dir.path(), &slow);
         wait_for("the backfill to pass the kill point", 60, || async {
             indexed(&pool).await >= point
         })
@@ -53,8 +53,7 @@ async fn an_indexer_killed_at_random_points_of_a_backfill_resumes_without_duplic
         "progress never goes back: {progress:?}"
     );
 
-    let _last = Child::spawn(&db, &chain.url(), &dir, &[]);
+    let _last = Child::spawn(&db, &chain.url(), dir.path(), &[]);
     wait_at_head(&pool, &chain, 90).await;
     assert_mirror_equals_chain(&pool, &chain, &deployment).await;
-    let _ = std::fs::remove_dir_all(dir);
 }

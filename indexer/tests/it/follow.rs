@@ -8,10 +8,10 @@ use crate::support::*;
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn over_a_websocket_url_new_heads_are_indexed_without_waiting_for_the_poll(pool: PgPool) {
-    let chain = Chain::start(&[]);
+    let chain = LocalChain::start();
     let (emitter, block) = chain.deploy_emitter().await;
     let deployment = emitter_deployment(emitter, block);
-    let mut config = test_config(vec![chain.anvil.ws_endpoint()]);
+    let mut config = test_config(vec![chain.ws_url()]);
     config.poll_interval = Duration::from_secs(30);
     let indexer = Running::start(config, &deployment, pool.clone()).await;
     wait_at_head(&pool, &chain, 30).await;

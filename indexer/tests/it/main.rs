@@ -1,4 +1,4 @@
-//! Integration tests of posmul-indexer (issue 3 §4): each test gets its own anvil and its own
+//! Integration tests of posmul-indexer, one binary: each test gets its own anvil and its own
 //! fresh, migrated database, and checks the mirror against the chain itself.
 
 mod crash;

@@ -3,16 +3,14 @@
 //! and the balance at any block N equals `balanceOf` at N.
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, B256, U256, keccak256},
-    providers::{Provider, ProviderBuilder, ext::AnvilApi},
-    signers::local::PrivateKeySigner,
+    providers::ext::AnvilApi,
 };
 use posmul_core::{
     bindings::{DonationHub, MoneyWave, PMC},
-    deployment::Deployment,
     merkle::StandardMerkleTree,
 };
+use posmul_testkit::DAILY_CAP_PMC;
 use sqlx::{PgPool, Row};
 
 use crate::support::*;
@@ -37,64 +35,21 @@ macro_rules! send {
 async fn every_event_of_the_three_contracts_is_mirrored_and_balances_equal_balance_of(
     pool: PgPool,
 ) {
-    let chain = Chain::start(&["--slots-in-an-epoch", "4"]);
-    let keys = chain.anvil.keys().to_vec();
-    let signers: Vec<PrivateKeySigner> = keys.iter().take(5).map(|k| k.clone().into()).collect();
-    let [admin, alice, bob, carol, institute] = [0, 1, 2, 3, 4].map(|i| signers[i].address());
-    let mut wallet = EthereumWallet::from(signers[0].clone());
-    for s in &signers[1..] {
-        wallet.register_signer(s.clone());
-    }
-    let p = ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(wallet)
-        .connect_http(chain.anvil.endpoint_url())
-        .erased();
+    let chain = LocalChain::with_slots_in_an_epoch(4);
+    let signers = &chain.keys()[..5];
+    let [alice, bob, carol, institute] = [1, 2, 3, 4].map(|i| signers[i].address());
+    let p = chain.wallets(signers);
 
-    // Deploy as script/Deploy.s.sol does: PMC names MoneyWave (the next address) as its minter.
-    let nonce = p.get_transaction_count(admin).await.expect("nonce");
-    let deployment_block = p.get_block_number().await.expect("head") + 1;
-    let now = p
-        .get_block_by_number(Default::default())
-        .await
-        .expect("block")
-        .expect("latest")
-        .header
-        .timestamp;
-    let genesis = now - now % 86_400;
-    let token = PMC::deploy(&p, pmc(21_000_000_000), admin.create(nonce + 1))
-        .await
-        .expect("deploy PMC");
-    let wave = MoneyWave::deploy(
-        &p,
-        *token.address(),
-        U256::from(genesis),
-        pmc(1_000_000),
-        admin,
-    )
-    .await
-    .expect("deploy MoneyWave");
-    let hub = DonationHub::deploy(&p, *token.address(), admin)
-        .await
-        .expect("deploy DonationHub");
-    let deployment = Deployment {
-        chain_id: CHAIN_ID,
-        pmc: *token.address(),
-        money_wave: *wave.address(),
-        donation_hub: *hub.address(),
-        deployment_block,
-        genesis,
-        max_supply: None,
-        daily_cap: None,
-    };
+    // Deployed as script/Deploy.s.sol does: the admin also holds MoneyWave's relayer and
+    // guardian roles.
+    let deployment = chain.deploy(DAILY_CAP_PMC).await;
+    let deployment_block = deployment.deployment_block;
+    let token = PMC::new(deployment.pmc, &p);
+    let wave = MoneyWave::new(deployment.money_wave, &p);
+    let hub = DonationHub::new(deployment.donation_hub, &p);
     let indexer = Running::start(test_config(vec![chain.url()]), &deployment, pool.clone()).await;
 
-    // Roles, a wave of day 0 for alice and bob, claims (permissionless: the admin claims for them).
-    send!(wave.grantRole(keccak256("RELAYER_ROLE"), admin));
-    send!(wave.grantRole(keccak256("GUARDIAN_ROLE"), admin));
+    // A wave of day 0 for alice and bob, claims (permissionless: the admin claims for them).
     p.anvil_increase_time(86_400).await.expect("a day passes");
     let tree = StandardMerkleTree::build(vec![(alice, pmc(1_000)), (bob, pmc(500))]).expect("tree");
     send!(wave.publishWave(0, tree.root(), pmc(1_500), B256::repeat_byte(7), pmc(1_500)));

@@ -8,7 +8,7 @@ use crate::support::*;
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn during_an_rpc_outage_readyz_is_503_and_the_indexer_catches_up_afterwards(pool: PgPool) {
-    let chain = Chain::start(&[]);
+    let chain = LocalChain::start();
     let (emitter, block) = chain.deploy_emitter().await;
     let deployment = emitter_deployment(emitter, block);
     chain.emit(emitter, 0, 10, 4).await;

@@ -8,7 +8,7 @@ use crate::support::*;
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn a_provider_refusing_ranges_over_5_blocks_still_yields_every_event(pool: PgPool) {
-    let chain = Chain::start(&["--slots-in-an-epoch", "8"]);
+    let chain = LocalChain::with_slots_in_an_epoch(8);
     let (emitter, block) = chain.deploy_emitter().await;
     let deployment = emitter_deployment(emitter, block);
     for i in 0..60 {

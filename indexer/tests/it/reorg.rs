@@ -1,6 +1,5 @@
 //! (b) Reorgs injected while the indexer runs leave the mirror equal to the canonical chain.
 
-use alloy::providers::ext::AnvilApi;
 use sqlx::PgPool;
 
 use crate::support::*;
@@ -8,22 +7,19 @@ use crate::support::*;
 /// Indexes `depth` blocks of events on a branch, reverts the chain to before them and mines a
 /// different, longer branch; returns once the mirror is at the new head.
 async fn reorg(
-    chain: &Chain,
+    chain: &LocalChain,
     pool: &PgPool,
     emitter: alloy::primitives::Address,
     depth: u64,
     seq: &mut u64,
 ) {
-    let snapshot = chain.provider.anvil_snapshot().await.expect("snapshot");
+    let snapshot = chain.snapshot().await;
     for _ in 0..depth {
         chain.emit(emitter, *seq, 4, 5).await;
         *seq += 4;
     }
     wait_at_head(pool, chain, 60).await;
-    assert!(
-        chain.provider.anvil_revert(snapshot).await.expect("revert"),
-        "reverted"
-    );
+    assert!(chain.revert(snapshot).await, "reverted");
     // The new branch: other transfers (other holders), one block longer.
     for i in 0..=depth {
         chain.emit(emitter, 1_000_000 + 2 * i, 2, 7).await;
@@ -34,7 +30,7 @@ async fn reorg(
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn reorgs_of_depth_1_7_and_64_leave_the_mirror_equal_to_the_chain(pool: PgPool) {
     // finalized = head - 2 × 40 = head - 80: a 64-block reorg stays above the final block.
-    let chain = Chain::start(&["--slots-in-an-epoch", "40"]);
+    let chain = LocalChain::with_slots_in_an_epoch(40);
     let (emitter, block) = chain.deploy_emitter().await;
     let deployment = emitter_deployment(emitter, block);
     let mut seq = 0u64;
@@ -77,7 +73,7 @@ async fn a_reorg_below_the_finalized_block_is_an_alert_and_the_mirror_still_foll
     pool: PgPool,
 ) {
     // finalized = head - 2 × 2 = head - 4: an 8-block reorg reaches below it.
-    let chain = Chain::start(&["--slots-in-an-epoch", "2"]);
+    let chain = LocalChain::with_slots_in_an_epoch(2);
     let (emitter, block) = chain.deploy_emitter().await;
     let deployment = emitter_deployment(emitter, block);
     let mut seq = 0u64;

@@ -6,19 +6,19 @@ use crate::support::*;
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn a_second_indexer_stands_by_and_takes_over_when_the_first_is_killed(pool: PgPool) {
-    let chain = Chain::start(&[]);
+    let chain = LocalChain::start();
     let (emitter, block) = chain.deploy_emitter().await;
     let deployment = emitter_deployment(emitter, block);
     chain.emit(emitter, 0, 10, 4).await;
     let db = database_url(&pool).await;
-    let dir = deployments_dir(&deployment, "standby");
+    let dir = DeploymentsDir::write(&deployment);
 
-    let mut first = Child::spawn(&db, &chain.url(), &dir, &[]);
+    let mut first = Child::spawn(&db, &chain.url(), dir.path(), &[]);
     wait_for("the first indexer leads", 60, || async {
         first.readyz().await.1.contains("\"role\":\"leader\"")
     })
     .await;
-    let second = Child::spawn(&db, &chain.url(), &dir, &[]);
+    let second = Child::spawn(&db, &chain.url(), dir.path(), &[]);
     wait_for("the second indexer stands by", 60, || async {
         second.readyz().await.1.contains("\"role\":\"standby\"")
     })
@@ -57,5 +57,4 @@ async fn a_second_indexer_stands_by_and_takes_over_when_the_first_is_killed(pool
     .await;
     wait_at_head(&pool, &chain, 60).await;
     assert_mirror_equals_chain(&pool, &chain, &deployment).await;
-    let _ = std::fs::remove_dir_all(dir);
 }

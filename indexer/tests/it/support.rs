@@ -1,10 +1,9 @@
-//! Shared test fixtures: anvil, the emitter contract, the indexer (in-process or as a child
+//! Shared test fixtures: the emitter contract on a `LocalChain` (posmul-testkit), the indexer (in-process or as a child
 //! process), an RPC proxy that can refuse ranges or play dead, and the mirror-vs-chain check.
 
 use std::{
     collections::{BTreeMap, HashMap},
     net::SocketAddr,
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -13,12 +12,9 @@ use std::{
 };
 
 use alloy::{
-    network::EthereumWallet,
-    node_bindings::{Anvil, AnvilInstance},
     primitives::{Address, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::Provider,
     rpc::types::Filter,
-    signers::local::PrivateKeySigner,
     sol,
     transports::http::reqwest,
 };
@@ -31,6 +27,7 @@ use posmul_indexer::{
     events::{Contracts, Event, decode_log},
     status::Status,
 };
+pub use posmul_testkit::{DeploymentsDir, LocalChain};
 use sqlx::{PgPool, Row};
 
 sol! {
@@ -41,57 +38,25 @@ sol! {
 
 pub const CHAIN_ID: u64 = 31337;
 
-/// The anvil binary: node_modules/.bin/anvil when present, else `anvil` from PATH.
-pub fn anvil_builder() -> Anvil {
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil");
-    if local.exists() {
-        Anvil::at(local)
-    } else {
-        Anvil::new()
-    }
-}
-
-/// A chain with a funded wallet.
-pub struct Chain {
-    pub anvil: AnvilInstance,
-    pub provider: DynProvider,
-}
-
-impl Chain {
-    pub fn start(args: &[&str]) -> Chain {
-        let anvil = anvil_builder().args(args.iter().copied()).spawn();
-        let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
-        // Simple nonce management: reverts (evm_revert) rewind the account's nonce.
-        let provider = ProviderBuilder::new()
-            .disable_recommended_fillers()
-            .with_gas_estimation()
-            .with_simple_nonce_management()
-            .fetch_chain_id()
-            .wallet(EthereumWallet::from(signer))
-            .connect_http(anvil.endpoint_url())
-            .erased();
-        Chain { anvil, provider }
-    }
-
-    pub fn url(&self) -> String {
-        self.anvil.endpoint()
-    }
-
-    pub async fn head(&self) -> u64 {
-        self.provider.get_block_number().await.expect("head")
-    }
-
+/// The indexer tests' own contract on a [`LocalChain`]: an emitter of PMC-shaped `Transfer`
+/// events in bulk.
+pub trait Emitter {
     /// Deploys the emitter; returns its address and the deployment block.
-    pub async fn deploy_emitter(&self) -> (Address, u64) {
-        let c = TransferEmitter::deploy(&self.provider)
+    async fn deploy_emitter(&self) -> (Address, u64);
+    /// One transaction (one block, anvil automines) emitting `count` transfers from `start`.
+    async fn emit(&self, emitter: Address, start: u64, count: u64, holders: u64);
+}
+
+impl Emitter for LocalChain {
+    async fn deploy_emitter(&self) -> (Address, u64) {
+        let c = TransferEmitter::deploy(self.admin())
             .await
             .expect("deploy emitter");
         (*c.address(), self.head().await)
     }
 
-    /// One transaction (one block, anvil automines) emitting `count` transfers from `start`.
-    pub async fn emit(&self, emitter: Address, start: u64, count: u64, holders: u64) {
-        let c = TransferEmitter::new(emitter, &self.provider);
+    async fn emit(&self, emitter: Address, start: u64, count: u64, holders: u64) {
+        let c = TransferEmitter::new(emitter, self.admin());
         c.emitTransfers(U256::from(start), U256::from(count), U256::from(holders))
             .send()
             .await
@@ -99,13 +64,6 @@ impl Chain {
             .get_receipt()
             .await
             .expect("receipt");
-    }
-
-    pub async fn mine(&self, blocks: u64) {
-        self.provider
-            .raw_request::<_, ()>("anvil_mine".into(), (U256::from(blocks),))
-            .await
-            .expect("anvil_mine");
     }
 }
 
@@ -209,7 +167,7 @@ pub async fn indexed(pool: &PgPool) -> i64 {
 }
 
 /// Waits until the mirror reaches the node's current head.
-pub async fn wait_at_head(pool: &PgPool, chain: &Chain, secs: u64) {
+pub async fn wait_at_head(pool: &PgPool, chain: &LocalChain, secs: u64) {
     let head = chain.head().await as i64;
     wait_for(&format!("the mirror at head {head}"), secs, || async {
         indexed(pool).await >= head
@@ -236,7 +194,11 @@ fn hexs(b: &[u8]) -> String {
 /// Asserts that the mirror equals the chain up to the cursor: the same transfers (position,
 /// block hash, fields), the same count of every other event, balances recomputed from the
 /// chain's transfers, and every stored block on the canonical chain.
-pub async fn assert_mirror_equals_chain(pool: &PgPool, chain: &Chain, deployment: &Deployment) {
+pub async fn assert_mirror_equals_chain(
+    pool: &PgPool,
+    chain: &LocalChain,
+    deployment: &Deployment,
+) {
     let contracts = Contracts {
         pmc: deployment.pmc,
         money_wave: deployment.money_wave,
@@ -251,7 +213,7 @@ pub async fn assert_mirror_equals_chain(pool: &PgPool, chain: &Chain, deployment
         .address(contracts.all().to_vec())
         .from_block(deployment.deployment_block)
         .to_block(upto as u64);
-    let logs = chain.provider.get_logs(&filter).await.expect("chain logs");
+    let logs = chain.admin().get_logs(&filter).await.expect("chain logs");
     let mut expected_transfers = Vec::new();
     let mut expected_balances: BTreeMap<String, U256> = BTreeMap::new();
     let mut expected_other: HashMap<&'static str, i64> = HashMap::new();
@@ -361,7 +323,7 @@ pub async fn assert_mirror_equals_chain(pool: &PgPool, chain: &Chain, deployment
         assert!(n <= upto, "block {n} above the cursor {upto}");
         let hash: Vec<u8> = r.get("hash");
         let node = chain
-            .provider
+            .admin()
             .get_block_by_number((n as u64).into())
             .await
             .expect("block")
@@ -512,27 +474,6 @@ async fn forward(State(s): State<ProxyState>, body: Bytes) -> impl IntoResponse 
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
-}
-
-/// Writes `deployments/31337.json` for a child indexer process into a temporary folder.
-pub fn deployments_dir(deployment: &Deployment, tag: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("posmul-indexer-test-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let json = serde_json::json!({
-        "chainId": deployment.chain_id,
-        "pmc": deployment.pmc,
-        "moneyWave": deployment.money_wave,
-        "donationHub": deployment.donation_hub,
-        "deploymentBlock": deployment.deployment_block,
-        "genesis": deployment.genesis,
-    });
-    std::fs::write(
-        dir.join(format!("{}.json", deployment.chain_id)),
-        json.to_string(),
-    )
-    .expect("write deployment");
-    dir
 }
 
 /// A free local port (bound then released).

@@ -1,55 +1,46 @@
-//! The relayer against a real anvil and a real PostgreSQL (issue 5 §7). Each test gets a fresh
+//! The relayer against a real anvil and a real PostgreSQL (M3, M4, M5). Each test gets a fresh
 //! migrated database (`#[sqlx::test]`) and its own anvil with the contracts deployed.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use alloy::{
-    node_bindings::{Anvil, AnvilInstance},
-    primitives::{Address, U256},
+    primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
     rpc::types::Filter,
-    signers::local::PrivateKeySigner,
     sol_types::SolEvent,
 };
-use posmul_core::{merkle::StandardMerkleTree, money::Wei};
+use posmul_core::{
+    bindings::{MoneyWave, PMC},
+    deployment::Deployment,
+    merkle::StandardMerkleTree,
+    money::Wei,
+};
 use posmul_relayer::{
     Error, Relayer, claims,
     config::Settings,
-    contracts::{MoneyWave, PMC},
     failpoint::Step,
-    publisher::DAY,
     reconcile,
     wave::{self, Status},
 };
+use posmul_testkit::{LocalChain, Miner};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// The chain of one test, and what the relayer under test needs of it.
 struct Chain {
-    _anvil: AnvilInstance,
-    /// Signs as the deployer/relayer (account 0); fillers on, for test-side transactions.
-    admin: DynProvider,
+    /// anvil; its account 0 deploys, administers and relays.
+    local: LocalChain,
+    deployment: Deployment,
     /// Signs as another account (anvil's account 1), e.g. a wallet that claims.
     claimer: DynProvider,
-    money_wave: Address,
-    pmc: Address,
-    genesis: u64,
-    relayer_key: PrivateKeySigner,
-    url: String,
-    export_dir: std::path::PathBuf,
-    miner: Option<tokio::task::JoinHandle<()>>,
+    export_dir: PathBuf,
+    miner: Option<Miner>,
 }
 
 impl Drop for Chain {
     fn drop(&mut self) {
-        if let Some(m) = self.miner.take() {
-            m.abort();
-        }
         let _ = std::fs::remove_dir_all(&self.export_dir);
     }
-}
-
-fn anvil_path() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
 }
 
 fn settings(export_dir: &std::path::Path) -> Settings {
@@ -64,66 +55,17 @@ fn settings(export_dir: &std::path::Path) -> Settings {
     }
 }
 
-/// anvil (finalized = latest − 2) with PMC and MoneyWave deployed, genesis = today's UTC midnight
+/// anvil (finalized = latest − 2) with the contracts deployed, genesis = today's UTC midnight
 /// of the chain's clock, the daily cap `cap_pmc` PMC.
 async fn chain(cap_pmc: u64) -> Chain {
-    let anvil = Anvil::at(anvil_path())
-        .arg("--slots-in-an-epoch")
-        .arg("1")
-        .try_spawn()
-        .expect("anvil starts");
-    let key = PrivateKeySigner::from(anvil.keys()[0].clone());
-    let admin = ProviderBuilder::new()
-        .wallet(key.clone())
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let claimer = ProviderBuilder::new()
-        .wallet(PrivateKeySigner::from(anvil.keys()[1].clone()))
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let me = key.address();
-    let nonce = admin.get_transaction_count(me).await.expect("nonce");
-    let predicted = me.create(nonce + 1);
-    let pmc = PMC::deploy(&admin, Wei::from_pmc(21_000_000_000).as_u256(), predicted)
-        .await
-        .expect("PMC deploys");
-    let ts = admin
-        .get_block_by_number(Default::default())
-        .await
-        .expect("block")
-        .expect("block")
-        .header
-        .timestamp;
-    let genesis = ts / DAY * DAY;
-    let mw = MoneyWave::deploy(
-        &admin,
-        *pmc.address(),
-        U256::from(genesis),
-        Wei::from_pmc(cap_pmc).as_u256(),
-        me,
-    )
-    .await
-    .expect("MoneyWave deploys");
-    assert_eq!(*mw.address(), predicted);
-    let role = mw.RELAYER_ROLE().call().await.expect("role");
-    mw.grantRole(role, me)
-        .send()
-        .await
-        .expect("grant")
-        .get_receipt()
-        .await
-        .expect("granted");
+    let local = LocalChain::with_slots_in_an_epoch(1);
+    let deployment = local.deploy(cap_pmc).await;
+    let claimer = local.wallet(&local.keys()[1]);
     let export_dir = std::env::temp_dir().join(format!("posmul-waves-{}", Uuid::new_v4()));
-    let (money_wave, pmc) = (*mw.address(), *pmc.address());
     Chain {
-        url: anvil.endpoint(),
-        _anvil: anvil,
-        admin,
+        local,
+        deployment,
         claimer,
-        money_wave,
-        pmc,
-        genesis,
-        relayer_key: key,
         export_dir,
         miner: None,
     }
@@ -131,7 +73,7 @@ async fn chain(cap_pmc: u64) -> Chain {
 
 impl Chain {
     async fn relayer(&self, pool: &PgPool) -> Relayer {
-        self.relayer_at(pool, &self.url).await
+        self.relayer_at(pool, &self.local.url()).await
     }
 
     async fn relayer_at(&self, pool: &PgPool, url: &str) -> Relayer {
@@ -144,8 +86,8 @@ impl Chain {
         Relayer::new(
             pool.clone(),
             provider,
-            self.relayer_key.clone(),
-            self.money_wave,
+            self.local.keys()[0].clone(),
+            self.deployment.money_wave,
             0,
             settings(&self.export_dir),
         )
@@ -155,45 +97,25 @@ impl Chain {
 
     /// Mines a block every 50 ms, so finality (latest − 2) moves.
     fn start_miner(&mut self) {
-        let p = self.admin.clone();
-        self.miner = Some(tokio::spawn(async move {
-            loop {
-                let _ = p.anvil_mine(Some(1), None).await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }));
+        self.miner = Some(self.local.start_miner(Duration::from_millis(50)));
     }
 
     /// Moves the chain's clock past the end of `day`.
     async fn end_day(&self, day: u64) {
-        let end = self.genesis + (day + 1) * DAY;
-        let now = self
-            .admin
-            .get_block_by_number(Default::default())
-            .await
-            .expect("b")
-            .expect("b")
-            .header
-            .timestamp;
-        if now < end {
-            self.admin
-                .anvil_set_next_block_timestamp(end)
-                .await
-                .expect("time");
-            self.admin.anvil_mine(Some(1), None).await.expect("mine");
-        }
+        self.local.end_day(&self.deployment, day).await;
     }
 
     fn money_wave(&self) -> MoneyWave::MoneyWaveInstance<&DynProvider> {
-        MoneyWave::new(self.money_wave, &self.admin)
+        MoneyWave::new(self.deployment.money_wave, self.local.admin())
     }
 
     async fn published_days(&self) -> Vec<u64> {
         let f = Filter::new()
-            .address(self.money_wave)
+            .address(self.deployment.money_wave)
             .event_signature(MoneyWave::WavePublished::SIGNATURE_HASH)
             .from_block(0);
-        self.admin
+        self.local
+            .admin()
             .get_logs(&f)
             .await
             .expect("logs")
@@ -299,15 +221,15 @@ async fn m3_m4_m5_a_full_day_is_published_proved_and_claimed(pool: PgPool) {
     // Anyone can claim for alice with the stored proof; the tokens go to alice.
     let p = current_proof(&pool, alice).await.expect("alice has a leaf");
     assert_eq!(p.cumulative_amount, Wei::from_pmc(12));
-    MoneyWave::new(c.money_wave, &c.claimer)
-        .claim(alice, p.cumulative_amount.as_u256(), p.proof.clone())
+    MoneyWave::new(c.deployment.money_wave, &c.claimer)
+        .claim(alice, p.cumulative_amount.0, p.proof.clone())
         .send()
         .await
         .expect("claim sent")
         .get_receipt()
         .await
         .expect("claim mined");
-    let pmc = PMC::new(c.pmc, &c.admin);
+    let pmc = PMC::new(c.deployment.pmc, c.local.admin());
     assert_eq!(
         pmc.balanceOf(alice).call().await.expect("balance"),
         Wei::from_pmc(12).as_u256()
@@ -399,7 +321,8 @@ async fn an_unmined_transaction_is_replaced_with_higher_fees_and_a_dropped_one_r
     let u = user(&pool, Some(addr(3))).await;
     credit(&pool, &r, u, 4, 0).await;
     c.end_day(0).await;
-    c.admin
+    c.local
+        .admin()
         .anvil_set_auto_mine(false)
         .await
         .expect("automine off");
@@ -435,9 +358,14 @@ async fn an_unmined_transaction_is_replaced_with_higher_fees_and_a_dropped_one_r
     );
     // The node loses the replacement: the relayer sends it again, then it is mined.
     let latest = alloy::primitives::B256::from_slice(&fees[1].0);
-    c.admin.anvil_drop_transaction(latest).await.expect("drop");
+    c.local
+        .admin()
+        .anvil_drop_transaction(latest)
+        .await
+        .expect("drop");
     tokio::time::sleep(Duration::from_millis(600)).await;
-    c.admin
+    c.local
+        .admin()
         .anvil_set_auto_mine(true)
         .await
         .expect("automine on");
@@ -587,7 +515,7 @@ async fn proxy(upstream: String) -> (String, Arc<std::sync::atomic::AtomicBool>)
 async fn an_rpc_outage_only_delays_the_wave(pool: PgPool) {
     let mut c = chain(1_000).await;
     c.start_miner();
-    let (url, up) = proxy(c.url.clone()).await;
+    let (url, up) = proxy(c.local.url()).await;
     let r = c.relayer_at(&pool, &url).await;
     let u = user(&pool, Some(addr(4))).await;
     credit(&pool, &r, u, 2, 0).await;

@@ -1,18 +1,16 @@
 //! The stack every end-to-end test runs on, and small helpers shared by the test files.
 //!
-//! [`Stack::start`] gives a test a real anvil (`node_modules/.bin/anvil`, one block mined every
-//! 100 ms so the finalized block moves, the finalized block two behind the head), PMC, MoneyWave
-//! (day 0 = the UTC day of the chain's clock at start) and DonationHub deployed from the bytecode
-//! in `contracts/abi`, and, over the test's fresh database, the API (`posmul_api::testing`), the
-//! indexer and the relayer loop, all running in this process. [`Stack::stop`] stops them.
+//! [`Stack::start`] gives a test a [`LocalChain`] (a real anvil, one block mined every 100 ms so
+//! the finalized block moves, the finalized block two behind the head) with PMC, MoneyWave
+//! (day 0 = the UTC day of the chain's clock at start) and DonationHub deployed, and, over the
+//! test's fresh database, the API (`posmul_api::testing`), the indexer and the relayer loop, all
+//! running in this process. [`Stack::stop`] stops them.
 
 use std::{future::Future, path::PathBuf, time::Duration};
 
 use alloy::{
-    network::EthereumWallet,
-    node_bindings::{Anvil, AnvilInstance},
     primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    providers::{DynProvider, Provider, ProviderBuilder},
     signers::{Signer, local::PrivateKeySigner},
 };
 use chrono::{SecondsFormat, Utc};
@@ -24,7 +22,8 @@ use posmul_core::{
     money::Wei,
 };
 use posmul_indexer::{Finality, Indexer, IndexerConfig};
-use posmul_relayer::{Relayer, config::Settings, publisher::DAY};
+use posmul_relayer::{Relayer, config::Settings};
+use posmul_testkit::{DAILY_CAP_PMC, LocalChain, Miner};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -35,10 +34,6 @@ pub const CHAIN_ID: u64 = 31337;
 /// `n` PMC in wei.
 pub fn pmc(n: &str) -> Wei {
     Wei::parse_pmc(n).expect("a PMC amount")
-}
-
-fn anvil_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
 }
 
 /// Polls `cond` every 100 ms for up to `secs` seconds.
@@ -120,19 +115,14 @@ pub async fn link_wallet(app: &TestApp, user: &TestUser, wallet: &PrivateKeySign
 
 /// Chain, contracts, API, indexer and relayer loop for one test (see the module docs).
 pub struct Stack {
-    pub anvil: AnvilInstance,
-    /// anvil's funded keys; `keys[0]` is the deployer, admin and relayer.
-    pub keys: Vec<PrivateKeySigner>,
-    /// A provider signing with `keys[0]`.
-    pub admin: DynProvider,
+    /// anvil; `chain.keys()[0]` is the deployer, admin and relayer.
+    pub chain: LocalChain,
     pub deployment: Deployment,
-    /// MoneyWave's genesis (the start of day 0, Unix seconds).
-    pub genesis: u64,
     pub app: TestApp,
     pub relayer: Relayer,
     pub pool: PgPool,
     export_dir: PathBuf,
-    miner: JoinHandle<()>,
+    miner: Miner,
     indexer: JoinHandle<()>,
     stop: oneshot::Sender<()>,
     relayer_loop: JoinHandle<posmul_relayer::Result<()>>,
@@ -141,74 +131,13 @@ pub struct Stack {
 impl Stack {
     /// Starts anvil, deploys the contracts and runs the services over `pool`.
     pub async fn start(pool: PgPool) -> Stack {
-        let anvil = Anvil::at(anvil_path())
-            .arg("--slots-in-an-epoch")
-            .arg("1")
-            .try_spawn()
-            .expect("anvil starts");
-        let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
-        let relayer_key = keys[0].clone();
-        let admin = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(relayer_key.clone()))
-            .connect_http(anvil.endpoint_url())
-            .erased();
-        let me = relayer_key.address();
-        let deployment_block = admin.get_block_number().await.expect("head") + 1;
-        let nonce = admin.get_transaction_count(me).await.expect("nonce");
-        let now = admin
-            .get_block_by_number(Default::default())
-            .await
-            .expect("block")
-            .expect("latest")
-            .header
-            .timestamp;
-        let genesis = now / DAY * DAY;
-        let token = PMC::deploy(&admin, pmc("21000000000").0, me.create(nonce + 1))
-            .await
-            .expect("PMC deploys");
-        let wave = MoneyWave::deploy(
-            &admin,
-            *token.address(),
-            U256::from(genesis),
-            pmc("1000000").0,
-            me,
-        )
-        .await
-        .expect("MoneyWave deploys");
-        let hub = DonationHub::deploy(&admin, *token.address(), me)
-            .await
-            .expect("DonationHub deploys");
-        let role = wave.RELAYER_ROLE().call().await.expect("role");
-        wave.grantRole(role, me)
-            .send()
-            .await
-            .expect("grant")
-            .get_receipt()
-            .await
-            .expect("granted");
-        let deployment = Deployment {
-            chain_id: CHAIN_ID,
-            pmc: *token.address(),
-            money_wave: *wave.address(),
-            donation_hub: *hub.address(),
-            deployment_block,
-            genesis,
-            max_supply: None,
-            daily_cap: None,
-        };
+        let chain = LocalChain::with_slots_in_an_epoch(1);
+        let deployment = chain.deploy(DAILY_CAP_PMC).await;
         // Blocks keep coming (every 100 ms), so the finalized block moves.
-        let miner = {
-            let p = admin.clone();
-            tokio::spawn(async move {
-                loop {
-                    let _ = p.anvil_mine(Some(1), None).await;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            })
-        };
+        let miner = chain.start_miner(Duration::from_millis(100));
 
         let app = spawn_app(pool.clone()).await;
-        let mut config = IndexerConfig::local(CHAIN_ID, vec![anvil.endpoint()]);
+        let mut config = IndexerConfig::local(CHAIN_ID, vec![chain.url()]);
         config.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         config.poll_interval = Duration::from_millis(50);
         config.finality = Finality::Tag;
@@ -226,13 +155,13 @@ impl Stack {
             pool.clone(),
             ProviderBuilder::new()
                 .disable_recommended_fillers()
-                .connect(&anvil.endpoint())
+                .connect(&chain.url())
                 .await
                 .expect("provider")
                 .erased(),
-            relayer_key,
-            *wave.address(),
-            deployment_block,
+            chain.keys()[0].clone(),
+            deployment.money_wave,
+            deployment.deployment_block,
             Settings {
                 poll_interval: Duration::from_millis(100),
                 replace_after: Duration::from_secs(5),
@@ -256,11 +185,8 @@ impl Stack {
             })
         };
         Stack {
-            anvil,
-            keys,
-            admin,
+            chain,
             deployment,
-            genesis,
             app,
             relayer,
             pool,
@@ -274,30 +200,18 @@ impl Stack {
 
     /// The PMC token, read through the admin provider.
     pub fn token(&self) -> PMC::PMCInstance<DynProvider> {
-        PMC::new(self.deployment.pmc, self.admin.clone())
+        PMC::new(self.deployment.pmc, self.chain.admin().clone())
     }
 
     /// MoneyWave, sending as the admin.
     pub fn money_wave(&self) -> MoneyWave::MoneyWaveInstance<DynProvider> {
-        MoneyWave::new(self.deployment.money_wave, self.admin.clone())
-    }
-
-    /// A provider signing with `key`.
-    pub fn wallet(&self, key: &PrivateKeySigner) -> DynProvider {
-        ProviderBuilder::new()
-            .wallet(EthereumWallet::from(key.clone()))
-            .connect_http(self.anvil.endpoint_url())
-            .erased()
+        MoneyWave::new(self.deployment.money_wave, self.chain.admin().clone())
     }
 
     /// Moves the chain's clock to the end of MoneyWave day `day` (the next block is the first
     /// of day `day + 1`), so that the relayer may publish wave `day`.
     pub async fn end_day(&self, day: u64) {
-        self.admin
-            .anvil_set_next_block_timestamp(self.genesis + (day + 1) * DAY)
-            .await
-            .expect("time");
-        self.admin.anvil_mine(Some(1), None).await.expect("mine");
+        self.chain.end_day(&self.deployment, day).await;
     }
 
     /// Waits until the relayer has wave `day` final on chain.
@@ -364,7 +278,7 @@ impl Stack {
             .map(|h| h.as_str().expect("hex").parse().expect("word"))
             .collect();
         assert!(merkle::verify(root, account, cumulative, &proof));
-        let receipt = MoneyWave::new(*wave.address(), &self.wallet(key))
+        let receipt = MoneyWave::new(*wave.address(), &self.chain.wallet(key))
             .claim(account, cumulative, proof)
             .send()
             .await
@@ -384,7 +298,7 @@ impl Stack {
             .expect("relayer task")
             .expect("relayer stopped cleanly");
         self.indexer.abort();
-        self.miner.abort();
+        drop(self.miner);
         let _ = std::fs::remove_dir_all(self.export_dir);
     }
 }

@@ -1,4 +1,4 @@
-//! Issue 6 §7, the end-to-end bullet, across every service: citizens stake PMP on a game (P4,
+//! A prediction day across every service: citizens stake PMP on a game (P4,
 //! E2) → the game closes at its end (P3) → a resolver settles it over HTTP (P5): the winners'
 //! PMC credits go to the settlement's UTC day and every stake is consumed → the chain's clock
 //! passes the end of that MoneyWave day → the relayer publishes the wave carrying the prediction
@@ -11,9 +11,7 @@
 //! Once it has closed, the test moves its creation and start back before the previous hour and
 //! computes that hour with the API's own job ([`pools::compute_hour`]), as the hourly job would
 //! have had the game run across it; everything else goes through HTTP, the chain and the
-//! services' own loops. See [`support`] for the stack.
-
-mod support;
+//! services' own loops. See [`crate::support`] for the stack.
 
 use alloy::primitives::U256;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
@@ -24,7 +22,7 @@ use posmul_predictions::pools;
 use posmul_relayer::reconcile;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use support::{Stack, get, link_wallet, pmc, wait_for, wei};
+use crate::support::{Stack, get, link_wallet, pmc, wait_for, wei};
 use uuid::Uuid;
 
 /// B(d) for the test: 2,400 PMC a day, so each hour's pool is exactly 100 PMC (M1, M2).
@@ -111,7 +109,7 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
     let started = Utc::now();
     let stack = Stack::start(pool.clone()).await;
     let (app, relayer) = (&stack.app, &stack.relayer);
-    let (alice_key, bob_key) = (stack.keys[1].clone(), stack.keys[2].clone());
+    let (alice_key, bob_key) = (stack.chain.keys()[1].clone(), stack.chain.keys()[2].clone());
     set_budget(&pool).await;
     // The current hour is computed now, before the game exists (a fresh system starts there).
     pools::catch_up(&pool, Utc::now()).await.expect("catch up");

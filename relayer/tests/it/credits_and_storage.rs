@@ -1,5 +1,5 @@
 //! The relayer's bookkeeping against a real PostgreSQL, without a chain: credits turning
-//! `claimed` from the indexer's mirror (E3), and the bulk storage of a wave (issue 5 §8).
+//! `claimed` from the indexer's mirror (E3), and the bulk storage of a wave.
 
 use alloy::primitives::{Address, B256, U256};
 use chrono::NaiveDate;

@@ -1,4 +1,4 @@
-//! Issue 5 §7, first bullet, across every service: users earn PMC credits (the API's credit
+//! A full Money Wave day across every service: users earn PMC credits (the API's credit
 //! ledger) → the chain's clock passes the day's end → the relayer publishes wave 0 → the proof
 //! from `GET /v1/me/pmc/claim` verifies → the claims succeed on chain (one sent by the wallet
 //! itself, one by the relayer through `claim-for-me`) → the indexer mirrors the claims and the
@@ -7,8 +7,6 @@
 //! Real anvil (`node_modules/.bin/anvil`, the finalized block two behind the head), real
 //! PostgreSQL (a fresh database from `#[sqlx::test]`), the contracts deployed from the bytecode
 //! in `contracts/abi`, the API, the relayer loop and the indexer all running in this process.
-
-mod support;
 
 use alloy::primitives::U256;
 use posmul_api::testing::TestUser;
@@ -19,7 +17,7 @@ use posmul_economy::{
 };
 use posmul_relayer::reconcile;
 use sqlx::PgPool;
-use support::{CHAIN_ID, Stack, get, link_wallet, pmc, wait_for, wei};
+use crate::support::{CHAIN_ID, Stack, get, link_wallet, pmc, wait_for, wei};
 use uuid::Uuid;
 
 /// A PMC credit through the API's credit ledger (as a prediction win would issue it).
@@ -45,12 +43,12 @@ async fn earn(db: &PgPool, user: &TestUser, amount: Wei, day: chrono::NaiveDate)
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
-async fn issue5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
+async fn e3_m3_m4_m5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
     // ── The chain (anvil; PMC, MoneyWave with day 0 = today of the chain's clock,
     //    DonationHub) and the services (API, indexer, relayer loop) over the same database.
     let stack = Stack::start(pool.clone()).await;
     let (app, relayer) = (&stack.app, &stack.relayer);
-    let (alice_key, bob_key) = (stack.keys[1].clone(), stack.keys[2].clone());
+    let (alice_key, bob_key) = (stack.chain.keys()[1].clone(), stack.chain.keys()[2].clone());
     let wave = stack.money_wave();
 
     // ── Users earn credits on day 0 and link their wallets.

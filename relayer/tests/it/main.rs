@@ -1,0 +1,10 @@
+//! Integration tests of posmul-relayer, one binary: each test gets a fresh migrated database
+//! (`#[sqlx::test]`) and, where it needs a chain, its own anvil with the contracts deployed
+//! (`posmul_testkit::LocalChain`).
+//!
+//! - `waves`: days published, proved and claimed on chain (M3, M4, M5), through crashes,
+//!   replacements and outages;
+//! - `credits_and_storage`: the bookkeeping without a chain (E3, the bulk storage of a wave).
+
+mod credits_and_storage;
+mod waves;
