@@ -13,10 +13,11 @@
 use std::collections::BTreeMap;
 
 use alloy::primitives::{U256, Uint};
+use posmul_core::money::Pmp;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::types::Category;
+use crate::types::Category;
 
 /// Multipliers are stored with 6 decimal places; weights use them in millionths.
 pub const MULTIPLIER_SCALE: u32 = 6;
@@ -159,10 +160,11 @@ pub fn allocate_hour(
 /// rule (largest remainder first, then the order given — settlement orders winners by
 /// prediction id). The credits sum to `pool` exactly when there is a winner; with no winner (an
 /// empty or all-zero `stakes`) every credit is 0 and the pool is not minted.
-pub fn split_pool(pool: U256, stakes: &[i64]) -> Vec<U256> {
+pub fn split_pool(pool: U256, stakes: &[Pmp]) -> Vec<U256> {
+    // A stake is positive (the ledger moved it); anything else weighs nothing.
     let weights: Vec<U256> = stakes
         .iter()
-        .map(|s| U256::from(u64::try_from(*s).unwrap_or(0)))
+        .map(|s| U256::from(u64::try_from(s.0).unwrap_or(0)))
         .collect();
     apportion(pool, &weights)
 }
@@ -271,7 +273,7 @@ mod tests {
             stakes in prop::collection::vec(1i64..1_000_000_000, 1..80),
         ) {
             let pool = U256::from_limbs(pool);
-            let credits = split_pool(pool, &stakes);
+            let credits = split_pool(pool, &stakes.iter().copied().map(Pmp).collect::<Vec<_>>());
             let total: U256 = stakes.iter().map(|s| U256::from(*s as u64)).fold(U256::ZERO, |a, b| a + b);
             let sum = credits.iter().fold(U256::ZERO, |acc, c| acc + *c);
             prop_assert_eq!(sum, pool);

@@ -27,7 +27,7 @@ use sqlx::{PgConnection, PgPool, postgres::PgListener};
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
 
-use crate::error::Problem;
+use posmul_api_kit::error::Problem;
 
 /// The notification channel.
 pub const CHANNEL: &str = "predictions_events";

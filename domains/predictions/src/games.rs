@@ -4,26 +4,27 @@
 //! game is never shown ACTIVE after its end or CREATED after its start, whether or not the
 //! [`super::scheduler`] has caught up.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
-use posmul_core::money::Wei;
+use posmul_api_kit::pagination::{Page, PageParams};
+use posmul_core::money::{Pmp, Wei};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{
+use crate::{
+    error::{PredictionError, Result},
     events,
     types::{Category, GameStatus, GameType, PredictionStatus},
-};
-use crate::{
-    error::{ApiError, ApiResult},
-    pagination::{Page, PageParams},
 };
 
 /// The most options a ranking game may have.
 pub const MAX_OPTIONS: usize = 50;
 
-/// A game as submitted for creation or as a full replacement while CREATED.
+/// A game as submitted for creation or as a full replacement while CREATED: the request body,
+/// parsed into a [`NewGame`] by [`GameInput::validate`] before anything else sees it.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GameInput {
@@ -48,11 +49,11 @@ pub struct GameInput {
     #[schema(minimum = 1, maximum = 5)]
     pub importance: i16,
     /// Smallest stake in PMP (≥ 1).
-    #[schema(minimum = 1)]
-    pub min_stake: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub min_stake: Pmp,
     /// Largest stake in PMP (≥ min_stake).
-    #[schema(minimum = 1)]
-    pub max_stake: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub max_stake: Pmp,
     /// Most live predictions the game accepts (none: no cap).
     #[schema(minimum = 1)]
     pub max_participants: Option<i32>,
@@ -64,6 +65,27 @@ pub struct GameInput {
     pub options: Vec<String>,
 }
 
+/// A game that keeps every rule of P2: text trimmed, options fitting the type, times in order,
+/// a valid stake range. Only [`GameInput::validate`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGame {
+    pub title: String,
+    pub description: String,
+    pub game_type: GameType,
+    pub category: Category,
+    pub subcategory: Option<String>,
+    pub league: Option<String>,
+    pub importance: i16,
+    pub min_stake: Pmp,
+    pub max_stake: Pmp,
+    pub max_participants: Option<i32>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub settles_at: DateTime<Utc>,
+    /// The labels, trimmed, in position order.
+    pub options: Vec<String>,
+}
+
 /// Who submits a game: staff (admin or moderator) create official games in any category;
 /// citizens propose `user_proposed` games with the stricter title rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,113 +94,90 @@ pub enum Proposer {
     Citizen,
 }
 
-fn rule(kind: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::unprocessable(kind, detail.into())
-}
-
-/// P2, one problem `type` per broken rule (the first broken rule is reported).
-pub fn validate(input: &GameInput, proposer: Proposer, now: DateTime<Utc>) -> ApiResult<()> {
-    if proposer == Proposer::Citizen && input.category != Category::UserProposed {
-        return Err(ApiError::Forbidden {
-            required: "moderator",
-        });
-    }
-    let title = input.title.trim().chars().count();
-    if title < 5 {
-        return Err(rule(
-            "game-title-too-short",
-            "a game title has at least 5 characters",
-        ));
-    }
-    if input.category == Category::UserProposed && title < 10 {
-        return Err(rule(
-            "proposed-game-title-too-short",
-            "a user-proposed game's title has at least 10 characters",
-        ));
-    }
-    if title > 200 {
-        return Err(rule(
-            "game-title-too-long",
-            "a game title has at most 200 characters",
-        ));
-    }
-    let description = input.description.trim().chars().count();
-    if description < 20 {
-        return Err(rule(
-            "game-description-too-short",
-            "a game description has at least 20 characters",
-        ));
-    }
-    if description > 5000 {
-        return Err(rule(
-            "game-description-too-long",
-            "a game description has at most 5000 characters",
-        ));
-    }
-    let n = input.options.len();
-    if n < 2 {
-        return Err(rule(
-            "game-too-few-options",
-            "a game has at least 2 options",
-        ));
-    }
-    let fits = match input.game_type {
-        GameType::Binary => n == 2,
-        GameType::WinDrawLose => n == 3,
-        GameType::Ranking => n <= MAX_OPTIONS,
-    };
-    if !fits {
-        return Err(rule(
-            "game-options-do-not-fit-type",
-            "a binary game has 2 options, win-draw-lose 3, ranking 2 to 50",
-        ));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for o in &input.options {
-        let label = o.trim();
-        if label.is_empty() || label.chars().count() > 100 || !seen.insert(label.to_lowercase()) {
-            return Err(rule(
-                "game-option-invalid",
-                "option labels are 1-100 characters and distinct",
-            ));
+impl GameInput {
+    /// P2: parses the request into a [`NewGame`], or names the first broken rule (each has its
+    /// own problem `type`).
+    pub fn validate(self, proposer: Proposer, now: DateTime<Utc>) -> Result<NewGame> {
+        use PredictionError as E;
+        if proposer == Proposer::Citizen && self.category != Category::UserProposed {
+            return Err(E::StaffOnly);
         }
-    }
-    if !(input.starts_at < input.ends_at && input.ends_at < input.settles_at) {
-        return Err(rule(
-            "game-times-out-of-order",
-            "the times must satisfy start < end < settlement",
-        ));
-    }
-    if input.ends_at <= now {
-        return Err(rule(
-            "game-ends-in-the-past",
-            "a game's end must be in the future",
-        ));
-    }
-    if !(1 <= input.min_stake && input.min_stake <= input.max_stake) {
-        return Err(rule(
-            "game-stake-range-invalid",
-            "the stakes must satisfy 1 ≤ min stake ≤ max stake",
-        ));
-    }
-    if !(1..=5).contains(&input.importance) {
-        return Err(rule("game-importance-out-of-range", "importance is 1 to 5"));
-    }
-    if input.max_participants.is_some_and(|m| m < 1) {
-        return Err(rule(
-            "game-participant-cap-invalid",
-            "the participant cap is at least 1",
-        ));
-    }
-    for (field, v) in [
-        ("subcategory", &input.subcategory),
-        ("league", &input.league),
-    ] {
-        if v.as_ref().is_some_and(|s| s.chars().count() > 100) {
-            return Err(ApiError::invalid_field(field, "at most 100 characters"));
+        let title = self.title.trim().to_owned();
+        let title_len = title.chars().count();
+        if title_len < 5 {
+            return Err(E::TitleTooShort);
         }
+        if self.category == Category::UserProposed && title_len < 10 {
+            return Err(E::ProposedTitleTooShort);
+        }
+        if title_len > 200 {
+            return Err(E::TitleTooLong);
+        }
+        let description = self.description.trim().to_owned();
+        let description_len = description.chars().count();
+        if description_len < 20 {
+            return Err(E::DescriptionTooShort);
+        }
+        if description_len > 5000 {
+            return Err(E::DescriptionTooLong);
+        }
+        let n = self.options.len();
+        if n < 2 {
+            return Err(E::TooFewOptions);
+        }
+        let fits = match self.game_type {
+            GameType::Binary => n == 2,
+            GameType::WinDrawLose => n == 3,
+            GameType::Ranking => n <= MAX_OPTIONS,
+        };
+        if !fits {
+            return Err(E::OptionsDoNotFitType);
+        }
+        let options: Vec<String> = self.options.iter().map(|o| o.trim().to_owned()).collect();
+        let mut seen = BTreeSet::new();
+        for label in &options {
+            if label.is_empty() || label.chars().count() > 100 || !seen.insert(label.to_lowercase())
+            {
+                return Err(E::OptionInvalid);
+            }
+        }
+        if !(self.starts_at < self.ends_at && self.ends_at < self.settles_at) {
+            return Err(E::TimesOutOfOrder);
+        }
+        if self.ends_at <= now {
+            return Err(E::EndsInThePast);
+        }
+        if !(Pmp(1) <= self.min_stake && self.min_stake <= self.max_stake) {
+            return Err(E::StakeRangeInvalid);
+        }
+        if !(1..=5).contains(&self.importance) {
+            return Err(E::ImportanceOutOfRange);
+        }
+        if self.max_participants.is_some_and(|m| m < 1) {
+            return Err(E::ParticipantCapInvalid);
+        }
+        for (field, v) in [("subcategory", &self.subcategory), ("league", &self.league)] {
+            if v.as_ref().is_some_and(|s| s.chars().count() > 100) {
+                return Err(E::TooLong { field, max: 100 });
+            }
+        }
+        Ok(NewGame {
+            title,
+            description,
+            game_type: self.game_type,
+            category: self.category,
+            subcategory: self.subcategory,
+            league: self.league,
+            importance: self.importance,
+            min_stake: self.min_stake,
+            max_stake: self.max_stake,
+            max_participants: self.max_participants,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            settles_at: self.settles_at,
+            options,
+        })
     }
-    Ok(())
 }
 
 /// One option of a game, with the live stakes on it.
@@ -187,7 +186,8 @@ pub struct OptionView {
     pub position: i16,
     pub label: String,
     /// PMP staked on this option (live predictions).
-    pub total_staked: i64,
+    #[schema(value_type = i64)]
+    pub total_staked: Pmp,
     pub stakers: i32,
 }
 
@@ -205,11 +205,14 @@ pub struct GameSummary {
     pub status: GameStatus,
     pub official: bool,
     pub creator_id: Uuid,
-    pub min_stake: i64,
-    pub max_stake: i64,
+    #[schema(value_type = i64)]
+    pub min_stake: Pmp,
+    #[schema(value_type = i64)]
+    pub max_stake: Pmp,
     pub max_participants: Option<i32>,
     pub participants: i32,
-    pub total_staked: i64,
+    #[schema(value_type = i64)]
+    pub total_staked: Pmp,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub settles_at: DateTime<Utc>,
@@ -222,7 +225,8 @@ pub struct GameSummary {
 pub struct Position {
     pub prediction_id: Uuid,
     pub option: i16,
-    pub stake: i64,
+    #[schema(value_type = i64)]
+    pub stake: Pmp,
     pub status: PredictionStatus,
     /// PMC credited for a win, in wei (decimal string).
     #[schema(value_type = Option<String>)]
@@ -276,42 +280,81 @@ pub(crate) fn summary_from_row(r: &PgRow) -> sqlx::Result<GameSummary> {
     })
 }
 
+/// Who owns a stored game: set when it is created, never changed by an edit.
+#[derive(Debug, Clone, Copy)]
+struct Owner {
+    creator: Uuid,
+    official: bool,
+}
+
+/// Writes a game's columns and options: inserts game `id`, or replaces its editable columns
+/// when it exists (P2 edits). The one place that binds a game's columns.
+async fn store(conn: &mut PgConnection, id: Uuid, owner: Owner, game: &NewGame) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO predictions.games (id, creator_id, official, title, description, game_type, category,
+             subcategory, league, importance, min_stake, max_stake, max_participants, starts_at, ends_at, settles_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,
+             game_type = EXCLUDED.game_type, category = EXCLUDED.category, subcategory = EXCLUDED.subcategory,
+             league = EXCLUDED.league, importance = EXCLUDED.importance, min_stake = EXCLUDED.min_stake,
+             max_stake = EXCLUDED.max_stake, max_participants = EXCLUDED.max_participants,
+             starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, settles_at = EXCLUDED.settles_at,
+             updated_at = now()",
+    )
+    .bind(id)
+    .bind(owner.creator)
+    .bind(owner.official)
+    .bind(&game.title)
+    .bind(&game.description)
+    .bind(game.game_type)
+    .bind(game.category)
+    .bind(game.subcategory.as_deref())
+    .bind(game.league.as_deref())
+    .bind(game.importance)
+    .bind(game.min_stake)
+    .bind(game.max_stake)
+    .bind(game.max_participants)
+    .bind(game.starts_at)
+    .bind(game.ends_at)
+    .bind(game.settles_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM predictions.options WHERE game_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let positions: Vec<i16> = (0..game.options.len())
+        .filter_map(|i| i16::try_from(i).ok())
+        .collect();
+    sqlx::query(
+        "INSERT INTO predictions.options (game_id, position, label)
+         SELECT $1, p, l FROM unnest($2::SMALLINT[], $3::TEXT[]) AS u(p, l)",
+    )
+    .bind(id)
+    .bind(&positions)
+    .bind(&game.options)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Creates a game (P1, P2). Staff games are official.
 #[tracing::instrument(skip(db, input), fields(category = ?input.category), err(level = "info"))]
 pub async fn create(
     db: &PgPool,
     creator: Uuid,
     proposer: Proposer,
-    input: &GameInput,
-) -> ApiResult<GameDetail> {
+    input: GameInput,
+) -> Result<GameDetail> {
     let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(db).await?;
-    validate(input, proposer, now)?;
+    let game = input.validate(proposer, now)?;
     let id = Uuid::now_v7();
+    let owner = Owner {
+        creator,
+        official: proposer == Proposer::Staff,
+    };
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO predictions.games (id, creator_id, official, title, description, game_type, category,
-             subcategory, league, importance, min_stake, max_stake, max_participants, starts_at, ends_at, settles_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(id)
-    .bind(creator)
-    .bind(proposer == Proposer::Staff)
-    .bind(input.title.trim())
-    .bind(input.description.trim())
-    .bind(input.game_type)
-    .bind(input.category)
-    .bind(input.subcategory.as_deref())
-    .bind(input.league.as_deref())
-    .bind(input.importance)
-    .bind(input.min_stake)
-    .bind(input.max_stake)
-    .bind(input.max_participants)
-    .bind(input.starts_at)
-    .bind(input.ends_at)
-    .bind(input.settles_at)
-    .execute(&mut *tx)
-    .await?;
-    insert_options(&mut tx, id, &input.options).await?;
+    store(&mut tx, id, owner, &game).await?;
     events::game_event(
         &mut tx,
         id,
@@ -324,27 +367,6 @@ pub async fn create(
     detail(&mut conn, id, Some(creator)).await
 }
 
-async fn insert_options(
-    conn: &mut PgConnection,
-    game: Uuid,
-    options: &[String],
-) -> sqlx::Result<()> {
-    let labels: Vec<String> = options.iter().map(|o| o.trim().to_owned()).collect();
-    let positions: Vec<i16> = (0..labels.len())
-        .filter_map(|i| i16::try_from(i).ok())
-        .collect();
-    sqlx::query(
-        "INSERT INTO predictions.options (game_id, position, label)
-         SELECT $1, p, l FROM unnest($2::SMALLINT[], $3::TEXT[]) AS u(p, l)",
-    )
-    .bind(game)
-    .bind(&positions)
-    .bind(&labels)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Replaces a game's fields and options while it is CREATED (P2); only its creator or staff.
 #[tracing::instrument(skip(db, input), err(level = "info"))]
 pub async fn update(
@@ -352,8 +374,8 @@ pub async fn update(
     editor: Uuid,
     proposer: Proposer,
     id: Uuid,
-    input: &GameInput,
-) -> ApiResult<GameDetail> {
+    input: GameInput,
+) -> Result<GameDetail> {
     let mut tx = db.begin().await?;
     let row = sqlx::query(
         "SELECT creator_id, official, now() AS now,
@@ -363,58 +385,26 @@ pub async fn update(
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| ApiError::NotFound("game".into()))?;
-    let creator: Uuid = row.try_get("creator_id")?;
-    let official: bool = row.try_get("official")?;
-    if proposer == Proposer::Citizen && (creator != editor || official) {
-        return Err(ApiError::Forbidden {
-            required: "moderator",
-        });
+    .ok_or(PredictionError::GameNotFound)?;
+    let owner = Owner {
+        creator: row.try_get("creator_id")?,
+        official: row.try_get("official")?,
+    };
+    if proposer == Proposer::Citizen && (owner.creator != editor || owner.official) {
+        return Err(PredictionError::StaffOnly);
     }
     let status: GameStatus = row.try_get("effective_status")?;
     if status != GameStatus::Created {
-        return Err(ApiError::conflict(
-            "game-not-editable",
-            format!(
-                "a game is editable only while created; it is {}",
-                status.as_str()
-            ),
-        ));
+        return Err(PredictionError::NotEditable(status));
     }
     // A proposed game stays a proposal; an official one may change category freely.
-    let as_proposer = if official {
+    let as_proposer = if owner.official {
         Proposer::Staff
     } else {
         Proposer::Citizen
     };
-    validate(input, as_proposer, row.try_get("now")?)?;
-    sqlx::query(
-        "UPDATE predictions.games SET title = $2, description = $3, game_type = $4, category = $5,
-             subcategory = $6, league = $7, importance = $8, min_stake = $9, max_stake = $10,
-             max_participants = $11, starts_at = $12, ends_at = $13, settles_at = $14, updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(input.title.trim())
-    .bind(input.description.trim())
-    .bind(input.game_type)
-    .bind(input.category)
-    .bind(input.subcategory.as_deref())
-    .bind(input.league.as_deref())
-    .bind(input.importance)
-    .bind(input.min_stake)
-    .bind(input.max_stake)
-    .bind(input.max_participants)
-    .bind(input.starts_at)
-    .bind(input.ends_at)
-    .bind(input.settles_at)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM predictions.options WHERE game_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    insert_options(&mut tx, id, &input.options).await?;
+    let game = input.validate(as_proposer, row.try_get("now")?)?;
+    store(&mut tx, id, owner, &game).await?;
     events::game_event(
         &mut tx,
         id,
@@ -429,11 +419,7 @@ pub async fn update(
 
 /// A game's page (see [`GameDetail`]); `viewer` adds their own position.
 #[tracing::instrument(skip(conn), err(level = "info"))]
-pub async fn detail(
-    conn: &mut PgConnection,
-    id: Uuid,
-    viewer: Option<Uuid>,
-) -> ApiResult<GameDetail> {
+pub async fn detail(conn: &mut PgConnection, id: Uuid, viewer: Option<Uuid>) -> Result<GameDetail> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {SUMMARY_COLUMNS}, g.description,
                 (SELECT COALESCE(SUM(amount), 0) FROM predictions.hourly_allocations a WHERE a.game_id = g.id) AS pool
@@ -442,7 +428,7 @@ pub async fn detail(
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| ApiError::NotFound("game".into()))?;
+    .ok_or(PredictionError::GameNotFound)?;
     let game = summary_from_row(&row)?;
     let pool: Wei = row.try_get("pool")?;
     let options = sqlx::query(
@@ -512,11 +498,14 @@ pub async fn list(
     db: &PgPool,
     filter: &GameFilter,
     page: &PageParams,
-) -> ApiResult<Page<GameSummary>> {
+) -> Result<Page<GameSummary>> {
     let limit = page.limit()?;
     let after: Option<(DateTime<Utc>, Uuid)> = page.after()?;
     if filter.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
-        return Err(ApiError::invalid_field("q", "at most 100 characters"));
+        return Err(PredictionError::TooLong {
+            field: "q",
+            max: 100,
+        });
     }
     let pattern = filter.q.as_ref().map(|q| {
         let escaped = q
@@ -566,8 +555,8 @@ mod tests {
             subcategory: Some("football".into()),
             league: Some("K League 1".into()),
             importance: 3,
-            min_stake: 10,
-            max_stake: 500,
+            min_stake: Pmp(10),
+            max_stake: Pmp(500),
             max_participants: None,
             starts_at: now,
             ends_at: now + Duration::hours(2),
@@ -576,8 +565,8 @@ mod tests {
         }
     }
 
-    fn kind(r: ApiResult<()>) -> &'static str {
-        r.err().map_or("ok", |e| e.kind())
+    fn kind(r: Result<NewGame>) -> &'static str {
+        r.err().map_or("ok", PredictionError::kind)
     }
 
     #[test]
@@ -586,7 +575,7 @@ mod tests {
         let check = |f: &dyn Fn(&mut GameInput)| {
             let mut i = input();
             f(&mut i);
-            kind(validate(&i, Proposer::Staff, now))
+            kind(i.clone().validate(Proposer::Staff, now))
         };
         assert_eq!(check(&|_| {}), "ok");
         assert_eq!(check(&|i| i.title = "Dby".into()), "game-title-too-short");
@@ -611,8 +600,8 @@ mod tests {
             check(&|i| i.starts_at = i.ends_at),
             "game-times-out-of-order"
         );
-        assert_eq!(check(&|i| i.min_stake = 0), "game-stake-range-invalid");
-        assert_eq!(check(&|i| i.max_stake = 5), "game-stake-range-invalid");
+        assert_eq!(check(&|i| i.min_stake = Pmp(0)), "game-stake-range-invalid");
+        assert_eq!(check(&|i| i.max_stake = Pmp(5)), "game-stake-range-invalid");
         assert_eq!(check(&|i| i.importance = 6), "game-importance-out-of-range");
         assert_eq!(check(&|i| i.importance = 0), "game-importance-out-of-range");
         assert_eq!(
@@ -634,28 +623,31 @@ mod tests {
         let mut i = input();
         i.game_type = GameType::Binary;
         assert_eq!(
-            kind(validate(&i, Proposer::Staff, now)),
+            kind(i.clone().validate(Proposer::Staff, now)),
             "game-options-do-not-fit-type"
         );
         i.options.truncate(2);
-        assert_eq!(kind(validate(&i, Proposer::Staff, now)), "ok");
+        assert_eq!(kind(i.clone().validate(Proposer::Staff, now)), "ok");
         i.game_type = GameType::Ranking;
         i.options = (0..8).map(|n| format!("Runner {n}")).collect();
-        assert_eq!(kind(validate(&i, Proposer::Staff, now)), "ok");
+        assert_eq!(kind(i.clone().validate(Proposer::Staff, now)), "ok");
     }
 
     #[test]
     fn p2_a_user_proposed_title_needs_ten_characters_and_citizens_only_propose() {
         let now = Utc::now();
         let mut i = input();
-        assert_eq!(kind(validate(&i, Proposer::Citizen, now)), "forbidden");
+        assert_eq!(
+            kind(i.clone().validate(Proposer::Citizen, now)),
+            "forbidden"
+        );
         i.category = Category::UserProposed;
         i.title = "Derby win".into();
         assert_eq!(
-            kind(validate(&i, Proposer::Citizen, now)),
+            kind(i.clone().validate(Proposer::Citizen, now)),
             "proposed-game-title-too-short"
         );
         i.title = "Derby: who wins".into();
-        assert_eq!(kind(validate(&i, Proposer::Citizen, now)), "ok");
+        assert_eq!(kind(i.clone().validate(Proposer::Citizen, now)), "ok");
     }
 }

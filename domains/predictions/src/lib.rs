@@ -5,8 +5,10 @@
 //! | Module | What |
 //! |---|---|
 //! | [`types`] | game types, categories, statuses (P1, P3) |
-//! | [`games`] | creation and validation (P2), edits while CREATED, list/search, the game page |
-//! | [`stakes`] | placing, quoting (`dryRun`) and withdrawing stakes through the ledger (P4, E2) |
+//! | [`error`] | [`PredictionError`]: every refusal, mapped to the API's problems in one place |
+//! | [`problem`] | the problem `type`s of the domain, named once |
+//! | [`games`] | creation (`GameInput` → [`games::NewGame`], P2), edits while CREATED, list/search, the game page |
+//! | [`stakes`] | placing, quoting (`dry_run`) and withdrawing stakes through the ledger (P4, E2) |
 //! | [`allocation`] | exact integer splits: hourly pools and settlement shares, the remainder rule |
 //! | [`budget`] | B(d), read from the relayer's economy configuration (M1) |
 //! | [`pools`] | the hourly pool job: one immutable computation per hour, catch-up (M2) |
@@ -16,13 +18,17 @@
 //! | [`scheduler`] | lifecycle transitions by time and the hourly pools, one active instance |
 //! | [`routes`] | the HTTP handlers |
 //!
-//! Money never moves here by hand: PMP through [`crate::ledger`], PMC through [`crate::credits`].
+//! Money never moves here by hand: PMP through [`posmul_economy::ledger`], PMC through
+//! [`posmul_economy::credits`]. PMP travels as [`posmul_core::money::Pmp`], PMC as
+//! [`posmul_core::money::Wei`]; decimal strings exist only in response bodies.
 
 pub mod allocation;
 pub mod budget;
+pub mod error;
 pub mod events;
 pub mod games;
 pub mod pools;
+pub mod problem;
 pub mod routes;
 pub mod scheduler;
 pub mod settlement;
@@ -35,8 +41,9 @@ use std::sync::Arc;
 use axum::Extension;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use posmul_api_kit::{AppState, audit, auth, error, idempotency, pagination, state};
-use posmul_economy::{credits, ledger};
+use posmul_api_kit::AppState;
+
+pub use error::PredictionError;
 
 /// Per-process state of the predictions domain: the event hub and the leaderboard cache.
 #[derive(Default)]

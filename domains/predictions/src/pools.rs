@@ -23,7 +23,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
+use crate::{
     allocation::{self, QualifyingGame},
     budget,
     types::Category,

@@ -14,18 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
-    Runtime, events,
-    events::AcceptsEventStream,
-    games,
-    games::{GameDetail, GameFilter, GameInput, GameSummary, Proposer},
-    pools::{self, HourDetail, HourlyPool},
-    settlement::{self, Correction, CorrectionRequest, SettleRequest, Settlement},
-    stakes::{self, MaybeIdempotent, MyPrediction, Prediction, StakeOutcome, StakeRequest},
-    stats::{self, Leaderboard, LeaderboardQuery, RedisTarget, UserStats},
-    types::Category,
-};
-use crate::{
+use posmul_api_kit::{
     auth::{
         extract::{Admin, AuthUser, RequestMeta, RequireRole, Resolver},
         roles::{Role, load_roles},
@@ -33,6 +22,19 @@ use crate::{
     error::{ApiError, ApiJson, ApiResult, Problem},
     pagination::{Page, PageParams},
     state::AppState,
+};
+use posmul_core::money::Pmp;
+
+use crate::{
+    Runtime,
+    error::PredictionError,
+    events::{self, AcceptsEventStream},
+    games::{self, GameDetail, GameFilter, GameInput, GameSummary, Proposer},
+    pools::{self, HourDetail, HourlyPool},
+    settlement::{self, Correction, CorrectionRequest, SettleRequest, Settlement},
+    stakes::{self, MaybeIdempotent, MyPrediction, Prediction, StakeOutcome, StakeRequest},
+    stats::{self, Leaderboard, LeaderboardQuery, RedisTarget, UserStats},
+    types::Category,
 };
 
 const TAG: &str = "predictions";
@@ -102,7 +104,7 @@ pub async fn create_game(
     ApiJson(input): ApiJson<GameInput>,
 ) -> ApiResult<(StatusCode, ApiJson<GameDetail>)> {
     let who = proposer(&state, &user).await?;
-    let game = games::create(&state.db, user.user_id, who, &input).await?;
+    let game = games::create(&state.db, user.user_id, who, input).await?;
     Ok((StatusCode::CREATED, ApiJson(game)))
 }
 
@@ -145,20 +147,20 @@ pub async fn update_game(
 ) -> ApiResult<ApiJson<GameDetail>> {
     let who = proposer(&state, &user).await?;
     Ok(ApiJson(
-        games::update(&state.db, user.user_id, who, id, &input).await?,
+        games::update(&state.db, user.user_id, who, id, input).await?,
     ))
 }
 
-/// Stakes PMP on an option (P4), or quotes it with `dryRun`. Send an `Idempotency-Key`.
+/// Stakes PMP on an option (P4), or quotes it with `dry_run`. Send an `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/predictions/games/{id}/stakes", tag = TAG, security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "the game"),
-        ("Idempotency-Key" = Option<String>, Header, description = "required to place (not for dryRun): names this placement; a retry with the same key returns the first response"),
+        ("Idempotency-Key" = Option<String>, Header, description = "required to place (not for dry_run): names this placement; a retry with the same key returns the first response"),
     ),
     request_body = StakeRequest,
     responses(
         (status = 201, description = "placed", body = StakeOutcome),
-        (status = 200, description = "quote (dryRun)", body = StakeOutcome),
+        (status = 200, description = "quote (dry_run)", body = StakeOutcome),
         (status = 404, description = "no such game", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "game-not-active, already-predicted, game-full, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "option-not-found, stake-below-minimum, stake-above-maximum, insufficient-pmp, missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
@@ -171,7 +173,7 @@ pub async fn place_stake(
     Path(id): Path<Uuid>,
     ApiJson(req): ApiJson<StakeRequest>,
 ) -> ApiResult<Response> {
-    stakes::place(&state.db, user.user_id, id, &req, key).await
+    Ok(stakes::place(&state.db, user.user_id, id, &req, key).await?)
 }
 
 /// Withdraws the caller's own prediction while the game is ACTIVE: a full refund.
@@ -255,7 +257,8 @@ pub async fn get_settlement(
 pub struct Cancelled {
     pub game_id: Uuid,
     /// PMP refunded to the stakers.
-    pub refunded: i64,
+    #[schema(value_type = i64)]
+    pub refunded: Pmp,
 }
 
 /// Cancels a game that is not final and refunds every stake (admin or resolver).
@@ -335,7 +338,7 @@ pub async fn get_pool_hour(
     pools::hour_detail(&state.db, hour)
         .await?
         .map(ApiJson)
-        .ok_or_else(|| ApiError::NotFound("hourly pool".into()))
+        .ok_or_else(|| PredictionError::HourNotComputed.into())
 }
 
 /// A category's multiplier.
@@ -378,10 +381,7 @@ pub async fn set_multiplier(
         || m.multiplier > Decimal::from(1000)
         || m.multiplier.normalize().scale() > 6
     {
-        return Err(ApiError::invalid_field(
-            "multiplier",
-            "0 to 1000 with at most 6 decimals",
-        ));
+        return Err(PredictionError::MultiplierOutOfRange.into());
     }
     pools::set_multiplier(&state.db, category, m.multiplier, admin.user_id()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -455,7 +455,7 @@ pub async fn game_events(
             .fetch_one(&state.db)
             .await?;
     if !exists {
-        return Err(ApiError::NotFound("game".into()));
+        return Err(PredictionError::GameNotFound.into());
     }
     let rx = runtime.hub.subscribe(&state.db).await?;
     Ok(events::stream(rx, move |e| e.game_id == Some(id)).into_response())

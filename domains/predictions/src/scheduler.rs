@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Row, pool::PoolConnection};
 
-use super::{events::CHANNEL, pools};
+use crate::{events::CHANNEL, pools};
 
 /// The advisory lock key of the scheduler ("PMSCHED!").
 const SCHEDULER_LOCK: i64 = 0x504d_5343_4845_4421;

@@ -6,7 +6,7 @@
 //! floored, and the dust (fewer wei than winners) goes one wei each to the largest remainders,
 //! ties to the earlier prediction id ([`super::allocation::apportion`]), so the credits sum to
 //! the pool exactly. Each positive share is a PMC credit of the settlement's UTC day
-//! ([`crate::credits::issue`], source `prediction_win`, key `prediction:<prediction id>`), which
+//! ([`posmul_economy::credits::issue`], source `prediction_win`, key `prediction:<prediction id>`), which
 //! lands in that day's Money Wave. Every stake, won or lost, is consumed: the game's escrow moves
 //! to the burn account (`stake_settlement`). With no winner nothing is credited and the pool is
 //! not minted. The settlement row and the game are then immutable (a trigger refuses changes).
@@ -21,22 +21,24 @@
 //! correction their share of the pool. Credits already issued are not revoked: they may already be
 //! in a published wave, and PMC credits are irrevocable.
 
-use chrono::{DateTime, Utc};
-use posmul_core::money::Wei;
+use chrono::{DateTime, NaiveDate, Utc};
+use posmul_api_kit::{audit, auth::extract::RequestMeta};
+use posmul_core::money::{Pmp, Wei};
+use posmul_economy::{
+    credits::{self, CreditRequest, CreditSource},
+    ledger::{self, Account, Entry, Leg, Reference, ReferenceKind, TransferKind, TransferRequest},
+};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, PgTransaction, Row};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{allocation, events, pools, stakes::ledger_error, types::GameStatus};
 use crate::{
-    audit,
-    auth::extract::RequestMeta,
-    credits::{self, CreditError, CreditRequest, CreditSource},
-    error::{ApiError, ApiResult},
-    ledger::{self, Account, Entry, Leg, Reference, ReferenceKind, TransferKind, TransferRequest},
+    allocation,
+    error::{PredictionError, Result},
+    events, pools,
+    types::{GameStatus, PredictionStatus},
 };
-use posmul_core::money::Pmp;
 
 /// `POST /v1/predictions/games/{id}/settlement`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -63,7 +65,7 @@ pub struct Settlement {
     pub settled_by: Uuid,
     pub settled_at: DateTime<Utc>,
     /// The UTC day whose wave carries the credits.
-    pub day: chrono::NaiveDate,
+    pub day: NaiveDate,
     #[schema(value_type = String)]
     pub pool: Wei,
     /// The pool in PMC (decimal).
@@ -73,10 +75,12 @@ pub struct Settlement {
     pub minted: Wei,
     /// The same in PMC (decimal).
     pub minted_pmc: String,
-    pub winning_stakes: i64,
+    #[schema(value_type = i64)]
+    pub winning_stakes: Pmp,
     pub winners: i32,
     /// PMP consumed into the burn account.
-    pub burned_stakes: i64,
+    #[schema(value_type = i64)]
+    pub burned_stakes: Pmp,
 }
 
 /// A recorded correction.
@@ -92,28 +96,26 @@ pub struct Correction {
     pub minted: Wei,
 }
 
-fn refuse(kind: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::conflict(kind, detail.into())
-}
-
-fn credit_error(e: CreditError) -> ApiError {
-    match e {
-        CreditError::Database(e) => ApiError::from(e),
-        other => ApiError::internal(other),
-    }
-}
-
-struct Live {
+/// A prediction that takes part in a decision: live at settlement, won or lost at a correction.
+struct Entrant {
     id: Uuid,
     user_id: Uuid,
     position: i16,
-    stake: i64,
+    stake: Pmp,
+    /// The credit already issued (by the settlement or an earlier correction).
+    credit: Option<Wei>,
 }
 
+/// The sum of stakes (a game's stakes are capped by the ledger's balances, far below overflow).
+fn total(stakes: impl Iterator<Item = Pmp>) -> Pmp {
+    Pmp(stakes.map(|s| s.0).sum())
+}
+
+/// Locks a game; returns its status, its number of options and the database's `now()`.
 async fn lock_game(
     tx: &mut PgTransaction<'_>,
     game_id: Uuid,
-) -> ApiResult<(GameStatus, i16, DateTime<Utc>)> {
+) -> Result<(GameStatus, i16, DateTime<Utc>)> {
     let row = sqlx::query(
         "SELECT predictions.effective_status(status, starts_at, ends_at, now()) AS s,
                 (SELECT count(*) FROM predictions.options o WHERE o.game_id = g.id)::SMALLINT AS options, now() AS now
@@ -122,7 +124,7 @@ async fn lock_game(
     .bind(game_id)
     .fetch_optional(&mut **tx)
     .await?
-    .ok_or_else(|| ApiError::NotFound("game".into()))?;
+    .ok_or(PredictionError::GameNotFound)?;
     Ok((
         row.try_get("s")?,
         row.try_get("options")?,
@@ -130,13 +132,14 @@ async fn lock_game(
     ))
 }
 
-async fn live_predictions(
+/// The game's predictions in `statuses`, locked, by id.
+async fn entrants(
     tx: &mut PgTransaction<'_>,
     game_id: Uuid,
-    statuses: &[&str],
-) -> ApiResult<Vec<Live>> {
+    statuses: &[PredictionStatus],
+) -> Result<Vec<Entrant>> {
     let rows = sqlx::query(
-        "SELECT id, user_id, position, stake FROM predictions.predictions
+        "SELECT id, user_id, position, stake, credit_wei FROM predictions.predictions
          WHERE game_id = $1 AND status = ANY($2) ORDER BY id FOR UPDATE",
     )
     .bind(game_id)
@@ -145,15 +148,92 @@ async fn live_predictions(
     .await?;
     rows.iter()
         .map(|r| {
-            Ok(Live {
+            Ok(Entrant {
                 id: r.try_get("id")?,
                 user_id: r.try_get("user_id")?,
                 position: r.try_get("position")?,
                 stake: r.try_get("stake")?,
+                credit: r.try_get("credit_wei")?,
             })
         })
         .collect::<sqlx::Result<_>>()
-        .map_err(ApiError::from)
+        .map_err(PredictionError::from)
+}
+
+/// P5, for settle and correct alike: decides `entrants` for `winning_option`. The winners share
+/// `pool` in proportion to their stakes ([`allocation::split_pool`]); each winner not yet
+/// credited gets its share as a PMC credit of `day` (when positive) and a `credit` event, and
+/// is marked won; a winner credited before keeps that credit (credits are irrevocable, and never
+/// issued twice). Every other entrant is marked lost. Returns what was credited now.
+async fn pay_winners(
+    tx: &mut PgTransaction<'_>,
+    game_id: Uuid,
+    winning_option: i16,
+    pool: Wei,
+    entrants: &[Entrant],
+    day: NaiveDate,
+) -> Result<Wei> {
+    let winners: Vec<&Entrant> = entrants
+        .iter()
+        .filter(|p| p.position == winning_option)
+        .collect();
+    let stakes: Vec<Pmp> = winners.iter().map(|p| p.stake).collect();
+    let shares = allocation::split_pool(pool.0, &stakes);
+    let mut minted = Wei::ZERO;
+    for (p, share) in winners.iter().zip(shares) {
+        let share = Wei(share);
+        let credit = match p.credit {
+            Some(earlier) => earlier,
+            None if share.is_zero() => share,
+            None => {
+                credits::issue(
+                    tx,
+                    CreditRequest {
+                        user_id: p.user_id,
+                        source: CreditSource::PredictionWin,
+                        amount: share,
+                        day,
+                        reference: Reference {
+                            kind: ReferenceKind::Prediction,
+                            id: p.id,
+                        },
+                        idempotency_key: format!("prediction:{}", p.id),
+                    },
+                )
+                .await?;
+                minted = minted
+                    .checked_add(share)
+                    .ok_or_else(|| PredictionError::Internal(anyhow::anyhow!("credit overflow")))?;
+                events::user_event(
+                    tx,
+                    p.user_id,
+                    "credit",
+                    serde_json::json!({ "game_id": game_id, "prediction_id": p.id, "amount_wei": share, "day": day }),
+                )
+                .await?;
+                share
+            }
+        };
+        sqlx::query(
+            "UPDATE predictions.predictions SET status = 'won', credit_wei = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind(p.id)
+        .bind(credit)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let ids: Vec<Uuid> = entrants
+        .iter()
+        .filter(|p| p.position != winning_option)
+        .map(|p| p.id)
+        .collect();
+    sqlx::query(
+        "UPDATE predictions.predictions SET status = 'lost', updated_at = now() WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(minted)
 }
 
 /// Settles a CLOSED game (see the module docs).
@@ -163,102 +243,33 @@ pub async fn settle(
     resolver: Uuid,
     game_id: Uuid,
     winning_option: i16,
-) -> ApiResult<Settlement> {
+) -> Result<Settlement> {
     pools::catch_up(db, Utc::now()).await?;
     let mut tx = db.begin().await?;
     let (status, options, now) = lock_game(&mut tx, game_id).await?;
     match status {
         GameStatus::Closed => {}
-        GameStatus::Settled => {
-            return Err(refuse(
-                "game-already-settled",
-                "a game is settled once; an admin may correct it",
-            ));
-        }
-        GameStatus::Cancelled => {
-            return Err(refuse(
-                "game-cancelled",
-                "a cancelled game cannot be settled",
-            ));
-        }
-        GameStatus::Created | GameStatus::Active => {
-            return Err(refuse(
-                "game-not-closed",
-                "a game is settled only after its end (CLOSED)",
-            ));
-        }
+        GameStatus::Settled => return Err(PredictionError::AlreadySettled),
+        GameStatus::Cancelled => return Err(PredictionError::Cancelled),
+        GameStatus::Created | GameStatus::Active => return Err(PredictionError::NotClosed),
     }
     if !(0..options).contains(&winning_option) {
-        return Err(ApiError::unprocessable(
-            "option-not-found",
-            "the game has no option at that position",
-        ));
+        return Err(PredictionError::OptionNotFound);
     }
     let pool = pools::game_pool(&mut tx, game_id).await?;
-    let live = live_predictions(&mut tx, game_id, &["live"]).await?;
-    let winners: Vec<&Live> = live
-        .iter()
-        .filter(|p| p.position == winning_option)
-        .collect();
-    let winning_stakes: i64 = winners.iter().map(|p| p.stake).sum();
-    let shares =
-        allocation::split_pool(pool.0, &winners.iter().map(|p| p.stake).collect::<Vec<_>>());
+    let live = entrants(&mut tx, game_id, &[PredictionStatus::Live]).await?;
     let day = now.date_naive();
-    let mut minted = Wei::ZERO;
-    for (p, share) in winners.iter().zip(&shares) {
-        let share = Wei(*share);
-        if !share.is_zero() {
-            credits::issue(
-                &mut tx,
-                CreditRequest {
-                    user_id: p.user_id,
-                    source: CreditSource::PredictionWin,
-                    amount: share,
-                    day,
-                    reference: Reference {
-                        kind: ReferenceKind::Prediction,
-                        id: p.id,
-                    },
-                    idempotency_key: format!("prediction:{}", p.id),
-                },
-            )
-            .await
-            .map_err(credit_error)?;
-            minted = minted
-                .checked_add(share)
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("credit overflow")))?;
-        }
-        sqlx::query("UPDATE predictions.predictions SET status = 'won', credit_wei = $2, updated_at = now() WHERE id = $1")
-            .bind(p.id)
-            .bind(share)
-            .execute(&mut *tx)
-            .await?;
-        if !share.is_zero() {
-            events::user_event(
-                &mut tx,
-                p.user_id,
-                "credit",
-                serde_json::json!({ "game_id": game_id, "prediction_id": p.id, "amount_wei": share, "day": day }),
-            )
-            .await?;
-        }
-    }
-    sqlx::query(
-        "UPDATE predictions.predictions SET status = 'lost', updated_at = now()
-         WHERE game_id = $1 AND status = 'live' AND position <> $2",
-    )
-    .bind(game_id)
-    .bind(winning_option)
-    .execute(&mut *tx)
-    .await?;
-    let burned: i64 = live.iter().map(|p| p.stake).sum();
-    if burned > 0 {
+    let minted = pay_winners(&mut tx, game_id, winning_option, pool, &live, day).await?;
+    let winners = live.iter().filter(|p| p.position == winning_option);
+    let winning_stakes = total(winners.clone().map(|p| p.stake));
+    let burned = total(live.iter().map(|p| p.stake));
+    if burned > Pmp(0) {
         ledger::transfer(
             &mut tx,
             TransferRequest {
                 from: Account::game_escrow(game_id),
                 to: Account::BURN,
-                amount: Pmp(burned),
+                amount: burned,
                 kind: TransferKind::StakeSettlement,
                 reference: Reference {
                     kind: ReferenceKind::Game,
@@ -268,8 +279,7 @@ pub async fn settle(
                 memo: None,
             },
         )
-        .await
-        .map_err(ledger_error)?;
+        .await?;
     }
     sqlx::query(
         "UPDATE predictions.games SET status = 'settled', winning_option = $2, settled_at = $3, updated_at = now() WHERE id = $1",
@@ -290,7 +300,7 @@ pub async fn settle(
         minted_pmc: minted.to_pmc_string(),
         minted,
         winning_stakes,
-        winners: i32::try_from(winners.len()).unwrap_or(i32::MAX),
+        winners: i32::try_from(winners.count()).unwrap_or(i32::MAX),
         burned_stakes: burned,
     };
     sqlx::query(
@@ -310,8 +320,9 @@ pub async fn settle(
     .bind(burned)
     .execute(&mut *tx)
     .await?;
-    let payload = serde_json::to_value(&settlement).map_err(ApiError::internal)?;
-    events::game_event(&mut tx, game_id, "settled", payload.clone()).await?;
+    let payload =
+        serde_json::to_value(&settlement).map_err(|e| PredictionError::Internal(e.into()))?;
+    events::game_event(&mut tx, game_id, "settled", payload).await?;
     for p in &live {
         events::user_event(
             &mut tx,
@@ -327,27 +338,24 @@ pub async fn settle(
     Ok(settlement)
 }
 
-/// Cancels a game that is not final, refunding every live stake (P3, E2).
+/// Cancels a game that is not final, refunding every live stake (P3, E2); returns the refund.
 #[tracing::instrument(skip(db), err(level = "info"))]
-pub async fn cancel(db: &PgPool, game_id: Uuid) -> ApiResult<i64> {
+pub async fn cancel(db: &PgPool, game_id: Uuid) -> Result<Pmp> {
     let mut tx = db.begin().await?;
     let (status, _, now) = lock_game(&mut tx, game_id).await?;
     if matches!(status, GameStatus::Settled | GameStatus::Cancelled) {
-        return Err(refuse(
-            "game-final",
-            format!("the game is already {}", status.as_str()),
-        ));
+        return Err(PredictionError::Final(status));
     }
-    let live = live_predictions(&mut tx, game_id, &["live"]).await?;
-    let total: i64 = live.iter().map(|p| p.stake).sum();
-    if total > 0 {
+    let live = entrants(&mut tx, game_id, &[PredictionStatus::Live]).await?;
+    let refunded = total(live.iter().map(|p| p.stake));
+    if refunded > Pmp(0) {
         let mut legs = vec![Leg {
             account: Account::game_escrow(game_id),
-            amount: Pmp(-total),
+            amount: Pmp(-refunded.0),
         }];
         legs.extend(live.iter().map(|p| Leg {
             account: Account::user(p.user_id),
-            amount: Pmp(p.stake),
+            amount: p.stake,
         }));
         ledger::post(
             &mut tx,
@@ -362,8 +370,7 @@ pub async fn cancel(db: &PgPool, game_id: Uuid) -> ApiResult<i64> {
                 memo: Some("game cancelled: stakes refunded".into()),
             },
         )
-        .await
-        .map_err(ledger_error)?;
+        .await?;
     }
     sqlx::query("UPDATE predictions.predictions SET status = 'refunded', updated_at = now() WHERE game_id = $1 AND status = 'live'")
         .bind(game_id)
@@ -385,7 +392,7 @@ pub async fn cancel(db: &PgPool, game_id: Uuid) -> ApiResult<i64> {
         &mut tx,
         game_id,
         "cancelled",
-        serde_json::json!({ "refunded": total }),
+        serde_json::json!({ "refunded": refunded }),
     )
     .await?;
     for p in &live {
@@ -398,7 +405,7 @@ pub async fn cancel(db: &PgPool, game_id: Uuid) -> ApiResult<i64> {
         .await?;
     }
     tx.commit().await?;
-    Ok(total)
+    Ok(refunded)
 }
 
 /// Corrects a settled game's outcome (admin; see the module docs).
@@ -409,27 +416,18 @@ pub async fn correct(
     game_id: Uuid,
     req: &CorrectionRequest,
     meta: &RequestMeta,
-) -> ApiResult<Correction> {
+) -> Result<Correction> {
     let reason = req.reason.trim();
     if !(10..=1000).contains(&reason.chars().count()) {
-        return Err(ApiError::invalid_field(
-            "reason",
-            "explain the correction in 10 to 1000 characters",
-        ));
+        return Err(PredictionError::ReasonLength);
     }
     let mut tx = db.begin().await?;
-    let (status, options, _) = lock_game(&mut tx, game_id).await?;
+    let (status, options, now) = lock_game(&mut tx, game_id).await?;
     if status != GameStatus::Settled {
-        return Err(refuse(
-            "game-not-settled",
-            "only a settled game can be corrected",
-        ));
+        return Err(PredictionError::NotSettled);
     }
     if !(0..options).contains(&req.winning_option) {
-        return Err(ApiError::unprocessable(
-            "option-not-found",
-            "the game has no option at that position",
-        ));
+        return Err(PredictionError::OptionNotFound);
     }
     let previous: i16 =
         sqlx::query_scalar("SELECT winning_option FROM predictions.games WHERE id = $1")
@@ -437,72 +435,29 @@ pub async fn correct(
             .fetch_one(&mut *tx)
             .await?;
     if previous == req.winning_option {
-        return Err(ApiError::unprocessable(
-            "correction-changes-nothing",
-            "that option already won",
-        ));
+        return Err(PredictionError::CorrectionChangesNothing);
     }
     let pool: Wei =
         sqlx::query_scalar("SELECT pool FROM predictions.settlements WHERE game_id = $1")
             .bind(game_id)
             .fetch_one(&mut *tx)
             .await?;
-    let decided = live_predictions(&mut tx, game_id, &["won", "lost"]).await?;
-    let credited: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM predictions.predictions WHERE game_id = $1 AND credit_wei IS NOT NULL",
+    let decided = entrants(
+        &mut tx,
+        game_id,
+        &[PredictionStatus::Won, PredictionStatus::Lost],
     )
-    .bind(game_id)
-    .fetch_all(&mut *tx)
     .await?;
-    let winners: Vec<&Live> = decided
-        .iter()
-        .filter(|p| p.position == req.winning_option)
-        .collect();
-    let shares =
-        allocation::split_pool(pool.0, &winners.iter().map(|p| p.stake).collect::<Vec<_>>());
-    let id = Uuid::now_v7();
-    let day = Utc::now().date_naive();
-    let mut minted = Wei::ZERO;
-    for (p, share) in winners.iter().zip(&shares) {
-        let share = Wei(*share);
-        if credited.contains(&p.id) {
-            continue;
-        }
-        if !share.is_zero() {
-            credits::issue(
-                &mut tx,
-                CreditRequest {
-                    user_id: p.user_id,
-                    source: CreditSource::PredictionWin,
-                    amount: share,
-                    day,
-                    reference: Reference {
-                        kind: ReferenceKind::Prediction,
-                        id: p.id,
-                    },
-                    idempotency_key: format!("prediction:{}", p.id),
-                },
-            )
-            .await
-            .map_err(credit_error)?;
-            minted = minted
-                .checked_add(share)
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("credit overflow")))?;
-        }
-        sqlx::query("UPDATE predictions.predictions SET credit_wei = $2 WHERE id = $1")
-            .bind(p.id)
-            .bind(share)
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::query(
-        "UPDATE predictions.predictions SET status = CASE WHEN position = $2 THEN 'won' ELSE 'lost' END, updated_at = now()
-         WHERE game_id = $1 AND status IN ('won', 'lost')",
+    let minted = pay_winners(
+        &mut tx,
+        game_id,
+        req.winning_option,
+        pool,
+        &decided,
+        now.date_naive(),
     )
-    .bind(game_id)
-    .bind(req.winning_option)
-    .execute(&mut *tx)
     .await?;
+    // The trigger that keeps a settled game immutable lets this one column change, here only.
     sqlx::query("SELECT set_config('predictions.correction', 'on', true)")
         .execute(&mut *tx)
         .await?;
@@ -516,6 +471,7 @@ pub async fn correct(
     sqlx::query("SELECT set_config('predictions.correction', 'off', true)")
         .execute(&mut *tx)
         .await?;
+    let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO predictions.corrections (id, game_id, previous_option, corrected_option, reason, corrected_by, minted)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -568,7 +524,7 @@ pub async fn correct(
 }
 
 /// A game's settlement, if any.
-pub async fn get(db: &PgPool, game_id: Uuid) -> ApiResult<Settlement> {
+pub async fn get(db: &PgPool, game_id: Uuid) -> Result<Settlement> {
     let r = sqlx::query(
         "SELECT game_id, winning_option, settled_by, settled_at, day, pool, minted, winning_stakes, winners, burned_stakes
          FROM predictions.settlements WHERE game_id = $1",
@@ -576,7 +532,7 @@ pub async fn get(db: &PgPool, game_id: Uuid) -> ApiResult<Settlement> {
     .bind(game_id)
     .fetch_optional(db)
     .await?
-    .ok_or_else(|| ApiError::NotFound("settlement".into()))?;
+    .ok_or(PredictionError::SettlementNotFound)?;
     let pool: Wei = r.try_get("pool")?;
     let minted: Wei = r.try_get("minted")?;
     Ok(Settlement {

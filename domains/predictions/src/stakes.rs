@@ -1,7 +1,7 @@
 //! Stakes (P4, E2): placing, quoting and withdrawing a prediction.
 //!
 //! A stake moves PMP from the user's account to the game's escrow through the ledger
-//! ([`crate::ledger::transfer`], kind `stake`), in the same transaction as the prediction row
+//! ([`posmul_economy::ledger::transfer`], kind `stake`), in the same transaction as the prediction row
 //! and the cached totals, under the game's row lock; withdrawing moves it back (kind
 //! `stake_refund`). Lock order everywhere: the game row, then the prediction, then the ledger's
 //! accounts — so stakes, withdrawals, settlement and cancellation never deadlock.
@@ -13,29 +13,35 @@
 //! balance (`insufficient-pmp`, E1).
 //!
 //! Placement takes an `Idempotency-Key` header through the API's one idempotency mechanism
-//! ([`crate::idempotency`]): the same key with the same request returns the original response
+//! ([`posmul_api_kit::idempotency`]): the same key with the same request returns the original response
 //! and moves nothing; the same key with another request is a 409 `idempotency-key-reused`. A
-//! `dryRun` quote moves nothing and needs no key.
+//! `dry_run` quote moves nothing and needs no key.
 
 use axum::{
     extract::FromRequestParts,
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
+use posmul_api_kit::{
+    ApiError,
+    error::ApiJson,
+    idempotency::{self, Begun, Idempotent},
+    pagination::{Page, PageParams},
+};
 use posmul_core::money::{Pmp, Wei};
+use posmul_economy::ledger::{
+    self, Account, LedgerError, Reference, ReferenceKind, TransferKind, TransferRequest,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, PgTransaction, Row};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
-    allocation, events, pools,
-    types::{GameStatus, PredictionStatus},
-};
 use crate::{
-    error::{ApiError, ApiJson, ApiResult},
-    idempotency::{self, Begun, Idempotent},
-    ledger::{self, Account, LedgerError, Reference, ReferenceKind, TransferKind, TransferRequest},
+    allocation,
+    error::{PredictionError, Result, StakeAction},
+    events, pools,
+    types::{GameStatus, PredictionStatus},
 };
 
 /// `POST /v1/predictions/games/{id}/stakes`.
@@ -45,9 +51,10 @@ pub struct StakeRequest {
     /// The option's position (0-based).
     pub option: i16,
     /// PMP to stake.
-    pub amount: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub amount: Pmp,
     /// Only quote: check the rules and show the implied share, move nothing.
-    #[serde(default, rename = "dryRun", alias = "dry_run")]
+    #[serde(default)]
     pub dry_run: bool,
 }
 
@@ -55,12 +62,14 @@ pub struct StakeRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Quote {
     pub option: i16,
-    pub amount: i64,
+    #[schema(value_type = i64)]
+    pub amount: Pmp,
     /// The game's pool so far, in wei.
     #[schema(value_type = String)]
     pub pool_wei: Wei,
     /// PMP on the option including this stake.
-    pub option_total_after: i64,
+    #[schema(value_type = i64)]
+    pub option_total_after: Pmp,
     /// pool × amount ÷ option_total_after, floored, in wei.
     #[schema(value_type = String)]
     pub implied_credit_wei: Wei,
@@ -74,10 +83,12 @@ pub struct Prediction {
     pub game_id: Uuid,
     pub user_id: Uuid,
     pub option: i16,
-    pub stake: i64,
+    #[schema(value_type = i64)]
+    pub stake: Pmp,
     pub status: PredictionStatus,
     /// The user's PMP balance after the movement.
-    pub balance_after: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub balance_after: Option<Pmp>,
 }
 
 /// The response of a stake request: a quote (dry run) or the placed prediction.
@@ -88,14 +99,17 @@ pub enum StakeOutcome {
     Placed(Prediction),
 }
 
-/// The `Idempotency-Key` of a placement: required unless the request is a `dryRun` quote.
+/// The `Idempotency-Key` of a placement: required unless the request is a `dry_run` quote.
 #[derive(Debug, Clone)]
 pub struct MaybeIdempotent(pub Option<Idempotent>);
 
 impl<S: Send + Sync> FromRequestParts<S> for MaybeIdempotent {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> std::result::Result<Self, ApiError> {
         if parts.headers.contains_key(idempotency::HEADER) {
             Ok(MaybeIdempotent(Some(
                 Idempotent::from_request_parts(parts, state).await?,
@@ -106,52 +120,23 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeIdempotent {
     }
 }
 
-fn refuse(kind: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::conflict(kind, detail.into())
-}
-
-fn rule(kind: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::unprocessable(kind, detail.into())
-}
-
-pub(crate) fn ledger_error(e: LedgerError) -> ApiError {
-    match e {
-        LedgerError::InsufficientFunds {
-            balance, requested, ..
-        } => rule(
-            "insufficient-pmp",
-            format!(
-                "the stake needs {} PMP; the balance is {} PMP",
-                requested.0, balance.0
-            ),
-        ),
-        LedgerError::Database(e) => ApiError::from(e),
-        other => ApiError::internal(other),
-    }
-}
-
 /// Places (or, with `dry_run`, quotes) a stake, answering as an HTTP response: a quote (200)
 /// needs no key and moves nothing; a placement (201) needs `key` and runs in its transaction.
-#[tracing::instrument(skip(db, req, key), fields(option = req.option, amount = req.amount), err(level = "info"))]
+#[tracing::instrument(skip(db, req, key), fields(option = req.option, amount = %req.amount), err(level = "info"))]
 pub async fn place(
     db: &PgPool,
     user: Uuid,
     game_id: Uuid,
     req: &StakeRequest,
     key: Option<Idempotent>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     if req.dry_run {
         let mut tx = db.begin().await?;
         let out = place_in(&mut tx, user, game_id, req).await?;
         tx.rollback().await?;
         return Ok((StatusCode::OK, ApiJson(out)).into_response());
     }
-    let key = key.ok_or_else(|| {
-        ApiError::invalid_field(
-            "Idempotency-Key",
-            "placing a stake needs an Idempotency-Key header (e.g. a fresh UUID per intended stake)",
-        )
-    })?;
+    let key = key.ok_or(PredictionError::MissingIdempotencyKey)?;
     let mut work = match key.begin(db, user, &(game_id, req)).await? {
         Begun::Replay(response) => return Ok(response),
         Begun::Fresh(work) => work,
@@ -169,7 +154,7 @@ pub async fn place_in(
     user: Uuid,
     game_id: Uuid,
     req: &StakeRequest,
-) -> ApiResult<StakeOutcome> {
+) -> Result<StakeOutcome> {
     let game = sqlx::query(
         "SELECT min_stake, max_stake, max_participants, participants,
                 predictions.effective_status(status, starts_at, ends_at, now()) AS effective_status
@@ -178,42 +163,28 @@ pub async fn place_in(
     .bind(game_id)
     .fetch_optional(&mut **tx)
     .await?
-    .ok_or_else(|| ApiError::NotFound("game".into()))?;
+    .ok_or(PredictionError::GameNotFound)?;
     let status: GameStatus = game.try_get("effective_status")?;
     if status != GameStatus::Active {
-        return Err(refuse(
-            "game-not-active",
-            format!(
-                "stakes are taken only while the game is active; it is {}",
-                status.as_str()
-            ),
-        ));
+        return Err(PredictionError::NotActive {
+            action: StakeAction::Place,
+            status,
+        });
     }
-    let option_total: Option<i64> = sqlx::query_scalar(
+    let option_total: Option<Pmp> = sqlx::query_scalar(
         "SELECT total_staked FROM predictions.options WHERE game_id = $1 AND position = $2",
     )
     .bind(game_id)
     .bind(req.option)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(option_total) = option_total else {
-        return Err(rule(
-            "option-not-found",
-            "the game has no option at that position",
-        ));
-    };
-    let (min, max): (i64, i64) = (game.try_get("min_stake")?, game.try_get("max_stake")?);
+    let option_total = option_total.ok_or(PredictionError::OptionNotFound)?;
+    let (min, max): (Pmp, Pmp) = (game.try_get("min_stake")?, game.try_get("max_stake")?);
     if req.amount < min {
-        return Err(rule(
-            "stake-below-minimum",
-            format!("the smallest stake in this game is {min} PMP"),
-        ));
+        return Err(PredictionError::StakeBelowMinimum(min));
     }
     if req.amount > max {
-        return Err(rule(
-            "stake-above-maximum",
-            format!("the largest stake in this game is {max} PMP"),
-        ));
+        return Err(PredictionError::StakeAboveMaximum(max));
     }
     let existing: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM predictions.predictions WHERE game_id = $1 AND user_id = $2 AND status <> 'withdrawn')",
@@ -223,43 +194,17 @@ pub async fn place_in(
     .fetch_one(&mut **tx)
     .await?;
     if existing {
-        return Err(already_predicted());
+        return Err(PredictionError::AlreadyPredicted);
     }
     let cap: Option<i32> = game.try_get("max_participants")?;
     let participants: i32 = game.try_get("participants")?;
     if cap.is_some_and(|cap| participants >= cap) {
-        return Err(refuse(
-            "game-full",
-            "the game has reached its participant cap",
-        ));
+        return Err(PredictionError::GameFull);
     }
     if req.dry_run {
-        let balance = ledger::balance(tx, Account::user(user))
+        return quote(tx, user, game_id, req, option_total)
             .await
-            .map_err(ledger_error)?;
-        if balance.0 < req.amount {
-            return Err(rule(
-                "insufficient-pmp",
-                format!(
-                    "the stake needs {} PMP; the balance is {} PMP",
-                    req.amount, balance.0
-                ),
-            ));
-        }
-        let pool = pools::game_pool(tx, game_id).await?;
-        let after = option_total.saturating_add(req.amount);
-        let implied = allocation::split_pool(pool.0, &[req.amount, after - req.amount])
-            .first()
-            .copied()
-            .unwrap_or_default();
-        return Ok(StakeOutcome::Quote(Quote {
-            option: req.option,
-            amount: req.amount,
-            pool_wei: pool,
-            option_total_after: after,
-            implied_credit_pmc: Wei(implied).to_pmc_string(),
-            implied_credit_wei: Wei(implied),
-        }));
+            .map(StakeOutcome::Quote);
     }
 
     let id = Uuid::now_v7();
@@ -273,13 +218,13 @@ pub async fn place_in(
     .bind(req.amount)
     .execute(&mut **tx)
     .await
-    .map_err(unique_to_already_predicted)?;
+    .map_err(PredictionError::from_stake_insert)?;
     let transfer = ledger::transfer(
         tx,
         TransferRequest {
             from: Account::user(user),
             to: Account::game_escrow(game_id),
-            amount: Pmp(req.amount),
+            amount: req.amount,
             kind: TransferKind::Stake,
             reference: Reference {
                 kind: ReferenceKind::Prediction,
@@ -289,9 +234,8 @@ pub async fn place_in(
             memo: None,
         },
     )
-    .await
-    .map_err(ledger_error)?;
-    let totals = adjust_totals(tx, game_id, req.option, req.amount, 1).await?;
+    .await?;
+    let totals = adjust_totals(tx, game_id, req.option, req.amount, Sign::Add).await?;
     events::game_event(
         tx,
         game_id,
@@ -308,36 +252,65 @@ pub async fn place_in(
         status: PredictionStatus::Live,
         balance_after: transfer
             .leg(Account::user(user))
-            .and_then(|l| l.balance_after)
-            .map(|b| b.0),
+            .and_then(|l| l.balance_after),
     }))
 }
 
-fn already_predicted() -> ApiError {
-    refuse(
-        "already-predicted",
-        "you already have a prediction in this game (one per user); withdraw it first while the game is active",
-    )
-}
-
-fn unique_to_already_predicted(e: sqlx::Error) -> ApiError {
-    if let sqlx::Error::Database(db) = &e
-        && db.constraint() == Some("predictions_one_per_user_game")
-    {
-        return already_predicted();
+/// A dry run's answer, once the rules passed: the balance covers the stake (E1) and what the
+/// stake would earn if its option won now.
+async fn quote(
+    tx: &mut PgTransaction<'_>,
+    user: Uuid,
+    game_id: Uuid,
+    req: &StakeRequest,
+    option_total: Pmp,
+) -> Result<Quote> {
+    let account = Account::user(user);
+    let balance = ledger::balance(tx, account).await?;
+    if balance < req.amount {
+        return Err(LedgerError::InsufficientFunds {
+            account,
+            balance,
+            requested: req.amount,
+        }
+        .into());
     }
-    ApiError::from(e)
+    let pool = pools::game_pool(tx, game_id).await?;
+    let after = Pmp(option_total.0.saturating_add(req.amount.0));
+    let implied = Wei(allocation::split_pool(pool.0, &[req.amount, option_total])
+        .first()
+        .copied()
+        .unwrap_or_default());
+    Ok(Quote {
+        option: req.option,
+        amount: req.amount,
+        pool_wei: pool,
+        option_total_after: after,
+        implied_credit_pmc: implied.to_pmc_string(),
+        implied_credit_wei: implied,
+    })
 }
 
-/// Moves an option's and the game's cached totals by `amount` and `count` (negative to
-/// remove); returns the option totals for the stream.
+/// Whether a movement adds a stake to the cached totals or takes it away.
+#[derive(Debug, Clone, Copy)]
+enum Sign {
+    Add,
+    Remove,
+}
+
+/// Moves an option's and the game's cached totals by one stake of `amount`; returns the option
+/// totals for the stream.
 async fn adjust_totals(
     conn: &mut PgConnection,
     game_id: Uuid,
     option: i16,
-    amount: i64,
-    count: i32,
+    amount: Pmp,
+    sign: Sign,
 ) -> sqlx::Result<serde_json::Value> {
+    let (amount, count) = match sign {
+        Sign::Add => (amount.0, 1),
+        Sign::Remove => (-amount.0, -1),
+    };
     sqlx::query(
         "UPDATE predictions.options SET total_staked = total_staked + $3, stakers = stakers + $4
          WHERE game_id = $1 AND position = $2",
@@ -370,7 +343,7 @@ async fn adjust_totals(
 /// Withdraws the caller's live prediction while the game is ACTIVE: a full refund (E2).
 /// Another user's prediction is `not-found`.
 #[tracing::instrument(skip(db), err(level = "info"))]
-pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> ApiResult<Prediction> {
+pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> Result<Prediction> {
     let game_id: Option<Uuid> = sqlx::query_scalar(
         "SELECT game_id FROM predictions.predictions WHERE id = $1 AND user_id = $2",
     )
@@ -378,7 +351,7 @@ pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> ApiResult
     .bind(user)
     .fetch_optional(db)
     .await?;
-    let game_id = game_id.ok_or_else(|| ApiError::NotFound("prediction".into()))?;
+    let game_id = game_id.ok_or(PredictionError::PredictionNotFound)?;
     let mut tx: PgTransaction<'_> = db.begin().await?;
     let status: GameStatus = sqlx::query_scalar(
         "SELECT predictions.effective_status(status, starts_at, ends_at, now()) FROM predictions.games WHERE id = $1 FOR UPDATE",
@@ -394,28 +367,22 @@ pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> ApiResult
     .await?;
     let p_status: PredictionStatus = p.try_get("status")?;
     if p_status != PredictionStatus::Live {
-        return Err(refuse(
-            "prediction-not-live",
-            "this prediction was already withdrawn or decided",
-        ));
+        return Err(PredictionError::PredictionNotLive);
     }
     if status != GameStatus::Active {
-        return Err(refuse(
-            "game-not-active",
-            format!(
-                "a stake can be withdrawn only while the game is active; it is {}",
-                status.as_str()
-            ),
-        ));
+        return Err(PredictionError::NotActive {
+            action: StakeAction::Withdraw,
+            status,
+        });
     }
     let option: i16 = p.try_get("position")?;
-    let stake: i64 = p.try_get("stake")?;
+    let stake: Pmp = p.try_get("stake")?;
     let transfer = ledger::transfer(
         &mut tx,
         TransferRequest {
             from: Account::game_escrow(game_id),
             to: Account::user(user),
-            amount: Pmp(stake),
+            amount: stake,
             kind: TransferKind::StakeRefund,
             reference: Reference {
                 kind: ReferenceKind::Prediction,
@@ -425,15 +392,14 @@ pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> ApiResult
             memo: None,
         },
     )
-    .await
-    .map_err(ledger_error)?;
+    .await?;
     sqlx::query(
         "UPDATE predictions.predictions SET status = 'withdrawn', updated_at = now() WHERE id = $1",
     )
     .bind(prediction_id)
     .execute(&mut *tx)
     .await?;
-    let totals = adjust_totals(&mut tx, game_id, option, -stake, -1).await?;
+    let totals = adjust_totals(&mut tx, game_id, option, stake, Sign::Remove).await?;
     events::game_event(
         &mut tx,
         game_id,
@@ -451,8 +417,7 @@ pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> ApiResult
         status: PredictionStatus::Withdrawn,
         balance_after: transfer
             .leg(Account::user(user))
-            .and_then(|l| l.balance_after)
-            .map(|b| b.0),
+            .and_then(|l| l.balance_after),
     })
 }
 
@@ -465,7 +430,8 @@ pub struct MyPrediction {
     /// The game's status now.
     pub game_status: GameStatus,
     pub option: i16,
-    pub stake: i64,
+    #[schema(value_type = i64)]
+    pub stake: Pmp,
     pub status: PredictionStatus,
     #[schema(value_type = Option<String>)]
     pub credit_wei: Option<Wei>,
@@ -474,11 +440,7 @@ pub struct MyPrediction {
 
 /// The caller's predictions, newest first, one cursor page at a time.
 #[tracing::instrument(skip(db), err(level = "info"))]
-pub async fn list_mine(
-    db: &PgPool,
-    user: Uuid,
-    page: &crate::pagination::PageParams,
-) -> ApiResult<crate::pagination::Page<MyPrediction>> {
+pub async fn list_mine(db: &PgPool, user: Uuid, page: &PageParams) -> Result<Page<MyPrediction>> {
     let limit = page.limit()?;
     let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> = page.after()?;
     let rows = sqlx::query(
@@ -510,7 +472,5 @@ pub async fn list_mine(
             })
         })
         .collect::<sqlx::Result<Vec<_>>>()?;
-    Ok(crate::pagination::Page::from_rows(items, limit, |p| {
-        (p.created_at, p.id)
-    }))
+    Ok(Page::from_rows(items, limit, |p| (p.created_at, p.id)))
 }

@@ -21,8 +21,10 @@ use tokio::sync::OnceCell;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::types::Category;
-use crate::error::{ApiError, ApiResult};
+use crate::{
+    error::{PredictionError, Result},
+    types::Category,
+};
 
 /// How long a leaderboard may be served from the cache.
 pub const LEADERBOARD_TTL: Duration = Duration::from_secs(3600);
@@ -74,7 +76,7 @@ fn accuracy(participations: i64, wins: i64, earned: Wei) -> Accuracy {
 
 /// A user's statistics, overall and per category.
 #[tracing::instrument(skip(db), err(level = "info"))]
-pub async fn user_stats(db: &PgPool, user_id: Uuid) -> ApiResult<UserStats> {
+pub async fn user_stats(db: &PgPool, user_id: Uuid) -> Result<UserStats> {
     let rows = sqlx::query(
         "SELECT g.category,
                 count(*) FILTER (WHERE p.status IN ('won', 'lost')) AS participations,
@@ -156,7 +158,7 @@ async fn compute_leaderboard(
     category: Option<Category>,
     min: i64,
     limit: i64,
-) -> ApiResult<Leaderboard> {
+) -> Result<Leaderboard> {
     let order = match by {
         RankBy::Accuracy => {
             "wins::NUMERIC / participations DESC, participations DESC, earned DESC, user_id"
@@ -258,18 +260,21 @@ impl LeaderboardCache {
         db: &PgPool,
         redis: RedisTarget<'_>,
         q: &LeaderboardQuery,
-    ) -> ApiResult<Leaderboard> {
+    ) -> Result<Leaderboard> {
         let by = q.by.unwrap_or(RankBy::Accuracy);
         let min = q.min_participations.unwrap_or(5);
         if !(1..=1000).contains(&min) {
-            return Err(ApiError::invalid_field(
-                "min_participations",
-                "between 1 and 1000",
-            ));
+            return Err(PredictionError::OutOfRange {
+                field: "min_participations",
+                expected: "between 1 and 1000",
+            });
         }
         let limit = q.limit.unwrap_or(50);
         if !(1..=100).contains(&limit) {
-            return Err(ApiError::invalid_field("limit", "between 1 and 100"));
+            return Err(PredictionError::OutOfRange {
+                field: "limit",
+                expected: "between 1 and 100",
+            });
         }
         let key = format!("{by:?}:{:?}:{min}:{limit}", q.category);
         if let Some(mut conn) = self.redis(redis.url).await {
@@ -298,7 +303,7 @@ impl LeaderboardCache {
             let local = self
                 .local
                 .lock()
-                .map_err(|_| ApiError::internal(anyhow::anyhow!("cache lock poisoned")))?;
+                .map_err(|_| PredictionError::Internal(anyhow::anyhow!("cache lock poisoned")))?;
             if let Some((at, board)) = local.entries.get(&key)
                 && at.elapsed() < LEADERBOARD_TTL
             {
@@ -310,7 +315,7 @@ impl LeaderboardCache {
         let mut local = self
             .local
             .lock()
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("cache lock poisoned")))?;
+            .map_err(|_| PredictionError::Internal(anyhow::anyhow!("cache lock poisoned")))?;
         if local.generation == generation {
             local.entries.insert(key, (Instant::now(), board.clone()));
         }

@@ -950,7 +950,7 @@ mod predictions {
         set_budget(&pool, Wei(alloy::primitives::U256::from(1_000_003u64))).await;
         let input: games::GameInput =
             serde_json::from_value(game_body("invest", "KOSPI above 3000")).unwrap();
-        let game = games::create(&pool, creator, games::Proposer::Staff, &input)
+        let game = games::create(&pool, creator, games::Proposer::Staff, input)
             .await
             .unwrap()
             .game
