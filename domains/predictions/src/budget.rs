@@ -17,15 +17,15 @@ use sqlx::PgConnection;
 
 /// The on-chain daily cap as the API knows it (see the module docs).
 pub async fn known_cap(conn: &mut PgConnection, day: NaiveDate) -> sqlx::Result<Option<Wei>> {
-    sqlx::query_scalar(
-        "SELECT cap FROM (
+    sqlx::query_scalar!(
+        r#"SELECT cap AS "cap!: Wei" FROM (
              (SELECT new_cap AS cap, 0 AS source FROM chain.wave_cap_changes
               ORDER BY block_number DESC, log_index DESC LIMIT 1)
              UNION ALL
              (SELECT cap, 1 AS source FROM relayer.waves WHERE date <= $1 ORDER BY day DESC LIMIT 1)
-         ) caps ORDER BY source LIMIT 1",
+         ) caps ORDER BY source LIMIT 1"#,
+        day,
     )
-    .bind(day)
     .fetch_optional(conn)
     .await
 }

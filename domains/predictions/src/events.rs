@@ -51,15 +51,16 @@ pub async fn game_event(
     kind: &str,
     payload: serde_json::Value,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    let notification = notification(kind, Some(game_id), None, &payload);
+    sqlx::query!(
         "WITH e AS (INSERT INTO predictions.game_events (game_id, kind, payload) VALUES ($1, $2, $3) RETURNING 1)
          SELECT pg_notify($4, $5) FROM e",
+        game_id,
+        kind,
+        payload,
+        CHANNEL,
+        notification,
     )
-    .bind(game_id)
-    .bind(kind)
-    .bind(&payload)
-    .bind(CHANNEL)
-    .bind(notification(kind, Some(game_id), None, payload))
     .execute(conn)
     .await?;
     Ok(())
@@ -72,9 +73,8 @@ pub async fn user_event(
     kind: &str,
     payload: serde_json::Value,
 ) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(notification(kind, None, Some(user_id), payload))
+    let notification = notification(kind, None, Some(user_id), &payload);
+    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, notification)
         .execute(conn)
         .await?;
     Ok(())
@@ -84,13 +84,13 @@ fn notification(
     kind: &str,
     game_id: Option<Uuid>,
     user_id: Option<Uuid>,
-    payload: serde_json::Value,
+    payload: &serde_json::Value,
 ) -> String {
     serde_json::to_string(&StreamEvent {
         kind: kind.to_owned(),
         game_id,
         user_id,
-        payload,
+        payload: payload.clone(),
     })
     .unwrap_or_default()
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use posmul_api_kit::pagination::{Page, PageParams};
 use posmul_core::money::{Pmp, Wei};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -250,36 +250,6 @@ pub struct GameDetail {
     pub my_position: Option<Position>,
 }
 
-pub(crate) const SUMMARY_COLUMNS: &str = "g.id, g.title, g.game_type, g.category, g.subcategory, g.league, g.importance,
-    predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) AS effective_status,
-    g.official, g.creator_id, g.min_stake, g.max_stake, g.max_participants, g.participants, g.total_staked,
-    g.starts_at, g.ends_at, g.settles_at, g.created_at, g.winning_option";
-
-pub(crate) fn summary_from_row(r: &PgRow) -> sqlx::Result<GameSummary> {
-    Ok(GameSummary {
-        id: r.try_get("id")?,
-        title: r.try_get("title")?,
-        game_type: r.try_get("game_type")?,
-        category: r.try_get("category")?,
-        subcategory: r.try_get("subcategory")?,
-        league: r.try_get("league")?,
-        importance: r.try_get("importance")?,
-        status: r.try_get("effective_status")?,
-        official: r.try_get("official")?,
-        creator_id: r.try_get("creator_id")?,
-        min_stake: r.try_get("min_stake")?,
-        max_stake: r.try_get("max_stake")?,
-        max_participants: r.try_get("max_participants")?,
-        participants: r.try_get("participants")?,
-        total_staked: r.try_get("total_staked")?,
-        starts_at: r.try_get("starts_at")?,
-        ends_at: r.try_get("ends_at")?,
-        settles_at: r.try_get("settles_at")?,
-        created_at: r.try_get("created_at")?,
-        winning_option: r.try_get("winning_option")?,
-    })
-}
-
 /// Who owns a stored game: set when it is created, never changed by an edit.
 #[derive(Debug, Clone, Copy)]
 struct Owner {
@@ -290,7 +260,7 @@ struct Owner {
 /// Writes a game's columns and options: inserts game `id`, or replaces its editable columns
 /// when it exists (P2 edits). The one place that binds a game's columns.
 async fn store(conn: &mut PgConnection, id: Uuid, owner: Owner, game: &NewGame) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO predictions.games (id, creator_id, official, title, description, game_type, category,
              subcategory, league, importance, min_stake, max_stake, max_participants, starts_at, ends_at, settles_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
@@ -300,39 +270,38 @@ async fn store(conn: &mut PgConnection, id: Uuid, owner: Owner, game: &NewGame) 
              max_stake = EXCLUDED.max_stake, max_participants = EXCLUDED.max_participants,
              starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, settles_at = EXCLUDED.settles_at,
              updated_at = now()",
+        id,
+        owner.creator,
+        owner.official,
+        game.title,
+        game.description,
+        game.game_type as GameType,
+        game.category as Category,
+        game.subcategory,
+        game.league,
+        game.importance,
+        game.min_stake as Pmp,
+        game.max_stake as Pmp,
+        game.max_participants,
+        game.starts_at,
+        game.ends_at,
+        game.settles_at,
     )
-    .bind(id)
-    .bind(owner.creator)
-    .bind(owner.official)
-    .bind(&game.title)
-    .bind(&game.description)
-    .bind(game.game_type)
-    .bind(game.category)
-    .bind(game.subcategory.as_deref())
-    .bind(game.league.as_deref())
-    .bind(game.importance)
-    .bind(game.min_stake)
-    .bind(game.max_stake)
-    .bind(game.max_participants)
-    .bind(game.starts_at)
-    .bind(game.ends_at)
-    .bind(game.settles_at)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM predictions.options WHERE game_id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM predictions.options WHERE game_id = $1", id)
         .execute(&mut *conn)
         .await?;
     let positions: Vec<i16> = (0..game.options.len())
         .filter_map(|i| i16::try_from(i).ok())
         .collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO predictions.options (game_id, position, label)
          SELECT $1, p, l FROM unnest($2::SMALLINT[], $3::TEXT[]) AS u(p, l)",
+        id,
+        &positions,
+        &game.options,
     )
-    .bind(id)
-    .bind(&positions)
-    .bind(&game.options)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -346,7 +315,9 @@ pub async fn create(
     proposer: Proposer,
     input: GameInput,
 ) -> Result<GameDetail> {
-    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(db).await?;
+    let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+        .fetch_one(db)
+        .await?;
     let game = input.validate(proposer, now)?;
     let id = Uuid::now_v7();
     let owner = Owner {
@@ -377,25 +348,24 @@ pub async fn update(
     input: GameInput,
 ) -> Result<GameDetail> {
     let mut tx = db.begin().await?;
-    let row = sqlx::query(
-        "SELECT creator_id, official, now() AS now,
-                predictions.effective_status(status, starts_at, ends_at, now()) AS effective_status
-         FROM predictions.games WHERE id = $1 FOR UPDATE",
+    let row = sqlx::query!(
+        r#"SELECT creator_id, official, now() AS "now!",
+                predictions.effective_status(status, starts_at, ends_at, now()) AS "status!: GameStatus"
+         FROM predictions.games WHERE id = $1 FOR UPDATE"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(PredictionError::GameNotFound)?;
     let owner = Owner {
-        creator: row.try_get("creator_id")?,
-        official: row.try_get("official")?,
+        creator: row.creator_id,
+        official: row.official,
     };
     if proposer == Proposer::Citizen && (owner.creator != editor || owner.official) {
         return Err(PredictionError::StaffOnly);
     }
-    let status: GameStatus = row.try_get("effective_status")?;
-    if status != GameStatus::Created {
-        return Err(PredictionError::NotEditable(status));
+    if row.status != GameStatus::Created {
+        return Err(PredictionError::NotEditable(row.status));
     }
     // A proposed game stays a proposal; an official one may change category freely.
     let as_proposer = if owner.official {
@@ -403,7 +373,7 @@ pub async fn update(
     } else {
         Proposer::Citizen
     };
-    let game = input.validate(as_proposer, row.try_get("now")?)?;
+    let game = input.validate(as_proposer, row.now)?;
     store(&mut tx, id, owner, &game).await?;
     events::game_event(
         &mut tx,
@@ -420,60 +390,59 @@ pub async fn update(
 /// A game's page (see [`GameDetail`]); `viewer` adds their own position.
 #[tracing::instrument(skip(conn), err(level = "info"))]
 pub async fn detail(conn: &mut PgConnection, id: Uuid, viewer: Option<Uuid>) -> Result<GameDetail> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {SUMMARY_COLUMNS}, g.description,
-                (SELECT COALESCE(SUM(amount), 0) FROM predictions.hourly_allocations a WHERE a.game_id = g.id) AS pool
-         FROM predictions.games g WHERE g.id = $1"
-    )))
-    .bind(id)
+    let game = sqlx::query_as!(
+        GameSummary,
+        r#"SELECT g.id, g.title, g.game_type AS "game_type: GameType", g.category AS "category: Category",
+                g.subcategory, g.league, g.importance,
+                predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) AS "status!: GameStatus",
+                g.official, g.creator_id, g.min_stake AS "min_stake: Pmp", g.max_stake AS "max_stake: Pmp",
+                g.max_participants, g.participants, g.total_staked AS "total_staked: Pmp",
+                g.starts_at, g.ends_at, g.settles_at, g.created_at, g.winning_option
+         FROM predictions.games g WHERE g.id = $1"#,
+        id,
+    )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(PredictionError::GameNotFound)?;
-    let game = summary_from_row(&row)?;
-    let pool: Wei = row.try_get("pool")?;
-    let options = sqlx::query(
-        "SELECT position, label, total_staked, stakers FROM predictions.options WHERE game_id = $1 ORDER BY position",
+    let more = sqlx::query!(
+        r#"SELECT description,
+                (SELECT COALESCE(SUM(amount), 0) FROM predictions.hourly_allocations a WHERE a.game_id = g.id)
+                    AS "pool!: Wei"
+         FROM predictions.games g WHERE g.id = $1"#,
+        id,
     )
-    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let options = sqlx::query_as!(
+        OptionView,
+        r#"SELECT position, label, total_staked AS "total_staked: Pmp", stakers
+         FROM predictions.options WHERE game_id = $1 ORDER BY position"#,
+        id,
+    )
     .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(OptionView {
-            position: r.try_get("position")?,
-            label: r.try_get("label")?,
-            total_staked: r.try_get("total_staked")?,
-            stakers: r.try_get("stakers")?,
-        })
-    })
-    .collect::<sqlx::Result<Vec<_>>>()?;
+    .await?;
     let my_position = match viewer {
-        Some(user) => sqlx::query(
-            "SELECT id, position, stake, status, credit_wei FROM predictions.predictions
-             WHERE game_id = $1 AND user_id = $2 AND status <> 'withdrawn'",
-        )
-        .bind(id)
-        .bind(user)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| -> sqlx::Result<Position> {
-            Ok(Position {
-                prediction_id: r.try_get("id")?,
-                option: r.try_get("position")?,
-                stake: r.try_get("stake")?,
-                status: r.try_get("status")?,
-                credit_wei: r.try_get("credit_wei")?,
-            })
-        })
-        .transpose()?,
+        Some(user) => {
+            sqlx::query_as!(
+                Position,
+                r#"SELECT id AS prediction_id, position AS option, stake AS "stake: Pmp",
+                        status AS "status: PredictionStatus", credit_wei AS "credit_wei: Wei"
+                 FROM predictions.predictions
+                 WHERE game_id = $1 AND user_id = $2 AND status <> 'withdrawn'"#,
+                id,
+                user,
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+        }
         None => None,
     };
     Ok(GameDetail {
         game,
-        description: row.try_get("description")?,
+        description: more.description,
         options,
-        pool_pmc: pool.to_pmc_string(),
-        pool_wei: pool,
+        pool_pmc: more.pool.to_pmc_string(),
+        pool_wei: more.pool,
         my_position,
     })
 }
@@ -515,28 +484,31 @@ pub async fn list(
             .replace('_', "\\_");
         format!("%{escaped}%")
     });
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {SUMMARY_COLUMNS} FROM predictions.games g
+    let items = sqlx::query_as!(
+        GameSummary,
+        r#"SELECT g.id, g.title, g.game_type AS "game_type: GameType", g.category AS "category: Category",
+                g.subcategory, g.league, g.importance,
+                predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) AS "status!: GameStatus",
+                g.official, g.creator_id, g.min_stake AS "min_stake: Pmp", g.max_stake AS "max_stake: Pmp",
+                g.max_participants, g.participants, g.total_staked AS "total_staked: Pmp",
+                g.starts_at, g.ends_at, g.settles_at, g.created_at, g.winning_option
+         FROM predictions.games g
          WHERE ($1::TEXT IS NULL OR g.category = $1)
            AND ($2::TEXT IS NULL OR predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) = $2)
            AND ($3::TEXT IS NULL OR g.title ILIKE $3 OR g.description ILIKE $3)
            AND ($4::TEXT IS NULL OR g.league = $4)
            AND ($5::TIMESTAMPTZ IS NULL OR (g.created_at, g.id) < ($5, $6))
-         ORDER BY g.created_at DESC, g.id DESC LIMIT $7"
-    )))
-    .bind(filter.category.map(Category::as_str))
-    .bind(filter.status.map(GameStatus::as_str))
-    .bind(pattern)
-    .bind(filter.league.as_deref())
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(limit + 1)
+         ORDER BY g.created_at DESC, g.id DESC LIMIT $7"#,
+        filter.category.map(Category::as_str),
+        filter.status.map(GameStatus::as_str),
+        pattern,
+        filter.league.as_deref(),
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        limit + 1,
+    )
     .fetch_all(db)
     .await?;
-    let items = rows
-        .iter()
-        .map(summary_from_row)
-        .collect::<sqlx::Result<Vec<_>>>()?;
     Ok(Page::from_rows(items, limit, |g| (g.created_at, g.id)))
 }
 

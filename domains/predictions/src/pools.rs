@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
 use posmul_core::money::Wei;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -61,12 +61,16 @@ pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// The category multipliers (M2).
 pub async fn multipliers(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<Category, Decimal>> {
-    let rows = sqlx::query("SELECT category, multiplier FROM predictions.category_multipliers")
-        .fetch_all(conn)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("category")?, r.try_get("multiplier")?)))
-        .collect()
+    let rows = sqlx::query!(
+        r#"SELECT category AS "category: Category", multiplier AS "multiplier: Decimal"
+         FROM predictions.category_multipliers"#
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.category, r.multiplier))
+        .collect())
 }
 
 /// Computes hour `hour` (the top of an hour) unless it already was; returns the hour's row and
@@ -75,8 +79,7 @@ pub async fn multipliers(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<Categ
 pub async fn compute_hour(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<(HourlyPool, bool)> {
     let hour = hour_of(hour);
     let mut tx = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(POOLS_LOCK)
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", POOLS_LOCK)
         .execute(&mut *tx)
         .await?;
     if let Some(existing) = load(&mut tx, hour).await? {
@@ -84,38 +87,31 @@ pub async fn compute_hour(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<(Hou
     }
     let budget = budget::daily_budget(&mut tx, hour.date_naive()).await?;
     let pool = allocation::hour_pool(budget.0, hour.hour());
-    let games: Vec<QualifyingGame> = sqlx::query(
-        "SELECT id, category FROM predictions.games
+    let games = sqlx::query_as!(
+        QualifyingGame,
+        r#"SELECT id, category AS "category: Category" FROM predictions.games
          WHERE created_at < $1 AND settles_at > $1 AND starts_at <= $1 AND ends_at > $1
            AND (cancelled_at IS NULL OR cancelled_at > $1)
-         ORDER BY id",
+         ORDER BY id"#,
+        hour,
     )
-    .bind(hour)
     .fetch_all(&mut *tx)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(QualifyingGame {
-            id: r.try_get("id")?,
-            category: r.try_get("category")?,
-        })
-    })
-    .collect::<sqlx::Result<_>>()?;
+    .await?;
     let mults = multipliers(&mut tx).await?;
     let allocations = allocation::allocate_hour(pool, &games, &mults);
     let allocated = allocations.iter().fold(U256::ZERO, |acc, a| acc + a.amount);
     let qualifying = i32::try_from(games.len()).unwrap_or(i32::MAX);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO predictions.hourly_pools (hour, day, budget, amount, allocated, unallocated, qualifying_games)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        hour,
+        hour.date_naive(),
+        budget as Wei,
+        Wei(pool) as Wei,
+        Wei(allocated) as Wei,
+        Wei(pool - allocated) as Wei,
+        qualifying,
     )
-    .bind(hour)
-    .bind(hour.date_naive())
-    .bind(budget)
-    .bind(Wei(pool))
-    .bind(Wei(allocated))
-    .bind(Wei(pool - allocated))
-    .bind(qualifying)
     .execute(&mut *tx)
     .await?;
     if !allocations.is_empty() {
@@ -126,15 +122,15 @@ pub async fn compute_hour(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<(Hou
             .map(|a| mults.get(&a.category).copied().unwrap_or(Decimal::ONE))
             .collect();
         let amounts: Vec<Wei> = allocations.iter().map(|a| Wei(a.amount)).collect();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO predictions.hourly_allocations (hour, game_id, category, multiplier, amount)
              SELECT $1, g, c, m, a FROM unnest($2::UUID[], $3::TEXT[], $4::NUMERIC[], $5::NUMERIC[]) AS u(g, c, m, a)",
+            hour,
+            &ids,
+            &categories as &[&str],
+            &mult as &[Decimal],
+            &amounts as &[Wei],
         )
-        .bind(hour)
-        .bind(&ids)
-        .bind(&categories)
-        .bind(&mult)
-        .bind(&amounts)
         .execute(&mut *tx)
         .await?;
     }
@@ -146,27 +142,15 @@ pub async fn compute_hour(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<(Hou
 }
 
 async fn load(conn: &mut PgConnection, hour: DateTime<Utc>) -> sqlx::Result<Option<HourlyPool>> {
-    sqlx::query(
-        "SELECT hour, budget, amount, allocated, unallocated, qualifying_games, computed_at
-         FROM predictions.hourly_pools WHERE hour = $1",
+    sqlx::query_as!(
+        HourlyPool,
+        r#"SELECT hour, budget AS "budget: Wei", amount AS "amount: Wei", allocated AS "allocated: Wei",
+                unallocated AS "unallocated: Wei", qualifying_games, computed_at
+         FROM predictions.hourly_pools WHERE hour = $1"#,
+        hour,
     )
-    .bind(hour)
     .fetch_optional(conn)
-    .await?
-    .map(|r| pool_from_row(&r))
-    .transpose()
-}
-
-fn pool_from_row(r: &sqlx::postgres::PgRow) -> sqlx::Result<HourlyPool> {
-    Ok(HourlyPool {
-        hour: r.try_get("hour")?,
-        budget: r.try_get("budget")?,
-        amount: r.try_get("amount")?,
-        allocated: r.try_get("allocated")?,
-        unallocated: r.try_get("unallocated")?,
-        qualifying_games: r.try_get("qualifying_games")?,
-        computed_at: r.try_get("computed_at")?,
-    })
+    .await
 }
 
 /// Computes every hour not yet computed up to the hour containing `now`, oldest first: every
@@ -176,14 +160,14 @@ fn pool_from_row(r: &sqlx::postgres::PgRow) -> sqlx::Result<HourlyPool> {
 pub async fn catch_up(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<usize> {
     let current = hour_of(now);
     let oldest_allowed = current - Duration::hours(MAX_CATCH_UP_HOURS - 1);
-    let missing: Vec<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT h FROM generate_series(
+    let missing = sqlx::query_scalar!(
+        r#"SELECT h AS "h!" FROM generate_series(
                  GREATEST($2, COALESCE((SELECT min(hour) FROM predictions.hourly_pools), $1)), $1, interval '1 hour') AS h
          WHERE NOT EXISTS (SELECT 1 FROM predictions.hourly_pools p WHERE p.hour = h)
-         ORDER BY h",
+         ORDER BY h"#,
+        current,
+        oldest_allowed,
     )
-    .bind(current)
-    .bind(oldest_allowed)
     .fetch_all(db)
     .await?;
     let mut computed = 0;
@@ -201,16 +185,17 @@ pub async fn list(
     before: Option<DateTime<Utc>>,
     limit: i64,
 ) -> sqlx::Result<Vec<HourlyPool>> {
-    let rows = sqlx::query(
-        "SELECT hour, budget, amount, allocated, unallocated, qualifying_games, computed_at
+    sqlx::query_as!(
+        HourlyPool,
+        r#"SELECT hour, budget AS "budget: Wei", amount AS "amount: Wei", allocated AS "allocated: Wei",
+                unallocated AS "unallocated: Wei", qualifying_games, computed_at
          FROM predictions.hourly_pools WHERE ($1::TIMESTAMPTZ IS NULL OR hour < $1)
-         ORDER BY hour DESC LIMIT $2",
+         ORDER BY hour DESC LIMIT $2"#,
+        before,
+        limit,
     )
-    .bind(before)
-    .bind(limit)
     .fetch_all(db)
-    .await?;
-    rows.iter().map(pool_from_row).collect()
+    .await
 }
 
 /// One game's share of an hour's pool, as stored.
@@ -240,32 +225,24 @@ pub async fn hour_detail(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<Optio
     let Some(pool) = load(&mut conn, hour).await? else {
         return Ok(None);
     };
-    let allocations = sqlx::query(
-        "SELECT game_id, category, multiplier, amount FROM predictions.hourly_allocations
-         WHERE hour = $1 ORDER BY category, game_id",
+    let allocations = sqlx::query_as!(
+        AllocationRow,
+        r#"SELECT game_id, category AS "category: Category", multiplier AS "multiplier: Decimal",
+                amount AS "amount: Wei"
+         FROM predictions.hourly_allocations WHERE hour = $1 ORDER BY category, game_id"#,
+        hour,
     )
-    .bind(hour)
     .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(AllocationRow {
-            game_id: r.try_get("game_id")?,
-            category: r.try_get("category")?,
-            multiplier: r.try_get("multiplier")?,
-            amount: r.try_get("amount")?,
-        })
-    })
-    .collect::<sqlx::Result<_>>()?;
+    .await?;
     Ok(Some(HourDetail { pool, allocations }))
 }
 
 /// The PMC allocated to a game so far (the sum of its hourly allocations).
 pub async fn game_pool(conn: &mut PgConnection, game_id: Uuid) -> sqlx::Result<Wei> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(SUM(amount), 0) FROM predictions.hourly_allocations WHERE game_id = $1",
+    sqlx::query_scalar!(
+        r#"SELECT COALESCE(SUM(amount), 0) AS "pool!: Wei" FROM predictions.hourly_allocations WHERE game_id = $1"#,
+        game_id,
     )
-    .bind(game_id)
     .fetch_one(conn)
     .await
 }
@@ -278,13 +255,13 @@ pub async fn set_multiplier(
     multiplier: Decimal,
     by: Uuid,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE predictions.category_multipliers SET multiplier = $2, updated_by = $3, updated_at = now()
          WHERE category = $1",
+        category as Category,
+        multiplier as Decimal,
+        by,
     )
-    .bind(category)
-    .bind(multiplier)
-    .bind(by)
     .execute(db)
     .await?;
     Ok(())

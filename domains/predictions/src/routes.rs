@@ -449,11 +449,12 @@ pub async fn game_events(
     _stream: AcceptsEventStream,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM predictions.games WHERE id = $1)")
-            .bind(id)
-            .fetch_one(&state.db)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM predictions.games WHERE id = $1) AS "exists!""#,
+        id
+    )
+    .fetch_one(&state.db)
+    .await?;
     if !exists {
         return Err(PredictionError::GameNotFound.into());
     }

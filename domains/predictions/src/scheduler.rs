@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Row, pool::PoolConnection};
+use sqlx::{PgPool, Postgres, pool::PoolConnection};
 
 use crate::{events::CHANNEL, pools};
 
@@ -32,8 +32,8 @@ pub struct TickReport {
 /// Stores the statuses the times imply at `now` and notifies the games' streams.
 #[tracing::instrument(skip(db), err)]
 pub async fn transitions(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<usize> {
-    let rows = sqlx::query(
-        "WITH changed AS (
+    let rows = sqlx::query!(
+        r#"WITH changed AS (
              UPDATE predictions.games
              SET status = predictions.effective_status(status, starts_at, ends_at, $1), updated_at = now()
              WHERE status IN ('created', 'active')
@@ -43,17 +43,16 @@ pub async fn transitions(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<usize>
              INSERT INTO predictions.game_events (game_id, kind, payload)
              SELECT id, 'status', jsonb_build_object('status', status) FROM changed
              RETURNING game_id, payload)
-         SELECT game_id, pg_notify($2, jsonb_build_object('kind', 'status', 'game_id', game_id,
+         SELECT game_id AS "game_id!", pg_notify($2, jsonb_build_object('kind', 'status', 'game_id', game_id,
                                                           'user_id', NULL, 'payload', payload)::TEXT) AS n
-         FROM ev",
+         FROM ev"#,
+        now,
+        CHANNEL,
     )
-    .bind(now)
-    .bind(CHANNEL)
     .fetch_all(db)
     .await?;
     for r in &rows {
-        let id: uuid::Uuid = r.try_get("game_id")?;
-        tracing::info!(game = %id, "game status advanced");
+        tracing::info!(game = %r.game_id, "game status advanced");
     }
     Ok(rows.len())
 }
@@ -69,10 +68,12 @@ pub async fn tick(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<TickReport> {
 /// (returned; the lock lasts as long as that connection). `None` while another holds it.
 pub async fn become_active(db: &PgPool) -> sqlx::Result<Option<PoolConnection<Postgres>>> {
     let mut conn = db.acquire().await?;
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(SCHEDULER_LOCK)
-        .fetch_one(&mut *conn)
-        .await?;
+    let got = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_lock($1) AS "got!""#,
+        SCHEDULER_LOCK
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(got.then_some(conn))
 }
 
@@ -89,7 +90,11 @@ pub fn spawn(db: PgPool) -> tokio::task::JoinHandle<()> {
                         }
                         tokio::time::sleep(TICK).await;
                         // Still holding the lock? (the session may have been lost)
-                        if sqlx::query("SELECT 1").execute(&mut *lock).await.is_err() {
+                        if sqlx::query_scalar!("SELECT 1 AS alive")
+                            .fetch_one(&mut *lock)
+                            .await
+                            .is_err()
+                        {
                             lock.close_on_drop();
                             break;
                         }

@@ -29,7 +29,7 @@ use posmul_economy::{
     ledger::{self, Account, Entry, Leg, Reference, ReferenceKind, TransferKind, TransferRequest},
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, PgTransaction, Row};
+use sqlx::{PgPool, PgTransaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -116,20 +116,17 @@ async fn lock_game(
     tx: &mut PgTransaction<'_>,
     game_id: Uuid,
 ) -> Result<(GameStatus, i16, DateTime<Utc>)> {
-    let row = sqlx::query(
-        "SELECT predictions.effective_status(status, starts_at, ends_at, now()) AS s,
-                (SELECT count(*) FROM predictions.options o WHERE o.game_id = g.id)::SMALLINT AS options, now() AS now
-         FROM predictions.games g WHERE id = $1 FOR UPDATE",
+    let row = sqlx::query!(
+        r#"SELECT predictions.effective_status(status, starts_at, ends_at, now()) AS "status!: GameStatus",
+                (SELECT count(*) FROM predictions.options o WHERE o.game_id = g.id)::SMALLINT AS "options!",
+                now() AS "now!"
+         FROM predictions.games g WHERE id = $1 FOR UPDATE"#,
+        game_id,
     )
-    .bind(game_id)
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(PredictionError::GameNotFound)?;
-    Ok((
-        row.try_get("s")?,
-        row.try_get("options")?,
-        row.try_get("now")?,
-    ))
+    Ok((row.status, row.options, row.now))
 }
 
 /// The game's predictions in `statuses`, locked, by id.
@@ -138,26 +135,16 @@ async fn entrants(
     game_id: Uuid,
     statuses: &[PredictionStatus],
 ) -> Result<Vec<Entrant>> {
-    let rows = sqlx::query(
-        "SELECT id, user_id, position, stake, credit_wei FROM predictions.predictions
-         WHERE game_id = $1 AND status = ANY($2) ORDER BY id FOR UPDATE",
+    Ok(sqlx::query_as!(
+        Entrant,
+        r#"SELECT id, user_id, position, stake AS "stake: Pmp", credit_wei AS "credit: Wei"
+         FROM predictions.predictions
+         WHERE game_id = $1 AND status = ANY($2) ORDER BY id FOR UPDATE"#,
+        game_id,
+        statuses as &[PredictionStatus],
     )
-    .bind(game_id)
-    .bind(statuses)
     .fetch_all(&mut **tx)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Entrant {
-                id: r.try_get("id")?,
-                user_id: r.try_get("user_id")?,
-                position: r.try_get("position")?,
-                stake: r.try_get("stake")?,
-                credit: r.try_get("credit_wei")?,
-            })
-        })
-        .collect::<sqlx::Result<_>>()
-        .map_err(PredictionError::from)
+    .await?)
 }
 
 /// P5, for settle and correct alike: decides `entrants` for `winning_option`. The winners share
@@ -214,11 +201,11 @@ async fn pay_winners(
                 share
             }
         };
-        sqlx::query(
+        sqlx::query!(
             "UPDATE predictions.predictions SET status = 'won', credit_wei = $2, updated_at = now() WHERE id = $1",
+            p.id,
+            credit as Wei,
         )
-        .bind(p.id)
-        .bind(credit)
         .execute(&mut **tx)
         .await?;
     }
@@ -227,10 +214,10 @@ async fn pay_winners(
         .filter(|p| p.position != winning_option)
         .map(|p| p.id)
         .collect();
-    sqlx::query(
+    sqlx::query!(
         "UPDATE predictions.predictions SET status = 'lost', updated_at = now() WHERE id = ANY($1)",
+        &ids,
     )
-    .bind(&ids)
     .execute(&mut **tx)
     .await?;
     Ok(minted)
@@ -281,12 +268,12 @@ pub async fn settle(
         )
         .await?;
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE predictions.games SET status = 'settled', winning_option = $2, settled_at = $3, updated_at = now() WHERE id = $1",
+        game_id,
+        winning_option,
+        now,
     )
-    .bind(game_id)
-    .bind(winning_option)
-    .bind(now)
     .execute(&mut *tx)
     .await?;
     let settlement = Settlement {
@@ -303,21 +290,21 @@ pub async fn settle(
         winners: i32::try_from(winners.count()).unwrap_or(i32::MAX),
         burned_stakes: burned,
     };
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO predictions.settlements (game_id, winning_option, settled_by, settled_at, day, pool, minted,
              winning_stakes, winners, burned_stakes)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        game_id,
+        winning_option,
+        resolver,
+        now,
+        day,
+        pool as Wei,
+        minted as Wei,
+        winning_stakes as Pmp,
+        settlement.winners,
+        burned as Pmp,
     )
-    .bind(game_id)
-    .bind(winning_option)
-    .bind(resolver)
-    .bind(now)
-    .bind(day)
-    .bind(pool)
-    .bind(minted)
-    .bind(winning_stakes)
-    .bind(settlement.winners)
-    .bind(burned)
     .execute(&mut *tx)
     .await?;
     let payload =
@@ -372,20 +359,24 @@ pub async fn cancel(db: &PgPool, game_id: Uuid) -> Result<Pmp> {
         )
         .await?;
     }
-    sqlx::query("UPDATE predictions.predictions SET status = 'refunded', updated_at = now() WHERE game_id = $1 AND status = 'live'")
-        .bind(game_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE predictions.options SET total_staked = 0, stakers = 0 WHERE game_id = $1")
-        .bind(game_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "UPDATE predictions.predictions SET status = 'refunded', updated_at = now() WHERE game_id = $1 AND status = 'live'",
+        game_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE predictions.options SET total_staked = 0, stakers = 0 WHERE game_id = $1",
+        game_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
         "UPDATE predictions.games SET status = 'cancelled', cancelled_at = $2, participants = 0, total_staked = 0,
              updated_at = now() WHERE id = $1",
+        game_id,
+        now,
     )
-    .bind(game_id)
-    .bind(now)
     .execute(&mut *tx)
     .await?;
     events::game_event(
@@ -429,19 +420,22 @@ pub async fn correct(
     if !(0..options).contains(&req.winning_option) {
         return Err(PredictionError::OptionNotFound);
     }
-    let previous: i16 =
-        sqlx::query_scalar("SELECT winning_option FROM predictions.games WHERE id = $1")
-            .bind(game_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    // A settled game has a winner (the games_settled_has_winner constraint).
+    let previous = sqlx::query_scalar!(
+        r#"SELECT winning_option AS "winning_option!" FROM predictions.games WHERE id = $1"#,
+        game_id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if previous == req.winning_option {
         return Err(PredictionError::CorrectionChangesNothing);
     }
-    let pool: Wei =
-        sqlx::query_scalar("SELECT pool FROM predictions.settlements WHERE game_id = $1")
-            .bind(game_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let pool = sqlx::query_scalar!(
+        r#"SELECT pool AS "pool: Wei" FROM predictions.settlements WHERE game_id = $1"#,
+        game_id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let decided = entrants(
         &mut tx,
         game_id,
@@ -458,31 +452,31 @@ pub async fn correct(
     )
     .await?;
     // The trigger that keeps a settled game immutable lets this one column change, here only.
-    sqlx::query("SELECT set_config('predictions.correction', 'on', true)")
-        .execute(&mut *tx)
+    sqlx::query_scalar!("SELECT set_config('predictions.correction', 'on', true)")
+        .fetch_one(&mut *tx)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE predictions.games SET winning_option = $2, updated_at = now() WHERE id = $1",
+        game_id,
+        req.winning_option,
     )
-    .bind(game_id)
-    .bind(req.winning_option)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("SELECT set_config('predictions.correction', 'off', true)")
-        .execute(&mut *tx)
+    sqlx::query_scalar!("SELECT set_config('predictions.correction', 'off', true)")
+        .fetch_one(&mut *tx)
         .await?;
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO predictions.corrections (id, game_id, previous_option, corrected_option, reason, corrected_by, minted)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        id,
+        game_id,
+        previous,
+        req.winning_option,
+        reason,
+        admin,
+        minted as Wei,
     )
-    .bind(id)
-    .bind(game_id)
-    .bind(previous)
-    .bind(req.winning_option)
-    .bind(reason)
-    .bind(admin)
-    .bind(minted)
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -525,28 +519,28 @@ pub async fn correct(
 
 /// A game's settlement, if any.
 pub async fn get(db: &PgPool, game_id: Uuid) -> Result<Settlement> {
-    let r = sqlx::query(
-        "SELECT game_id, winning_option, settled_by, settled_at, day, pool, minted, winning_stakes, winners, burned_stakes
-         FROM predictions.settlements WHERE game_id = $1",
+    let r = sqlx::query!(
+        r#"SELECT game_id, winning_option, settled_by, settled_at, day, pool AS "pool: Wei",
+                minted AS "minted: Wei", winning_stakes AS "winning_stakes: Pmp", winners,
+                burned_stakes AS "burned_stakes: Pmp"
+         FROM predictions.settlements WHERE game_id = $1"#,
+        game_id,
     )
-    .bind(game_id)
     .fetch_optional(db)
     .await?
     .ok_or(PredictionError::SettlementNotFound)?;
-    let pool: Wei = r.try_get("pool")?;
-    let minted: Wei = r.try_get("minted")?;
     Ok(Settlement {
-        game_id: r.try_get("game_id")?,
-        winning_option: r.try_get("winning_option")?,
-        settled_by: r.try_get("settled_by")?,
-        settled_at: r.try_get("settled_at")?,
-        day: r.try_get("day")?,
-        pool_pmc: pool.to_pmc_string(),
-        pool,
-        minted_pmc: minted.to_pmc_string(),
-        minted,
-        winning_stakes: r.try_get("winning_stakes")?,
-        winners: r.try_get("winners")?,
-        burned_stakes: r.try_get("burned_stakes")?,
+        game_id: r.game_id,
+        winning_option: r.winning_option,
+        settled_by: r.settled_by,
+        settled_at: r.settled_at,
+        day: r.day,
+        pool_pmc: r.pool.to_pmc_string(),
+        pool: r.pool,
+        minted_pmc: r.minted.to_pmc_string(),
+        minted: r.minted,
+        winning_stakes: r.winning_stakes,
+        winners: r.winners,
+        burned_stakes: r.burned_stakes,
     })
 }

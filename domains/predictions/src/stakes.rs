@@ -33,7 +33,7 @@ use posmul_economy::ledger::{
     self, Account, LedgerError, Reference, ReferenceKind, TransferKind, TransferRequest,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool, PgTransaction, Row};
+use sqlx::{PgConnection, PgPool, PgTransaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -155,50 +155,50 @@ pub async fn place_in(
     game_id: Uuid,
     req: &StakeRequest,
 ) -> Result<StakeOutcome> {
-    let game = sqlx::query(
-        "SELECT min_stake, max_stake, max_participants, participants,
-                predictions.effective_status(status, starts_at, ends_at, now()) AS effective_status
-         FROM predictions.games WHERE id = $1 FOR UPDATE",
+    let game = sqlx::query!(
+        r#"SELECT min_stake AS "min_stake: Pmp", max_stake AS "max_stake: Pmp", max_participants, participants,
+                predictions.effective_status(status, starts_at, ends_at, now()) AS "status!: GameStatus"
+         FROM predictions.games WHERE id = $1 FOR UPDATE"#,
+        game_id,
     )
-    .bind(game_id)
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(PredictionError::GameNotFound)?;
-    let status: GameStatus = game.try_get("effective_status")?;
-    if status != GameStatus::Active {
+    if game.status != GameStatus::Active {
         return Err(PredictionError::NotActive {
             action: StakeAction::Place,
-            status,
+            status: game.status,
         });
     }
-    let option_total: Option<Pmp> = sqlx::query_scalar(
-        "SELECT total_staked FROM predictions.options WHERE game_id = $1 AND position = $2",
+    let option_total = sqlx::query_scalar!(
+        r#"SELECT total_staked AS "total_staked: Pmp" FROM predictions.options WHERE game_id = $1 AND position = $2"#,
+        game_id,
+        req.option,
     )
-    .bind(game_id)
-    .bind(req.option)
     .fetch_optional(&mut **tx)
-    .await?;
-    let option_total = option_total.ok_or(PredictionError::OptionNotFound)?;
-    let (min, max): (Pmp, Pmp) = (game.try_get("min_stake")?, game.try_get("max_stake")?);
-    if req.amount < min {
-        return Err(PredictionError::StakeBelowMinimum(min));
+    .await?
+    .ok_or(PredictionError::OptionNotFound)?;
+    if req.amount < game.min_stake {
+        return Err(PredictionError::StakeBelowMinimum(game.min_stake));
     }
-    if req.amount > max {
-        return Err(PredictionError::StakeAboveMaximum(max));
+    if req.amount > game.max_stake {
+        return Err(PredictionError::StakeAboveMaximum(game.max_stake));
     }
-    let existing: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM predictions.predictions WHERE game_id = $1 AND user_id = $2 AND status <> 'withdrawn')",
+    let existing = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM predictions.predictions
+                          WHERE game_id = $1 AND user_id = $2 AND status <> 'withdrawn') AS "exists!""#,
+        game_id,
+        user,
     )
-    .bind(game_id)
-    .bind(user)
     .fetch_one(&mut **tx)
     .await?;
     if existing {
         return Err(PredictionError::AlreadyPredicted);
     }
-    let cap: Option<i32> = game.try_get("max_participants")?;
-    let participants: i32 = game.try_get("participants")?;
-    if cap.is_some_and(|cap| participants >= cap) {
+    if game
+        .max_participants
+        .is_some_and(|cap| game.participants >= cap)
+    {
         return Err(PredictionError::GameFull);
     }
     if req.dry_run {
@@ -208,14 +208,14 @@ pub async fn place_in(
     }
 
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO predictions.predictions (id, game_id, user_id, position, stake) VALUES ($1, $2, $3, $4, $5)",
+        id,
+        game_id,
+        user,
+        req.option,
+        req.amount as Pmp,
     )
-    .bind(id)
-    .bind(game_id)
-    .bind(user)
-    .bind(req.option)
-    .bind(req.amount)
     .execute(&mut **tx)
     .await
     .map_err(PredictionError::from_stake_insert)?;
@@ -311,62 +311,63 @@ async fn adjust_totals(
         Sign::Add => (amount.0, 1),
         Sign::Remove => (-amount.0, -1),
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE predictions.options SET total_staked = total_staked + $3, stakers = stakers + $4
          WHERE game_id = $1 AND position = $2",
+        game_id,
+        option,
+        amount,
+        count,
     )
-    .bind(game_id)
-    .bind(option)
-    .bind(amount)
-    .bind(count)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE predictions.games SET total_staked = total_staked + $2, participants = participants + $3, updated_at = now()
          WHERE id = $1",
+        game_id,
+        amount,
+        count,
     )
-    .bind(game_id)
-    .bind(amount)
-    .bind(count)
     .execute(&mut *conn)
     .await?;
-    let totals: serde_json::Value = sqlx::query_scalar(
-        "SELECT jsonb_agg(jsonb_build_object('option', position, 'total_staked', total_staked, 'stakers', stakers) ORDER BY position)
-         FROM predictions.options WHERE game_id = $1",
+    sqlx::query_scalar!(
+        r#"SELECT jsonb_agg(jsonb_build_object('option', position, 'total_staked', total_staked, 'stakers', stakers)
+                            ORDER BY position) AS "totals!"
+         FROM predictions.options WHERE game_id = $1"#,
+        game_id,
     )
-    .bind(game_id)
     .fetch_one(&mut *conn)
-    .await?;
-    Ok(totals)
+    .await
 }
 
 /// Withdraws the caller's live prediction while the game is ACTIVE: a full refund (E2).
 /// Another user's prediction is `not-found`.
 #[tracing::instrument(skip(db), err(level = "info"))]
 pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> Result<Prediction> {
-    let game_id: Option<Uuid> = sqlx::query_scalar(
+    let game_id = sqlx::query_scalar!(
         "SELECT game_id FROM predictions.predictions WHERE id = $1 AND user_id = $2",
+        prediction_id,
+        user,
     )
-    .bind(prediction_id)
-    .bind(user)
     .fetch_optional(db)
-    .await?;
-    let game_id = game_id.ok_or(PredictionError::PredictionNotFound)?;
+    .await?
+    .ok_or(PredictionError::PredictionNotFound)?;
     let mut tx: PgTransaction<'_> = db.begin().await?;
-    let status: GameStatus = sqlx::query_scalar(
-        "SELECT predictions.effective_status(status, starts_at, ends_at, now()) FROM predictions.games WHERE id = $1 FOR UPDATE",
+    let status = sqlx::query_scalar!(
+        r#"SELECT predictions.effective_status(status, starts_at, ends_at, now()) AS "status!: GameStatus"
+         FROM predictions.games WHERE id = $1 FOR UPDATE"#,
+        game_id,
     )
-    .bind(game_id)
     .fetch_one(&mut *tx)
     .await?;
-    let p = sqlx::query(
-        "SELECT position, stake, status FROM predictions.predictions WHERE id = $1 FOR UPDATE",
+    let p = sqlx::query!(
+        r#"SELECT position, stake AS "stake: Pmp", status AS "status: PredictionStatus"
+         FROM predictions.predictions WHERE id = $1 FOR UPDATE"#,
+        prediction_id,
     )
-    .bind(prediction_id)
     .fetch_one(&mut *tx)
     .await?;
-    let p_status: PredictionStatus = p.try_get("status")?;
-    if p_status != PredictionStatus::Live {
+    if p.status != PredictionStatus::Live {
         return Err(PredictionError::PredictionNotLive);
     }
     if status != GameStatus::Active {
@@ -375,8 +376,7 @@ pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> Result<Pr
             status,
         });
     }
-    let option: i16 = p.try_get("position")?;
-    let stake: Pmp = p.try_get("stake")?;
+    let (option, stake) = (p.position, p.stake);
     let transfer = ledger::transfer(
         &mut tx,
         TransferRequest {
@@ -393,10 +393,10 @@ pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> Result<Pr
         },
     )
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE predictions.predictions SET status = 'withdrawn', updated_at = now() WHERE id = $1",
+        prediction_id,
     )
-    .bind(prediction_id)
     .execute(&mut *tx)
     .await?;
     let totals = adjust_totals(&mut tx, game_id, option, stake, Sign::Remove).await?;
@@ -443,34 +443,21 @@ pub struct MyPrediction {
 pub async fn list_mine(db: &PgPool, user: Uuid, page: &PageParams) -> Result<Page<MyPrediction>> {
     let limit = page.limit()?;
     let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> = page.after()?;
-    let rows = sqlx::query(
-        "SELECT p.id, p.game_id, g.title, p.position, p.stake, p.status, p.credit_wei, p.created_at,
-                predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) AS game_status
+    let items = sqlx::query_as!(
+        MyPrediction,
+        r#"SELECT p.id, p.game_id, g.title AS game_title,
+                predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) AS "game_status!: GameStatus",
+                p.position AS option, p.stake AS "stake: Pmp", p.status AS "status: PredictionStatus",
+                p.credit_wei AS "credit_wei: Wei", p.created_at
          FROM predictions.predictions p JOIN predictions.games g ON g.id = p.game_id
          WHERE p.user_id = $1 AND ($2::TIMESTAMPTZ IS NULL OR (p.created_at, p.id) < ($2, $3))
-         ORDER BY p.created_at DESC, p.id DESC LIMIT $4",
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $4"#,
+        user,
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        limit + 1,
     )
-    .bind(user)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(MyPrediction {
-                id: r.try_get("id")?,
-                game_id: r.try_get("game_id")?,
-                game_title: r.try_get("title")?,
-                game_status: r.try_get("game_status")?,
-                option: r.try_get("position")?,
-                stake: r.try_get("stake")?,
-                status: r.try_get("status")?,
-                credit_wei: r.try_get("credit_wei")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect::<sqlx::Result<Vec<_>>>()?;
     Ok(Page::from_rows(items, limit, |p| (p.created_at, p.id)))
 }

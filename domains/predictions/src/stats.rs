@@ -16,7 +16,7 @@ use std::{
 use posmul_core::money::Wei;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use tokio::sync::OnceCell;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -77,30 +77,27 @@ fn accuracy(participations: i64, wins: i64, earned: Wei) -> Accuracy {
 /// A user's statistics, overall and per category.
 #[tracing::instrument(skip(db), err(level = "info"))]
 pub async fn user_stats(db: &PgPool, user_id: Uuid) -> Result<UserStats> {
-    let rows = sqlx::query(
-        "SELECT g.category,
-                count(*) FILTER (WHERE p.status IN ('won', 'lost')) AS participations,
-                count(*) FILTER (WHERE p.status = 'won') AS wins,
-                COALESCE(SUM(p.credit_wei), 0) AS earned
+    let rows = sqlx::query!(
+        r#"SELECT g.category AS "category: Category",
+                count(*) FILTER (WHERE p.status IN ('won', 'lost')) AS "participations!",
+                count(*) FILTER (WHERE p.status = 'won') AS "wins!",
+                COALESCE(SUM(p.credit_wei), 0) AS "earned!: Wei"
          FROM predictions.predictions p JOIN predictions.games g ON g.id = p.game_id
          WHERE p.user_id = $1 AND p.status IN ('won', 'lost')
-         GROUP BY g.category ORDER BY g.category",
+         GROUP BY g.category ORDER BY g.category"#,
+        user_id,
     )
-    .bind(user_id)
     .fetch_all(db)
     .await?;
     let mut by_category = Vec::new();
     let (mut parts, mut wins, mut earned) = (0, 0, Wei::ZERO);
-    for r in &rows {
-        let p: i64 = r.try_get("participations")?;
-        let w: i64 = r.try_get("wins")?;
-        let e: Wei = r.try_get("earned")?;
-        parts += p;
-        wins += w;
-        earned = earned.checked_add(e).unwrap_or(earned);
+    for r in rows {
+        parts += r.participations;
+        wins += r.wins;
+        earned = earned.checked_add(r.earned).unwrap_or(earned);
         by_category.push(CategoryStats {
-            category: r.try_get("category")?,
-            stats: accuracy(p, w, e),
+            category: r.category,
+            stats: accuracy(r.participations, r.wins, r.earned),
         });
     }
     Ok(UserStats {
@@ -152,6 +149,14 @@ pub struct Leaderboard {
     pub entries: Vec<LeaderboardEntry>,
 }
 
+/// One user's line of a leaderboard, as the database ranks it.
+struct Ranked {
+    user_id: Uuid,
+    participations: i64,
+    wins: i64,
+    earned: Wei,
+}
+
 async fn compute_leaderboard(
     db: &PgPool,
     by: RankBy,
@@ -159,42 +164,63 @@ async fn compute_leaderboard(
     min: i64,
     limit: i64,
 ) -> Result<Leaderboard> {
-    let order = match by {
+    let category_text = category.map(Category::as_str);
+    // One checked query per ranking: only the ORDER BY differs.
+    let rows = match by {
         RankBy::Accuracy => {
-            "wins::NUMERIC / participations DESC, participations DESC, earned DESC, user_id"
+            sqlx::query_as!(
+                Ranked,
+                r#"SELECT user_id AS "user_id!", participations AS "participations!", wins AS "wins!",
+                        earned AS "earned!: Wei"
+                 FROM (
+                     SELECT p.user_id, count(*) AS participations,
+                            count(*) FILTER (WHERE p.status = 'won') AS wins,
+                            COALESCE(SUM(p.credit_wei), 0) AS earned
+                     FROM predictions.predictions p JOIN predictions.games g ON g.id = p.game_id
+                     WHERE p.status IN ('won', 'lost') AND ($1::TEXT IS NULL OR g.category = $1)
+                     GROUP BY p.user_id) s
+                 WHERE participations >= $2
+                 ORDER BY wins::NUMERIC / participations DESC, participations DESC, earned DESC, user_id
+                 LIMIT $3"#,
+                category_text,
+                min,
+                limit,
+            )
+            .fetch_all(db)
+            .await?
         }
-        RankBy::PmcEarned => "earned DESC, wins::NUMERIC / participations DESC, user_id",
+        RankBy::PmcEarned => {
+            sqlx::query_as!(
+                Ranked,
+                r#"SELECT user_id AS "user_id!", participations AS "participations!", wins AS "wins!",
+                        earned AS "earned!: Wei"
+                 FROM (
+                     SELECT p.user_id, count(*) AS participations,
+                            count(*) FILTER (WHERE p.status = 'won') AS wins,
+                            COALESCE(SUM(p.credit_wei), 0) AS earned
+                     FROM predictions.predictions p JOIN predictions.games g ON g.id = p.game_id
+                     WHERE p.status IN ('won', 'lost') AND ($1::TEXT IS NULL OR g.category = $1)
+                     GROUP BY p.user_id) s
+                 WHERE participations >= $2
+                 ORDER BY earned DESC, wins::NUMERIC / participations DESC, user_id
+                 LIMIT $3"#,
+                category_text,
+                min,
+                limit,
+            )
+            .fetch_all(db)
+            .await?
+        }
     };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT user_id, participations, wins, earned FROM (
-             SELECT p.user_id, count(*) AS participations, count(*) FILTER (WHERE p.status = 'won') AS wins,
-                    COALESCE(SUM(p.credit_wei), 0) AS earned
-             FROM predictions.predictions p JOIN predictions.games g ON g.id = p.game_id
-             WHERE p.status IN ('won', 'lost') AND ($1::TEXT IS NULL OR g.category = $1)
-             GROUP BY p.user_id) s
-         WHERE participations >= $2
-         ORDER BY {order} LIMIT $3"
-    )))
-    .bind(category.map(Category::as_str))
-    .bind(min)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
     let entries = rows
-        .iter()
+        .into_iter()
         .zip(1..)
-        .map(|(r, rank)| {
-            Ok(LeaderboardEntry {
-                rank,
-                user_id: r.try_get("user_id")?,
-                stats: accuracy(
-                    r.try_get("participations")?,
-                    r.try_get("wins")?,
-                    r.try_get("earned")?,
-                ),
-            })
+        .map(|(r, rank)| LeaderboardEntry {
+            rank,
+            user_id: r.user_id,
+            stats: accuracy(r.participations, r.wins, r.earned),
         })
-        .collect::<sqlx::Result<_>>()?;
+        .collect();
     Ok(Leaderboard {
         by,
         category,
