@@ -164,7 +164,7 @@ pub fn split_pool(pool: U256, stakes: &[Pmp]) -> Vec<U256> {
     // A stake is positive (the ledger moved it); anything else weighs nothing.
     let weights: Vec<U256> = stakes
         .iter()
-        .map(|s| U256::from(u64::try_from(s.0).unwrap_or(0)))
+        .map(|s| U256::from(u64::try_from(s.get()).unwrap_or(0)))
         .collect();
     apportion(pool, &weights)
 }
@@ -273,7 +273,7 @@ mod tests {
             stakes in prop::collection::vec(1i64..1_000_000_000, 1..80),
         ) {
             let pool = U256::from_limbs(pool);
-            let credits = split_pool(pool, &stakes.iter().copied().map(Pmp).collect::<Vec<_>>());
+            let credits = split_pool(pool, &stakes.iter().copied().map(Pmp::new).collect::<Vec<_>>());
             let total: U256 = stakes.iter().map(|s| U256::from(*s as u64)).fold(U256::ZERO, |a, b| a + b);
             let sum = credits.iter().fold(U256::ZERO, |acc, c| acc + *c);
             prop_assert_eq!(sum, pool);

@@ -34,6 +34,8 @@ pub async fn known_cap(conn: &mut PgConnection, day: NaiveDate) -> sqlx::Result<
 #[tracing::instrument(skip(conn), err)]
 pub async fn daily_budget(conn: &mut PgConnection, day: NaiveDate) -> sqlx::Result<Wei> {
     let version = economy::in_force(&mut *conn, day).await?;
-    let cap = known_cap(conn, day).await?.unwrap_or(Wei(U256::MAX));
+    let cap = known_cap(conn, day)
+        .await?
+        .unwrap_or(Wei::from_u256(U256::MAX));
     Ok(economy::daily_budget(version.as_ref(), cap))
 }

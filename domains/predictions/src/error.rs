@@ -153,6 +153,11 @@ impl PredictionError {
         ApiError::from(self).kind()
     }
 
+    /// An amount out of range where the ledger's balances make that impossible: a bug.
+    pub(crate) fn overflow(what: &'static str) -> Self {
+        PredictionError::Internal(anyhow::anyhow!("{what} overflows"))
+    }
+
     /// A stake insert that hit the one-prediction-per-game index (P4) is `already-predicted`.
     pub(crate) fn from_stake_insert(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e

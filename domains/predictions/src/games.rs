@@ -147,7 +147,7 @@ impl GameInput {
         if self.ends_at <= now {
             return Err(E::EndsInThePast);
         }
-        if !(Pmp(1) <= self.min_stake && self.min_stake <= self.max_stake) {
+        if !(Pmp::new(1) <= self.min_stake && self.min_stake <= self.max_stake) {
             return Err(E::StakeRangeInvalid);
         }
         if !(1..=5).contains(&self.importance) {
@@ -527,8 +527,8 @@ mod tests {
             subcategory: Some("football".into()),
             league: Some("K League 1".into()),
             importance: 3,
-            min_stake: Pmp(10),
-            max_stake: Pmp(500),
+            min_stake: Pmp::new(10),
+            max_stake: Pmp::new(500),
             max_participants: None,
             starts_at: now,
             ends_at: now + Duration::hours(2),
@@ -572,8 +572,14 @@ mod tests {
             check(&|i| i.starts_at = i.ends_at),
             "game-times-out-of-order"
         );
-        assert_eq!(check(&|i| i.min_stake = Pmp(0)), "game-stake-range-invalid");
-        assert_eq!(check(&|i| i.max_stake = Pmp(5)), "game-stake-range-invalid");
+        assert_eq!(
+            check(&|i| i.min_stake = Pmp::new(0)),
+            "game-stake-range-invalid"
+        );
+        assert_eq!(
+            check(&|i| i.max_stake = Pmp::new(5)),
+            "game-stake-range-invalid"
+        );
         assert_eq!(check(&|i| i.importance = 6), "game-importance-out-of-range");
         assert_eq!(check(&|i| i.importance = 0), "game-importance-out-of-range");
         assert_eq!(

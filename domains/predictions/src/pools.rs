@@ -86,7 +86,7 @@ pub async fn compute_hour(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<(Hou
         return Ok((existing, false));
     }
     let budget = budget::daily_budget(&mut tx, hour.date_naive()).await?;
-    let pool = allocation::hour_pool(budget.0, hour.hour());
+    let pool = allocation::hour_pool(budget.as_u256(), hour.hour());
     let games = sqlx::query_as!(
         QualifyingGame,
         r#"SELECT id, category AS "category: Category" FROM predictions.games
@@ -107,9 +107,9 @@ pub async fn compute_hour(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<(Hou
         hour,
         hour.date_naive(),
         budget as Wei,
-        Wei(pool) as Wei,
-        Wei(allocated) as Wei,
-        Wei(pool - allocated) as Wei,
+        Wei::from_u256(pool) as Wei,
+        Wei::from_u256(allocated) as Wei,
+        Wei::from_u256(pool - allocated) as Wei,
         qualifying,
     )
     .execute(&mut *tx)
@@ -121,7 +121,10 @@ pub async fn compute_hour(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<(Hou
             .iter()
             .map(|a| mults.get(&a.category).copied().unwrap_or(Decimal::ONE))
             .collect();
-        let amounts: Vec<Wei> = allocations.iter().map(|a| Wei(a.amount)).collect();
+        let amounts: Vec<Wei> = allocations
+            .iter()
+            .map(|a| Wei::from_u256(a.amount))
+            .collect();
         sqlx::query!(
             "INSERT INTO predictions.hourly_allocations (hour, game_id, category, multiplier, amount)
              SELECT $1, g, c, m, a FROM unnest($2::UUID[], $3::TEXT[], $4::NUMERIC[], $5::NUMERIC[]) AS u(g, c, m, a)",
@@ -137,7 +140,7 @@ pub async fn compute_hour(db: &PgPool, hour: DateTime<Utc>) -> sqlx::Result<(Hou
     let row = load(&mut tx, hour).await?.ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
     metrics::counter!("posmul_prediction_pool_hours_total").increment(1);
-    tracing::info!(%hour, pool = %Wei(pool), games = qualifying, "hourly pool computed");
+    tracing::info!(%hour, pool = %Wei::from_u256(pool), games = qualifying, "hourly pool computed");
     Ok((row, true))
 }
 

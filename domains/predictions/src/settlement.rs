@@ -106,9 +106,11 @@ struct Entrant {
     credit: Option<Wei>,
 }
 
-/// The sum of stakes (a game's stakes are capped by the ledger's balances, far below overflow).
-fn total(stakes: impl Iterator<Item = Pmp>) -> Pmp {
-    Pmp(stakes.map(|s| s.0).sum())
+/// The sum of stakes (a game's stakes are bounded by the ledger's balances, far below overflow).
+fn total(mut stakes: impl Iterator<Item = Pmp>) -> Result<Pmp> {
+    stakes
+        .try_fold(Pmp::ZERO, Pmp::checked_add)
+        .ok_or_else(|| PredictionError::overflow("a stake total"))
 }
 
 /// Locks a game; returns its status, its number of options and the database's `now()`.
@@ -165,10 +167,10 @@ async fn pay_winners(
         .filter(|p| p.position == winning_option)
         .collect();
     let stakes: Vec<Pmp> = winners.iter().map(|p| p.stake).collect();
-    let shares = allocation::split_pool(pool.0, &stakes);
+    let shares = allocation::split_pool(pool.as_u256(), &stakes);
     let mut minted = Wei::ZERO;
     for (p, share) in winners.iter().zip(shares) {
-        let share = Wei(share);
+        let share = Wei::from_u256(share);
         let credit = match p.credit {
             Some(earlier) => earlier,
             None if share.is_zero() => share,
@@ -190,7 +192,7 @@ async fn pay_winners(
                 .await?;
                 minted = minted
                     .checked_add(share)
-                    .ok_or_else(|| PredictionError::Internal(anyhow::anyhow!("credit overflow")))?;
+                    .ok_or_else(|| PredictionError::overflow("the credits of a game"))?;
                 events::user_event(
                     tx,
                     p.user_id,
@@ -248,9 +250,9 @@ pub async fn settle(
     let day = now.date_naive();
     let minted = pay_winners(&mut tx, game_id, winning_option, pool, &live, day).await?;
     let winners = live.iter().filter(|p| p.position == winning_option);
-    let winning_stakes = total(winners.clone().map(|p| p.stake));
-    let burned = total(live.iter().map(|p| p.stake));
-    if burned > Pmp(0) {
+    let winning_stakes = total(winners.clone().map(|p| p.stake))?;
+    let burned = total(live.iter().map(|p| p.stake))?;
+    if burned > Pmp::ZERO {
         ledger::transfer(
             &mut tx,
             TransferRequest {
@@ -334,11 +336,13 @@ pub async fn cancel(db: &PgPool, game_id: Uuid) -> Result<Pmp> {
         return Err(PredictionError::Final(status));
     }
     let live = entrants(&mut tx, game_id, &[PredictionStatus::Live]).await?;
-    let refunded = total(live.iter().map(|p| p.stake));
-    if refunded > Pmp(0) {
+    let refunded = total(live.iter().map(|p| p.stake))?;
+    if refunded > Pmp::ZERO {
         let mut legs = vec![Leg {
             account: Account::game_escrow(game_id),
-            amount: Pmp(-refunded.0),
+            amount: refunded
+                .checked_neg()
+                .ok_or_else(|| PredictionError::overflow("a refund"))?,
         }];
         legs.extend(live.iter().map(|p| Leg {
             account: Account::user(p.user_id),

@@ -276,11 +276,15 @@ async fn quote(
         .into());
     }
     let pool = pools::game_pool(tx, game_id).await?;
-    let after = Pmp(option_total.0.saturating_add(req.amount.0));
-    let implied = Wei(allocation::split_pool(pool.0, &[req.amount, option_total])
-        .first()
-        .copied()
-        .unwrap_or_default());
+    let after = option_total
+        .checked_add(req.amount)
+        .ok_or_else(|| PredictionError::overflow("an option's total"))?;
+    let implied = Wei::from_u256(
+        allocation::split_pool(pool.as_u256(), &[req.amount, option_total])
+            .first()
+            .copied()
+            .unwrap_or_default(),
+    );
     Ok(Quote {
         option: req.option,
         amount: req.amount,
@@ -308,8 +312,9 @@ async fn adjust_totals(
     sign: Sign,
 ) -> sqlx::Result<serde_json::Value> {
     let (amount, count) = match sign {
-        Sign::Add => (amount.0, 1),
-        Sign::Remove => (-amount.0, -1),
+        Sign::Add => (amount.get(), 1),
+        // A stake is positive, so its negation never overflows.
+        Sign::Remove => (-amount.get(), -1),
     };
     sqlx::query!(
         "UPDATE predictions.options SET total_staked = total_staked + $3, stakers = stakers + $4

@@ -89,7 +89,7 @@ async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutab
         allocations
             .iter()
             .find(|(id, _)| *id == g.id)
-            .map(|(_, a)| a.0.to::<u64>())
+            .map(|(_, a)| a.as_u256().to::<u64>())
     };
     // sports 2 games × 1, politics 1 game × 2: half each; sports halves split equally.
     assert_eq!(

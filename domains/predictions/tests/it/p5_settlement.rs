@@ -42,11 +42,11 @@ async fn p5_winners_share_the_pool_by_stake_every_stake_is_burned_and_credits_go
     // larger remainder (b's .6).
     assert_eq!(credited.len(), 2);
     assert_eq!(
-        (credited[0].0, credited[0].1.0.to::<u64>()),
+        (credited[0].0, credited[0].1.as_u256().to::<u64>()),
         (a.user_id, 333)
     );
     assert_eq!(
-        (credited[1].0, credited[1].1.0.to::<u64>()),
+        (credited[1].0, credited[1].1.as_u256().to::<u64>()),
         (b.user_id, 667)
     );
     assert_eq!(

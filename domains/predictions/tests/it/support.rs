@@ -74,7 +74,7 @@ impl World {
         ledger::balance(&mut self.db.acquire().await.expect("conn"), account)
             .await
             .expect("balance")
-            .0
+            .get()
     }
 
     /// E1, E3: the ledger and the credits each balance to the point and the wei.
@@ -271,7 +271,7 @@ pub fn past_hour() -> DateTime<Utc> {
 
 /// Sets an economy version in force today with B(d) = `budget_wei` a day (tax and interest 0).
 pub async fn set_budget(db: &PgPool, budget_wei: Wei) {
-    let annual = Wei(budget_wei.0 * U256::from(365u64));
+    let annual = Wei::from_u256(budget_wei.as_u256() * U256::from(365u64));
     sqlx::query(
         "INSERT INTO relayer.economy_config (annual_ebit, tax_rate, interest_rate, effective_from, set_by)
          VALUES ($1, 0, 0, DATE '2000-01-01', $2)",
@@ -285,5 +285,5 @@ pub async fn set_budget(db: &PgPool, budget_wei: Wei) {
 
 /// `n` wei.
 pub fn wei(n: u64) -> Wei {
-    Wei(U256::from(n))
+    Wei::from_u256(U256::from(n))
 }
