@@ -3,7 +3,7 @@
 
 use posmul_economy::{credits::CreditError, ledger::LedgerError, wave::WaveError};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, kind};
 
 impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
@@ -11,7 +11,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::InsufficientFunds {
                 balance, requested, ..
             } => ApiError::unprocessable(
-                "insufficient-pmp",
+                kind::INSUFFICIENT_PMP,
                 format!(
                     "the balance is {} PMP; this needs {} PMP",
                     balance.0, requested.0
@@ -21,7 +21,7 @@ impl From<LedgerError> for ApiError {
                 ApiError::invalid_field("amount", "send a whole number of PMP, at least 1")
             }
             LedgerError::SameAccount => {
-                ApiError::unprocessable("same-account", "you cannot send PMP to yourself")
+                ApiError::unprocessable(kind::SAME_ACCOUNT, "you cannot send PMP to yourself")
             }
             LedgerError::Overflow => {
                 ApiError::invalid_field("amount", "the amount is out of range")
@@ -30,7 +30,7 @@ impl From<LedgerError> for ApiError {
                 ApiError::invalid_field("memo", "use at most 280 characters")
             }
             LedgerError::IdempotencyConflict { .. } => ApiError::conflict(
-                "idempotency-key-reused",
+                kind::IDEMPOTENCY_KEY_REUSED,
                 "this movement's key already names a different movement",
             ),
             LedgerError::NoSuchAccount(_) => ApiError::NotFound("PMP account".into()),
@@ -45,7 +45,7 @@ impl From<CreditError> for ApiError {
         match e {
             CreditError::Database(e) => ApiError::from(e),
             CreditError::IdempotencyConflict { .. } => ApiError::conflict(
-                "idempotency-key-reused",
+                kind::IDEMPOTENCY_KEY_REUSED,
                 "this credit's key already names a different credit",
             ),
             other => ApiError::internal(other),

@@ -2,7 +2,8 @@
 //!
 //! - Client errors carry a safe `detail` and a stable `type` URI,
 //!   `https://posmul.dev/problems/<kind>` (see [`ApiError::kind`]); clients branch on `type`,
-//!   never on `detail`.
+//!   never on `detail`. Every kind is a named constant: the kit's in [`kind`], a domain's in its
+//!   own `error` module next to the one mapping of its refusals; no kind is spelled twice.
 //! - Anything that broke on our side is an opaque 500 (`type` `.../internal`); the whole cause
 //!   chain goes to the log with the request's span (and so its request id), never to the client.
 //! - Database constraint violations are mapped by constraint name in [`CONSTRAINTS`]; an unknown
@@ -34,6 +35,72 @@ pub const PROBLEM_BASE: &str = "https://posmul.dev/problems/";
 
 /// The media type of problem responses.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The problem kinds the kit emits: the suffix of `https://posmul.dev/problems/<kind>`. Clients
+/// branch on these, so they never change; a new refusal gets a new kind.
+pub mod kind {
+    /// The body is not JSON.
+    pub const MALFORMED_JSON: &str = "malformed-json";
+    /// The body is JSON of the wrong shape.
+    pub const INVALID_BODY: &str = "invalid-body";
+    /// A query string, path parameter or header does not parse.
+    pub const BAD_REQUEST: &str = "bad-request";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported-media-type";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload-too-large";
+    /// Invalid fields, listed in `errors`.
+    pub const VALIDATION_FAILED: &str = "validation-failed";
+    /// Text the database cannot store (a NUL character).
+    pub const INVALID_TEXT: &str = "invalid-text";
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    pub const INVALID_CREDENTIALS: &str = "invalid-credentials";
+    /// The role in `required_role` is missing.
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const NOT_FOUND: &str = "not-found";
+    pub const METHOD_NOT_ALLOWED: &str = "method-not-allowed";
+    pub const TIMEOUT: &str = "timeout";
+    /// Retry after `retry_after` seconds.
+    pub const RATE_LIMITED: &str = "rate-limited";
+    pub const UNAVAILABLE: &str = "unavailable";
+    pub const INTERNAL: &str = "internal";
+    /// An `Idempotency-Key` (or a business event's key) already names another request.
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency-key-reused";
+    /// An account with this email exists (constraint `users_email_key`).
+    pub const EMAIL_TAKEN: &str = "email-taken";
+    /// Another account has this wallet (constraint `wallets_pkey`).
+    pub const WALLET_TAKEN: &str = "wallet-taken";
+    /// This account has a wallet already (constraint `wallets_user_id_key`).
+    pub const WALLET_ALREADY_LINKED: &str = "wallet-already-linked";
+    /// The money book refused a movement: the balance is short (E1).
+    pub const INSUFFICIENT_PMP: &str = "insufficient-pmp";
+    /// The money book refused a movement: from an account to itself.
+    pub const SAME_ACCOUNT: &str = "same-account";
+
+    /// Every kind above, for the tests that keep them distinct and well-formed.
+    pub const ALL: &[&str] = &[
+        MALFORMED_JSON,
+        INVALID_BODY,
+        BAD_REQUEST,
+        UNSUPPORTED_MEDIA_TYPE,
+        PAYLOAD_TOO_LARGE,
+        VALIDATION_FAILED,
+        INVALID_TEXT,
+        UNAUTHENTICATED,
+        INVALID_CREDENTIALS,
+        FORBIDDEN,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        TIMEOUT,
+        RATE_LIMITED,
+        UNAVAILABLE,
+        INTERNAL,
+        IDEMPOTENCY_KEY_REUSED,
+        EMAIL_TAKEN,
+        WALLET_TAKEN,
+        WALLET_ALREADY_LINKED,
+        INSUFFICIENT_PMP,
+        SAME_ACCOUNT,
+    ];
+}
 
 /// One field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -130,19 +197,19 @@ pub const CONSTRAINTS: &[ConstraintProblem] = &[
     ConstraintProblem {
         constraint: "users_email_key",
         status: StatusCode::CONFLICT,
-        kind: "email-taken",
+        kind: kind::EMAIL_TAKEN,
         detail: "an account with this email already exists; log in instead",
     },
     ConstraintProblem {
         constraint: "wallets_pkey",
         status: StatusCode::CONFLICT,
-        kind: "wallet-taken",
+        kind: kind::WALLET_TAKEN,
         detail: "this wallet is already linked to another account",
     },
     ConstraintProblem {
         constraint: "wallets_user_id_key",
         status: StatusCode::CONFLICT,
-        kind: "wallet-already-linked",
+        kind: kind::WALLET_ALREADY_LINKED,
         detail: "this account already has a linked wallet (one wallet per account)",
     },
 ];
@@ -206,22 +273,22 @@ impl ApiError {
     /// The stable suffix of the problem `type` URI.
     pub fn kind(&self) -> &'static str {
         match self {
-            ApiError::MalformedJson(_) => "malformed-json",
-            ApiError::InvalidBody(_) => "invalid-body",
-            ApiError::BadRequest(_) => "bad-request",
-            ApiError::UnsupportedMediaType => "unsupported-media-type",
-            ApiError::PayloadTooLarge => "payload-too-large",
-            ApiError::Validation(_) => "validation-failed",
-            ApiError::Unauthenticated(_) => "unauthenticated",
-            ApiError::InvalidCredentials(_) => "invalid-credentials",
-            ApiError::Forbidden { .. } => "forbidden",
-            ApiError::NotFound(_) => "not-found",
+            ApiError::MalformedJson(_) => kind::MALFORMED_JSON,
+            ApiError::InvalidBody(_) => kind::INVALID_BODY,
+            ApiError::BadRequest(_) => kind::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => kind::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => kind::PAYLOAD_TOO_LARGE,
+            ApiError::Validation(_) => kind::VALIDATION_FAILED,
+            ApiError::Unauthenticated(_) => kind::UNAUTHENTICATED,
+            ApiError::InvalidCredentials(_) => kind::INVALID_CREDENTIALS,
+            ApiError::Forbidden { .. } => kind::FORBIDDEN,
+            ApiError::NotFound(_) => kind::NOT_FOUND,
             ApiError::Conflict { kind, .. }
             | ApiError::Unprocessable { kind, .. }
             | ApiError::Absent { kind, .. } => kind,
-            ApiError::RateLimited { .. } => "rate-limited",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal(_) => "internal",
+            ApiError::RateLimited { .. } => kind::RATE_LIMITED,
+            ApiError::Unavailable(_) => kind::UNAVAILABLE,
+            ApiError::Internal(_) => kind::INTERNAL,
         }
     }
 
@@ -259,7 +326,7 @@ impl From<sqlx::Error> for ApiError {
             && db.code().as_deref() == Some("22021")
         {
             return ApiError::unprocessable(
-                "invalid-text",
+                kind::INVALID_TEXT,
                 "text fields must be valid UTF-8 without NUL characters",
             );
         }
@@ -432,22 +499,22 @@ pub async fn normalize_errors(req: Request, next: Next) -> Response {
         return response;
     }
     let (kind, detail) = match status {
-        StatusCode::NOT_FOUND => ("not-found", "no such route; see /openapi.json"),
+        StatusCode::NOT_FOUND => (kind::NOT_FOUND, "no such route; see /openapi.json"),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
+            kind::METHOD_NOT_ALLOWED,
             "this route does not accept that method; see /openapi.json",
         ),
-        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+        StatusCode::REQUEST_TIMEOUT => (kind::TIMEOUT, "the request took too long"),
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload-too-large",
+            kind::PAYLOAD_TOO_LARGE,
             "the request body is larger than the server accepts",
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported-media-type",
+            kind::UNSUPPORTED_MEDIA_TYPE,
             "send the body as application/json",
         ),
-        s if s.is_server_error() => ("internal", "something went wrong on our side"),
-        _ => ("bad-request", "the request was refused"),
+        s if s.is_server_error() => (kind::INTERNAL, "something went wrong on our side"),
+        _ => (kind::BAD_REQUEST, "the request was refused"),
     };
     let mut problem = Problem::new(status, kind);
     problem.detail = Some(detail.to_owned());
@@ -466,11 +533,33 @@ mod tests {
 
     #[test]
     fn every_problem_type_is_a_stable_uri_under_the_problem_base() {
-        let e = ApiError::conflict("email-taken", "x");
+        let e = ApiError::conflict(kind::EMAIL_TAKEN, "x");
         let p = e.to_problem();
         assert_eq!(p.type_, "https://posmul.dev/problems/email-taken");
         assert_eq!(p.status, 409);
         assert_eq!(p.title, "Conflict");
+    }
+
+    #[test]
+    fn problem_kinds_are_distinct_lower_case_kebab_names() {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in kind::ALL {
+            assert!(seen.insert(*k), "{k} is listed twice");
+            assert!(
+                !k.is_empty()
+                    && !k.starts_with('-')
+                    && !k.ends_with('-')
+                    && k.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{k} is not a lower-case kebab name"
+            );
+        }
+        for c in CONSTRAINTS {
+            assert!(
+                kind::ALL.contains(&c.kind),
+                "{} is not a listed kind",
+                c.kind
+            );
+        }
     }
 
     #[test]

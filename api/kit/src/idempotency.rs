@@ -46,7 +46,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgPool, PgTransaction, Row};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, kind};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -280,7 +280,7 @@ async fn stored_response(
     let stored_hash: Vec<u8> = row.try_get("request_hash")?;
     if stored_hash != hash {
         return Err(ApiError::conflict(
-            "idempotency-key-reused",
+            kind::IDEMPOTENCY_KEY_REUSED,
             "this Idempotency-Key was already used for a different request; use a new key",
         ));
     }

@@ -15,7 +15,7 @@ use crate::{
         extract::{Admin, RequestMeta, RequireRole},
         roles::{Role, RoleSet, load_roles},
     },
-    error::{ApiError, ApiJson, ApiResult, Problem},
+    error::{AccountsError, ApiError, ApiJson, ApiResult, Problem},
     pagination::{Page, PageParams},
     state::AppState,
 };
@@ -109,7 +109,7 @@ async fn change_role(
         .fetch_one(&mut *tx)
         .await?;
     if !exists {
-        return Err(ApiError::NotFound("user".into()));
+        return Err(AccountsError::NoSuchUser.into());
     }
     let changed = if grant {
         sqlx::query(
@@ -124,10 +124,7 @@ async fn change_role(
         .rows_affected()
     } else {
         if role == Role::Admin && user_id == admin {
-            return Err(ApiError::conflict(
-                "cannot-revoke-own-admin",
-                "an admin cannot revoke their own admin role; ask another admin",
-            ));
+            return Err(AccountsError::CannotRevokeOwnAdmin.into());
         }
         sqlx::query("DELETE FROM auth.user_roles WHERE user_id = $1 AND role = $2")
             .bind(user_id)
@@ -259,10 +256,11 @@ pub async fn audit_log(
     if let Some(a) = &filter.action
         && (a.is_empty() || a.len() > 64 || !a.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
     {
-        return Err(ApiError::invalid_field(
+        return Err(AccountsError::invalid(
             "action",
             "an action name such as `sign_in` or `role_granted`",
-        ));
+        )
+        .into());
     }
     let rows = sqlx::query(
         "SELECT id, at, action, actor_user_id, subject_user_id, ip, request_id, details

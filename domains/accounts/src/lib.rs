@@ -2,15 +2,17 @@
 //!
 //! Accounts and who may do what (U1, U2): registration and password sign-in, rotating refresh
 //! tokens, Sign-In with Ethereum and wallet links ([`auth`]); the signed-in user's account and
-//! public profiles ([`users`]); roles and the audit log for admins ([`admin`]).
+//! public profiles ([`users`]); roles and the audit log for admins ([`admin`]). Every refusal
+//! is an [`error::AccountsError`], mapped to a problem in one place.
 //!
 //! The sign-up grant of PMP goes through the money book (`posmul_economy::ledger`).
 
 pub mod admin;
 pub mod auth;
+pub mod error;
 pub mod users;
 
-use posmul_api_kit::{AppState, audit, config, error, pagination, state};
+use posmul_api_kit::{AppState, audit, config, pagination, state};
 use posmul_economy::ledger;
 use utoipa_axum::router::OpenApiRouter;
 

@@ -21,7 +21,7 @@ use crate::{
         roles::{Role, load_roles},
         siwe::{self, SignedMessage},
     },
-    error::{ApiError, ApiJson, ApiResult, FieldError, Problem},
+    error::{AccountsError, ApiError, ApiJson, ApiResult, FieldError, Problem},
     state::AppState,
 };
 
@@ -87,7 +87,7 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<ApiJ
     .bind(user.user_id)
     .fetch_optional(&state.db)
     .await?
-    .ok_or_else(|| ApiError::Unauthenticated("this account no longer exists".into()))?;
+    .ok_or(AccountsError::AccountGone)?;
     let roles = load_roles(&state.db, user.user_id).await?;
     let profile = load_profile(&state.db, user.user_id)
         .await?
@@ -180,7 +180,7 @@ pub async fn update_profile(
         ));
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(AccountsError::Invalid(errors).into());
     }
     let row = sqlx::query(
         "UPDATE auth.profiles SET
@@ -200,7 +200,7 @@ pub async fn update_profile(
     .bind(locale.flatten())
     .fetch_optional(&state.db)
     .await?
-    .ok_or_else(|| ApiError::Unauthenticated("this account no longer exists".into()))?;
+    .ok_or(AccountsError::AccountGone)?;
     Ok(ApiJson(Profile {
         display_name: row.try_get("display_name")?,
         bio: row.try_get("bio")?,
@@ -246,7 +246,7 @@ pub async fn link_wallet(
             Err(e) => {
                 drop(tx);
                 siwe::audit_failure(&state, &meta, &e, Some(user.user_id)).await?;
-                return Err(e.into());
+                return Err(AccountsError::from(e).into());
             }
         };
     let linked_at: DateTime<Utc> = sqlx::query_scalar(
@@ -299,7 +299,7 @@ pub async fn public_profile(
 ) -> ApiResult<ApiJson<PublicProfile>> {
     let p = load_profile(&state.db, user_id)
         .await?
-        .ok_or(ApiError::NotFound("user".into()))?;
+        .ok_or(AccountsError::NoSuchUser)?;
     Ok(ApiJson(PublicProfile {
         user_id,
         display_name: p.display_name,

@@ -25,7 +25,7 @@ use crate::{
     auth::extract::AuthUser,
     config::Rate,
     display::PmcAmount,
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiError, ApiResult, Problem, WalletError},
     state::AppState,
 };
 
@@ -84,29 +84,6 @@ pub struct ClaimForMeView {
     pub requests: Vec<ClaimRequestView>,
 }
 
-fn no_wave_yet() -> ApiError {
-    ApiError::absent(
-        "no-wave-yet",
-        "no Money Wave has been published yet: PMC credits become claimable after the first daily wave",
-    )
-}
-
-/// The user has no wallet (404 `no-wallet-linked`).
-fn no_wallet() -> ApiError {
-    ApiError::absent(
-        "no-wallet-linked",
-        "link a wallet (POST /v1/me/wallets/link) to receive PMC: credits join the first wave after the link",
-    )
-}
-
-/// No linked wallet has a leaf in the published wave (404 `nothing-to-claim`).
-fn nothing_to_claim() -> ApiError {
-    ApiError::absent(
-        "nothing-to-claim",
-        "none of your wallets has PMC in the published Money Waves yet: credits join the wave of the day after they are earned",
-    )
-}
-
 /// The user's claims against the latest published wave: at least one wallet with a leaf, or
 /// one of the problems above.
 /// The current wave of the configured chain and, for each linked wallet with a leaf in it, its
@@ -118,11 +95,11 @@ struct Standing {
 
 async fn standing_of(state: &AppState, user: &AuthUser) -> ApiResult<Standing> {
     let Some(current) = wave::current(&state.db, state.config.chain_id).await? else {
-        return Err(no_wave_yet());
+        return Err(WalletError::NoWaveYet.into());
     };
     let wallets = linked_addresses(state, user).await?;
     if wallets.is_empty() {
-        return Err(no_wallet());
+        return Err(WalletError::NoWalletLinked.into());
     }
     let balances = wave::balances(&state.db, current.chain_id, &wallets).await?;
     let mut out = Vec::new();
@@ -132,7 +109,7 @@ async fn standing_of(state: &AppState, user: &AuthUser) -> ApiResult<Standing> {
         }
     }
     if out.is_empty() {
-        return Err(nothing_to_claim());
+        return Err(WalletError::NotInAnyWave.into());
     }
     Ok(Standing {
         wave: current,
@@ -224,10 +201,7 @@ pub async fn claim_for_me(
         });
     }
     if requests.is_empty() {
-        return Err(ApiError::absent(
-            "nothing-to-claim",
-            "everything your wallets are entitled to in the published Money Waves is claimed already",
-        ));
+        return Err(WalletError::AllClaimed.into());
     }
     Ok((
         StatusCode::ACCEPTED,

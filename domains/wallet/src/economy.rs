@@ -22,7 +22,7 @@ use crate::{
     audit::{self, Action, Entry},
     auth::extract::{Admin, RequestMeta, RequireRole},
     display::PmcAmount,
-    error::{ApiError, ApiJson, ApiResult, Problem},
+    error::{ApiJson, ApiResult, Problem, WalletError},
     state::AppState,
 };
 
@@ -85,11 +85,10 @@ impl From<EconomyVersion> for EconomyView {
     }
 }
 
-fn rate(field: &str, value: Option<&str>, default: Decimal) -> ApiResult<Decimal> {
+fn rate(field: &'static str, value: Option<&str>, default: Decimal) -> ApiResult<Decimal> {
     match value {
         None => Ok(default),
-        Some(s) => Decimal::from_str(s.trim())
-            .map_err(|_| ApiError::invalid_field(field, "a decimal such as 0.495")),
+        Some(s) => Ok(Decimal::from_str(s.trim()).map_err(|_| WalletError::InvalidRate { field })?),
     }
 }
 
@@ -132,7 +131,7 @@ pub async fn set_version(
 ) -> ApiResult<(StatusCode, axum::Json<EconomyView>)> {
     let new = NewEconomyConfig {
         annual_ebit: Wei::parse_pmc(input.annual_ebit_pmc.trim())
-            .map_err(|e| ApiError::invalid_field("annualEbitPmc", e.to_string()))?,
+            .map_err(WalletError::InvalidEbit)?,
         tax_rate: rate(
             "taxRate",
             input.tax_rate.as_deref(),
@@ -149,12 +148,7 @@ pub async fn set_version(
     let mut tx = state.db.begin().await?;
     let version = match economy::set_version(&mut *tx, &new, admin.user_id(), today).await {
         Ok(v) => v,
-        Err(SetError::Invalid(e)) => {
-            return Err(ApiError::unprocessable(
-                "economy-config-invalid",
-                e.to_string(),
-            ));
-        }
+        Err(SetError::Invalid(e)) => return Err(WalletError::from(e).into()),
         Err(SetError::Db(e)) => return Err(e.into()),
     };
     let view = EconomyView::from(version);

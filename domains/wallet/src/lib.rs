@@ -9,16 +9,15 @@
 //! - [`economy`]: the economy configuration (M1) for admins, and B(d).
 //!
 //! Every rule lives in `posmul-economy`; this crate parses requests, asks the book, and shapes
-//! answers.
+//! answers. Its refusals are [`error::WalletError`], mapped to problems in one place.
 
 pub mod claims;
 pub mod economy;
+pub mod error;
 pub mod pmp;
 pub mod wallet;
 
-use posmul_api_kit::{
-    AppState, audit, auth, config, display, error, idempotency, pagination, state,
-};
+use posmul_api_kit::{AppState, audit, auth, config, display, idempotency, pagination, state};
 use posmul_economy::{credits, ledger};
 use utoipa_axum::router::OpenApiRouter;
 

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::extract::{AuthUser, Citizen, RequireRole},
-    error::{ApiError, ApiJson, ApiResult, Problem},
+    error::{ApiError, ApiJson, ApiResult, Problem, WalletError},
     idempotency::Idempotent,
     pagination::{Page, PageParams},
     state::AppState,
@@ -126,7 +126,7 @@ async fn send(
     .map_err(|e| match e {
         // Every registered user has an open account (the sign-up grant opens it).
         LedgerError::NoSuchAccount(a) if a == Account::user(req.to_user_id) => {
-            ApiError::NotFound("recipient".into())
+            ApiError::from(WalletError::NoSuchRecipient)
         }
         other => other.into(),
     })?;

@@ -38,7 +38,7 @@ use crate::{
     auth::extract::AuthUser,
     credits::{self, CreditState},
     display::PmcAmount,
-    error::{ApiError, ApiJson, ApiResult, Problem},
+    error::{ApiError, ApiJson, ApiResult, Problem, WalletError},
     ledger::{self, Account, Reference},
     pagination::{Page, PageParams},
     state::AppState,
@@ -406,7 +406,7 @@ fn credit_state(s: &str) -> ApiResult<CreditState> {
 
 /// A 20-byte address from `0x` + 40 hex digits (any case).
 fn parse_address(s: &str) -> ApiResult<[u8; 20]> {
-    let bad = || ApiError::invalid_field("address", "use a 0x-prefixed 20-byte hex address");
+    let bad = || ApiError::from(WalletError::InvalidAddress);
     let hex = s
         .strip_prefix("0x")
         .or_else(|| s.strip_prefix("0X"))

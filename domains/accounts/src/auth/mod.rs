@@ -31,7 +31,7 @@ use self::{
 };
 use crate::{
     audit::{self, Action, Entry},
-    error::{ApiError, ApiJson, ApiResult, Problem},
+    error::{AccountsError, ApiJson, ApiResult, Problem},
     state::AppState,
 };
 
@@ -76,17 +76,8 @@ pub async fn register(
     meta: RequestMeta,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<TokenPair>)> {
-    let email = Email::parse(&req.email);
-    let password = email
-        .as_ref()
-        .ok()
-        .map(|e| Password::parse_new(&req.password, e));
-    let (email, password) = match (email, password) {
-        (Ok(e), Some(Ok(p))) => (e, p),
-        (Err(e), _) => return Err(ApiError::Validation(vec![e])),
-        (_, Some(Err(p))) => return Err(ApiError::Validation(vec![p])),
-        (Ok(_), None) => return Err(ApiError::internal(anyhow::anyhow!("unreachable"))),
-    };
+    let email = Email::parse(&req.email).map_err(AccountsError::from)?;
+    let password = Password::parse_new(&req.password, &email).map_err(AccountsError::from)?;
     let password_hash = password::hash(password).await?;
     let mut tx = state.db.begin().await?;
     let user_id = accounts::create(
@@ -133,7 +124,6 @@ pub async fn login(
     meta: RequestMeta,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<ApiJson<TokenPair>> {
-    let refused = || ApiError::InvalidCredentials("wrong email or password".into());
     let email = Email::parse(&req.email).ok();
     let row: Option<(uuid::Uuid, String)> = match &email {
         Some(e) => {
@@ -169,7 +159,7 @@ pub async fn login(
         .await?;
         metrics::counter!("auth_signins_total", "method" => "password", "outcome" => "failed")
             .increment(1);
-        return Err(refused());
+        return Err(AccountsError::WrongPassword.into());
     };
     let mut tx = state.db.begin().await?;
     if let Some(e) = &email {

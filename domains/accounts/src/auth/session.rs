@@ -18,7 +18,7 @@ use super::roles::load_roles;
 use crate::{
     audit::{self, Action, Entry},
     auth::extract::RequestMeta,
-    error::ApiError,
+    error::{AccountsError, ApiError},
     state::AppState,
 };
 
@@ -82,12 +82,6 @@ pub async fn issue(
     })
 }
 
-fn refused() -> ApiError {
-    ApiError::InvalidCredentials(
-        "the refresh token is invalid, expired or revoked; log in again".into(),
-    )
-}
-
 /// Exchanges a refresh token for a new pair, rotating it; a reused token revokes its family.
 pub async fn rotate(
     state: &AppState,
@@ -103,7 +97,7 @@ pub async fn rotate(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
-        return Err(refused());
+        return Err(AccountsError::RefreshRefused.into());
     };
     let id: Uuid = row.try_get("id")?;
     let user_id: Uuid = row.try_get("user_id")?;
@@ -130,10 +124,10 @@ pub async fn rotate(
             tracing::warn!(%user_id, %family, "refresh token reused: family revoked");
         }
         tx.commit().await?;
-        return Err(refused());
+        return Err(AccountsError::RefreshRefused.into());
     }
     if expires_at <= Utc::now() {
-        return Err(refused());
+        return Err(AccountsError::RefreshRefused.into());
     }
     sqlx::query("UPDATE auth.refresh_tokens SET rotated_at = now() WHERE id = $1")
         .bind(id)

@@ -32,7 +32,7 @@ use super::{
 use crate::{
     audit::{self, Action, Entry},
     config::ApiConfig,
-    error::{ApiError, ApiJson, ApiResult, Problem},
+    error::{AccountsError, ApiError, ApiJson, ApiResult, Problem},
     state::AppState,
 };
 
@@ -101,16 +101,6 @@ impl SiweError {
             SiweError::MalformedSignature => "malformed_signature",
             SiweError::WrongSigner => "wrong_signer",
             SiweError::BadNonce => "bad_nonce",
-        }
-    }
-}
-
-impl From<SiweError> for ApiError {
-    fn from(e: SiweError) -> Self {
-        match e {
-            SiweError::Malformed(_) => ApiError::invalid_field("message", e.to_string()),
-            SiweError::MalformedSignature => ApiError::invalid_field("signature", e.to_string()),
-            other => ApiError::InvalidCredentials(other.to_string().into()),
         }
     }
 }
@@ -384,7 +374,7 @@ pub async fn verify(
             Err(e) => {
                 drop(tx);
                 audit_failure(&state, &meta, &e, None).await?;
-                return Err(e.into());
+                return Err(AccountsError::from(e).into());
             }
         };
     let existing: Option<uuid::Uuid> =
