@@ -6,7 +6,7 @@
 
 use alloy::primitives::{Address, B256};
 use posmul_core::money::Wei;
-use sqlx::{PgExecutor, Row};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::{codec, wave::WaveError};
@@ -28,31 +28,31 @@ pub async fn enqueue(
     user_id: Uuid,
     account: Address,
 ) -> Result<ClaimRequest> {
-    let row = sqlx::query(
-        "WITH ins AS (
-             INSERT INTO relayer.claim_requests (user_id, address) VALUES ($1, $2)
-             ON CONFLICT (address) WHERE status IN ('queued', 'submitted') DO NOTHING
-             RETURNING id, status)
-         SELECT id, status FROM ins
-         UNION ALL
-         SELECT id, status FROM relayer.claim_requests WHERE address = $2 AND status IN ('queued', 'submitted')
-         LIMIT 1",
+    let row = sqlx::query!(
+        r#"WITH ins AS (
+               INSERT INTO relayer.claim_requests (user_id, address) VALUES ($1, $2)
+               ON CONFLICT (address) WHERE status IN ('queued', 'submitted') DO NOTHING
+               RETURNING id, status)
+           SELECT id AS "id!", status AS "status!" FROM ins
+           UNION ALL
+           SELECT id, status FROM relayer.claim_requests WHERE address = $2 AND status IN ('queued', 'submitted')
+           LIMIT 1"#,
+        user_id,
+        account.as_slice(),
     )
-    .bind(user_id)
-    .bind(account.as_slice())
     .fetch_one(db)
     .await?;
     Ok(ClaimRequest {
-        id: row.try_get("id")?,
+        id: row.id,
         account,
-        status: row.try_get("status")?,
+        status: row.status,
     })
 }
 
 /// The oldest batch left `submitted` (a crash mid-send), to resume before taking a new one.
 pub async fn unfinished_batch(db: impl PgExecutor<'_>) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT min(batch_id) FROM relayer.claim_requests WHERE status = 'submitted'",
+    Ok(sqlx::query_scalar!(
+        "SELECT min(batch_id) FROM relayer.claim_requests WHERE status = 'submitted'"
     )
     .fetch_one(db)
     .await?)
@@ -60,34 +60,38 @@ pub async fn unfinished_batch(db: impl PgExecutor<'_>) -> Result<Option<i64>> {
 
 /// Up to `limit` queued requests, oldest first, as (id, account).
 pub async fn queued(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<(i64, Address)>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT id, address FROM relayer.claim_requests WHERE status = 'queued' ORDER BY id LIMIT $1",
+        limit,
     )
-    .bind(limit)
     .fetch_all(db)
     .await?;
-    rows.iter().map(id_and_account).collect()
+    rows.iter()
+        .map(|r| Ok((r.id, codec::address(&r.address)?)))
+        .collect()
 }
 
 /// The requests of a submitted batch, as (id, account).
 pub async fn batch(db: impl PgExecutor<'_>, batch: i64) -> Result<Vec<(i64, Address)>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT id, address FROM relayer.claim_requests WHERE batch_id = $1 AND status = 'submitted' ORDER BY id",
+        batch,
     )
-    .bind(batch)
     .fetch_all(db)
     .await?;
-    rows.iter().map(id_and_account).collect()
+    rows.iter()
+        .map(|r| Ok((r.id, codec::address(&r.address)?)))
+        .collect()
 }
 
 /// Puts request `id` into `batch`, to be sent for `cumulative`.
 pub async fn submit(db: impl PgExecutor<'_>, id: i64, batch: i64, cumulative: Wei) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE relayer.claim_requests SET status = 'submitted', batch_id = $2, cumulative = $3 WHERE id = $1",
+        id,
+        batch,
+        cumulative as _,
     )
-    .bind(id)
-    .bind(batch)
-    .bind(cumulative)
     .execute(db)
     .await?;
     Ok(())
@@ -95,20 +99,22 @@ pub async fn submit(db: impl PgExecutor<'_>, id: i64, batch: i64, cumulative: We
 
 /// Closes request `id` with nothing to send (already claimed, or no leaf).
 pub async fn close(db: impl PgExecutor<'_>, id: i64) -> Result<()> {
-    sqlx::query("UPDATE relayer.claim_requests SET status = 'done', done_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "UPDATE relayer.claim_requests SET status = 'done', done_at = now() WHERE id = $1",
+        id,
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Closes a mined batch with its transaction hash.
 pub async fn batch_mined(db: impl PgExecutor<'_>, batch: i64, tx_hash: Option<B256>) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE relayer.claim_requests SET status = 'done', done_at = now(), tx_hash = $2 WHERE batch_id = $1 AND status = 'submitted'",
+        batch,
+        tx_hash.map(|h| h.to_vec()),
     )
-    .bind(batch)
-    .bind(tx_hash.map(|h| h.to_vec()))
     .execute(db)
     .await?;
     Ok(())
@@ -116,16 +122,11 @@ pub async fn batch_mined(db: impl PgExecutor<'_>, batch: i64, tx_hash: Option<B2
 
 /// Queues a reverted batch's requests again (fresh proofs next pass).
 pub async fn batch_reverted(db: impl PgExecutor<'_>, batch: i64) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE relayer.claim_requests SET status = 'queued', batch_id = NULL, error = 'batch reverted; retried' WHERE batch_id = $1 AND status = 'submitted'",
+        batch,
     )
-    .bind(batch)
     .execute(db)
     .await?;
     Ok(())
-}
-
-fn id_and_account(r: &sqlx::postgres::PgRow) -> Result<(i64, Address)> {
-    let address: Vec<u8> = r.try_get("address")?;
-    Ok((r.try_get("id")?, codec::address(&address)?))
 }

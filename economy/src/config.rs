@@ -1,6 +1,6 @@
 //! The economy configuration and the daily budget B(d) (DESIGN.md M1).
 //!
-//! Admins set versions through the API (`api/src/economy`); every version is kept with who set
+//! Admins set versions through the wallet domain's economy routes; every version is kept with who set
 //! it, and a version applies from the UTC day *after* it was set. B(d) is computed from the
 //! version in force on day d:
 //!
@@ -25,7 +25,7 @@ use uuid::Uuid;
 pub const DEFAULT_TAX_RATE: Decimal = Decimal::from_parts(495, 0, 0, false, 3);
 
 /// A version of the economy configuration.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EconomyVersion {
     pub version: i64,
     pub annual_ebit: Wei,
@@ -107,9 +107,6 @@ pub fn daily_budget(version: Option<&EconomyVersion>, cap: Wei) -> Wei {
     uncapped.min(cap)
 }
 
-const COLUMNS: &str =
-    "version, annual_ebit, tax_rate, interest_rate, effective_from, set_by, set_at, note";
-
 /// Stores a new version effective from the day after `today` (in the caller's transaction
 /// when given one, so that the API can write the audit entry with it).
 #[tracing::instrument(skip_all, fields(%set_by), err)]
@@ -123,16 +120,20 @@ pub async fn set_version(
     let effective_from = today
         .succ_opt()
         .ok_or(EconomyError::DateOutOfRange(today))?;
-    let row = sqlx::query_as::<_, EconomyVersion>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO relayer.economy_config (annual_ebit, tax_rate, interest_rate, effective_from, set_by, note)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
-    )))
-    .bind(new.annual_ebit)
-    .bind(new.tax_rate)
-    .bind(new.interest_rate)
-    .bind(effective_from)
-    .bind(set_by)
-    .bind(&new.note)
+    let row = sqlx::query_as!(
+        EconomyVersion,
+        r#"INSERT INTO relayer.economy_config (annual_ebit, tax_rate, interest_rate, effective_from, set_by, note)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING version, annual_ebit AS "annual_ebit: Wei", tax_rate AS "tax_rate: Decimal",
+                  interest_rate AS "interest_rate: Decimal", effective_from,
+                     set_by, set_at, note"#,
+        new.annual_ebit as _,
+        new.tax_rate as _,
+        new.interest_rate as _,
+        effective_from,
+        set_by,
+        new.note,
+    )
     .fetch_one(db)
     .await?;
     Ok(row)
@@ -152,21 +153,29 @@ pub async fn in_force(
     db: impl PgExecutor<'_>,
     date: NaiveDate,
 ) -> sqlx::Result<Option<EconomyVersion>> {
-    sqlx::query_as::<_, EconomyVersion>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM relayer.economy_config WHERE effective_from <= $1
-         ORDER BY effective_from DESC, version DESC LIMIT 1"
-    )))
-    .bind(date)
+    sqlx::query_as!(
+        EconomyVersion,
+        r#"SELECT version, annual_ebit AS "annual_ebit: Wei", tax_rate AS "tax_rate: Decimal",
+                  interest_rate AS "interest_rate: Decimal", effective_from,
+                  set_by, set_at, note
+           FROM relayer.economy_config WHERE effective_from <= $1
+           ORDER BY effective_from DESC, version DESC LIMIT 1"#,
+        date,
+    )
     .fetch_optional(db)
     .await
 }
 
 /// Every version, newest first.
 pub async fn history(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<EconomyVersion>> {
-    sqlx::query_as::<_, EconomyVersion>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM relayer.economy_config ORDER BY version DESC LIMIT $1"
-    )))
-    .bind(limit)
+    sqlx::query_as!(
+        EconomyVersion,
+        r#"SELECT version, annual_ebit AS "annual_ebit: Wei", tax_rate AS "tax_rate: Decimal",
+                  interest_rate AS "interest_rate: Decimal", effective_from,
+                  set_by, set_at, note
+           FROM relayer.economy_config ORDER BY version DESC LIMIT $1"#,
+        limit,
+    )
     .fetch_all(db)
     .await
 }

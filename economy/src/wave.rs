@@ -14,7 +14,7 @@
 
 use alloy::primitives::{Address, B256};
 use posmul_core::{merkle, money::Wei};
-use sqlx::{PgExecutor, Row};
+use sqlx::PgExecutor;
 
 use crate::codec::{self, CodecError};
 
@@ -69,19 +69,20 @@ impl WaveBalance {
 
 /// The current wave of `chain_id`: its latest wave with a root on chain.
 pub async fn current(db: impl PgExecutor<'_>, chain_id: u64) -> Result<Option<PublishedWave>> {
-    let row = sqlx::query(
+    let chain = chain_id as i64;
+    let row = sqlx::query!(
         "SELECT day, root, money_wave FROM relayer.waves
          WHERE chain_id = $1 AND status IN ('mined', 'finalized') ORDER BY day DESC LIMIT 1",
+        chain,
     )
-    .bind(chain_id as i64)
     .fetch_optional(db)
     .await?;
     row.map(|r| {
         Ok(PublishedWave {
             chain_id,
-            day: r.try_get::<i64, _>("day")? as u64,
-            root: codec::word(r.try_get("root")?)?,
-            money_wave: codec::address(r.try_get("money_wave")?)?,
+            day: r.day as u64,
+            root: codec::word(&r.root)?,
+            money_wave: codec::address(&r.money_wave)?,
         })
     })
     .transpose()
@@ -98,28 +99,29 @@ pub async fn proof(
     account: Address,
 ) -> Result<Option<ClaimProof>> {
     let day = wave.day;
-    let row = sqlx::query(
-        "WITH RECURSIVE leaf AS (
-             SELECT cumulative, tree_index FROM relayer.wave_leaves WHERE day = $1 AND address = $2
-         ), up(i, ord) AS (
-             SELECT tree_index, 0 FROM leaf
-             UNION ALL
-             SELECT (i - 1) / 2, ord + 1 FROM up WHERE i > 0
-         )
-         SELECT leaf.cumulative, leaf.tree_index,
-                ARRAY(SELECT substring(t.nodes FROM (CASE WHEN up.i % 2 = 1 THEN up.i + 1 ELSE up.i - 1 END) * 32 + 1 FOR 32)
-                      FROM up JOIN relayer.wave_trees t ON t.day = $1
-                      WHERE up.i > 0 ORDER BY up.ord) AS proof
-         FROM leaf",
+    let stored_day = day as i64;
+    let row = sqlx::query!(
+        r#"WITH RECURSIVE leaf AS (
+               SELECT cumulative, tree_index FROM relayer.wave_leaves WHERE day = $1 AND address = $2
+           ), up(i, ord) AS (
+               SELECT tree_index, 0 FROM leaf
+               UNION ALL
+               SELECT (i - 1) / 2, ord + 1 FROM up WHERE i > 0
+           )
+           SELECT leaf.cumulative AS "cumulative!: Wei", leaf.tree_index AS "tree_index!",
+                  ARRAY(SELECT substring(t.nodes FROM (CASE WHEN up.i % 2 = 1 THEN up.i + 1 ELSE up.i - 1 END) * 32 + 1 FOR 32)
+                        FROM up JOIN relayer.wave_trees t ON t.day = $1
+                        WHERE up.i > 0 ORDER BY up.ord) AS "proof!"
+           FROM leaf"#,
+        stored_day,
+        account.as_slice(),
     )
-    .bind(day as i64)
-    .bind(account.as_slice())
     .fetch_optional(db)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let cumulative: Wei = row.try_get("cumulative")?;
-    let at = row.try_get::<i32, _>("tree_index")? as usize;
-    let nodes: Vec<Vec<u8>> = row.try_get("proof")?;
+    let cumulative = row.cumulative;
+    let at = row.tree_index as usize;
+    let nodes = row.proof;
     if nodes.len() != merkle::proof_indices(at).len() {
         return Err(WaveError::Corrupt(format!(
             "tree of wave {day} lacks proof nodes"
@@ -152,32 +154,38 @@ pub async fn balances(
     chain_id: u64,
     accounts: &[Address],
 ) -> Result<Vec<WaveBalance>> {
-    let bytes: Vec<&[u8]> = accounts.iter().map(|a| a.as_slice()).collect();
-    let rows = sqlx::query(
-        "SELECT a.ord,
-                COALESCE((SELECT l.cumulative FROM relayer.wave_leaves l JOIN relayer.waves v ON v.day = l.day
-                          WHERE v.chain_id = $1 AND v.status IN ('mined', 'finalized') AND l.address = a.address
-                          ORDER BY l.day DESC LIMIT 1), 0) AS entitled,
-                COALESCE((SELECT max(c.cumulative_amount) FROM chain.wave_claims c
-                          WHERE c.chain_id = $1 AND c.account = a.address), 0) AS claimed
-         FROM unnest($2::BYTEA[]) WITH ORDINALITY AS a(address, ord)
-         ORDER BY a.ord",
+    let chain = chain_id as i64;
+    let bytes: Vec<Vec<u8>> = accounts.iter().map(|a| a.to_vec()).collect();
+    let rows = sqlx::query!(
+        r#"SELECT a.ord AS "ord!",
+                  COALESCE((SELECT l.cumulative FROM relayer.wave_leaves l JOIN relayer.waves v ON v.day = l.day
+                            WHERE v.chain_id = $1 AND v.status IN ('mined', 'finalized') AND l.address = a.address
+                            ORDER BY l.day DESC LIMIT 1), 0) AS "entitled!: Wei",
+                  COALESCE((SELECT max(c.cumulative_amount) FROM chain.wave_claims c
+                            WHERE c.chain_id = $1 AND c.account = a.address), 0) AS "claimed!: Wei"
+           FROM unnest($2::BYTEA[]) WITH ORDINALITY AS a(address, ord)
+           ORDER BY a.ord"#,
+        chain,
+        &bytes,
     )
-    .bind(chain_id as i64)
-    .bind(&bytes)
     .fetch_all(db)
     .await?;
-    accounts
+    if rows.len() != accounts.len() {
+        return Err(WaveError::Corrupt(format!(
+            "{} balances for {} accounts",
+            rows.len(),
+            accounts.len()
+        )));
+    }
+    Ok(accounts
         .iter()
-        .zip(&rows)
-        .map(|(account, r)| {
-            Ok(WaveBalance {
-                account: *account,
-                entitled: r.try_get("entitled")?,
-                claimed: r.try_get("claimed")?,
-            })
+        .zip(rows)
+        .map(|(account, r)| WaveBalance {
+            account: *account,
+            entitled: r.entitled,
+            claimed: r.claimed,
         })
-        .collect()
+        .collect())
 }
 
 /// The standing of one account (see [`balances`]).

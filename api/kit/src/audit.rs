@@ -63,16 +63,16 @@ pub struct Entry<'a> {
 
 /// Appends an entry.
 pub async fn record(db: impl sqlx::PgExecutor<'_>, entry: Entry<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO auth.audit_log (action, actor_user_id, subject_user_id, ip, request_id, details)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        entry.action.as_str(),
+        entry.actor,
+        entry.subject,
+        entry.meta.ip.as_deref(),
+        entry.meta.request_id.as_deref(),
+        entry.details,
     )
-    .bind(entry.action.as_str())
-    .bind(entry.actor)
-    .bind(entry.subject)
-    .bind(entry.meta.ip.as_deref())
-    .bind(entry.meta.request_id.as_deref())
-    .bind(entry.details)
     .execute(db)
     .await?;
     Ok(())

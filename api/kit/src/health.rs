@@ -40,8 +40,8 @@ pub async fn healthz() -> ApiJson<Health> {
             content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
-    sqlx::query("SELECT 1")
-        .execute(&state.db)
+    sqlx::query!("SELECT 1 AS ready")
+        .fetch_one(&state.db)
         .await
         .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e).context("readiness probe")))?;
     Ok(ApiJson(Health { status: "ok" }))

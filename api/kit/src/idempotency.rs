@@ -43,7 +43,7 @@ use axum::{
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, PgTransaction, Row};
+use sqlx::{PgPool, PgTransaction};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, kind};
@@ -130,13 +130,13 @@ impl Idempotent {
     ) -> ApiResult<Begun> {
         let hash = self.fingerprint(user_id, request)?;
         let mut tx = db.begin().await?;
-        let claimed = sqlx::query(
+        let claimed = sqlx::query!(
             "INSERT INTO ledger.idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
              ON CONFLICT (user_id, key) DO NOTHING",
+            user_id,
+            self.key,
+            &hash[..],
         )
-        .bind(user_id)
-        .bind(&self.key)
-        .bind(&hash[..])
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -210,25 +210,25 @@ impl Work {
         let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
         let status_code = i16::try_from(status.as_u16()).map_err(ApiError::internal)?;
         let stored = if self.claimed {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE ledger.idempotency_keys SET status = $3, response_body = $4 WHERE user_id = $1 AND key = $2",
+                self.user_id,
+                self.key,
+                status_code,
+                bytes,
             )
-            .bind(self.user_id)
-            .bind(&self.key)
-            .bind(status_code)
-            .bind(&bytes)
             .execute(&mut *self.tx)
             .await?
         } else {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO ledger.idempotency_keys (user_id, key, request_hash, status, response_body)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING",
+                self.user_id,
+                self.key,
+                &self.hash[..],
+                status_code,
+                bytes,
             )
-            .bind(self.user_id)
-            .bind(&self.key)
-            .bind(&self.hash[..])
-            .bind(status_code)
-            .bind(&bytes)
             .execute(&mut *self.tx)
             .await?
         };
@@ -269,24 +269,21 @@ async fn stored_response(
     key: &str,
     hash: &[u8; 32],
 ) -> ApiResult<Option<Response>> {
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "SELECT request_hash, status, response_body FROM ledger.idempotency_keys WHERE user_id = $1 AND key = $2",
+        user_id,
+        key,
     )
-    .bind(user_id)
-    .bind(key)
     .fetch_optional(db)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let stored_hash: Vec<u8> = row.try_get("request_hash")?;
-    if stored_hash != hash {
+    if row.request_hash != hash {
         return Err(ApiError::conflict(
             kind::IDEMPOTENCY_KEY_REUSED,
             "this Idempotency-Key was already used for a different request; use a new key",
         ));
     }
-    let status: Option<i16> = row.try_get("status")?;
-    let body: Option<Vec<u8>> = row.try_get("response_body")?;
-    let (Some(status), Some(body)) = (status, body) else {
+    let (Some(status), Some(body)) = (row.status, row.response_body) else {
         return Err(ApiError::internal(anyhow::anyhow!(
             "a committed idempotency key has no response"
         )));

@@ -4,7 +4,6 @@
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -15,6 +14,7 @@ use crate::{
         extract::{Admin, RequestMeta, RequireRole},
         roles::{Role, RoleSet, load_roles},
     },
+    display,
     error::{AccountsError, ApiError, ApiJson, ApiResult, Problem},
     pagination::{Page, PageParams},
     state::AppState,
@@ -34,6 +34,7 @@ pub struct AdminUser {
     pub user_id: Uuid,
     pub email: Option<String>,
     pub roles: Vec<Role>,
+    /// The linked wallet (EIP-55 checksummed), if any.
     pub wallet: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -57,31 +58,34 @@ pub async fn list_users(
 ) -> ApiResult<ApiJson<Page<AdminUser>>> {
     let limit = page.limit()?;
     let after: Option<Uuid> = page.after()?;
-    let rows = sqlx::query(
-        "SELECT u.id, u.email, u.created_at, w.address,
-                COALESCE(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS roles
-         FROM auth.users u
-         LEFT JOIN auth.wallets w ON w.user_id = u.id
-         LEFT JOIN auth.user_roles r ON r.user_id = u.id
-         WHERE $1::uuid IS NULL OR u.id > $1
-         GROUP BY u.id, w.address
-         ORDER BY u.id
-         LIMIT $2",
+    let rows = sqlx::query!(
+        r#"SELECT u.id, u.email, u.created_at, w.address AS "address?",
+                  COALESCE(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS "roles!"
+           FROM auth.users u
+           LEFT JOIN auth.wallets w ON w.user_id = u.id
+           LEFT JOIN auth.user_roles r ON r.user_id = u.id
+           WHERE $1::uuid IS NULL OR u.id > $1
+           GROUP BY u.id, w.address
+           ORDER BY u.id
+           LIMIT $2"#,
+        after,
+        limit + 1,
     )
-    .bind(after)
-    .bind(limit + 1)
     .fetch_all(&state.db)
     .await?;
     let users = rows
         .into_iter()
         .map(|r| -> Result<AdminUser, ApiError> {
-            let roles: Vec<String> = r.try_get("roles")?;
             Ok(AdminUser {
-                user_id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                roles: RoleSet::from_names(roles).to_vec(),
-                wallet: r.try_get("address")?,
-                created_at: r.try_get("created_at")?,
+                user_id: r.id,
+                email: r.email,
+                roles: RoleSet::from_names(r.roles).to_vec(),
+                wallet: r
+                    .address
+                    .as_deref()
+                    .map(display::stored_address)
+                    .transpose()?,
+                created_at: r.created_at,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -104,21 +108,23 @@ async fn change_role(
     meta: &RequestMeta,
 ) -> ApiResult<UserRoles> {
     let mut tx = state.db.begin().await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM auth.users WHERE id = $1)")
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM auth.users WHERE id = $1) AS "exists!""#,
+        user_id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if !exists {
         return Err(AccountsError::NoSuchUser.into());
     }
     let changed = if grant {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO auth.user_roles (user_id, role, granted_by) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
+            user_id,
+            role.as_str(),
+            admin,
         )
-        .bind(user_id)
-        .bind(role.as_str())
-        .bind(admin)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -126,12 +132,14 @@ async fn change_role(
         if role == Role::Admin && user_id == admin {
             return Err(AccountsError::CannotRevokeOwnAdmin.into());
         }
-        sqlx::query("DELETE FROM auth.user_roles WHERE user_id = $1 AND role = $2")
-            .bind(user_id)
-            .bind(role.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
+        sqlx::query!(
+            "DELETE FROM auth.user_roles WHERE user_id = $1 AND role = $2",
+            user_id,
+            role.as_str(),
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
     };
     if changed > 0 {
         audit::record(
@@ -262,7 +270,8 @@ pub async fn audit_log(
         )
         .into());
     }
-    let rows = sqlx::query(
+    let entries = sqlx::query_as!(
+        AuditEntry,
         "SELECT id, at, action, actor_user_id, subject_user_id, ip, request_id, details
          FROM auth.audit_log
          WHERE ($1::bigint IS NULL OR id < $1)
@@ -270,27 +279,12 @@ pub async fn audit_log(
            AND ($3::uuid IS NULL OR subject_user_id = $3)
          ORDER BY id DESC
          LIMIT $4",
+        before,
+        filter.action,
+        filter.user_id,
+        limit + 1,
     )
-    .bind(before)
-    .bind(filter.action)
-    .bind(filter.user_id)
-    .bind(limit + 1)
     .fetch_all(&state.db)
     .await?;
-    let entries = rows
-        .into_iter()
-        .map(|r| -> Result<AuditEntry, ApiError> {
-            Ok(AuditEntry {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                action: r.try_get("action")?,
-                actor_user_id: r.try_get("actor_user_id")?,
-                subject_user_id: r.try_get("subject_user_id")?,
-                ip: r.try_get("ip")?,
-                request_id: r.try_get("request_id")?,
-                details: r.try_get("details")?,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(ApiJson(Page::from_rows(entries, limit, |e| e.id)))
 }

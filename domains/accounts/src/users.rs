@@ -9,7 +9,6 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -21,6 +20,7 @@ use crate::{
         roles::{Role, load_roles},
         siwe::{self, SignedMessage},
     },
+    display,
     error::{AccountsError, ApiError, ApiJson, ApiResult, FieldError, Problem},
     state::AppState,
 };
@@ -51,24 +51,19 @@ pub struct Me {
     pub email: Option<String>,
     pub roles: Vec<Role>,
     pub profile: Profile,
-    /// The linked wallet (lower-case 0x address), if any.
+    /// The linked wallet (EIP-55 checksummed), if any.
     pub wallet: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
 async fn load_profile(db: &sqlx::PgPool, user_id: Uuid) -> Result<Option<Profile>, ApiError> {
-    let row = sqlx::query("SELECT display_name, bio, locale FROM auth.profiles WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(db)
-        .await?;
-    row.map(|r| -> Result<Profile, ApiError> {
-        Ok(Profile {
-            display_name: r.try_get("display_name")?,
-            bio: r.try_get("bio")?,
-            locale: r.try_get("locale")?,
-        })
-    })
-    .transpose()
+    Ok(sqlx::query_as!(
+        Profile,
+        "SELECT display_name, bio, locale FROM auth.profiles WHERE user_id = $1",
+        user_id,
+    )
+    .fetch_optional(db)
+    .await?)
 }
 
 /// The signed-in user's account.
@@ -80,11 +75,11 @@ async fn load_profile(db: &sqlx::PgPool, user_id: Uuid) -> Result<Option<Profile
     ))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<ApiJson<Me>> {
-    let row = sqlx::query(
-        "SELECT u.email, u.created_at, w.address FROM auth.users u
-         LEFT JOIN auth.wallets w ON w.user_id = u.id WHERE u.id = $1",
+    let row = sqlx::query!(
+        r#"SELECT u.email, u.created_at, w.address AS "address?" FROM auth.users u
+           LEFT JOIN auth.wallets w ON w.user_id = u.id WHERE u.id = $1"#,
+        user.user_id,
     )
-    .bind(user.user_id)
     .fetch_optional(&state.db)
     .await?
     .ok_or(AccountsError::AccountGone)?;
@@ -94,11 +89,15 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<ApiJ
         .unwrap_or_default();
     Ok(ApiJson(Me {
         user_id: user.user_id,
-        email: row.try_get("email")?,
+        email: row.email,
         roles: roles.to_vec(),
         profile,
-        wallet: row.try_get("address")?,
-        created_at: row.try_get("created_at")?,
+        wallet: row
+            .address
+            .as_deref()
+            .map(display::stored_address)
+            .transpose()?,
+        created_at: row.created_at,
     }))
 }
 
@@ -182,7 +181,8 @@ pub async fn update_profile(
     if !errors.is_empty() {
         return Err(AccountsError::Invalid(errors).into());
     }
-    let row = sqlx::query(
+    let profile = sqlx::query_as!(
+        Profile,
         "UPDATE auth.profiles SET
             display_name = CASE WHEN $2 THEN $3 ELSE display_name END,
             bio = CASE WHEN $4 THEN $5 ELSE bio END,
@@ -190,28 +190,24 @@ pub async fn update_profile(
             updated_at = now()
          WHERE user_id = $1
          RETURNING display_name, bio, locale",
+        user.user_id,
+        display_name.is_some(),
+        display_name.flatten(),
+        bio.is_some(),
+        bio.flatten(),
+        locale.is_some(),
+        locale.flatten(),
     )
-    .bind(user.user_id)
-    .bind(display_name.is_some())
-    .bind(display_name.flatten())
-    .bind(bio.is_some())
-    .bind(bio.flatten())
-    .bind(locale.is_some())
-    .bind(locale.flatten())
     .fetch_optional(&state.db)
     .await?
     .ok_or(AccountsError::AccountGone)?;
-    Ok(ApiJson(Profile {
-        display_name: row.try_get("display_name")?,
-        bio: row.try_get("bio")?,
-        locale: row.try_get("locale")?,
-    }))
+    Ok(ApiJson(profile))
 }
 
 /// A linked wallet.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Wallet {
-    /// Lower-case 0x address.
+    /// EIP-55 checksummed.
     pub address: String,
     pub linked_at: DateTime<Utc>,
 }
@@ -238,22 +234,22 @@ pub async fn link_wallet(
     ApiJson(req): ApiJson<SignedMessage>,
 ) -> ApiResult<(StatusCode, ApiJson<Wallet>)> {
     let mut tx = state.db.begin().await?;
-    let address =
+    let (address, stored) =
         match siwe::verify_signed_message(&mut tx, &state.config, &req.message, &req.signature)
             .await?
         {
-            Ok((_, address)) => address,
+            Ok((msg, stored)) => (msg.address, stored),
             Err(e) => {
                 drop(tx);
                 siwe::audit_failure(&state, &meta, &e, Some(user.user_id)).await?;
                 return Err(AccountsError::from(e).into());
             }
         };
-    let linked_at: DateTime<Utc> = sqlx::query_scalar(
+    let linked_at = sqlx::query_scalar!(
         "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2) RETURNING linked_at",
+        stored,
+        user.user_id,
     )
-    .bind(&address)
-    .bind(user.user_id)
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -263,13 +259,19 @@ pub async fn link_wallet(
             actor: Some(user.user_id),
             subject: Some(user.user_id),
             meta: &meta,
-            details: serde_json::json!({ "address": address }),
+            details: serde_json::json!({ "address": display::address(&address) }),
         },
     )
     .await?;
     tx.commit().await?;
     metrics::counter!("wallets_linked_total").increment(1);
-    Ok((StatusCode::CREATED, ApiJson(Wallet { address, linked_at })))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(Wallet {
+            address: display::address(&address),
+            linked_at,
+        }),
+    ))
 }
 
 /// The public part of a profile.

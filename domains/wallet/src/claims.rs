@@ -24,7 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     auth::extract::AuthUser,
     config::Rate,
-    display::PmcAmount,
+    display::{self, PmcAmount},
     error::{ApiError, ApiResult, Problem, WalletError},
     state::AppState,
 };
@@ -41,7 +41,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// One wallet's claim.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct WalletClaim {
     /// The leaf's account (checksummed); the tokens go there whoever sends the claim.
     pub account: String,
@@ -57,10 +56,9 @@ pub struct WalletClaim {
 
 /// `GET /v1/me/pmc/claim`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct ClaimView {
     pub chain_id: i64,
-    /// The MoneyWave contract to call.
+    /// The MoneyWave contract to call (checksummed).
     pub contract: String,
     /// The wave whose root the proofs are for (MoneyWave's `currentRoot`).
     pub day: i64,
@@ -70,9 +68,9 @@ pub struct ClaimView {
 
 /// A queued claim-for-me request.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct ClaimRequestView {
     pub id: i64,
+    /// The leaf's account (checksummed).
     pub account: String,
     /// queued, submitted or done.
     pub status: String,
@@ -136,14 +134,14 @@ async fn linked_addresses(state: &AppState, user: &AuthUser) -> ApiResult<Vec<Ad
 fn view(s: &Standing) -> ClaimView {
     ClaimView {
         chain_id: s.wave.chain_id as i64,
-        contract: s.wave.money_wave.to_checksum(None),
+        contract: display::address(&s.wave.money_wave),
         day: s.wave.day as i64,
         root: s.wave.root.to_string(),
         claims: s
             .wallets
             .iter()
             .map(|(p, b)| WalletClaim {
-                account: p.account.to_checksum(None),
+                account: display::address(&p.account),
                 cumulative_amount: p.cumulative_amount.into(),
                 claimed: b.claimed.into(),
                 claimable: b.claimable().into(),
@@ -196,7 +194,7 @@ pub async fn claim_for_me(
         let r = queue::enqueue(&state.db, user.user_id, balance.account).await?;
         requests.push(ClaimRequestView {
             id: r.id,
-            account: r.account.to_checksum(None),
+            account: display::address(&r.account),
             status: r.status,
         });
     }

@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A new version.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct EconomyInput {
     /// Annual EBIT in PMC (decimal, up to 18 places).
     #[schema(example = "36500000")]
@@ -49,7 +49,6 @@ pub struct EconomyInput {
 
 /// A stored version.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct EconomyView {
     pub version: i64,
     pub annual_ebit: PmcAmount,
@@ -133,12 +132,12 @@ pub async fn set_version(
         annual_ebit: Wei::parse_pmc(input.annual_ebit_pmc.trim())
             .map_err(WalletError::InvalidEbit)?,
         tax_rate: rate(
-            "taxRate",
+            "tax_rate",
             input.tax_rate.as_deref(),
             economy::DEFAULT_TAX_RATE,
         )?,
         interest_rate: rate(
-            "interestRate",
+            "interest_rate",
             input.interest_rate.as_deref(),
             Decimal::ZERO,
         )?,
@@ -161,10 +160,10 @@ pub async fn set_version(
             meta: &meta,
             details: serde_json::json!({
                 "version": view.version,
-                "annualEbitWei": view.annual_ebit.wei,
-                "taxRate": view.tax_rate,
-                "interestRate": view.interest_rate,
-                "effectiveFrom": view.effective_from,
+                "annual_ebit_wei": view.annual_ebit.wei,
+                "tax_rate": view.tax_rate,
+                "interest_rate": view.interest_rate,
+                "effective_from": view.effective_from,
                 "note": view.note,
             }),
         },

@@ -77,7 +77,9 @@ impl From<WalletError> for ApiError {
             }
             WalletError::NoSuchRecipient => ApiError::NotFound("recipient".into()),
             WalletError::InvalidAddress => ApiError::invalid_field("address", e.to_string()),
-            WalletError::InvalidEbit(_) => ApiError::invalid_field("annualEbitPmc", e.to_string()),
+            WalletError::InvalidEbit(_) => {
+                ApiError::invalid_field("annual_ebit_pmc", e.to_string())
+            }
             WalletError::InvalidRate { field } => ApiError::invalid_field(field, e.to_string()),
             WalletError::EconomyConfig(_) => {
                 ApiError::unprocessable(kind::ECONOMY_CONFIG_INVALID, e.to_string())
@@ -127,7 +129,7 @@ mod tests {
                 kit::VALIDATION_FAILED,
             ),
             (
-                WalletError::InvalidRate { field: "taxRate" },
+                WalletError::InvalidRate { field: "tax_rate" },
                 StatusCode::UNPROCESSABLE_ENTITY,
                 kit::VALIDATION_FAILED,
             ),

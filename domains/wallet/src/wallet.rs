@@ -24,10 +24,11 @@
 //! plus the credits not yet claimed (all credits ever issued minus the wallets' claimed
 //! cumulative amounts, never below 0). PMC is summed in wei and then rounded down to whole PMC.
 
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::money::{WEI_PER_PMC, Wei};
+use posmul_economy::codec;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
 use utoipa::ToSchema;
@@ -37,7 +38,7 @@ use uuid::Uuid;
 use crate::{
     auth::extract::AuthUser,
     credits::{self, CreditState},
-    display::PmcAmount,
+    display::{self, PmcAmount},
     error::{ApiError, ApiJson, ApiResult, Problem, WalletError},
     ledger::{self, Account, Reference},
     pagination::{Page, PageParams},
@@ -82,7 +83,7 @@ pub struct ChainBalance {
 /// A wallet linked to the account.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LinkedWallet {
-    /// Lower-case 0x address.
+    /// EIP-55 checksummed.
     pub address: String,
     /// `null` until the indexer mirrors the chain `CHAIN_ID`.
     pub onchain: Option<ChainBalance>,
@@ -239,7 +240,7 @@ async fn linked_wallets(
             };
             Ok(WalletRow {
                 view: LinkedWallet {
-                    address: r.try_get("address")?,
+                    address: display::stored_address(r.try_get("address")?)?,
                     onchain,
                     claimable: claimable.into(),
                 },
@@ -404,25 +405,17 @@ fn credit_state(s: &str) -> ApiResult<CreditState> {
     }
 }
 
-/// A 20-byte address from `0x` + 40 hex digits (any case).
-fn parse_address(s: &str) -> ApiResult<[u8; 20]> {
-    let bad = || ApiError::from(WalletError::InvalidAddress);
+/// An address from `0x` + 40 hex digits, in any case (no checksum is required of a path).
+fn parse_address(s: &str) -> Result<Address, WalletError> {
     let hex = s
         .strip_prefix("0x")
         .or_else(|| s.strip_prefix("0X"))
-        .ok_or_else(bad)?;
-    if hex.len() != 40 {
-        return Err(bad());
-    }
-    let mut out = [0u8; 20];
-    for (i, pair) in hex.as_bytes().chunks(2).enumerate() {
-        let digit = |b: u8| (b as char).to_digit(16).ok_or_else(bad);
-        let byte = digit(pair[0])? * 16 + digit(pair[1])?;
-        out[i] = u8::try_from(byte).map_err(|_| bad())?;
-    }
-    Ok(out)
+        .filter(|h| h.len() == 40)
+        .ok_or(WalletError::InvalidAddress)?;
+    hex.parse().map_err(|_| WalletError::InvalidAddress)
 }
 
+/// 0x-prefixed lower-case hex, for transaction hashes.
 fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(2 + bytes.len() * 2);
     s.push_str("0x");
@@ -432,15 +425,22 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// A mirrored 20-byte address column, checksummed for the response.
+fn shown(bytes: &[u8]) -> ApiResult<String> {
+    codec::address(bytes)
+        .map(|a| display::address(&a))
+        .map_err(ApiError::internal)
+}
+
 /// A PMC transfer touching the address.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PmcTransferView {
     pub tx_hash: String,
     pub block_number: i64,
     pub log_index: i32,
-    /// `0x000…0` for a mint.
+    /// Checksummed; `0x000…0` for a mint.
     pub from: String,
-    /// `0x000…0` for a burn.
+    /// Checksummed; `0x000…0` for a burn.
     pub to: String,
     pub value: PmcAmount,
     /// `in`, `out` or `self`, seen from the address.
@@ -457,7 +457,9 @@ pub struct DonationView {
     pub log_index: i32,
     /// The DonationHub recipient id (decimal).
     pub recipient_id: String,
+    /// Checksummed.
     pub donor: String,
+    /// Checksummed.
     pub beneficiary: String,
     pub amount: PmcAmount,
     /// `donor` or `beneficiary`: the address's side.
@@ -468,7 +470,7 @@ pub struct DonationView {
 /// `GET /v1/accounts/{address}/pmc`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AccountPmc {
-    /// Lower-case 0x address.
+    /// EIP-55 checksummed.
     pub address: String,
     /// `null` until the indexer mirrors the chain `CHAIN_ID`.
     pub onchain: Option<ChainBalance>,
@@ -494,15 +496,16 @@ pub async fn account_pmc(
     State(state): State<AppState>,
     Path(address): Path<String>,
 ) -> ApiResult<ApiJson<AccountPmc>> {
-    let bytes = parse_address(&address)?;
+    let address = parse_address(&address)?;
+    let bytes = address.as_slice();
     let chain_id = chain_id(&state)?;
     let limit = i64::from(crate::pagination::DEFAULT_LIMIT);
     let mut conn = state.db.acquire().await?;
-    let onchain = chain_balance(&mut conn, chain_id, &bytes).await?;
-    let transfers = transfers_page(&mut conn, chain_id, &bytes, None, limit).await?;
-    let donations = donations_page(&mut conn, chain_id, &bytes, None, limit).await?;
+    let onchain = chain_balance(&mut conn, chain_id, bytes).await?;
+    let transfers = transfers_page(&mut conn, chain_id, bytes, None, limit).await?;
+    let donations = donations_page(&mut conn, chain_id, bytes, None, limit).await?;
     Ok(ApiJson(AccountPmc {
-        address: hex(&bytes),
+        address: display::address(&address),
         onchain,
         transfers,
         donations,
@@ -523,12 +526,13 @@ pub async fn account_pmc_transfers(
     Path(address): Path<String>,
     Query(params): Query<PageParams>,
 ) -> ApiResult<ApiJson<Page<PmcTransferView>>> {
-    let bytes = parse_address(&address)?;
+    let address = parse_address(&address)?;
+    let bytes = address.as_slice();
     let mut conn = state.db.acquire().await?;
     let page = transfers_page(
         &mut conn,
         chain_id(&state)?,
-        &bytes,
+        bytes,
         params.after()?,
         params.limit()?,
     )
@@ -550,12 +554,13 @@ pub async fn account_pmc_donations(
     Path(address): Path<String>,
     Query(params): Query<PageParams>,
 ) -> ApiResult<ApiJson<Page<DonationView>>> {
-    let bytes = parse_address(&address)?;
+    let address = parse_address(&address)?;
+    let bytes = address.as_slice();
     let mut conn = state.db.acquire().await?;
     let page = donations_page(
         &mut conn,
         chain_id(&state)?,
-        &bytes,
+        bytes,
         params.after()?,
         params.limit()?,
     )
@@ -634,8 +639,8 @@ async fn transfers_page(
                 tx_hash: hex(&r.try_get::<Vec<u8>, _>("tx_hash")?),
                 block_number: r.try_get("block_number")?,
                 log_index: r.try_get("log_index")?,
-                from: hex(&from),
-                to: hex(&to),
+                from: shown(&from)?,
+                to: shown(&to)?,
                 value: r.try_get::<Wei, _>("value")?.into(),
                 direction: direction.to_owned(),
                 finalized: r.try_get("finalized")?,
@@ -686,8 +691,8 @@ async fn donations_page(
                     "beneficiary"
                 }
                 .to_owned(),
-                donor: hex(&donor),
-                beneficiary: hex(&beneficiary),
+                donor: shown(&donor)?,
+                beneficiary: shown(&beneficiary)?,
                 amount: r.try_get::<Wei, _>("amount")?.into(),
                 finalized: r.try_get("finalized")?,
             })
@@ -715,9 +720,16 @@ mod tests {
     }
 
     #[test]
-    fn addresses_parse_in_any_case_and_print_lower_case() {
-        let a = parse_address("0xAbCdEf0123456789abcdef0123456789ABCDEF01").unwrap();
-        assert_eq!(hex(&a), "0xabcdef0123456789abcdef0123456789abcdef01");
+    fn addresses_parse_in_any_case_and_print_checksummed() {
+        let a = parse_address("0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266").unwrap();
+        assert_eq!(
+            display::address(&a),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
+        assert_eq!(
+            shown(a.as_slice()).unwrap(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
         for bad in [
             "abcdef0123456789abcdef0123456789abcdef01",
             "0x123",

@@ -5,7 +5,7 @@
 use alloy::primitives::{Address, U256};
 use chrono::NaiveDate;
 use posmul_core::money::Wei;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{CreditError, Result};
@@ -25,24 +25,23 @@ pub async fn pending_for_wave(
     conn: &mut PgConnection,
     date: NaiveDate,
 ) -> Result<Vec<WaveCandidate>> {
-    let rows = sqlx::query(
-        "SELECT c.id, c.amount, decode(substr(w.address, 3), 'hex') AS address
-         FROM credits.credits c
-         JOIN auth.wallets w ON w.user_id = c.user_id
-         WHERE c.state = 'pending' AND c.day <= $1
-         ORDER BY c.day, c.created_at, c.id
-         FOR UPDATE OF c",
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.amount AS "amount: Wei", decode(substr(w.address, 3), 'hex') AS "address!"
+           FROM credits.credits c
+           JOIN auth.wallets w ON w.user_id = c.user_id
+           WHERE c.state = 'pending' AND c.day <= $1
+           ORDER BY c.day, c.created_at, c.id
+           FOR UPDATE OF c"#,
+        date,
     )
-    .bind(date)
     .fetch_all(&mut *conn)
     .await?;
     rows.into_iter()
         .map(|r| {
-            let address: Vec<u8> = r.try_get("address")?;
             Ok(WaveCandidate {
-                id: r.try_get("id")?,
-                amount: r.try_get::<Wei, _>("amount")?.as_u256(),
-                address: codec::address(&address)
+                id: r.id,
+                amount: r.amount.as_u256(),
+                address: codec::address(&r.address)
                     .map_err(|e| CreditError::Corrupt(e.to_string()))?,
             })
         })
@@ -52,11 +51,11 @@ pub async fn pending_for_wave(
 /// Moves `ids` from `pending` to `in_wave` of the wave of `date`; every one must still be
 /// pending (they were locked by [`pending_for_wave`] in the same transaction).
 pub async fn mark_in_wave(conn: &mut PgConnection, date: NaiveDate, ids: &[Uuid]) -> Result<()> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE credits.credits SET state = 'in_wave', wave_day = $1 WHERE id = ANY($2) AND state = 'pending'",
+        date,
+        ids,
     )
-    .bind(date)
-    .bind(ids)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -84,7 +83,8 @@ pub async fn mark_in_wave(conn: &mut PgConnection, date: NaiveDate, ids: &[Uuid]
 /// address's credits of waves ≤ d.
 #[tracing::instrument(skip_all, err)]
 pub async fn mark_claimed(db: impl sqlx::PgExecutor<'_>, chain_id: u64) -> Result<u64> {
-    let marked = sqlx::query(
+    let chain = chain_id as i64;
+    let marked = sqlx::query!(
         "WITH claimed AS (
              SELECT account, max(cumulative_amount) AS cumulative
              FROM chain.wave_claims WHERE chain_id = $1 AND finalized
@@ -105,8 +105,8 @@ pub async fn mark_claimed(db: impl sqlx::PgExecutor<'_>, chain_id: u64) -> Resul
          UPDATE credits.credits c SET state = 'claimed', claimed_at = now()
          FROM owed o
          WHERE c.id = o.credit_id AND c.state = 'in_wave' AND o.upto <= o.claimed",
+        chain,
     )
-    .bind(chain_id as i64)
     .execute(db)
     .await?
     .rows_affected();

@@ -17,10 +17,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::money::Wei;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgTransaction, Row};
+use sqlx::{PgConnection, PgTransaction};
 use uuid::Uuid;
 
-use crate::ledger::Reference;
+use crate::ledger::{Reference, ReferenceKind};
 
 pub mod lifecycle;
 
@@ -112,33 +112,33 @@ pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Cre
     let conn: &mut PgConnection = tx;
     let id = Uuid::now_v7();
     // One statement: claim the key, add to the user's account (opening it), post both sides.
-    let created: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "WITH c AS (
-             INSERT INTO credits.credits (id, user_id, source, amount, day, reference_kind, reference_id, idempotency_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (idempotency_key) DO NOTHING
-             RETURNING id, created_at),
-         acct AS (
-             INSERT INTO credits.accounts (kind, reference_id, balance)
-             SELECT 'user', $2, $4 FROM c
-             ON CONFLICT (kind, reference_id) DO UPDATE SET balance = credits.accounts.balance + EXCLUDED.balance
-             RETURNING id),
-         p AS (
-             INSERT INTO credits.postings (credit_id, account_id, amount, created_at)
-             SELECT c.id, acct.id, $4::NUMERIC, c.created_at FROM c, acct
-             UNION ALL
-             SELECT c.id, i.id, -$4::NUMERIC, c.created_at FROM c, credits.accounts i WHERE i.kind = 'issuance'
-             RETURNING 1)
-         SELECT c.created_at FROM c WHERE (SELECT count(*) FROM p) = 2",
+    let created: Option<DateTime<Utc>> = sqlx::query_scalar!(
+        r#"WITH c AS (
+               INSERT INTO credits.credits (id, user_id, source, amount, day, reference_kind, reference_id, idempotency_key)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (idempotency_key) DO NOTHING
+               RETURNING id, created_at),
+           acct AS (
+               INSERT INTO credits.accounts (kind, reference_id, balance)
+               SELECT 'user', $2, $4 FROM c
+               ON CONFLICT (kind, reference_id) DO UPDATE SET balance = credits.accounts.balance + EXCLUDED.balance
+               RETURNING id),
+           p AS (
+               INSERT INTO credits.postings (credit_id, account_id, amount, created_at)
+               SELECT c.id, acct.id, $4::NUMERIC, c.created_at FROM c, acct
+               UNION ALL
+               SELECT c.id, i.id, -$4::NUMERIC, c.created_at FROM c, credits.accounts i WHERE i.kind = 'issuance'
+               RETURNING 1)
+           SELECT c.created_at AS "created_at!" FROM c WHERE (SELECT count(*) FROM p) = 2"#,
+        id,
+        req.user_id,
+        req.source as _,
+        req.amount as _,
+        req.day,
+        req.reference.kind as _,
+        req.reference.id,
+        &req.idempotency_key,
     )
-    .bind(id)
-    .bind(req.user_id)
-    .bind(req.source)
-    .bind(req.amount)
-    .bind(req.day)
-    .bind(req.reference.kind)
-    .bind(req.reference.id)
-    .bind(&req.idempotency_key)
     .fetch_optional(&mut *conn)
     .await?;
 
@@ -181,14 +181,31 @@ pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Cre
 
 /// The credit an idempotency key names.
 pub async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Credit>> {
-    let row = sqlx::query(
-        "SELECT id, user_id, source, amount, day, state, wave_day, reference_kind, reference_id, created_at
-         FROM credits.credits WHERE idempotency_key = $1",
+    let credit = sqlx::query!(
+        r#"SELECT id, user_id, source AS "source: CreditSource", amount AS "amount: Wei", day,
+                  state AS "state: CreditState", wave_day,
+                  reference_kind AS "reference_kind: ReferenceKind", reference_id, created_at
+           FROM credits.credits WHERE idempotency_key = $1"#,
+        key,
     )
-    .bind(key)
     .fetch_optional(conn)
-    .await?;
-    row.map(|r| credit_from_row(&r, true)).transpose()
+    .await?
+    .map(|r| Credit {
+        id: r.id,
+        user_id: r.user_id,
+        source: r.source,
+        amount: r.amount,
+        day: r.day,
+        state: r.state,
+        wave_day: r.wave_day,
+        reference: Reference {
+            kind: r.reference_kind,
+            id: r.reference_id,
+        },
+        created_at: r.created_at,
+        replayed: true,
+    });
+    Ok(credit)
 }
 
 /// A user's credits, newest first, strictly before the `(created_at, id)` cursor when given.
@@ -198,37 +215,38 @@ pub async fn list(
     before: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<Credit>> {
-    let rows = sqlx::query(
-        "SELECT id, user_id, source, amount, day, state, wave_day, reference_kind, reference_id, created_at
-         FROM credits.credits
-         WHERE user_id = $1 AND ($2::TIMESTAMPTZ IS NULL OR (created_at, id) < ($2, $3))
-         ORDER BY created_at DESC, id DESC LIMIT $4",
+    let rows = sqlx::query!(
+        r#"SELECT id, user_id, source AS "source: CreditSource", amount AS "amount: Wei", day,
+                  state AS "state: CreditState", wave_day,
+                  reference_kind AS "reference_kind: ReferenceKind", reference_id, created_at
+           FROM credits.credits
+           WHERE user_id = $1 AND ($2::TIMESTAMPTZ IS NULL OR (created_at, id) < ($2, $3))
+           ORDER BY created_at DESC, id DESC LIMIT $4"#,
+        user_id,
+        before.map(|b| b.0),
+        before.map(|b| b.1),
+        limit,
     )
-    .bind(user_id)
-    .bind(before.map(|b| b.0))
-    .bind(before.map(|b| b.1))
-    .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.iter().map(|r| credit_from_row(r, false)).collect()
-}
-
-pub(crate) fn credit_from_row(r: &sqlx::postgres::PgRow, replayed: bool) -> Result<Credit> {
-    Ok(Credit {
-        id: r.try_get("id")?,
-        user_id: r.try_get("user_id")?,
-        source: r.try_get("source")?,
-        amount: r.try_get("amount")?,
-        day: r.try_get("day")?,
-        state: r.try_get("state")?,
-        wave_day: r.try_get("wave_day")?,
-        reference: Reference {
-            kind: r.try_get("reference_kind")?,
-            id: r.try_get("reference_id")?,
-        },
-        created_at: r.try_get("created_at")?,
-        replayed,
-    })
+    Ok(rows
+        .into_iter()
+        .map(|r| Credit {
+            id: r.id,
+            user_id: r.user_id,
+            source: r.source,
+            amount: r.amount,
+            day: r.day,
+            state: r.state,
+            wave_day: r.wave_day,
+            reference: Reference {
+                kind: r.reference_kind,
+                id: r.reference_id,
+            },
+            created_at: r.created_at,
+            replayed: false,
+        })
+        .collect())
 }
 
 /// Totals of a user's credits by state.
@@ -245,21 +263,21 @@ pub struct Totals {
 
 /// Sums a user's credits by state.
 pub async fn totals(conn: &mut PgConnection, user_id: Uuid) -> Result<Totals> {
-    let row = sqlx::query(
-        "SELECT COALESCE(SUM(amount) FILTER (WHERE state = 'pending'), 0) AS pending,
-                COALESCE(SUM(amount) FILTER (WHERE state = 'in_wave'), 0) AS in_wave,
-                COALESCE(SUM(amount) FILTER (WHERE state = 'claimed'), 0) AS claimed,
-                COALESCE((SELECT balance FROM credits.accounts WHERE kind = 'user' AND reference_id = $1), 0) AS total
-         FROM credits.credits WHERE user_id = $1",
+    let row = sqlx::query!(
+        r#"SELECT COALESCE(SUM(amount) FILTER (WHERE state = 'pending'), 0) AS "pending!: Wei",
+                  COALESCE(SUM(amount) FILTER (WHERE state = 'in_wave'), 0) AS "in_wave!: Wei",
+                  COALESCE(SUM(amount) FILTER (WHERE state = 'claimed'), 0) AS "claimed!: Wei",
+                  COALESCE((SELECT balance FROM credits.accounts WHERE kind = 'user' AND reference_id = $1), 0) AS "total!: Wei"
+           FROM credits.credits WHERE user_id = $1"#,
+        user_id,
     )
-    .bind(user_id)
     .fetch_one(conn)
     .await?;
     Ok(Totals {
-        pending: row.try_get("pending")?,
-        in_wave: row.try_get("in_wave")?,
-        claimed: row.try_get("claimed")?,
-        total: row.try_get("total")?,
+        pending: row.pending,
+        in_wave: row.in_wave,
+        claimed: row.claimed,
+        total: row.total,
     })
 }
 
@@ -284,15 +302,17 @@ impl Audit {
 
 /// Runs the SQL proof of E1 over the whole credit ledger.
 pub async fn audit(conn: &mut PgConnection) -> Result<Audit> {
-    let row = sqlx::query(
-        "SELECT postings_sum::TEXT, unbalanced_credits, balance_mismatches, negative_balances FROM credits.check_zero_sum()",
+    let row = sqlx::query!(
+        r#"SELECT postings_sum::TEXT AS "postings_sum!", unbalanced_credits AS "unbalanced_credits!",
+                  balance_mismatches AS "balance_mismatches!", negative_balances AS "negative_balances!"
+           FROM credits.check_zero_sum()"#
     )
     .fetch_one(conn)
     .await?;
     Ok(Audit {
-        postings_sum: row.try_get(0)?,
-        unbalanced_credits: row.try_get(1)?,
-        balance_mismatches: row.try_get(2)?,
-        negative_balances: row.try_get(3)?,
+        postings_sum: row.postings_sum,
+        unbalanced_credits: row.unbalanced_credits,
+        balance_mismatches: row.balance_mismatches,
+        negative_balances: row.negative_balances,
     })
 }

@@ -21,30 +21,39 @@ pub async fn escrow_account(conn: &mut PgConnection, game_id: Uuid) -> Result<Ac
 /// The balance of an account (0 for one never opened). For the issuance account this is the
 /// negated total issued, computed from its postings.
 pub async fn balance(conn: &mut PgConnection, account: Account) -> Result<Pmp> {
-    let sql = if account.is_uncached() {
-        "SELECT COALESCE(SUM(p.amount), 0)::BIGINT FROM ledger.accounts a
-         JOIN ledger.postings p ON p.account_id = a.id WHERE a.kind = $1 AND a.reference_id = $2"
-    } else {
-        "SELECT balance FROM ledger.accounts WHERE kind = $1 AND reference_id = $2"
-    };
-    let balance: Option<i64> = sqlx::query_scalar(sql)
-        .bind(account.kind)
-        .bind(account.reference_id)
+    let kind = account.kind.as_str();
+    let balance: Option<i64> = if account.is_uncached() {
+        sqlx::query_scalar!(
+            r#"SELECT COALESCE(SUM(p.amount), 0)::BIGINT AS "balance!" FROM ledger.accounts a
+               JOIN ledger.postings p ON p.account_id = a.id WHERE a.kind = $1 AND a.reference_id = $2"#,
+            kind,
+            account.reference_id,
+        )
         .fetch_optional(conn)
-        .await?;
+        .await?
+    } else {
+        sqlx::query_scalar!(
+            "SELECT balance FROM ledger.accounts WHERE kind = $1 AND reference_id = $2",
+            kind,
+            account.reference_id,
+        )
+        .fetch_optional(conn)
+        .await?
+        .flatten()
+    };
     Ok(Pmp::new(balance.unwrap_or(0)))
 }
 
 pub(super) async fn open_accounts(conn: &mut PgConnection, accounts: &[Account]) -> Result<()> {
     let kinds: Vec<&str> = accounts.iter().map(|a| a.kind.as_str()).collect();
     let refs: Vec<Uuid> = accounts.iter().map(|a| a.reference_id).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO ledger.accounts (kind, reference_id, balance)
          SELECT k, r, CASE WHEN k = 'issuance' THEN NULL ELSE 0 END FROM unnest($1::TEXT[], $2::UUID[]) AS u(k, r)
          ON CONFLICT (kind, reference_id) DO NOTHING",
+        &kinds as _,
+        &refs,
     )
-    .bind(&kinds)
-    .bind(&refs)
     .execute(conn)
     .await?;
     Ok(())

@@ -1,6 +1,6 @@
 //! The SQL proof of E1 over the whole ledger.
 
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use super::*;
 
@@ -25,18 +25,20 @@ impl Audit {
 
 /// Runs the SQL proof of E1 over the whole PMP ledger.
 pub async fn audit(conn: &mut PgConnection) -> Result<Audit> {
-    let row = sqlx::query(
-        "SELECT postings_sum::TEXT, unbalanced_transfers, balance_mismatches, negative_balances FROM ledger.check_zero_sum()",
+    let row = sqlx::query!(
+        r#"SELECT postings_sum::TEXT AS "postings_sum!", unbalanced_transfers AS "unbalanced_transfers!",
+                  balance_mismatches AS "balance_mismatches!", negative_balances AS "negative_balances!"
+           FROM ledger.check_zero_sum()"#
     )
     .fetch_one(conn)
     .await?;
-    let sum: String = row.try_get(0)?;
     Ok(Audit {
-        postings_sum: sum
+        postings_sum: row
+            .postings_sum
             .parse()
             .map_err(|e| LedgerError::Database(sqlx::Error::Decode(Box::new(e))))?,
-        unbalanced_transfers: row.try_get(1)?,
-        balance_mismatches: row.try_get(2)?,
-        negative_balances: row.try_get(3)?,
+        unbalanced_transfers: row.unbalanced_transfers,
+        balance_mismatches: row.balance_mismatches,
+        negative_balances: row.negative_balances,
     })
 }

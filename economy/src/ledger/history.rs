@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::*;
@@ -37,47 +37,46 @@ pub async fn history(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<HistoryEntry>> {
-    let rows = sqlx::query(
-        "SELECT p.id, p.transfer_id, t.kind, p.amount, COALESCE(p.balance_after, 0) AS balance_after,
-                c.kind AS counter_kind, c.reference_id AS counter_reference,
-                t.reference_kind, t.reference_id, t.memo, p.created_at
-         FROM ledger.accounts a
-         JOIN ledger.postings p ON p.account_id = a.id
-         JOIN ledger.transfers t ON t.id = p.transfer_id
-         LEFT JOIN LATERAL (
-             SELECT o.kind, o.reference_id FROM ledger.postings q JOIN ledger.accounts o ON o.id = q.account_id
-             WHERE q.transfer_id = p.transfer_id AND sign(q.amount) <> sign(p.amount)
-             ORDER BY abs(q.amount) DESC, q.id LIMIT 1) c ON true
-         WHERE a.kind = $1 AND a.reference_id = $2 AND ($3::BIGINT IS NULL OR p.id < $3)
-         ORDER BY p.id DESC
-         LIMIT $4",
+    let rows = sqlx::query!(
+        r#"SELECT p.id, p.transfer_id, t.kind AS "kind: TransferKind", p.amount,
+                  COALESCE(p.balance_after, 0) AS "balance_after!",
+                  c.kind AS "counter_kind?: AccountKind", c.reference_id AS "counter_reference?",
+                  t.reference_kind AS "reference_kind: ReferenceKind", t.reference_id, t.memo, p.created_at
+           FROM ledger.accounts a
+           JOIN ledger.postings p ON p.account_id = a.id
+           JOIN ledger.transfers t ON t.id = p.transfer_id
+           LEFT JOIN LATERAL (
+               SELECT o.kind, o.reference_id FROM ledger.postings q JOIN ledger.accounts o ON o.id = q.account_id
+               WHERE q.transfer_id = p.transfer_id AND sign(q.amount) <> sign(p.amount)
+               ORDER BY abs(q.amount) DESC, q.id LIMIT 1) c ON true
+           WHERE a.kind = $1 AND a.reference_id = $2 AND ($3::BIGINT IS NULL OR p.id < $3)
+           ORDER BY p.id DESC
+           LIMIT $4"#,
+        account.kind.as_str(),
+        account.reference_id,
+        before,
+        limit,
     )
-    .bind(account.kind)
-    .bind(account.reference_id)
-    .bind(before)
-    .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.iter().map(history_entry).collect()
-}
-
-fn history_entry(row: &sqlx::postgres::PgRow) -> Result<HistoryEntry> {
-    let counter_kind: Option<AccountKind> = row.try_get("counter_kind")?;
-    let counter_reference: Option<Uuid> = row.try_get("counter_reference")?;
-    Ok(HistoryEntry {
-        posting_id: row.try_get("id")?,
-        transfer_id: row.try_get("transfer_id")?,
-        kind: row.try_get("kind")?,
-        amount: Pmp::new(row.try_get("amount")?),
-        balance_after: Pmp::new(row.try_get("balance_after")?),
-        counter_account: counter_kind
-            .zip(counter_reference)
-            .map(|(kind, reference_id)| Account { kind, reference_id }),
-        reference: Reference {
-            kind: row.try_get("reference_kind")?,
-            id: row.try_get("reference_id")?,
-        },
-        memo: row.try_get("memo")?,
-        created_at: row.try_get("created_at")?,
-    })
+    Ok(rows
+        .into_iter()
+        .map(|r| HistoryEntry {
+            posting_id: r.id,
+            transfer_id: r.transfer_id,
+            kind: r.kind,
+            amount: Pmp::new(r.amount),
+            balance_after: Pmp::new(r.balance_after),
+            counter_account: r
+                .counter_kind
+                .zip(r.counter_reference)
+                .map(|(kind, reference_id)| Account { kind, reference_id }),
+            reference: Reference {
+                kind: r.reference_kind,
+                id: r.reference_id,
+            },
+            memo: r.memo,
+            created_at: r.created_at,
+        })
+        .collect())
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use posmul_core::money::Pmp;
-use sqlx::{PgConnection, PgTransaction, Row};
+use sqlx::{PgConnection, PgTransaction};
 use uuid::Uuid;
 
 use super::accounts::open_accounts;
@@ -109,33 +109,34 @@ async fn write(tx: &mut PgTransaction<'_>, entry: Entry, open_missing: bool) -> 
         .collect::<Result<_>>()?;
 
     let id = Uuid::now_v7();
-    let written = sqlx::query(
-        "WITH t AS (
-             INSERT INTO ledger.transfers (id, kind, reference_kind, reference_id, idempotency_key, memo)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (idempotency_key) DO NOTHING
-             RETURNING id, created_at),
-         legs AS (SELECT * FROM unnest($7::bigint[], $8::bigint[]) AS l(account_id, amount)),
-         upd AS (
-             UPDATE ledger.accounts a SET balance = a.balance + l.amount
-             FROM legs l, t
-             WHERE a.id = l.account_id AND a.balance IS NOT NULL
-             RETURNING a.id, a.balance),
-         ins AS (
-             INSERT INTO ledger.postings (transfer_id, account_id, amount, balance_after, created_at)
-             SELECT t.id, l.account_id, l.amount, upd.balance, t.created_at
-             FROM t CROSS JOIN legs l LEFT JOIN upd ON upd.id = l.account_id
-             RETURNING account_id, balance_after)
-         SELECT t.created_at, ins.account_id, ins.balance_after FROM t CROSS JOIN ins",
+    let written = sqlx::query!(
+        r#"WITH t AS (
+               INSERT INTO ledger.transfers (id, kind, reference_kind, reference_id, idempotency_key, memo)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (idempotency_key) DO NOTHING
+               RETURNING id, created_at),
+           legs AS (SELECT * FROM unnest($7::bigint[], $8::bigint[]) AS l(account_id, amount)),
+           upd AS (
+               UPDATE ledger.accounts a SET balance = a.balance + l.amount
+               FROM legs l, t
+               WHERE a.id = l.account_id AND a.balance IS NOT NULL
+               RETURNING a.id, a.balance),
+           ins AS (
+               INSERT INTO ledger.postings (transfer_id, account_id, amount, balance_after, created_at)
+               SELECT t.id, l.account_id, l.amount, upd.balance, t.created_at
+               FROM t CROSS JOIN legs l LEFT JOIN upd ON upd.id = l.account_id
+               RETURNING account_id, balance_after)
+           SELECT t.created_at AS "created_at!", ins.account_id AS "account_id!", ins.balance_after AS "balance_after?"
+           FROM t CROSS JOIN ins"#,
+        id,
+        entry.kind as _,
+        entry.reference.kind as _,
+        entry.reference.id,
+        entry.idempotency_key.as_deref(),
+        entry.memo.as_deref(),
+        &ids,
+        &amounts,
     )
-    .bind(id)
-    .bind(entry.kind)
-    .bind(entry.reference.kind)
-    .bind(entry.reference.id)
-    .bind(entry.idempotency_key.as_deref())
-    .bind(entry.memo.as_deref())
-    .bind(&ids)
-    .bind(&amounts)
     .fetch_all(&mut *conn)
     .await?;
 
@@ -147,11 +148,11 @@ async fn write(tx: &mut PgTransaction<'_>, entry: Entry, open_missing: bool) -> 
             .ok_or(LedgerError::Database(sqlx::Error::RowNotFound))?;
         return same_or_conflict(existing, &entry, &legs, &key);
     };
-    let created_at: DateTime<Utc> = first.try_get(0)?;
-    let mut after_by_id = BTreeMap::new();
-    for row in &written {
-        after_by_id.insert(row.try_get::<i64, _>(1)?, row.try_get::<Option<i64>, _>(2)?);
-    }
+    let created_at: DateTime<Utc> = first.created_at;
+    let after_by_id: BTreeMap<i64, Option<i64>> = written
+        .iter()
+        .map(|row| (row.account_id, row.balance_after))
+        .collect();
     let legs = legs
         .iter()
         .zip(&ids)
@@ -239,79 +240,71 @@ async fn lock_accounts(
 ) -> Result<BTreeMap<Account, (Option<i64>, Option<i64>)>> {
     let kinds: Vec<&str> = legs.keys().map(|a| a.kind.as_str()).collect();
     let refs: Vec<Uuid> = legs.keys().map(|a| a.reference_id).collect();
-    let rows = sqlx::query(
-        "SELECT * FROM (
-             SELECT a.id, a.kind, a.reference_id, a.balance FROM ledger.accounts a
-             WHERE (a.kind, a.reference_id) IN (SELECT * FROM unnest($1::TEXT[], $2::UUID[]))
-               AND a.kind <> 'issuance'
-             ORDER BY a.id
-             FOR UPDATE) locked
-         UNION ALL
-         SELECT a.id, a.kind, a.reference_id, a.balance FROM ledger.accounts a
-         WHERE a.kind = 'issuance' AND 'issuance' = ANY($1::TEXT[])",
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!", kind AS "kind!: AccountKind", reference_id AS "reference_id!", balance FROM (
+               SELECT a.id, a.kind, a.reference_id, a.balance FROM ledger.accounts a
+               WHERE (a.kind, a.reference_id) IN (SELECT * FROM unnest($1::TEXT[], $2::UUID[]))
+                 AND a.kind <> 'issuance'
+               ORDER BY a.id
+               FOR UPDATE) locked
+           UNION ALL
+           SELECT a.id, a.kind, a.reference_id, a.balance FROM ledger.accounts a
+           WHERE a.kind = 'issuance' AND 'issuance' = ANY($1::TEXT[])"#,
+        &kinds as _,
+        &refs,
     )
-    .bind(&kinds)
-    .bind(&refs)
     .fetch_all(conn)
     .await?;
-    let mut found = BTreeMap::new();
-    for row in rows {
-        let account = Account {
-            kind: row.try_get("kind")?,
-            reference_id: row.try_get("reference_id")?,
-        };
-        found.insert(
-            account,
-            (
-                Some(row.try_get::<i64, _>("id")?),
-                row.try_get::<Option<i64>, _>("balance")?,
-            ),
-        );
-    }
-    Ok(found)
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let account = Account {
+                kind: row.kind,
+                reference_id: row.reference_id,
+            };
+            (account, (Some(row.id), row.balance))
+        })
+        .collect())
 }
 
 /// A transfer already written under an idempotency key, with its legs.
 async fn load_by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Transfer>> {
-    let rows = sqlx::query(
-        "SELECT t.id, t.kind, t.reference_kind, t.reference_id, t.memo, t.created_at,
-                a.kind AS account_kind, a.reference_id AS account_reference, p.amount, p.balance_after
-         FROM ledger.transfers t
-         JOIN ledger.postings p ON p.transfer_id = t.id
-         JOIN ledger.accounts a ON a.id = p.account_id
-         WHERE t.idempotency_key = $1",
+    let rows = sqlx::query!(
+        r#"SELECT t.id, t.kind AS "kind: TransferKind", t.reference_kind AS "reference_kind: ReferenceKind",
+                  t.reference_id, t.memo, t.created_at,
+                  a.kind AS "account_kind: AccountKind", a.reference_id AS account_reference, p.amount, p.balance_after
+           FROM ledger.transfers t
+           JOIN ledger.postings p ON p.transfer_id = t.id
+           JOIN ledger.accounts a ON a.id = p.account_id
+           WHERE t.idempotency_key = $1"#,
+        key,
     )
-    .bind(key)
     .fetch_all(conn)
     .await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let mut legs = rows
+    let mut legs: Vec<PostedLeg> = rows
         .iter()
-        .map(|row| {
-            Ok(PostedLeg {
-                account: Account {
-                    kind: row.try_get("account_kind")?,
-                    reference_id: row.try_get("account_reference")?,
-                },
-                amount: Pmp::new(row.try_get("amount")?),
-                balance_after: row
-                    .try_get::<Option<i64>, _>("balance_after")?
-                    .map(Pmp::new),
-            })
+        .map(|row| PostedLeg {
+            account: Account {
+                kind: row.account_kind,
+                reference_id: row.account_reference,
+            },
+            amount: Pmp::new(row.amount),
+            balance_after: row.balance_after.map(Pmp::new),
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     legs.sort_by_key(|l| l.account);
     Ok(Some(Transfer {
-        id: first.try_get("id")?,
-        kind: first.try_get("kind")?,
+        id: first.id,
+        kind: first.kind,
         reference: Reference {
-            kind: first.try_get("reference_kind")?,
-            id: first.try_get("reference_id")?,
+            kind: first.reference_kind,
+            id: first.reference_id,
         },
-        memo: first.try_get("memo")?,
-        created_at: first.try_get("created_at")?,
+        memo: first.memo.clone(),
+        created_at: first.created_at,
         legs,
         replayed: true,
     }))

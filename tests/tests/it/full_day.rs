@@ -77,7 +77,7 @@ async fn e3_m3_m4_m5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
         .claim_with_api_proof(&alice, &alice_key, pmc("12.5").0)
         .await;
     assert_eq!(claim["contract"], wave.address().to_checksum(None));
-    assert_eq!(claim["chainId"], CHAIN_ID);
+    assert_eq!(claim["chain_id"], CHAIN_ID);
 
     // ── Bob asks the relayer to claim for him (gas sponsored, claimMany).
     let res = app
@@ -119,7 +119,7 @@ async fn e3_m3_m4_m5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
         assert_eq!(wei(&w["credits"]["in_wave"]), U256::ZERO, "{w}");
         assert_eq!(wei(&w["credits"]["pending"]), U256::ZERO, "{w}");
         assert_eq!(wei(&w["pmc_claimable"]), U256::ZERO, "{w}");
-        assert_eq!(w["wallets"][0]["address"], format!("{address:#x}"), "{w}");
+        assert_eq!(w["wallets"][0]["address"], address.to_checksum(None), "{w}");
         assert_eq!(wei(&w["wallets"][0]["onchain"]["balance"]), amount.0, "{w}");
         assert_eq!(
             wei(&w["wallets"][0]["onchain"]["balance"]),

@@ -307,7 +307,7 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
         assert_eq!(wei(&w["credits"]["in_wave"]), U256::ZERO, "{w}");
         assert_eq!(wei(&w["credits"]["pending"]), U256::ZERO, "{w}");
         assert_eq!(wei(&w["pmc_claimable"]), U256::ZERO, "{w}");
-        assert_eq!(w["wallets"][0]["address"], format!("{address:#x}"), "{w}");
+        assert_eq!(w["wallets"][0]["address"], address.to_checksum(None), "{w}");
         assert_eq!(
             wei(&w["wallets"][0]["onchain"]["balance"]),
             stack.balance_of(address).await,

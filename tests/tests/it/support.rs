@@ -269,7 +269,7 @@ impl Stack {
             .parse()
             .expect("address");
         assert_eq!(account, key.address());
-        let cumulative = wei(&c["cumulativeAmount"]);
+        let cumulative = wei(&c["cumulative_amount"]);
         assert_eq!(cumulative, expected);
         let proof: Vec<B256> = c["proof"]
             .as_array()

@@ -126,11 +126,12 @@ pub async fn load_roles(
     db: impl sqlx::PgExecutor<'_>,
     user_id: uuid::Uuid,
 ) -> Result<RoleSet, sqlx::Error> {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT role FROM auth.user_roles WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_all(db)
-            .await?;
+    let names = sqlx::query_scalar!(
+        "SELECT role FROM auth.user_roles WHERE user_id = $1",
+        user_id
+    )
+    .fetch_all(db)
+    .await?;
     Ok(RoleSet::from_names(names))
 }
 

@@ -3,6 +3,7 @@
 //! the `citizen` role, an empty profile, the sign-up grant (an issuance posting through
 //! [`crate::ledger`], E2) and an audit entry.
 
+use alloy::primitives::Address;
 use sqlx::PgTransaction;
 use uuid::Uuid;
 
@@ -21,8 +22,8 @@ pub enum NewAccount<'a> {
         email: &'a Email,
         password_hash: &'a str,
     },
-    /// A verified wallet (lower-case 0x-hex).
-    Wallet { address: &'a str },
+    /// A verified wallet.
+    Wallet { address: Address },
 }
 
 /// Creates the account; returns its id.
@@ -37,36 +38,42 @@ pub async fn create(
         NewAccount::Password { email, .. } => Some(email.as_str()),
         NewAccount::Wallet { .. } => None,
     };
-    sqlx::query("INSERT INTO auth.users (id, email) VALUES ($1, $2)")
-        .bind(user_id)
-        .bind(email)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO auth.users (id, email) VALUES ($1, $2)",
+        user_id,
+        email,
+    )
+    .execute(&mut **tx)
+    .await?;
     match &account {
         NewAccount::Password { password_hash, .. } => {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO auth.password_credentials (user_id, password_hash) VALUES ($1, $2)",
+                user_id,
+                *password_hash,
             )
-            .bind(user_id)
-            .bind(*password_hash)
             .execute(&mut **tx)
             .await?;
         }
         NewAccount::Wallet { address } => {
-            sqlx::query("INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)")
-                .bind(*address)
-                .bind(user_id)
-                .execute(&mut **tx)
-                .await?;
+            // auth.wallets.address is lower-case 0x-hex text.
+            sqlx::query!(
+                "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+                format!("{address:#x}"),
+                user_id,
+            )
+            .execute(&mut **tx)
+            .await?;
         }
     }
-    sqlx::query("INSERT INTO auth.user_roles (user_id, role) VALUES ($1, $2)")
-        .bind(user_id)
-        .bind(Role::Citizen.as_str())
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("INSERT INTO auth.profiles (user_id) VALUES ($1)")
-        .bind(user_id)
+    sqlx::query!(
+        "INSERT INTO auth.user_roles (user_id, role) VALUES ($1, $2)",
+        user_id,
+        Role::Citizen.as_str(),
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query!("INSERT INTO auth.profiles (user_id) VALUES ($1)", user_id)
         .execute(&mut **tx)
         .await?;
     let (action, details) = match &account {
@@ -76,7 +83,7 @@ pub async fn create(
         ),
         NewAccount::Wallet { address } => (
             Action::Register,
-            serde_json::json!({ "method": "siwe", "address": address }),
+            serde_json::json!({ "method": "siwe", "address": address.to_checksum(None) }),
         ),
     };
     audit::record(
@@ -122,10 +129,10 @@ pub async fn bootstrap_admin(
     if !state.config.admin_emails.iter().any(|e| e == email) {
         return Ok(());
     }
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO auth.user_roles (user_id, role) VALUES ($1, 'admin') ON CONFLICT DO NOTHING",
+        user_id,
     )
-    .bind(user_id)
     .execute(&mut **tx)
     .await?
     .rows_affected();

@@ -125,20 +125,20 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<ApiJson<TokenPair>> {
     let email = Email::parse(&req.email).ok();
-    let row: Option<(uuid::Uuid, String)> = match &email {
+    let row = match &email {
         Some(e) => {
-            sqlx::query_as(
+            sqlx::query!(
                 "SELECT u.id, c.password_hash FROM auth.users u
                  JOIN auth.password_credentials c ON c.user_id = u.id WHERE u.email = $1",
+                e.as_str(),
             )
-            .bind(e.as_str())
             .fetch_optional(&state.db)
             .await?
         }
         None => None,
     };
     let (user_id, stored) = match row {
-        Some((id, h)) => (Some(id), Some(h)),
+        Some(r) => (Some(r.id), Some(r.password_hash)),
         None => (None, None),
     };
     let ok = req.password.len() <= 1024 && password::verify(req.password, stored).await?;

@@ -6,11 +6,11 @@
 //! revoked and the reuse is audited. Logging out revokes the family.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -61,15 +61,15 @@ pub async fn issue(
     let ttl = state.config.refresh_ttl;
     let expires_at = Utc::now()
         + chrono::Duration::from_std(ttl).map_err(|e| ApiError::internal(anyhow::Error::new(e)))?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO auth.refresh_tokens (id, user_id, family_id, token_hash, expires_at)
          VALUES ($1, $2, $3, $4, $5)",
+        Uuid::now_v7(),
+        user_id,
+        family.unwrap_or_else(Uuid::now_v7),
+        hash_token(&refresh_token),
+        expires_at,
     )
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(family.unwrap_or_else(Uuid::now_v7))
-    .bind(hash_token(&refresh_token))
-    .bind(expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(TokenPair {
@@ -89,22 +89,18 @@ pub async fn rotate(
     meta: &RequestMeta,
 ) -> Result<TokenPair, ApiError> {
     let mut tx = state.db.begin().await?;
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at
          FROM auth.refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+        hash_token(token),
     )
-    .bind(hash_token(token))
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
         return Err(AccountsError::RefreshRefused.into());
     };
-    let id: Uuid = row.try_get("id")?;
-    let user_id: Uuid = row.try_get("user_id")?;
-    let family: Uuid = row.try_get("family_id")?;
-    let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
-    let rotated: Option<DateTime<Utc>> = row.try_get("rotated_at")?;
-    let revoked: Option<DateTime<Utc>> = row.try_get("revoked_at")?;
+    let (id, user_id, family) = (row.id, row.user_id, row.family_id);
+    let (rotated, revoked) = (row.rotated_at, row.revoked_at);
 
     if rotated.is_some() || revoked.is_some() {
         let n = revoke_family(&mut tx, family).await?;
@@ -126,13 +122,15 @@ pub async fn rotate(
         tx.commit().await?;
         return Err(AccountsError::RefreshRefused.into());
     }
-    if expires_at <= Utc::now() {
+    if row.expires_at <= Utc::now() {
         return Err(AccountsError::RefreshRefused.into());
     }
-    sqlx::query("UPDATE auth.refresh_tokens SET rotated_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE auth.refresh_tokens SET rotated_at = now() WHERE id = $1",
+        id,
+    )
+    .execute(&mut *tx)
+    .await?;
     let pair = issue(&mut tx, state, user_id, Some(family)).await?;
     tx.commit().await?;
     Ok(pair)
@@ -140,11 +138,11 @@ pub async fn rotate(
 
 /// Revokes every live token of a family; returns how many.
 pub async fn revoke_family(conn: &mut PgConnection, family: Uuid) -> Result<u64, ApiError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE auth.refresh_tokens SET revoked_at = now()
          WHERE family_id = $1 AND revoked_at IS NULL",
+        family,
     )
-    .bind(family)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected())
@@ -153,11 +151,11 @@ pub async fn revoke_family(conn: &mut PgConnection, family: Uuid) -> Result<u64,
 /// Revokes the family of `token` if it belongs to `user_id`; true when one was found.
 pub async fn logout(state: &AppState, user_id: Uuid, token: &str) -> Result<bool, ApiError> {
     let mut tx = state.db.begin().await?;
-    let family: Option<Uuid> = sqlx::query_scalar(
+    let family = sqlx::query_scalar!(
         "SELECT family_id FROM auth.refresh_tokens WHERE token_hash = $1 AND user_id = $2",
+        hash_token(token),
+        user_id,
     )
-    .bind(hash_token(token))
-    .bind(user_id)
     .fetch_optional(&mut *tx)
     .await?;
     let found = match family {

@@ -253,7 +253,8 @@ pub fn recover_signer(message: &str, signature: &str) -> Result<Address, SiweErr
 }
 
 /// Verifies a signed message and consumes its nonce in `conn`'s transaction. Returns the
-/// wallet address (lower-case hex) on success.
+/// message and its address as `auth.wallets.address` stores it (lower-case 0x-hex) on success;
+/// responses show `msg.address` checksummed.
 pub async fn verify_signed_message(
     conn: &mut PgConnection,
     config: &ApiConfig,
@@ -272,10 +273,10 @@ pub async fn verify_signed_message(
         Ok(_) => return Ok(Err(SiweError::WrongSigner)),
         Err(e) => return Ok(Err(e)),
     }
-    let consumed: Option<String> = sqlx::query_scalar(
+    let consumed = sqlx::query_scalar!(
         "DELETE FROM auth.siwe_nonces WHERE nonce = $1 AND expires_at > now() RETURNING nonce",
+        msg.nonce,
     )
-    .bind(&msg.nonce)
     .fetch_optional(&mut *conn)
     .await?;
     if consumed.is_none() {
@@ -318,14 +319,16 @@ pub async fn nonce(State(state): State<AppState>) -> ApiResult<ApiJson<NonceResp
     let ttl = chrono::Duration::from_std(state.config.siwe_nonce_ttl)
         .map_err(|e| ApiError::internal(anyhow::Error::new(e)))?;
     let expires_at = Utc::now() + ttl;
-    sqlx::query("DELETE FROM auth.siwe_nonces WHERE expires_at < now()")
+    sqlx::query!("DELETE FROM auth.siwe_nonces WHERE expires_at < now()")
         .execute(&state.db)
         .await?;
-    sqlx::query("INSERT INTO auth.siwe_nonces (nonce, expires_at) VALUES ($1, $2)")
-        .bind(&nonce)
-        .bind(expires_at)
-        .execute(&state.db)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO auth.siwe_nonces (nonce, expires_at) VALUES ($1, $2)",
+        nonce,
+        expires_at,
+    )
+    .execute(&state.db)
+    .await?;
     Ok(ApiJson(NonceResponse {
         nonce,
         expires_at,
@@ -368,30 +371,25 @@ pub async fn verify(
     ApiJson(req): ApiJson<SignedMessage>,
 ) -> ApiResult<ApiJson<TokenPair>> {
     let mut tx = state.db.begin().await?;
-    let address =
+    let (address, stored) =
         match verify_signed_message(&mut tx, &state.config, &req.message, &req.signature).await? {
-            Ok((_, address)) => address,
+            Ok((msg, stored)) => (msg.address, stored),
             Err(e) => {
                 drop(tx);
                 audit_failure(&state, &meta, &e, None).await?;
                 return Err(AccountsError::from(e).into());
             }
         };
-    let existing: Option<uuid::Uuid> =
-        sqlx::query_scalar("SELECT user_id FROM auth.wallets WHERE address = $1")
-            .bind(&address)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let existing = sqlx::query_scalar!(
+        "SELECT user_id FROM auth.wallets WHERE address = $1",
+        stored,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     let (user_id, created) = match existing {
         Some(id) => (id, false),
         None => (
-            accounts::create(
-                &mut tx,
-                &state,
-                NewAccount::Wallet { address: &address },
-                &meta,
-            )
-            .await?,
+            accounts::create(&mut tx, &state, NewAccount::Wallet { address }, &meta).await?,
             true,
         ),
     };
@@ -402,7 +400,10 @@ pub async fn verify(
             actor: Some(user_id),
             subject: Some(user_id),
             meta: &meta,
-            details: serde_json::json!({ "address": address, "created": created }),
+            details: serde_json::json!({
+                "address": address.to_checksum(None),
+                "created": created,
+            }),
         },
     )
     .await?;

@@ -93,7 +93,7 @@ async fn u2_siwe_signs_in_the_wallets_user_creating_it_the_first_time(pool: PgPo
         .json()
         .await
         .unwrap();
-    assert_eq!(me["wallet"], format!("{:#x}", wallet.address()));
+    assert_eq!(me["wallet"], wallet.address().to_checksum(None));
     assert_eq!(me["email"], Value::Null);
     assert_eq!(me["roles"], json!(["citizen"]));
 
@@ -247,7 +247,7 @@ async fn u2_a_user_links_one_wallet_and_a_wallet_belongs_to_one_user(pool: PgPoo
     .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let linked: Value = res.json().await.unwrap();
-    assert_eq!(linked["address"], format!("{:#x}", w1.address()));
+    assert_eq!(linked["address"], w1.address().to_checksum(None));
 
     let body = signed(&w1, &fresh_msg(&app).await.text(w1.address())).await;
     let res = post(&app, "/v1/me/wallets/link", &body, Some(&bob.access_token)).await;

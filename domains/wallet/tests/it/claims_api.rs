@@ -128,7 +128,7 @@ async fn m5_the_proof_returned_verifies_against_the_stored_root(pool: PgPool) {
 
     let (status, body) = get_claim(&app, &alice).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["chainId"], CHAIN);
+    assert_eq!(body["chain_id"], CHAIN);
     assert_eq!(body["day"], 0);
     assert_eq!(body["contract"], MONEY_WAVE.to_checksum(None));
     let stored: Vec<u8> = sqlx::query_scalar("SELECT root FROM relayer.waves WHERE day = 0")
@@ -145,13 +145,13 @@ async fn m5_the_proof_returned_verifies_against_the_stored_root(pool: PgPool) {
         .parse()
         .expect("address");
     assert_eq!(account, a);
-    let cumulative: U256 = claim["cumulativeAmount"]["wei"]
+    let cumulative: U256 = claim["cumulative_amount"]["wei"]
         .as_str()
         .expect("wei")
         .parse()
         .expect("U256");
     assert_eq!(cumulative, pmc(12));
-    assert_eq!(claim["cumulativeAmount"]["pmc"], "12");
+    assert_eq!(claim["cumulative_amount"]["pmc"], "12");
     let proof: Vec<B256> = claim["proof"]
         .as_array()
         .expect("proof")

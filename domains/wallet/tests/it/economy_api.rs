@@ -37,7 +37,7 @@ async fn list(app: &TestApp, user: &TestUser) -> (u16, Value) {
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn u1_only_admins_read_or_set_the_economy_configuration(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let body = json!({ "annualEbitPmc": "365" });
+    let body = json!({ "annual_ebit_pmc": "365" });
     for role in [
         None,
         Some(Role::Merchant),
@@ -82,27 +82,27 @@ async fn m1_versions_are_kept_apply_from_the_next_utc_day_and_give_the_budget(po
     let (status, v1) = post(
         &app,
         &admin,
-        json!({ "annualEbitPmc": "365", "note": "first" }),
+        json!({ "annual_ebit_pmc": "365", "note": "first" }),
     )
     .await;
     assert_eq!(status, 201, "{v1}");
-    assert_eq!(v1["taxRate"], "0.495");
-    assert_eq!(v1["interestRate"], "0");
-    assert_eq!(v1["annualEbit"]["pmc"], "365");
-    assert_eq!(v1["uncappedDailyBudget"]["pmc"], "0.505");
-    assert_eq!(v1["effectiveFrom"], tomorrow.to_string());
-    assert_eq!(v1["setBy"], admin.user_id.to_string());
+    assert_eq!(v1["tax_rate"], "0.495");
+    assert_eq!(v1["interest_rate"], "0");
+    assert_eq!(v1["annual_ebit"]["pmc"], "365");
+    assert_eq!(v1["uncapped_daily_budget"]["pmc"], "0.505");
+    assert_eq!(v1["effective_from"], tomorrow.to_string());
+    assert_eq!(v1["set_by"], admin.user_id.to_string());
 
     let (status, v2) = post(
         &app,
         &admin,
-        json!({ "annualEbitPmc": "730", "taxRate": "0.5", "interestRate": "0.1" }),
+        json!({ "annual_ebit_pmc": "730", "tax_rate": "0.5", "interest_rate": "0.1" }),
     )
     .await;
     assert_eq!(status, 201, "{v2}");
     assert!(v2["version"].as_i64() > v1["version"].as_i64());
     // 730 × 0.4 / 365 = 0.8 PMC.
-    assert_eq!(v2["uncappedDailyBudget"]["pmc"], "0.8");
+    assert_eq!(v2["uncapped_daily_budget"]["pmc"], "0.8");
 
     // Both versions are kept, newest first.
     let (status, all) = list(&app, &admin).await;
@@ -157,7 +157,7 @@ async fn u2_setting_the_economy_configuration_is_written_to_the_audit_log(pool: 
     let (status, v) = post(
         &app,
         &admin,
-        json!({ "annualEbitPmc": "1000", "taxRate": "0.3", "note": "Q4" }),
+        json!({ "annual_ebit_pmc": "1000", "tax_rate": "0.3", "note": "Q4" }),
     )
     .await;
     assert_eq!(status, 201, "{v}");
@@ -174,9 +174,9 @@ async fn u2_setting_the_economy_configuration_is_written_to_the_audit_log(pool: 
     assert!(row.get::<Option<String>, _>("ip").is_some());
     let details: Value = row.get("details");
     assert_eq!(details["version"], v["version"]);
-    assert_eq!(details["annualEbitWei"], Wei::from_pmc(1000).to_string());
-    assert_eq!(details["taxRate"], "0.3");
-    assert_eq!(details["effectiveFrom"], v["effectiveFrom"]);
+    assert_eq!(details["annual_ebit_wei"], Wei::from_pmc(1000).to_string());
+    assert_eq!(details["tax_rate"], "0.3");
+    assert_eq!(details["effective_from"], v["effective_from"]);
     assert_eq!(details["note"], "Q4");
 
     // The admin audit view shows it too.
@@ -195,7 +195,7 @@ async fn u2_setting_the_economy_configuration_is_written_to_the_audit_log(pool: 
     let (status, problem) = post(
         &app,
         &admin,
-        json!({ "annualEbitPmc": "1", "taxRate": "0.7", "interestRate": "0.4" }),
+        json!({ "annual_ebit_pmc": "1", "tax_rate": "0.7", "interest_rate": "0.4" }),
     )
     .await;
     assert_eq!(status, 422, "{problem}");
@@ -224,21 +224,26 @@ async fn m1_malformed_amounts_and_rates_are_refused_field_by_field(pool: PgPool)
         .register_with_role("admin@example.org", Role::Admin)
         .await;
     for (body, field) in [
-        (json!({ "annualEbitPmc": "-5" }), "annualEbitPmc"),
-        (json!({ "annualEbitPmc": "ten" }), "annualEbitPmc"),
+        (json!({ "annual_ebit_pmc": "-5" }), "annual_ebit_pmc"),
+        (json!({ "annual_ebit_pmc": "ten" }), "annual_ebit_pmc"),
         (
-            json!({ "annualEbitPmc": "1", "taxRate": "half" }),
-            "taxRate",
+            json!({ "annual_ebit_pmc": "1", "tax_rate": "half" }),
+            "tax_rate",
         ),
         (
-            json!({ "annualEbitPmc": "1", "interestRate": "1e" }),
-            "interestRate",
+            json!({ "annual_ebit_pmc": "1", "interest_rate": "1e" }),
+            "interest_rate",
         ),
     ] {
         let (status, problem) = post(&app, &admin, body.clone()).await;
         assert_eq!(status, 422, "{body}: {problem}");
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
-    let (status, _) = post(&app, &admin, json!({ "annualEbitPmc": "1", "extra": true })).await;
+    let (status, _) = post(
+        &app,
+        &admin,
+        json!({ "annual_ebit_pmc": "1", "extra": true }),
+    )
+    .await;
     assert_eq!(status, 422, "unknown fields are refused");
 }

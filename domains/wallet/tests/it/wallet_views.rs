@@ -4,6 +4,7 @@
 // Helpers outside #[test] functions panic on purpose: a failed step fails the test.
 #![allow(clippy::unwrap_used)]
 
+use alloy::primitives::Address;
 use chrono::NaiveDate;
 use posmul_api::testing::{TestApp, TestUser, spawn_app};
 use posmul_core::money::Wei;
@@ -19,6 +20,11 @@ const CHAIN: i64 = 31337;
 const ADDR: &str = "0x00000000000000000000000000000000000000a1";
 const OTHER: &str = "0x00000000000000000000000000000000000000b2";
 const ZERO: &str = "0x0000000000000000000000000000000000000000";
+
+/// How responses show an address: EIP-55 checksummed.
+fn checksummed(address: &str) -> String {
+    address.parse::<Address>().unwrap().to_checksum(None)
+}
 
 fn pmc(n: &str) -> Wei {
     Wei::parse_pmc(n).unwrap()
@@ -230,7 +236,7 @@ async fn u1_the_wallet_shows_credits_chain_balance_claimable_and_the_level(pool:
         "entitled 200 in the published wave, 120 claimed"
     );
     let wallet = &w["wallets"][0];
-    assert_eq!(wallet["address"], ADDR);
+    assert_eq!(wallet["address"], checksummed(ADDR));
     assert_eq!(wallet["claimable"]["pmc"], "80");
     assert_eq!(wallet["onchain"]["balance"]["pmc"], "150");
     assert_eq!(wallet["onchain"]["valid_at_block"], 120);
@@ -353,7 +359,7 @@ async fn an_explorer_reads_an_addresss_balance_transfers_and_donations(pool: PgP
 
     let (status, view) = get(&app, None, &path("")).await;
     assert_eq!(status, 200, "{view}");
-    assert_eq!(view["address"], ADDR);
+    assert_eq!(view["address"], checksummed(ADDR));
     assert_eq!(
         view["onchain"]["balance"],
         json!({ "wei": "997500000000000000000", "pmc": "997.5" })
@@ -366,9 +372,12 @@ async fn an_explorer_reads_an_addresss_balance_transfers_and_donations(pool: PgP
     assert_eq!(transfers[1]["direction"], "out");
     assert_eq!(transfers[6]["direction"], "in");
     assert_eq!(transfers[6]["from"], ZERO);
+    assert_eq!(transfers[1]["to"], checksummed(OTHER));
     assert_eq!(transfers[6]["finalized"], true);
     let donation = &view["donations"]["items"][0];
     assert_eq!(donation["role"], "donor");
+    assert_eq!(donation["donor"], checksummed(ADDR));
+    assert_eq!(donation["beneficiary"], checksummed(OTHER));
     assert_eq!(donation["recipient_id"], "12");
     assert_eq!(donation["amount"]["pmc"], "100");
 
