@@ -3,8 +3,9 @@
 //! The money book over HTTP (E1–E3, M1, M5):
 //!
 //! - [`pmp`]: a citizen's PMP history and internal transfers (`/v1/pmp/*`, `/v1/me/pmp/*`);
-//! - [`wallet`]: the signed-in citizen's wallet view (`/v1/me/wallet`) and the public explorer
-//!   of an address's PMC (`/v1/accounts/{address}/pmc`), from the chain mirror;
+//! - [`my_wallet`]: the signed-in citizen's own wallet (`/v1/me/wallet`) and its history;
+//! - [`explorer`]: the public explorer of an address's PMC (`/v1/accounts/{address}/pmc`);
+//! - [`mirror`]: the reads of the indexer's chain mirror both views share;
 //! - [`claims`]: what a wallet needs to claim its PMC, and gas-sponsored claims;
 //! - [`economy`]: the economy configuration (M1) for admins, and B(d).
 //!
@@ -14,8 +15,10 @@
 pub mod claims;
 pub mod economy;
 pub mod error;
+pub mod explorer;
+pub mod mirror;
+pub mod my_wallet;
 pub mod pmp;
-pub mod wallet;
 
 use posmul_api_kit::{AppState, audit, auth, config, display, idempotency, pagination, state};
 use posmul_economy::{credits, ledger};
@@ -25,7 +28,8 @@ use utoipa_axum::router::OpenApiRouter;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(pmp::router())
-        .merge(wallet::router())
+        .merge(my_wallet::router())
+        .merge(explorer::router())
         .merge(claims::router())
         .merge(economy::router())
 }

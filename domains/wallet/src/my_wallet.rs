@@ -1,13 +1,13 @@
-//! Wallet views: what a citizen holds, and what an explorer can see of an address.
+//! The signed-in citizen's own wallet (E3, U1, M5): what they hold and have earned.
 //!
 //! - `GET /v1/me/wallet` — PMP balance; PMC credits by state; PMC claimable; the on-chain PMC
 //!   balance of each linked wallet from the indexer's mirror with the block it is valid at; the
 //!   level (U1).
 //! - `GET /v1/me/wallet/history` — PMP postings and PMC credits in one timeline, newest first.
-//! - `GET /v1/accounts/{address}/pmc` (public) — an address's PMC balance, its latest transfers
-//!   and donations, from the mirror; `…/pmc/transfers` and `…/pmc/donations` page further.
 //!
-//! Every PMC amount is shown both as a wei string and as a PMC decimal ([`PmcAmount`]).
+//! Every PMC amount is shown both as a wei string and as a PMC decimal ([`PmcAmount`]). What an
+//! address holds on chain is the mirror's answer ([`crate::mirror`]); what it can claim is the
+//! money book's (`posmul_economy::wave`). The public view of any address is [`crate::explorer`].
 //!
 //! ## Sources
 //! - On-chain balances: `chain.pmc_balances` (the balance at the indexer's `indexed_block`) and
@@ -24,11 +24,10 @@
 //! plus the credits not yet claimed (all credits ever issued minus the wallets' claimed
 //! cumulative amounts, never below 0). PMC is summed in wei and then rounded down to whole PMC.
 
-use alloy::primitives::{Address, U256};
-use axum::extract::{Path, Query, State};
+use alloy::primitives::U256;
+use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::money::{WEI_PER_PMC, Wei};
-use posmul_economy::codec;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
 use utoipa::ToSchema;
@@ -39,20 +38,18 @@ use crate::{
     auth::extract::AuthUser,
     credits::{self, CreditState},
     display::{self, PmcAmount},
-    error::{ApiError, ApiJson, ApiResult, Problem, WalletError},
+    error::{ApiError, ApiJson, ApiResult, Problem},
     ledger::{self, Account, Reference},
+    mirror::{self, ChainBalance},
     pagination::{Page, PageParams},
     state::AppState,
 };
 
-/// The wallet routes.
+/// The `/v1/me/wallet` routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(my_wallet))
         .routes(routes!(my_wallet_history))
-        .routes(routes!(account_pmc))
-        .routes(routes!(account_pmc_transfers))
-        .routes(routes!(account_pmc_donations))
 }
 
 /// PMC credits (earned off-chain, E3) by state.
@@ -66,18 +63,6 @@ pub struct CreditsView {
     pub claimed: PmcAmount,
     /// Everything ever credited.
     pub total: PmcAmount,
-}
-
-/// A PMC balance on chain, as mirrored by the indexer.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ChainBalance {
-    pub chain_id: i64,
-    /// The balance at `valid_at_block` (the indexer's latest indexed block).
-    pub balance: PmcAmount,
-    pub valid_at_block: i64,
-    /// The balance at `finalized_block` (cannot be reorganized away).
-    pub finalized_balance: PmcAmount,
-    pub finalized_block: i64,
 }
 
 /// A wallet linked to the account.
@@ -131,7 +116,7 @@ pub async fn my_wallet(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<ApiJson<WalletView>> {
-    let chain_id = chain_id(&state)?;
+    let chain_id = mirror::chain_id(&state)?;
     let mut conn = state.db.acquire().await?;
     let pmp = ledger::balance(&mut conn, Account::user(user.user_id))
         .await?
@@ -182,10 +167,6 @@ pub fn level(pmp: i64, pmc_whole: U256) -> i64 {
     let pmc = u64::try_from(pmc_whole).unwrap_or(u64::MAX);
     let points = u128::from(pmp.max(0).unsigned_abs()) + u128::from(pmc);
     i64::try_from(points / 1000 + 1).unwrap_or(i64::MAX)
-}
-
-fn chain_id(state: &AppState) -> ApiResult<i64> {
-    i64::try_from(state.config.chain_id).map_err(ApiError::internal)
 }
 
 struct WalletRow {
@@ -405,304 +386,6 @@ fn credit_state(s: &str) -> ApiResult<CreditState> {
     }
 }
 
-/// An address from `0x` + 40 hex digits, in any case (no checksum is required of a path).
-fn parse_address(s: &str) -> Result<Address, WalletError> {
-    let hex = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .filter(|h| h.len() == 40)
-        .ok_or(WalletError::InvalidAddress)?;
-    hex.parse().map_err(|_| WalletError::InvalidAddress)
-}
-
-/// 0x-prefixed lower-case hex, for transaction hashes.
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(2 + bytes.len() * 2);
-    s.push_str("0x");
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// A mirrored 20-byte address column, checksummed for the response.
-fn shown(bytes: &[u8]) -> ApiResult<String> {
-    codec::address(bytes)
-        .map(|a| display::address(&a))
-        .map_err(ApiError::internal)
-}
-
-/// A PMC transfer touching the address.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PmcTransferView {
-    pub tx_hash: String,
-    pub block_number: i64,
-    pub log_index: i32,
-    /// Checksummed; `0x000…0` for a mint.
-    pub from: String,
-    /// Checksummed; `0x000…0` for a burn.
-    pub to: String,
-    pub value: PmcAmount,
-    /// `in`, `out` or `self`, seen from the address.
-    pub direction: String,
-    /// Below the finalized block: cannot be reorganized away.
-    pub finalized: bool,
-}
-
-/// A DonationHub donation the address made or received.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct DonationView {
-    pub tx_hash: String,
-    pub block_number: i64,
-    pub log_index: i32,
-    /// The DonationHub recipient id (decimal).
-    pub recipient_id: String,
-    /// Checksummed.
-    pub donor: String,
-    /// Checksummed.
-    pub beneficiary: String,
-    pub amount: PmcAmount,
-    /// `donor` or `beneficiary`: the address's side.
-    pub role: String,
-    pub finalized: bool,
-}
-
-/// `GET /v1/accounts/{address}/pmc`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct AccountPmc {
-    /// EIP-55 checksummed.
-    pub address: String,
-    /// `null` until the indexer mirrors the chain `CHAIN_ID`.
-    pub onchain: Option<ChainBalance>,
-    /// The newest transfers; page on with `/v1/accounts/{address}/pmc/transfers`.
-    pub transfers: Page<PmcTransferView>,
-    /// The newest donations; page on with `/v1/accounts/{address}/pmc/donations`.
-    pub donations: Page<DonationView>,
-}
-
-/// Cursor of the mirror's lists: (block number, log index) of the last item.
-type ChainKey = (i64, i32);
-
-/// An address's PMC on chain, for explorers (public).
-#[utoipa::path(get, path = "/v1/accounts/{address}/pmc", tag = "explorer",
-    params(("address" = String, Path, description = "0x-prefixed 20-byte hex address")),
-    responses(
-        (status = 200, description = "balance, newest transfers and donations", body = AccountPmc),
-        (status = 422, description = "not an address", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
-    ))]
-#[tracing::instrument(skip_all, fields(address = %address))]
-pub async fn account_pmc(
-    State(state): State<AppState>,
-    Path(address): Path<String>,
-) -> ApiResult<ApiJson<AccountPmc>> {
-    let address = parse_address(&address)?;
-    let bytes = address.as_slice();
-    let chain_id = chain_id(&state)?;
-    let limit = i64::from(crate::pagination::DEFAULT_LIMIT);
-    let mut conn = state.db.acquire().await?;
-    let onchain = chain_balance(&mut conn, chain_id, bytes).await?;
-    let transfers = transfers_page(&mut conn, chain_id, bytes, None, limit).await?;
-    let donations = donations_page(&mut conn, chain_id, bytes, None, limit).await?;
-    Ok(ApiJson(AccountPmc {
-        address: display::address(&address),
-        onchain,
-        transfers,
-        donations,
-    }))
-}
-
-/// An address's PMC transfers, newest first (public).
-#[utoipa::path(get, path = "/v1/accounts/{address}/pmc/transfers", tag = "explorer",
-    params(("address" = String, Path, description = "0x-prefixed 20-byte hex address"), PageParams),
-    responses(
-        (status = 200, description = "a page of transfers", body = Page<PmcTransferView>),
-        (status = 422, description = "not an address, bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
-    ))]
-#[tracing::instrument(skip_all, fields(address = %address))]
-pub async fn account_pmc_transfers(
-    State(state): State<AppState>,
-    Path(address): Path<String>,
-    Query(params): Query<PageParams>,
-) -> ApiResult<ApiJson<Page<PmcTransferView>>> {
-    let address = parse_address(&address)?;
-    let bytes = address.as_slice();
-    let mut conn = state.db.acquire().await?;
-    let page = transfers_page(
-        &mut conn,
-        chain_id(&state)?,
-        bytes,
-        params.after()?,
-        params.limit()?,
-    )
-    .await?;
-    Ok(ApiJson(page))
-}
-
-/// Donations an address made or received, newest first (public).
-#[utoipa::path(get, path = "/v1/accounts/{address}/pmc/donations", tag = "explorer",
-    params(("address" = String, Path, description = "0x-prefixed 20-byte hex address"), PageParams),
-    responses(
-        (status = 200, description = "a page of donations", body = Page<DonationView>),
-        (status = 422, description = "not an address, bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
-    ))]
-#[tracing::instrument(skip_all, fields(address = %address))]
-pub async fn account_pmc_donations(
-    State(state): State<AppState>,
-    Path(address): Path<String>,
-    Query(params): Query<PageParams>,
-) -> ApiResult<ApiJson<Page<DonationView>>> {
-    let address = parse_address(&address)?;
-    let bytes = address.as_slice();
-    let mut conn = state.db.acquire().await?;
-    let page = donations_page(
-        &mut conn,
-        chain_id(&state)?,
-        bytes,
-        params.after()?,
-        params.limit()?,
-    )
-    .await?;
-    Ok(ApiJson(page))
-}
-
-async fn chain_balance(
-    conn: &mut PgConnection,
-    chain_id: i64,
-    address: &[u8],
-) -> ApiResult<Option<ChainBalance>> {
-    let row = sqlx::query(
-        "SELECT c.indexed_block, c.finalized_block,
-                COALESCE((SELECT balance FROM chain.pmc_balances WHERE chain_id = $1 AND address = $2), 0) AS balance,
-                chain.pmc_balance_at($1, $2, c.finalized_block) AS finalized_balance
-         FROM chain.cursors c WHERE c.chain_id = $1",
-    )
-    .bind(chain_id)
-    .bind(address)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| -> ApiResult<ChainBalance> {
-        Ok(ChainBalance {
-            chain_id,
-            balance: r.try_get::<Wei, _>("balance")?.into(),
-            valid_at_block: r.try_get("indexed_block")?,
-            finalized_balance: r.try_get::<Wei, _>("finalized_balance")?.into(),
-            finalized_block: r.try_get("finalized_block")?,
-        })
-    })
-    .transpose()
-}
-
-async fn transfers_page(
-    conn: &mut PgConnection,
-    chain_id: i64,
-    address: &[u8],
-    after: Option<ChainKey>,
-    limit: i64,
-) -> ApiResult<Page<PmcTransferView>> {
-    let (block, log) = after.map_or((None, None), |(b, l)| (Some(b), Some(l)));
-    // One index per side (pmc_transfers_from / _to); a self-transfer appears on both, once.
-    let rows = sqlx::query(
-        "SELECT DISTINCT ON (block_number, log_index) * FROM (
-             (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
-              FROM chain.pmc_transfers
-              WHERE chain_id = $1 AND from_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
-              ORDER BY block_number DESC, log_index DESC LIMIT $5)
-             UNION ALL
-             (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
-              FROM chain.pmc_transfers
-              WHERE chain_id = $1 AND to_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
-              ORDER BY block_number DESC, log_index DESC LIMIT $5)) t
-         ORDER BY block_number DESC, log_index DESC
-         LIMIT $5",
-    )
-    .bind(chain_id)
-    .bind(address)
-    .bind(block)
-    .bind(log)
-    .bind(limit + 1)
-    .fetch_all(conn)
-    .await?;
-    let items = rows
-        .iter()
-        .map(|r| -> ApiResult<PmcTransferView> {
-            let from: Vec<u8> = r.try_get("from_address")?;
-            let to: Vec<u8> = r.try_get("to_address")?;
-            let direction = match (from.as_slice() == address, to.as_slice() == address) {
-                (true, true) => "self",
-                (true, false) => "out",
-                _ => "in",
-            };
-            Ok(PmcTransferView {
-                tx_hash: hex(&r.try_get::<Vec<u8>, _>("tx_hash")?),
-                block_number: r.try_get("block_number")?,
-                log_index: r.try_get("log_index")?,
-                from: shown(&from)?,
-                to: shown(&to)?,
-                value: r.try_get::<Wei, _>("value")?.into(),
-                direction: direction.to_owned(),
-                finalized: r.try_get("finalized")?,
-            })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Page::from_rows(items, limit, |t| {
-        (t.block_number, t.log_index)
-    }))
-}
-
-async fn donations_page(
-    conn: &mut PgConnection,
-    chain_id: i64,
-    address: &[u8],
-    after: Option<ChainKey>,
-    limit: i64,
-) -> ApiResult<Page<DonationView>> {
-    let (block, log) = after.map_or((None, None), |(b, l)| (Some(b), Some(l)));
-    let rows = sqlx::query(
-        "SELECT tx_hash, block_number, log_index, recipient_id::TEXT AS recipient_id, donor, beneficiary, amount, finalized
-         FROM chain.donations
-         WHERE chain_id = $1 AND (donor = $2 OR beneficiary = $2)
-           AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
-         ORDER BY block_number DESC, log_index DESC
-         LIMIT $5",
-    )
-    .bind(chain_id)
-    .bind(address)
-    .bind(block)
-    .bind(log)
-    .bind(limit + 1)
-    .fetch_all(conn)
-    .await?;
-    let items = rows
-        .iter()
-        .map(|r| -> ApiResult<DonationView> {
-            let donor: Vec<u8> = r.try_get("donor")?;
-            let beneficiary: Vec<u8> = r.try_get("beneficiary")?;
-            Ok(DonationView {
-                tx_hash: hex(&r.try_get::<Vec<u8>, _>("tx_hash")?),
-                block_number: r.try_get("block_number")?,
-                log_index: r.try_get("log_index")?,
-                recipient_id: r.try_get("recipient_id")?,
-                role: if donor.as_slice() == address {
-                    "donor"
-                } else {
-                    "beneficiary"
-                }
-                .to_owned(),
-                donor: shown(&donor)?,
-                beneficiary: shown(&beneficiary)?,
-                amount: r.try_get::<Wei, _>("amount")?.into(),
-                finalized: r.try_get("finalized")?,
-            })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Page::from_rows(items, limit, |d| {
-        (d.block_number, d.log_index)
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,26 +400,5 @@ mod tests {
             level(i64::MAX, U256::MAX),
             i64::try_from((u128::from(i64::MAX as u64) + u128::from(u64::MAX)) / 1000 + 1).unwrap()
         );
-    }
-
-    #[test]
-    fn addresses_parse_in_any_case_and_print_checksummed() {
-        let a = parse_address("0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266").unwrap();
-        assert_eq!(
-            display::address(&a),
-            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-        );
-        assert_eq!(
-            shown(a.as_slice()).unwrap(),
-            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-        );
-        for bad in [
-            "abcdef0123456789abcdef0123456789abcdef01",
-            "0x123",
-            "0xZZcdef0123456789abcdef0123456789abcdef01",
-            "0xé1cdef0123456789abcdef0123456789abcdef0",
-        ] {
-            assert!(parse_address(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -1,0 +1,329 @@
+//! The public explorer of an address's PMC (no sign-in), from the indexer's mirror.
+//!
+//! - `GET /v1/accounts/{address}/pmc` — an address's PMC balance on chain, its latest transfers
+//!   and donations; `…/pmc/transfers` and `…/pmc/donations` page further.
+//!
+//! The address in the path may be in any case; every address in a reply is EIP-55 checksummed.
+//! A citizen's own wallet, with what they earned and can claim, is [`crate::my_wallet`].
+
+use alloy::primitives::Address;
+use axum::extract::{Path, Query, State};
+use posmul_core::money::Wei;
+use posmul_economy::codec;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, Row};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    display::{self, PmcAmount},
+    error::{ApiError, ApiJson, ApiResult, Problem, WalletError},
+    mirror::{self, ChainBalance},
+    pagination::{Page, PageParams},
+    state::AppState,
+};
+
+/// The `/v1/accounts/{address}/pmc` routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(account_pmc))
+        .routes(routes!(account_pmc_transfers))
+        .routes(routes!(account_pmc_donations))
+}
+
+/// An address from `0x` + 40 hex digits, in any case (no checksum is required of a path).
+fn parse_address(s: &str) -> Result<Address, WalletError> {
+    let hex = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .filter(|h| h.len() == 40)
+        .ok_or(WalletError::InvalidAddress)?;
+    hex.parse().map_err(|_| WalletError::InvalidAddress)
+}
+
+/// 0x-prefixed lower-case hex, for transaction hashes.
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + bytes.len() * 2);
+    s.push_str("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// A mirrored 20-byte address column, checksummed for the response.
+fn shown(bytes: &[u8]) -> ApiResult<String> {
+    codec::address(bytes)
+        .map(|a| display::address(&a))
+        .map_err(ApiError::internal)
+}
+
+/// A PMC transfer touching the address.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PmcTransferView {
+    pub tx_hash: String,
+    pub block_number: i64,
+    pub log_index: i32,
+    /// Checksummed; `0x000…0` for a mint.
+    pub from: String,
+    /// Checksummed; `0x000…0` for a burn.
+    pub to: String,
+    pub value: PmcAmount,
+    /// `in`, `out` or `self`, seen from the address.
+    pub direction: String,
+    /// Below the finalized block: cannot be reorganized away.
+    pub finalized: bool,
+}
+
+/// A DonationHub donation the address made or received.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DonationView {
+    pub tx_hash: String,
+    pub block_number: i64,
+    pub log_index: i32,
+    /// The DonationHub recipient id (decimal).
+    pub recipient_id: String,
+    /// Checksummed.
+    pub donor: String,
+    /// Checksummed.
+    pub beneficiary: String,
+    pub amount: PmcAmount,
+    /// `donor` or `beneficiary`: the address's side.
+    pub role: String,
+    pub finalized: bool,
+}
+
+/// `GET /v1/accounts/{address}/pmc`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountPmc {
+    /// EIP-55 checksummed.
+    pub address: String,
+    /// `null` until the indexer mirrors the chain `CHAIN_ID`.
+    pub onchain: Option<ChainBalance>,
+    /// The newest transfers; page on with `/v1/accounts/{address}/pmc/transfers`.
+    pub transfers: Page<PmcTransferView>,
+    /// The newest donations; page on with `/v1/accounts/{address}/pmc/donations`.
+    pub donations: Page<DonationView>,
+}
+
+/// Cursor of the mirror's lists: (block number, log index) of the last item.
+type ChainKey = (i64, i32);
+
+/// An address's PMC on chain, for explorers (public).
+#[utoipa::path(get, path = "/v1/accounts/{address}/pmc", tag = "explorer",
+    params(("address" = String, Path, description = "0x-prefixed 20-byte hex address")),
+    responses(
+        (status = 200, description = "balance, newest transfers and donations", body = AccountPmc),
+        (status = 422, description = "not an address", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(address = %address))]
+pub async fn account_pmc(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> ApiResult<ApiJson<AccountPmc>> {
+    let address = parse_address(&address)?;
+    let bytes = address.as_slice();
+    let chain_id = mirror::chain_id(&state)?;
+    let limit = i64::from(crate::pagination::DEFAULT_LIMIT);
+    let mut conn = state.db.acquire().await?;
+    let onchain = mirror::chain_balance(&mut conn, chain_id, bytes).await?;
+    let transfers = transfers_page(&mut conn, chain_id, bytes, None, limit).await?;
+    let donations = donations_page(&mut conn, chain_id, bytes, None, limit).await?;
+    Ok(ApiJson(AccountPmc {
+        address: display::address(&address),
+        onchain,
+        transfers,
+        donations,
+    }))
+}
+
+/// An address's PMC transfers, newest first (public).
+#[utoipa::path(get, path = "/v1/accounts/{address}/pmc/transfers", tag = "explorer",
+    params(("address" = String, Path, description = "0x-prefixed 20-byte hex address"), PageParams),
+    responses(
+        (status = 200, description = "a page of transfers", body = Page<PmcTransferView>),
+        (status = 422, description = "not an address, bad cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(address = %address))]
+pub async fn account_pmc_transfers(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<ApiJson<Page<PmcTransferView>>> {
+    let address = parse_address(&address)?;
+    let bytes = address.as_slice();
+    let mut conn = state.db.acquire().await?;
+    let page = transfers_page(
+        &mut conn,
+        mirror::chain_id(&state)?,
+        bytes,
+        params.after()?,
+        params.limit()?,
+    )
+    .await?;
+    Ok(ApiJson(page))
+}
+
+/// Donations an address made or received, newest first (public).
+#[utoipa::path(get, path = "/v1/accounts/{address}/pmc/donations", tag = "explorer",
+    params(("address" = String, Path, description = "0x-prefixed 20-byte hex address"), PageParams),
+    responses(
+        (status = 200, description = "a page of donations", body = Page<DonationView>),
+        (status = 422, description = "not an address, bad cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(address = %address))]
+pub async fn account_pmc_donations(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<ApiJson<Page<DonationView>>> {
+    let address = parse_address(&address)?;
+    let bytes = address.as_slice();
+    let mut conn = state.db.acquire().await?;
+    let page = donations_page(
+        &mut conn,
+        mirror::chain_id(&state)?,
+        bytes,
+        params.after()?,
+        params.limit()?,
+    )
+    .await?;
+    Ok(ApiJson(page))
+}
+
+async fn transfers_page(
+    conn: &mut PgConnection,
+    chain_id: i64,
+    address: &[u8],
+    after: Option<ChainKey>,
+    limit: i64,
+) -> ApiResult<Page<PmcTransferView>> {
+    let (block, log) = after.map_or((None, None), |(b, l)| (Some(b), Some(l)));
+    // One index per side (pmc_transfers_from / _to); a self-transfer appears on both, once.
+    let rows = sqlx::query(
+        "SELECT DISTINCT ON (block_number, log_index) * FROM (
+             (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
+              FROM chain.pmc_transfers
+              WHERE chain_id = $1 AND from_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
+              ORDER BY block_number DESC, log_index DESC LIMIT $5)
+             UNION ALL
+             (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
+              FROM chain.pmc_transfers
+              WHERE chain_id = $1 AND to_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
+              ORDER BY block_number DESC, log_index DESC LIMIT $5)) t
+         ORDER BY block_number DESC, log_index DESC
+         LIMIT $5",
+    )
+    .bind(chain_id)
+    .bind(address)
+    .bind(block)
+    .bind(log)
+    .bind(limit + 1)
+    .fetch_all(conn)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| -> ApiResult<PmcTransferView> {
+            let from: Vec<u8> = r.try_get("from_address")?;
+            let to: Vec<u8> = r.try_get("to_address")?;
+            let direction = match (from.as_slice() == address, to.as_slice() == address) {
+                (true, true) => "self",
+                (true, false) => "out",
+                _ => "in",
+            };
+            Ok(PmcTransferView {
+                tx_hash: hex(&r.try_get::<Vec<u8>, _>("tx_hash")?),
+                block_number: r.try_get("block_number")?,
+                log_index: r.try_get("log_index")?,
+                from: shown(&from)?,
+                to: shown(&to)?,
+                value: r.try_get::<Wei, _>("value")?.into(),
+                direction: direction.to_owned(),
+                finalized: r.try_get("finalized")?,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Page::from_rows(items, limit, |t| {
+        (t.block_number, t.log_index)
+    }))
+}
+
+async fn donations_page(
+    conn: &mut PgConnection,
+    chain_id: i64,
+    address: &[u8],
+    after: Option<ChainKey>,
+    limit: i64,
+) -> ApiResult<Page<DonationView>> {
+    let (block, log) = after.map_or((None, None), |(b, l)| (Some(b), Some(l)));
+    let rows = sqlx::query(
+        "SELECT tx_hash, block_number, log_index, recipient_id::TEXT AS recipient_id, donor, beneficiary, amount, finalized
+         FROM chain.donations
+         WHERE chain_id = $1 AND (donor = $2 OR beneficiary = $2)
+           AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
+         ORDER BY block_number DESC, log_index DESC
+         LIMIT $5",
+    )
+    .bind(chain_id)
+    .bind(address)
+    .bind(block)
+    .bind(log)
+    .bind(limit + 1)
+    .fetch_all(conn)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| -> ApiResult<DonationView> {
+            let donor: Vec<u8> = r.try_get("donor")?;
+            let beneficiary: Vec<u8> = r.try_get("beneficiary")?;
+            Ok(DonationView {
+                tx_hash: hex(&r.try_get::<Vec<u8>, _>("tx_hash")?),
+                block_number: r.try_get("block_number")?,
+                log_index: r.try_get("log_index")?,
+                recipient_id: r.try_get("recipient_id")?,
+                role: if donor.as_slice() == address {
+                    "donor"
+                } else {
+                    "beneficiary"
+                }
+                .to_owned(),
+                donor: shown(&donor)?,
+                beneficiary: shown(&beneficiary)?,
+                amount: r.try_get::<Wei, _>("amount")?.into(),
+                finalized: r.try_get("finalized")?,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Page::from_rows(items, limit, |d| {
+        (d.block_number, d.log_index)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_in_any_case_and_print_checksummed() {
+        let a = parse_address("0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266").unwrap();
+        assert_eq!(
+            display::address(&a),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
+        assert_eq!(
+            shown(a.as_slice()).unwrap(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
+        for bad in [
+            "abcdef0123456789abcdef0123456789abcdef01",
+            "0x123",
+            "0xZZcdef0123456789abcdef0123456789abcdef01",
+            "0xé1cdef0123456789abcdef0123456789abcdef0",
+        ] {
+            assert!(parse_address(bad).is_err(), "{bad}");
+        }
+    }
+}
