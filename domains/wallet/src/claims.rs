@@ -14,7 +14,6 @@
 //! money book's answers (`posmul_economy::wave`); proofs are checked against the root before
 //! they are returned.
 
-use alloy::primitives::Address;
 use axum::{extract::State, http::StatusCode};
 use posmul_economy::{claims as queue, wave};
 use serde::{Deserialize, Serialize};
@@ -25,7 +24,8 @@ use crate::{
     auth::extract::AuthUser,
     config::Rate,
     display::{self, PmcAmount},
-    error::{ApiError, ApiResult, Problem, WalletError},
+    error::{ApiResult, Problem, WalletError},
+    my_wallet,
     state::AppState,
 };
 
@@ -82,8 +82,6 @@ pub struct ClaimForMeView {
     pub requests: Vec<ClaimRequestView>,
 }
 
-/// The user's claims against the latest published wave: at least one wallet with a leaf, or
-/// one of the problems above.
 /// The current wave of the configured chain and, for each linked wallet with a leaf in it, its
 /// proof and standing (the money book answers every question; this only shapes the reply).
 struct Standing {
@@ -91,11 +89,13 @@ struct Standing {
     wallets: Vec<(wave::ClaimProof, wave::WaveBalance)>,
 }
 
+/// The user's claims against the latest published wave: at least one wallet with a leaf, or a
+/// [`WalletError`] saying why there is none.
 async fn standing_of(state: &AppState, user: &AuthUser) -> ApiResult<Standing> {
     let Some(current) = wave::current(&state.db, state.config.chain_id).await? else {
         return Err(WalletError::NoWaveYet.into());
     };
-    let wallets = linked_addresses(state, user).await?;
+    let wallets = my_wallet::linked_addresses(&state.db, user.user_id).await?;
     if wallets.is_empty() {
         return Err(WalletError::NoWalletLinked.into());
     }
@@ -113,22 +113,6 @@ async fn standing_of(state: &AppState, user: &AuthUser) -> ApiResult<Standing> {
         wave: current,
         wallets: out,
     })
-}
-
-/// The user's linked wallets.
-async fn linked_addresses(state: &AppState, user: &AuthUser) -> ApiResult<Vec<Address>> {
-    let wallets: Vec<String> =
-        sqlx::query_scalar("SELECT address FROM auth.wallets WHERE user_id = $1 ORDER BY address")
-            .bind(user.user_id)
-            .fetch_all(&state.db)
-            .await?;
-    wallets
-        .iter()
-        .map(|w| {
-            w.parse::<Address>()
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("stored wallet {w:?}: {e}")))
-        })
-        .collect()
 }
 
 fn view(s: &Standing) -> ClaimView {

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use posmul_core::money::Wei;
 use posmul_economy::codec;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -123,13 +123,14 @@ pub async fn account_pmc(
     Path(address): Path<String>,
 ) -> ApiResult<ApiJson<AccountPmc>> {
     let address = parse_address(&address)?;
-    let bytes = address.as_slice();
     let chain_id = mirror::chain_id(&state)?;
     let limit = i64::from(crate::pagination::DEFAULT_LIMIT);
     let mut conn = state.db.acquire().await?;
-    let onchain = mirror::chain_balance(&mut conn, chain_id, bytes).await?;
-    let transfers = transfers_page(&mut conn, chain_id, bytes, None, limit).await?;
-    let donations = donations_page(&mut conn, chain_id, bytes, None, limit).await?;
+    let onchain = mirror::balance(&mut conn, chain_id, address)
+        .await?
+        .map(|b| ChainBalance::new(chain_id, &b));
+    let transfers = transfers_page(&mut conn, chain_id, address, None, limit).await?;
+    let donations = donations_page(&mut conn, chain_id, address, None, limit).await?;
     Ok(ApiJson(AccountPmc {
         address: display::address(&address),
         onchain,
@@ -153,12 +154,11 @@ pub async fn account_pmc_transfers(
     Query(params): Query<PageParams>,
 ) -> ApiResult<ApiJson<Page<PmcTransferView>>> {
     let address = parse_address(&address)?;
-    let bytes = address.as_slice();
     let mut conn = state.db.acquire().await?;
     let page = transfers_page(
         &mut conn,
         mirror::chain_id(&state)?,
-        bytes,
+        address,
         params.after()?,
         params.limit()?,
     )
@@ -181,12 +181,11 @@ pub async fn account_pmc_donations(
     Query(params): Query<PageParams>,
 ) -> ApiResult<ApiJson<Page<DonationView>>> {
     let address = parse_address(&address)?;
-    let bytes = address.as_slice();
     let mut conn = state.db.acquire().await?;
     let page = donations_page(
         &mut conn,
         mirror::chain_id(&state)?,
-        bytes,
+        address,
         params.after()?,
         params.limit()?,
     )
@@ -197,52 +196,56 @@ pub async fn account_pmc_donations(
 async fn transfers_page(
     conn: &mut PgConnection,
     chain_id: i64,
-    address: &[u8],
+    address: Address,
     after: Option<ChainKey>,
     limit: i64,
 ) -> ApiResult<Page<PmcTransferView>> {
     let (block, log) = after.map_or((None, None), |(b, l)| (Some(b), Some(l)));
     // One index per side (pmc_transfers_from / _to); a self-transfer appears on both, once.
-    let rows = sqlx::query(
-        "SELECT DISTINCT ON (block_number, log_index) * FROM (
-             (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
-              FROM chain.pmc_transfers
-              WHERE chain_id = $1 AND from_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
-              ORDER BY block_number DESC, log_index DESC LIMIT $5)
-             UNION ALL
-             (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
-              FROM chain.pmc_transfers
-              WHERE chain_id = $1 AND to_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
-              ORDER BY block_number DESC, log_index DESC LIMIT $5)) t
-         ORDER BY block_number DESC, log_index DESC
-         LIMIT $5",
+    let rows = sqlx::query!(
+        r#"SELECT DISTINCT ON (block_number, log_index)
+                  tx_hash AS "tx_hash!", block_number AS "block_number!", log_index AS "log_index!",
+                  from_address AS "from_address!", to_address AS "to_address!", value AS "value!: Wei",
+                  finalized AS "finalized!"
+           FROM (
+               (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
+                FROM chain.pmc_transfers
+                WHERE chain_id = $1 AND from_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
+                ORDER BY block_number DESC, log_index DESC LIMIT $5)
+               UNION ALL
+               (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
+                FROM chain.pmc_transfers
+                WHERE chain_id = $1 AND to_address = $2 AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
+                ORDER BY block_number DESC, log_index DESC LIMIT $5)) t
+           ORDER BY block_number DESC, log_index DESC
+           LIMIT $5"#,
+        chain_id,
+        address.as_slice(),
+        block,
+        log,
+        limit + 1,
     )
-    .bind(chain_id)
-    .bind(address)
-    .bind(block)
-    .bind(log)
-    .bind(limit + 1)
     .fetch_all(conn)
     .await?;
     let items = rows
-        .iter()
+        .into_iter()
         .map(|r| -> ApiResult<PmcTransferView> {
-            let from: Vec<u8> = r.try_get("from_address")?;
-            let to: Vec<u8> = r.try_get("to_address")?;
-            let direction = match (from.as_slice() == address, to.as_slice() == address) {
+            let from = r.from_address.as_slice() == address.as_slice();
+            let to = r.to_address.as_slice() == address.as_slice();
+            let direction = match (from, to) {
                 (true, true) => "self",
                 (true, false) => "out",
                 _ => "in",
             };
             Ok(PmcTransferView {
-                tx_hash: hex(&r.try_get::<Vec<u8>, _>("tx_hash")?),
-                block_number: r.try_get("block_number")?,
-                log_index: r.try_get("log_index")?,
-                from: shown(&from)?,
-                to: shown(&to)?,
-                value: r.try_get::<Wei, _>("value")?.into(),
+                tx_hash: hex(&r.tx_hash),
+                block_number: r.block_number,
+                log_index: r.log_index,
+                from: shown(&r.from_address)?,
+                to: shown(&r.to_address)?,
+                value: r.value.into(),
                 direction: direction.to_owned(),
-                finalized: r.try_get("finalized")?,
+                finalized: r.finalized,
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
@@ -254,46 +257,45 @@ async fn transfers_page(
 async fn donations_page(
     conn: &mut PgConnection,
     chain_id: i64,
-    address: &[u8],
+    address: Address,
     after: Option<ChainKey>,
     limit: i64,
 ) -> ApiResult<Page<DonationView>> {
     let (block, log) = after.map_or((None, None), |(b, l)| (Some(b), Some(l)));
-    let rows = sqlx::query(
-        "SELECT tx_hash, block_number, log_index, recipient_id::TEXT AS recipient_id, donor, beneficiary, amount, finalized
-         FROM chain.donations
-         WHERE chain_id = $1 AND (donor = $2 OR beneficiary = $2)
-           AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
-         ORDER BY block_number DESC, log_index DESC
-         LIMIT $5",
+    let rows = sqlx::query!(
+        r#"SELECT tx_hash, block_number, log_index, recipient_id::TEXT AS "recipient_id!", donor, beneficiary,
+                  amount AS "amount: Wei", finalized
+           FROM chain.donations
+           WHERE chain_id = $1 AND (donor = $2 OR beneficiary = $2)
+             AND ($3::BIGINT IS NULL OR (block_number, log_index) < ($3, $4))
+           ORDER BY block_number DESC, log_index DESC
+           LIMIT $5"#,
+        chain_id,
+        address.as_slice(),
+        block,
+        log,
+        limit + 1,
     )
-    .bind(chain_id)
-    .bind(address)
-    .bind(block)
-    .bind(log)
-    .bind(limit + 1)
     .fetch_all(conn)
     .await?;
     let items = rows
-        .iter()
+        .into_iter()
         .map(|r| -> ApiResult<DonationView> {
-            let donor: Vec<u8> = r.try_get("donor")?;
-            let beneficiary: Vec<u8> = r.try_get("beneficiary")?;
             Ok(DonationView {
-                tx_hash: hex(&r.try_get::<Vec<u8>, _>("tx_hash")?),
-                block_number: r.try_get("block_number")?,
-                log_index: r.try_get("log_index")?,
-                recipient_id: r.try_get("recipient_id")?,
-                role: if donor.as_slice() == address {
+                tx_hash: hex(&r.tx_hash),
+                block_number: r.block_number,
+                log_index: r.log_index,
+                recipient_id: r.recipient_id,
+                role: if r.donor.as_slice() == address.as_slice() {
                     "donor"
                 } else {
                     "beneficiary"
                 }
                 .to_owned(),
-                donor: shown(&donor)?,
-                beneficiary: shown(&beneficiary)?,
-                amount: r.try_get::<Wei, _>("amount")?.into(),
-                finalized: r.try_get("finalized")?,
+                donor: shown(&r.donor)?,
+                beneficiary: shown(&r.beneficiary)?,
+                amount: r.amount.into(),
+                finalized: r.finalized,
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;

@@ -24,12 +24,13 @@
 //! plus the credits not yet claimed (all credits ever issued minus the wallets' claimed
 //! cumulative amounts, never below 0). PMC is summed in wei and then rounded down to whole PMC.
 
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::money::{WEI_PER_PMC, Wei};
+use posmul_economy::wave;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, PgExecutor};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -39,7 +40,7 @@ use crate::{
     credits::{self, CreditState},
     display::{self, PmcAmount},
     error::{ApiError, ApiJson, ApiResult, Problem},
-    ledger::{self, Account, Reference},
+    ledger::{self, Account, AccountKind, Reference, ReferenceKind},
     mirror::{self, ChainBalance},
     pagination::{Page, PageParams},
     state::AppState,
@@ -116,13 +117,12 @@ pub async fn my_wallet(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<ApiJson<WalletView>> {
-    let chain_id = mirror::chain_id(&state)?;
     let mut conn = state.db.acquire().await?;
     let pmp = ledger::balance(&mut conn, Account::user(user.user_id))
         .await?
         .0;
     let totals = credits::totals(&mut conn, user.user_id).await?;
-    let wallets = linked_wallets(&mut conn, user.user_id, chain_id).await?;
+    let wallets = linked_wallets(&mut conn, &state, user.user_id).await?;
 
     let claimable = wallets
         .iter()
@@ -176,61 +176,53 @@ struct WalletRow {
     claimable: Wei,
 }
 
-async fn linked_wallets(
-    conn: &mut PgConnection,
+/// The user's linked wallets (at most one today), in address order.
+pub(crate) async fn linked_addresses(
+    db: impl PgExecutor<'_>,
     user_id: Uuid,
-    chain_id: i64,
-) -> ApiResult<Vec<WalletRow>> {
-    let rows = sqlx::query(
-        "WITH w AS (SELECT address, decode(substr(address, 3), 'hex') AS bytes FROM auth.wallets WHERE user_id = $1)
-         SELECT w.address, c.indexed_block, c.finalized_block,
-                COALESCE(b.balance, 0) AS balance,
-                CASE WHEN c.chain_id IS NULL THEN 0
-                     ELSE chain.pmc_balance_at($2, w.bytes, c.finalized_block) END AS finalized_balance,
-                COALESCE((SELECT max(wc.cumulative_amount) FROM chain.wave_claims wc
-                          WHERE wc.chain_id = $2 AND wc.account = w.bytes), 0) AS claimed,
-                COALESCE((SELECT l.cumulative FROM relayer.wave_leaves l JOIN relayer.waves v ON v.day = l.day
-                          WHERE v.chain_id = $2 AND v.status IN ('mined', 'finalized') AND l.address = w.bytes
-                          ORDER BY l.day DESC LIMIT 1), 0) AS entitled
-         FROM w
-         LEFT JOIN chain.cursors c ON c.chain_id = $2
-         LEFT JOIN chain.pmc_balances b ON b.chain_id = $2 AND b.address = w.bytes
-         ORDER BY w.address",
+) -> ApiResult<Vec<Address>> {
+    // auth.wallets.address is lower-case 0x-hex text.
+    let stored = sqlx::query_scalar!(
+        "SELECT address FROM auth.wallets WHERE user_id = $1 ORDER BY address",
+        user_id,
     )
-    .bind(user_id)
-    .bind(chain_id)
-    .fetch_all(conn)
+    .fetch_all(db)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let balance: Wei = r.try_get("balance")?;
-            let claimed: Wei = r.try_get("claimed")?;
-            let entitled: Wei = r.try_get("entitled")?;
-            let claimable = Wei(entitled.0.saturating_sub(claimed.0));
-            let indexed: Option<i64> = r.try_get("indexed_block")?;
-            let finalized: Option<i64> = r.try_get("finalized_block")?;
-            let onchain = match (indexed, finalized) {
-                (Some(indexed), Some(finalized)) => Some(ChainBalance {
-                    chain_id,
-                    balance: balance.into(),
-                    valid_at_block: indexed,
-                    finalized_balance: r.try_get::<Wei, _>("finalized_balance")?.into(),
-                    finalized_block: finalized,
-                }),
-                _ => None,
-            };
-            Ok(WalletRow {
-                view: LinkedWallet {
-                    address: display::stored_address(r.try_get("address")?)?,
-                    onchain,
-                    claimable: claimable.into(),
-                },
-                balance,
-                claimed,
-                claimable,
-            })
+    stored
+        .iter()
+        .map(|w| {
+            w.parse::<Address>()
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("stored wallet {w:?}: {e}")))
         })
         .collect()
+}
+
+/// Each linked wallet with its PMC on chain (the mirror) and its standing in Money Wave (the
+/// money book's answer, the same the claim routes give).
+async fn linked_wallets(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user_id: Uuid,
+) -> ApiResult<Vec<WalletRow>> {
+    let chain_id = mirror::chain_id(state)?;
+    let addresses = linked_addresses(&mut *conn, user_id).await?;
+    let standings = wave::balances(&mut *conn, state.config.chain_id, &addresses).await?;
+    let mut rows = Vec::with_capacity(standings.len());
+    for standing in standings {
+        let on_chain = mirror::balance(&mut *conn, chain_id, standing.account).await?;
+        let claimable = standing.claimable();
+        rows.push(WalletRow {
+            view: LinkedWallet {
+                address: display::address(&standing.account),
+                onchain: on_chain.map(|b| ChainBalance::new(chain_id, &b)),
+                claimable: claimable.into(),
+            },
+            balance: on_chain.map_or(Wei::ZERO, |b| b.balance),
+            claimed: standing.claimed,
+            claimable,
+        });
+    }
+    Ok(rows)
 }
 
 /// Which ledger a history line belongs to.
@@ -295,95 +287,80 @@ pub async fn my_wallet_history(
     };
     // Sort key per row: (created_at, rank, key); rank 1 = PMC, 0 = PMP; key = credit id or the
     // zero-padded posting id. Descending; a page starts strictly after the cursor.
-    let rows = sqlx::query(
-        "(SELECT 'pmp' AS currency, p.created_at, 0::SMALLINT AS rank, lpad(p.id::TEXT, 20, '0') AS key,
-                 t.id, t.kind, p.amount, p.balance_after, NULL::NUMERIC AS credit_amount, NULL::TEXT AS state,
-                 NULL::DATE AS day, NULL::DATE AS wave_day, c.kind AS counter_kind, c.reference_id AS counter_reference,
-                 t.reference_kind, t.reference_id
-          FROM ledger.accounts a
-          JOIN ledger.postings p ON p.account_id = a.id
-          JOIN ledger.transfers t ON t.id = p.transfer_id
-          LEFT JOIN LATERAL (
-              SELECT o.kind, o.reference_id FROM ledger.postings q JOIN ledger.accounts o ON o.id = q.account_id
-              WHERE q.transfer_id = p.transfer_id AND sign(q.amount) <> sign(p.amount)
-              ORDER BY abs(q.amount) DESC, q.id LIMIT 1) c ON true
-          WHERE a.kind = 'user' AND a.reference_id = $1
-            AND ($2::TIMESTAMPTZ IS NULL OR (p.created_at, 0::SMALLINT, lpad(p.id::TEXT, 20, '0')) < ($2, $3, $4))
-          ORDER BY p.created_at DESC, p.id DESC LIMIT $5)
-         UNION ALL
-         (SELECT 'pmc', cr.created_at, 1::SMALLINT, cr.id::TEXT,
-                 cr.id, cr.source, NULL, NULL, cr.amount, cr.state,
-                 cr.day, cr.wave_day, NULL, NULL,
-                 cr.reference_kind, cr.reference_id
-          FROM credits.credits cr
-          WHERE cr.user_id = $1
-            AND ($2::TIMESTAMPTZ IS NULL OR (cr.created_at, 1::SMALLINT, cr.id::TEXT) < ($2, $3, $4))
-          ORDER BY cr.created_at DESC, cr.id::TEXT DESC LIMIT $5)
-         ORDER BY 2 DESC, 3 DESC, 4 DESC
-         LIMIT $5",
+    let rows = sqlx::query!(
+        r#"(SELECT 'pmp' AS "currency!", p.created_at AS "created_at!", 0::SMALLINT AS "rank!",
+                   lpad(p.id::TEXT, 20, '0') AS "key!",
+                   t.id AS "id!", t.kind AS "kind!", p.amount AS "amount?", p.balance_after AS "balance_after?",
+                   NULL::NUMERIC AS "credit_amount?: Wei", NULL::TEXT AS "state?: CreditState",
+                   NULL::DATE AS "day?", NULL::DATE AS "wave_day?",
+                   c.kind AS "counter_kind?: AccountKind", c.reference_id AS "counter_reference?",
+                   t.reference_kind AS "reference_kind!: ReferenceKind", t.reference_id AS "reference_id!"
+            FROM ledger.accounts a
+            JOIN ledger.postings p ON p.account_id = a.id
+            JOIN ledger.transfers t ON t.id = p.transfer_id
+            LEFT JOIN LATERAL (
+                SELECT o.kind, o.reference_id FROM ledger.postings q JOIN ledger.accounts o ON o.id = q.account_id
+                WHERE q.transfer_id = p.transfer_id AND sign(q.amount) <> sign(p.amount)
+                ORDER BY abs(q.amount) DESC, q.id LIMIT 1) c ON true
+            WHERE a.kind = 'user' AND a.reference_id = $1
+              AND ($2::TIMESTAMPTZ IS NULL OR (p.created_at, 0::SMALLINT, lpad(p.id::TEXT, 20, '0')) < ($2, $3, $4))
+            ORDER BY p.created_at DESC, p.id DESC LIMIT $5)
+           UNION ALL
+           (SELECT 'pmc', cr.created_at, 1::SMALLINT, cr.id::TEXT,
+                   cr.id, cr.source, NULL, NULL, cr.amount, cr.state,
+                   cr.day, cr.wave_day, NULL, NULL,
+                   cr.reference_kind, cr.reference_id
+            FROM credits.credits cr
+            WHERE cr.user_id = $1
+              AND ($2::TIMESTAMPTZ IS NULL OR (cr.created_at, 1::SMALLINT, cr.id::TEXT) < ($2, $3, $4))
+            ORDER BY cr.created_at DESC, cr.id::TEXT DESC LIMIT $5)
+           ORDER BY 2 DESC, 3 DESC, 4 DESC
+           LIMIT $5"#,
+        user.user_id,
+        at,
+        rank,
+        key,
+        limit + 1,
     )
-    .bind(user.user_id)
-    .bind(at)
-    .bind(rank)
-    .bind(&key)
-    .bind(limit + 1)
     .fetch_all(&state.db)
     .await?;
 
-    let mut entries = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let currency: String = r.try_get("currency")?;
-        let pmc = currency == "pmc";
-        let counter_kind: Option<ledger::AccountKind> = r.try_get("counter_kind")?;
-        let counter_reference: Option<Uuid> = r.try_get("counter_reference")?;
-        let state: Option<String> = r.try_get("state")?;
-        let credit_amount: Option<Wei> = r.try_get("credit_amount")?;
-        let entry = WalletHistoryEntry {
-            currency: if pmc { Currency::Pmc } else { Currency::Pmp },
-            id: r.try_get("id")?,
-            kind: r.try_get("kind")?,
-            pmp_amount: r.try_get("amount")?,
-            pmp_balance_after: r.try_get("balance_after")?,
-            pmc_amount: credit_amount.map(PmcAmount::from),
-            credit_state: state.as_deref().map(credit_state).transpose()?,
-            credit_day: r.try_get("day")?,
-            wave_day: r.try_get("wave_day")?,
-            counter_account: counter_kind
-                .zip(counter_reference)
-                .map(|(kind, reference_id)| Account { kind, reference_id }),
-            reference: Reference {
-                kind: r.try_get("reference_kind")?,
-                id: r.try_get("reference_id")?,
-            },
-            created_at: r.try_get("created_at")?,
-        };
-        let rank: i16 = r.try_get("rank")?;
-        let key: String = r.try_get("key")?;
-        entries.push((
-            entry,
-            HistoryKey(
-                r.try_get("created_at")?,
-                u8::try_from(rank).unwrap_or(0),
-                key,
-            ),
-        ));
-    }
+    let entries: Vec<(WalletHistoryEntry, HistoryKey)> = rows
+        .into_iter()
+        .map(|r| {
+            let cursor = HistoryKey(r.created_at, u8::try_from(r.rank).unwrap_or(0), r.key);
+            let entry = WalletHistoryEntry {
+                currency: if r.currency == "pmc" {
+                    Currency::Pmc
+                } else {
+                    Currency::Pmp
+                },
+                id: r.id,
+                kind: r.kind,
+                pmp_amount: r.amount,
+                pmp_balance_after: r.balance_after,
+                pmc_amount: r.credit_amount.map(PmcAmount::from),
+                credit_state: r.state,
+                credit_day: r.day,
+                wave_day: r.wave_day,
+                counter_account: r
+                    .counter_kind
+                    .zip(r.counter_reference)
+                    .map(|(kind, reference_id)| Account { kind, reference_id }),
+                reference: Reference {
+                    kind: r.reference_kind,
+                    id: r.reference_id,
+                },
+                created_at: r.created_at,
+            };
+            (entry, cursor)
+        })
+        .collect();
     let page = Page::from_rows(entries, limit, |(_, k)| HistoryKey(k.0, k.1, k.2.clone()));
     Ok(ApiJson(Page {
         items: page.items.into_iter().map(|(e, _)| e).collect(),
         next_cursor: page.next_cursor,
     }))
-}
-
-fn credit_state(s: &str) -> ApiResult<CreditState> {
-    match s {
-        "pending" => Ok(CreditState::Pending),
-        "in_wave" => Ok(CreditState::InWave),
-        "claimed" => Ok(CreditState::Claimed),
-        other => Err(ApiError::internal(anyhow::anyhow!(
-            "unknown credit state {other:?}"
-        ))),
-    }
 }
 
 #[cfg(test)]
