@@ -14,7 +14,8 @@ impl From<LedgerError> for ApiError {
                 kind::INSUFFICIENT_PMP,
                 format!(
                     "the balance is {} PMP; this needs {} PMP",
-                    balance.0, requested.0
+                    balance.get(),
+                    requested.get()
                 ),
             ),
             LedgerError::NonPositiveAmount(_) => {

@@ -120,33 +120,31 @@ pub async fn my_wallet(
     let mut conn = state.db.acquire().await?;
     let pmp = ledger::balance(&mut conn, Account::user(user.user_id))
         .await?
-        .0;
+        .get();
     let totals = credits::totals(&mut conn, user.user_id).await?;
     let wallets = linked_wallets(&mut conn, &state, user.user_id).await?;
 
-    let claimable = wallets
-        .iter()
-        .try_fold(U256::ZERO, |acc, w| acc.checked_add(w.claimable.0));
-    let held = wallets
-        .iter()
-        .try_fold(U256::ZERO, |acc, w| acc.checked_add(w.balance.0));
-    let claimed = wallets
-        .iter()
-        .try_fold(U256::ZERO, |acc, w| acc.checked_add(w.claimed.0));
-    let (Some(claimable), Some(held), Some(claimed)) = (claimable, held, claimed) else {
+    let sum = |of: fn(&WalletRow) -> Wei| {
+        wallets
+            .iter()
+            .try_fold(Wei::ZERO, |acc, w| acc.checked_add(of(w)))
+    };
+    let (Some(claimable), Some(held), Some(claimed)) =
+        (sum(|w| w.claimable), sum(|w| w.balance), sum(|w| w.claimed))
+    else {
         return Err(ApiError::internal(anyhow::anyhow!(
             "PMC sums overflow U256"
         )));
     };
-    let unclaimed_credits = totals.total.0.saturating_sub(claimed);
-    let pmc_whole = held.saturating_add(unclaimed_credits) / WEI_PER_PMC;
+    let unclaimed_credits = totals.total.saturating_sub(claimed);
+    let pmc_whole = held.as_u256().saturating_add(unclaimed_credits.as_u256()) / WEI_PER_PMC;
     let level = level(pmp, pmc_whole);
 
     Ok(ApiJson(WalletView {
         user_id: user.user_id,
         pmp,
         pmc_pending: totals.pending.into(),
-        pmc_claimable: Wei(claimable).into(),
+        pmc_claimable: claimable.into(),
         credits: CreditsView {
             pending: totals.pending.into(),
             in_wave: totals.in_wave.into(),

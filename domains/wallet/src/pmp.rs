@@ -88,7 +88,9 @@ pub async fn send_pmp(
 ) -> ApiResult<Response> {
     let sender = user.user_id();
     if req.amount < 1 {
-        return Err(LedgerError::NonPositiveAmount(posmul_core::money::Pmp(req.amount)).into());
+        return Err(
+            LedgerError::NonPositiveAmount(posmul_core::money::Pmp::new(req.amount)).into(),
+        );
     }
     if req.to_user_id == sender {
         return Err(LedgerError::SameAccount.into());
@@ -112,7 +114,7 @@ async fn send(
         TransferRequest {
             from: Account::user(sender),
             to: Account::user(req.to_user_id),
-            amount: posmul_core::money::Pmp(req.amount),
+            amount: posmul_core::money::Pmp::new(req.amount),
             kind: TransferKind::UserTransfer,
             reference: Reference {
                 kind: ReferenceKind::User,
@@ -138,7 +140,7 @@ async fn send(
         transfer_id: transfer.id,
         to_user_id: req.to_user_id,
         amount: req.amount,
-        balance_after: balance_after.0,
+        balance_after: balance_after.get(),
         memo: transfer.memo,
         created_at: transfer.created_at,
     })

@@ -240,8 +240,11 @@ async fn run(s: &Settings, db_name: &str) -> anyhow::Result<()> {
         bail!("the ledger is not exact after the run: {audit:?}");
     }
     let escrow = ledger::balance(&mut conn, Account::game_escrow(target.hot)).await?;
-    if escrow.0 != 0 {
-        bail!("the hot game's escrow holds {} PMP after the run", escrow.0);
+    if escrow.get() != 0 {
+        bail!(
+            "the hot game's escrow holds {} PMP after the run",
+            escrow.get()
+        );
     }
     let live: i64 =
         sqlx::query_scalar("SELECT count(*) FROM predictions.predictions WHERE status = 'live'")

@@ -112,7 +112,7 @@ async fn grant_signup(
     user_id: Uuid,
 ) -> Result<(), ApiError> {
     let amount = state.config.signup_grant_pmp;
-    crate::ledger::grant_signup(tx, user_id, posmul_core::money::Pmp(amount))
+    crate::ledger::grant_signup(tx, user_id, posmul_core::money::Pmp::new(amount))
         .await
         .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("sign-up grant")))?;
     Ok(())

@@ -222,7 +222,7 @@ async fn e2_a_new_account_receives_the_signup_grant_through_the_ledger(pool: PgP
     )
     .await
     .unwrap();
-    assert_eq!(balance, posmul_core::money::Pmp(1234));
+    assert_eq!(balance, posmul_core::money::Pmp::new(1234));
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]

@@ -15,7 +15,7 @@ const CHAIN: i64 = 31337;
 const MONEY_WAVE: Address = Address::repeat_byte(0x3e);
 
 fn pmc(n: u64) -> U256 {
-    Wei::from_pmc(n).0
+    Wei::from_pmc(n).as_u256()
 }
 
 /// Stores wave `day` with these cumulative entitlements, in state `status`, as the relayer does
@@ -44,7 +44,7 @@ async fn publish_wave(db: &PgPool, day: u64, status: &str, values: &[(Address, U
     .bind(CHAIN)
     .bind(MONEY_WAVE.as_slice())
     .bind(status)
-    .bind(Wei(total))
+    .bind(Wei::from_u256(total))
     .bind(tree.root().as_slice())
     .bind(wave::allocation_hash(&leaves).as_slice())
     .bind(leaves.len() as i32)
@@ -78,7 +78,7 @@ async fn mirrored_claim(db: &PgPool, account: Address, cumulative: U256) {
     .bind(CHAIN)
     .bind(vec![0xcc_u8; 32])
     .bind(account.as_slice())
-    .bind(Wei(cumulative))
+    .bind(Wei::from_u256(cumulative))
     .execute(db)
     .await
     .expect("claim");

@@ -37,7 +37,7 @@ async fn pmp(app: &TestApp, user: Uuid) -> i64 {
     ledger::balance(&mut app.db.acquire().await.unwrap(), Account::user(user))
         .await
         .unwrap()
-        .0
+        .get()
 }
 
 async fn assert_exact(app: &TestApp) {

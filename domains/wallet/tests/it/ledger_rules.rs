@@ -22,7 +22,7 @@ fn user_transfer(from: Uuid, to: Uuid, amount: i64) -> TransferRequest {
     TransferRequest {
         from: Account::user(from),
         to: Account::user(to),
-        amount: Pmp(amount),
+        amount: Pmp::new(amount),
         kind: TransferKind::UserTransfer,
         reference: Reference {
             kind: ReferenceKind::User,
@@ -35,7 +35,7 @@ fn user_transfer(from: Uuid, to: Uuid, amount: i64) -> TransferRequest {
 
 async fn grant(pool: &PgPool, user: Uuid, amount: i64) {
     let mut tx = pool.begin().await.unwrap();
-    ledger::grant_signup(&mut tx, user, Pmp(amount))
+    ledger::grant_signup(&mut tx, user, Pmp::new(amount))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -45,7 +45,7 @@ async fn balance(pool: &PgPool, account: Account) -> i64 {
     ledger::balance(&mut pool.acquire().await.unwrap(), account)
         .await
         .unwrap()
-        .0
+        .get()
 }
 
 async fn assert_ledger_exact(pool: &PgPool) {
@@ -60,7 +60,7 @@ async fn e2_the_signup_grant_is_an_issuance_posting_granted_once(pool: PgPool) {
     let user = Uuid::now_v7();
     grant(&pool, user, 1000).await;
     let mut tx = pool.begin().await.unwrap();
-    let again = ledger::grant_signup(&mut tx, user, Pmp(1000))
+    let again = ledger::grant_signup(&mut tx, user, Pmp::new(1000))
         .await
         .unwrap()
         .expect("a transfer");
@@ -88,7 +88,7 @@ async fn e1_a_transfer_larger_than_the_balance_is_refused_and_writes_nothing(poo
         LedgerError::InsufficientFunds {
             balance, requested, ..
         } => {
-            assert_eq!((balance, requested), (Pmp(10), Pmp(11)));
+            assert_eq!((balance, requested), (Pmp::new(10), Pmp::new(11)));
         }
         other => panic!("expected InsufficientFunds, got {other:?}"),
     }
@@ -98,10 +98,13 @@ async fn e1_a_transfer_larger_than_the_balance_is_refused_and_writes_nothing(poo
         .unwrap();
     tx.commit().await.unwrap();
 
-    assert_eq!(t.leg(Account::user(a)).unwrap().balance_after, Some(Pmp(0)));
+    assert_eq!(
+        t.leg(Account::user(a)).unwrap().balance_after,
+        Some(Pmp::new(0))
+    );
     assert_eq!(
         t.leg(Account::user(b)).unwrap().balance_after,
-        Some(Pmp(10))
+        Some(Pmp::new(10))
     );
     assert_eq!(balance(&pool, Account::user(a)).await, 0);
     assert_eq!(balance(&pool, Account::user(b)).await, 10);
@@ -127,11 +130,11 @@ async fn e1_zero_negative_and_self_transfers_are_refused(pool: PgPool) {
         legs: vec![
             Leg {
                 account: Account::user(a),
-                amount: Pmp(-3),
+                amount: Pmp::new(-3),
             },
             Leg {
                 account: Account::BURN,
-                amount: Pmp(2),
+                amount: Pmp::new(2),
             },
         ],
         kind: TransferKind::StakeSettlement,
@@ -182,7 +185,7 @@ async fn e2_a_stake_is_locked_in_escrow_refunded_in_full_or_consumed(pool: PgPoo
             TransferRequest {
                 from: Account::user(user),
                 to: escrow,
-                amount: Pmp(stake),
+                amount: Pmp::new(stake),
                 kind: TransferKind::Stake,
                 reference: Reference {
                     kind: ReferenceKind::Game,
@@ -200,11 +203,11 @@ async fn e2_a_stake_is_locked_in_escrow_refunded_in_full_or_consumed(pool: PgPoo
         legs: vec![
             Leg {
                 account: escrow,
-                amount: Pmp(-50),
+                amount: Pmp::new(-50),
             },
             Leg {
                 account: Account::user(bob),
-                amount: Pmp(50),
+                amount: Pmp::new(50),
             },
         ],
         kind: TransferKind::StakeRefund,
@@ -223,7 +226,7 @@ async fn e2_a_stake_is_locked_in_escrow_refunded_in_full_or_consumed(pool: PgPoo
         TransferRequest {
             from: escrow,
             to: Account::BURN,
-            amount: Pmp(30),
+            amount: Pmp::new(30),
             kind: TransferKind::StakeSettlement,
             reference: Reference {
                 kind: ReferenceKind::Game,
@@ -252,7 +255,7 @@ async fn e2_a_stake_is_locked_in_escrow_refunded_in_full_or_consumed(pool: PgPoo
     .unwrap();
     let kinds: Vec<_> = history
         .iter()
-        .map(|h| (h.kind, h.amount.0, h.counter_account.map(|a| a.kind)))
+        .map(|h| (h.kind, h.amount.get(), h.counter_account.map(|a| a.kind)))
         .collect();
     assert_eq!(
         kinds,
@@ -281,7 +284,7 @@ async fn e2_a_stake_is_locked_in_escrow_refunded_in_full_or_consumed(pool: PgPoo
             id: game
         }
     );
-    assert_eq!(history[0].balance_after, Pmp(100));
+    assert_eq!(history[0].balance_after, Pmp::new(100));
     assert_ledger_exact(&pool).await;
 }
 
@@ -343,7 +346,7 @@ async fn e1_500_concurrent_internal_spends_of_1_pmp_against_100_leave_exactly_0(
     let mut seen_after = Vec::new();
     for t in tasks {
         if let Some(after) = t.await.unwrap().unwrap() {
-            seen_after.push(after.0);
+            seen_after.push(after.get());
         }
     }
     seen_after.sort_unstable();
@@ -397,7 +400,7 @@ async fn e1_thousands_of_random_concurrent_transfers_keep_the_ledger_zero_sum(
                     let req = TransferRequest {
                         from,
                         to,
-                        amount: Pmp(rng.random_range(1..80)),
+                        amount: Pmp::new(rng.random_range(1..80)),
                         kind: TransferKind::Stake,
                         reference: Reference {
                             kind: ReferenceKind::Game,
@@ -556,14 +559,16 @@ async fn a_zero_signup_grant_opens_the_account_without_a_transfer(pool: PgPool) 
     let user = Uuid::now_v7();
     let mut tx = pool.begin().await.unwrap();
     assert!(
-        ledger::grant_signup(&mut tx, user, Pmp(0))
+        ledger::grant_signup(&mut tx, user, Pmp::new(0))
             .await
             .unwrap()
             .is_none()
     );
     // The account is open: a strict transfer to it is accepted.
     let payer = Uuid::now_v7();
-    ledger::grant_signup(&mut tx, payer, Pmp(5)).await.unwrap();
+    ledger::grant_signup(&mut tx, payer, Pmp::new(5))
+        .await
+        .unwrap();
     ledger::transfer_between_open_accounts(&mut tx, user_transfer(payer, user, 5))
         .await
         .unwrap();
