@@ -222,7 +222,7 @@ async fn m3_m4_m5_a_full_day_is_published_proved_and_claimed(pool: PgPool) {
     let p = current_proof(&pool, alice).await.expect("alice has a leaf");
     assert_eq!(p.cumulative_amount, Wei::from_pmc(12));
     MoneyWave::new(c.deployment.money_wave, &c.claimer)
-        .claim(alice, p.cumulative_amount.0, p.proof.clone())
+        .claim(alice, p.cumulative_amount.as_u256(), p.proof.clone())
         .send()
         .await
         .expect("claim sent")

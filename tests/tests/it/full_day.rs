@@ -8,6 +8,7 @@
 //! PostgreSQL (a fresh database from `#[sqlx::test]`), the contracts deployed from the bytecode
 //! in `contracts/abi`, the API, the relayer loop and the indexer all running in this process.
 
+use crate::support::{CHAIN_ID, Stack, get, link_wallet, pmc, wait_for, wei};
 use alloy::primitives::U256;
 use posmul_api::testing::TestUser;
 use posmul_core::money::Wei;
@@ -17,7 +18,6 @@ use posmul_economy::{
 };
 use posmul_relayer::reconcile;
 use sqlx::PgPool;
-use crate::support::{CHAIN_ID, Stack, get, link_wallet, pmc, wait_for, wei};
 use uuid::Uuid;
 
 /// A PMC credit through the API's credit ledger (as a prediction win would issue it).
@@ -61,7 +61,7 @@ async fn e3_m3_m4_m5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
     earn(&pool, &alice, pmc("2.5"), day0).await;
     earn(&pool, &bob, pmc("5"), day0).await;
     let w = get(app, &alice, "/v1/me/wallet").await;
-    assert_eq!(wei(&w["credits"]["pending"]), pmc("12.5").0);
+    assert_eq!(wei(&w["credits"]["pending"]), pmc("12.5").as_u256());
     assert_eq!(wei(&w["pmc_claimable"]), U256::ZERO);
 
     // ── The chain's clock passes the end of day 0: the relayer publishes wave 0.
@@ -69,12 +69,12 @@ async fn e3_m3_m4_m5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
     stack.wait_wave_finalized(0).await;
     let w = get(app, &alice, "/v1/me/wallet").await;
     assert_eq!(wei(&w["credits"]["pending"]), U256::ZERO);
-    assert_eq!(wei(&w["credits"]["in_wave"]), pmc("12.5").0);
-    assert_eq!(wei(&w["pmc_claimable"]), pmc("12.5").0);
+    assert_eq!(wei(&w["credits"]["in_wave"]), pmc("12.5").as_u256());
+    assert_eq!(wei(&w["pmc_claimable"]), pmc("12.5").as_u256());
 
     // ── Alice's wallet claims itself with the proof from the API; it verifies first.
     let claim = stack
-        .claim_with_api_proof(&alice, &alice_key, pmc("12.5").0)
+        .claim_with_api_proof(&alice, &alice_key, pmc("12.5").as_u256())
         .await;
     assert_eq!(claim["contract"], wave.address().to_checksum(None));
     assert_eq!(claim["chain_id"], CHAIN_ID);
@@ -92,10 +92,13 @@ async fn e3_m3_m4_m5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
     // ── The tokens are on chain; the indexer mirrors the claims and the balances as final,
     //    and the relayer marks the credits claimed.
     wait_for("bob's tokens on chain", 60, || async {
-        stack.balance_of(bob_key.address()).await == pmc("5").0
+        stack.balance_of(bob_key.address()).await == pmc("5").as_u256()
     })
     .await;
-    assert_eq!(stack.balance_of(alice_key.address()).await, pmc("12.5").0);
+    assert_eq!(
+        stack.balance_of(alice_key.address()).await,
+        pmc("12.5").as_u256()
+    );
     wait_for("every credit claimed", 60, || async {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM credits.credits WHERE state <> 'claimed'",
@@ -115,19 +118,23 @@ async fn e3_m3_m4_m5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
         // The wallet view agrees with the chain: claimed credits, nothing claimable, the
         // on-chain balance.
         let w = get(app, user, "/v1/me/wallet").await;
-        assert_eq!(wei(&w["credits"]["claimed"]), amount.0, "{w}");
+        assert_eq!(wei(&w["credits"]["claimed"]), amount.as_u256(), "{w}");
         assert_eq!(wei(&w["credits"]["in_wave"]), U256::ZERO, "{w}");
         assert_eq!(wei(&w["credits"]["pending"]), U256::ZERO, "{w}");
         assert_eq!(wei(&w["pmc_claimable"]), U256::ZERO, "{w}");
         assert_eq!(w["wallets"][0]["address"], address.to_checksum(None), "{w}");
-        assert_eq!(wei(&w["wallets"][0]["onchain"]["balance"]), amount.0, "{w}");
+        assert_eq!(
+            wei(&w["wallets"][0]["onchain"]["balance"]),
+            amount.as_u256(),
+            "{w}"
+        );
         assert_eq!(
             wei(&w["wallets"][0]["onchain"]["balance"]),
             stack.balance_of(address).await,
             "the mirror equals the chain"
         );
         let c = get(app, user, "/v1/me/pmc/claim").await;
-        assert_eq!(wei(&c["claims"][0]["claimed"]), amount.0);
+        assert_eq!(wei(&c["claims"][0]["claimed"]), amount.as_u256());
         assert_eq!(wei(&c["claims"][0]["claimable"]), U256::ZERO);
     }
     let report = reconcile::reconcile(relayer).await.expect("reconcile runs");

@@ -13,6 +13,7 @@
 //! have had the game run across it; everything else goes through HTTP, the chain and the
 //! services' own loops. See [`crate::support`] for the stack.
 
+use crate::support::{Stack, get, link_wallet, pmc, wait_for, wei};
 use alloy::primitives::U256;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use posmul_api::testing::{TestApp, TestUser};
@@ -22,7 +23,6 @@ use posmul_predictions::pools;
 use posmul_relayer::reconcile;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use crate::support::{Stack, get, link_wallet, pmc, wait_for, wei};
 use uuid::Uuid;
 
 /// B(d) for the test: 2,400 PMC a day, so each hour's pool is exactly 100 PMC (M1, M2).
@@ -74,7 +74,7 @@ async fn wait_status(app: &TestApp, user: &TestUser, game: Uuid, status: &str) {
 /// interest 0). The admin route only sets versions from the next UTC day on (M1), so the test
 /// writes one that already applies today.
 async fn set_budget(db: &PgPool) {
-    let annual = Wei(pmc(DAILY_BUDGET_PMC).0 * U256::from(365u64));
+    let annual = Wei::from_u256(pmc(DAILY_BUDGET_PMC).as_u256() * U256::from(365u64));
     sqlx::query(
         "INSERT INTO relayer.economy_config (annual_ebit, tax_rate, interest_rate, effective_from, set_by)
          VALUES ($1, 0, 0, DATE '2000-01-01', $2)",
@@ -185,7 +185,7 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
     let allocated = run_across(&pool, game, hour).await;
     assert_eq!(
         allocated,
-        Wei(pmc("100").0),
+        Wei::from_u256(pmc("100").as_u256()),
         "one game takes the hour's whole pool"
     );
 
@@ -212,7 +212,7 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
         .expect("pool")
         .parse()
         .expect("wei");
-    assert!(game_pool >= allocated.0, "{settled}");
+    assert!(game_pool >= allocated.as_u256(), "{settled}");
     assert_eq!(settled["minted"], settled["pool"], "{settled}");
     assert_eq!(settled["winners"], 2);
     assert_eq!(settled["winning_stakes"], 400);
@@ -301,7 +301,9 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
         (&alice, alice_key.address(), alice_win),
         (&bob, bob_key.address(), bob_win),
     ] {
-        stack.wait_mirrored_balance(user, Wei(amount)).await;
+        stack
+            .wait_mirrored_balance(user, Wei::from_u256(amount))
+            .await;
         let w = get(app, user, "/v1/me/wallet").await;
         assert_eq!(wei(&w["credits"]["claimed"]), amount, "{w}");
         assert_eq!(wei(&w["credits"]["in_wave"]), U256::ZERO, "{w}");

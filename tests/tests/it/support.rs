@@ -16,7 +16,7 @@ use alloy::{
 use chrono::{SecondsFormat, Utc};
 use posmul_api::testing::{TestApp, TestUser, spawn_app};
 use posmul_core::{
-    bindings::{DonationHub, MoneyWave, PMC},
+    bindings::{MoneyWave, PMC},
     deployment::Deployment,
     merkle,
     money::Wei,
