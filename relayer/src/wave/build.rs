@@ -7,7 +7,6 @@ use alloy::primitives::{Address, B256, U256, keccak256};
 use chrono::NaiveDate;
 use posmul_core::{merkle::StandardMerkleTree, money::Wei};
 use sqlx::{PgConnection, PgPool, Row};
-use uuid::Uuid;
 
 use super::{Leaf, Status, Wave, export, store};
 use crate::{Error, Result, economy};
@@ -22,13 +21,9 @@ pub fn allocation_hash(leaves: &[Leaf]) -> B256 {
     keccak256(&buf)
 }
 
-/// A pending credit that may join a wave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub id: Uuid,
-    pub amount: U256,
-    pub address: Address,
-}
+/// A pending credit that may join a wave: the money book's own type (which credits are
+/// candidates, and in what order, is its rule, E3/M3).
+pub use posmul_economy::credits::lifecycle::WaveCandidate as Candidate;
 
 /// Takes candidates in order while the total stays within `cap`; returns how many.
 pub fn take_within_cap(candidates: &[Candidate], cap: U256) -> (usize, U256) {
@@ -117,7 +112,8 @@ pub struct BuildParams {
 pub async fn build(pool: &PgPool, params: &BuildParams) -> Result<Wave> {
     let mut tx = pool.begin().await?;
     let (previous, previous_total) = previous_allocation(&mut tx, params.day).await?;
-    let candidates = candidates(&mut tx, params.date).await?;
+    let candidates =
+        posmul_economy::credits::lifecycle::pending_for_wave(&mut tx, params.date).await?;
     let (n, amount) = take_within_cap(&candidates, params.cap.as_u256());
     let included = &candidates[..n];
     if n < candidates.len() {
@@ -202,34 +198,11 @@ async fn previous_allocation(
     Ok((map, total.as_u256()))
 }
 
-/// The pending credits of `date` or earlier whose user has a wallet, in wave order, locked.
-async fn candidates(conn: &mut PgConnection, date: NaiveDate) -> Result<Vec<Candidate>> {
-    let rows = sqlx::query(
-        "SELECT c.id, c.amount, decode(substr(w.address, 3), 'hex') AS address
-         FROM credits.credits c
-         JOIN auth.wallets w ON w.user_id = c.user_id
-         WHERE c.state = 'pending' AND c.day <= $1
-         ORDER BY c.day, c.created_at, c.id
-         FOR UPDATE OF c",
-    )
-    .bind(date)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Candidate {
-                id: r.try_get("id")?,
-                amount: r.try_get::<Wei, _>("amount")?.as_u256(),
-                address: store::address(r.try_get("address")?)?,
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use uuid::Uuid;
 
     fn cand(i: u8, amount: u64, who: u8) -> Candidate {
         Candidate {

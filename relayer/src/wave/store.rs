@@ -53,21 +53,7 @@ pub(super) async fn assign_credits(
     .bind(&amounts)
     .execute(&mut *conn)
     .await?;
-    let updated = sqlx::query(
-        "UPDATE credits.credits SET state = 'in_wave', wave_day = $1 WHERE id = ANY($2) AND state = 'pending'",
-    )
-    .bind(p.date)
-    .bind(&ids)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if updated != ids.len() as u64 {
-        return Err(Error::Corrupt(format!(
-            "{} of {} credits were no longer pending",
-            ids.len() as u64 - updated,
-            ids.len()
-        )));
-    }
+    posmul_economy::credits::lifecycle::mark_in_wave(conn, p.date, &ids).await?;
     Ok(())
 }
 
