@@ -16,18 +16,10 @@ use axum::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Initializes logging once (later calls are no-ops).
+/// Initializes logging once (later calls are no-ops): core's one set-up with the API's default
+/// filter.
 pub fn init_tracing() {
-    use tracing_subscriber::{EnvFilter, fmt, prelude::*};
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,posmul_api=debug,tower_http=info,sqlx=warn"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json");
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = if json {
-        registry.with(fmt::layer().json()).try_init()
-    } else {
-        registry.with(fmt::layer()).try_init()
-    };
+    posmul_core::service::init_logging("info,posmul_api=debug,tower_http=info,sqlx=warn");
 }
 
 /// The process-wide Prometheus handle.

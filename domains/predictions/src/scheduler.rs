@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, pool::PoolConnection};
+use posmul_core::service::{Election, Leader};
+use sqlx::PgPool;
 
 use crate::{events::CHANNEL, pools};
 
@@ -64,17 +65,13 @@ pub async fn tick(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<TickReport> {
     Ok(TickReport { transitions, hours })
 }
 
-/// Tries to become the active instance: the session that holds the scheduler's advisory lock
-/// (returned; the lock lasts as long as that connection). `None` while another holds it.
-pub async fn become_active(db: &PgPool) -> sqlx::Result<Option<PoolConnection<Postgres>>> {
-    let mut conn = db.acquire().await?;
-    let got = sqlx::query_scalar!(
-        r#"SELECT pg_try_advisory_lock($1) AS "got!""#,
-        SCHEDULER_LOCK
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(got.then_some(conn))
+/// Tries to become the active instance: the holder of the scheduler's advisory lock (core's
+/// leader election; the lock lasts as long as the returned session). `None` while another
+/// instance holds it.
+pub async fn become_active(db: &PgPool) -> sqlx::Result<Option<Leader>> {
+    Election::new("predictions scheduler", SCHEDULER_LOCK)
+        .try_lead(db)
+        .await
 }
 
 /// Runs the scheduler in the background for the life of the process.
@@ -82,7 +79,7 @@ pub fn spawn(db: PgPool) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             match become_active(&db).await {
-                Ok(Some(mut lock)) => {
+                Ok(Some(mut leader)) => {
                     tracing::info!("predictions scheduler: this instance is active");
                     loop {
                         if let Err(e) = tick(&db, Utc::now()).await {
@@ -90,12 +87,7 @@ pub fn spawn(db: PgPool) -> tokio::task::JoinHandle<()> {
                         }
                         tokio::time::sleep(TICK).await;
                         // Still holding the lock? (the session may have been lost)
-                        if sqlx::query_scalar!("SELECT 1 AS alive")
-                            .fetch_one(&mut *lock)
-                            .await
-                            .is_err()
-                        {
-                            lock.close_on_drop();
+                        if !leader.still_leading().await {
                             break;
                         }
                     }

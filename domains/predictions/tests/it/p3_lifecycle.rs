@@ -62,7 +62,7 @@ async fn p3_only_one_scheduler_instance_is_active_at_a_time(pool: PgPool) {
         "a second instance is a standby while the first holds the lock"
     );
     // The active instance's session ends: a standby takes over.
-    first.unwrap().close().await.unwrap();
+    first.unwrap().release().await.unwrap();
     assert!(scheduler::become_active(&pool).await.unwrap().is_some());
 }
 
