@@ -1,4 +1,4 @@
--- The chain mirror (issue 3 §2), written only by posmul-indexer, read by the API and the relayer.
+-- The chain mirror, written only by posmul-indexer, read by the API and the relayer.
 --
 -- Every event row carries the block it came from (number and hash) and a `finalized` flag, and is
 -- keyed by (chain_id, tx_hash, log_index). Rows above the indexer's cursor never exist; on a reorg

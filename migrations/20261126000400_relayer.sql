@@ -1,4 +1,4 @@
--- The Money Wave relayer (DESIGN.md M1, M3, M4, M5; issue 5).
+-- The Money Wave relayer (docs/DESIGN.md M1, M3, M4, M5).
 --
 -- economy_config: the admin-set, versioned economy configuration from which the daily budget
 -- B(d) follows (M1). waves: one row per MoneyWave day with its persisted state machine

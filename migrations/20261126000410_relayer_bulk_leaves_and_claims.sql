@@ -1,4 +1,4 @@
--- The Money Wave relayer, second part (issue 5 §8 benchmark, E3 "claimed").
+-- The Money Wave relayer, second part (the wave benchmark, E3 "claimed").
 --
 -- 1. wave_leaves.day -> waves.day is checked once per statement instead of once per row.
 --    A wave stores one leaf per address ever credited (1,000,000 rows in the benchmark), all

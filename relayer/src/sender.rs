@@ -1,5 +1,5 @@
 //! Sending a transaction until it is mined: fees, gas, nonce, replacement, and a record of every
-//! attempt (TOOLCHAIN.md: alloy's caching nonce manager does not roll back, so nothing here caches
+//! attempt (alloy's caching nonce manager does not roll back, so nothing here caches
 //! a nonce).
 //!
 //! - **Fees**: the node's EIP-1559 estimate, the priority fee raised to the chain's floor (25 gwei
