@@ -126,6 +126,24 @@ impl Sender {
         ))
     }
 
+    /// Whether an open attempt whose nonce the chain has used up has a receipt after all.
+    async fn mined_meanwhile(&self, attempts: &[Attempt], latest_nonce: u64) -> Result<bool> {
+        for a in attempts
+            .iter()
+            .filter(|a| (a.status == "signed" || a.status == "broadcast") && a.nonce < latest_nonce)
+        {
+            if self
+                .provider
+                .get_transaction_receipt(a.tx_hash)
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Sends `input` to `to` until a receipt exists, resuming recorded attempts. Returns `None`
     /// when `already_done` says the effect is on chain through a transaction not ours to wait for.
     #[tracing::instrument(skip_all, fields(kind = kind.as_str(), subject), err)]
@@ -177,6 +195,13 @@ impl Sender {
             });
             match open {
                 None => {
+                    // Classify from the chain before calling anything dropped: one of ours may
+                    // have been mined between the receipt check above and the nonce read, and
+                    // re-sending then would repeat an effect (for `publishWave` the estimate
+                    // reverts with `MoneyWaveUnexpectedDay`).
+                    if self.mined_meanwhile(&attempts, latest_nonce).await? {
+                        continue;
+                    }
                     sqlx::query(
                         "UPDATE relayer.tx_attempts SET status = 'dropped', updated_at = now()
                          WHERE kind = $1 AND subject = $2 AND status IN ('signed', 'broadcast') AND nonce < $3",
