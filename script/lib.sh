@@ -20,6 +20,37 @@ ensure_node_modules() {
   done
 }
 
+# A command from Debian's packages: $1 the command, $2 the package. Installed with apt-get when
+# missing and running as root (as CI does); otherwise stops with the command to run.
+ensure_command() {
+  command -v "$1" >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing $2 (apt-get) for $1"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1; then
+      apt-get update -qq >/dev/null 2>&1 || true
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null \
+        || die "apt-get install $2 failed"
+    fi
+    command -v "$1" >/dev/null || die "$2 is installed but $1 is still not on PATH"
+  else
+    die "$1 is missing: run 'sudo apt-get install $2'"
+  fi
+}
+
+# python3 with its venv module (schemathesis is installed into .venv/).
+ensure_python_venv() {
+  ensure_command python3 python3
+  python3 -c 'import ensurepip, venv' 2>/dev/null && return 0
+  local v; v="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing python$v-venv (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "python$v-venv" >/dev/null 2>&1 \
+      || die "apt-get install python$v-venv failed"
+  else
+    die "python3's venv module is missing: run 'sudo apt-get install python3-venv'"
+  fi
+}
+
 ensure_cargo() {
   command -v cargo >/dev/null || die "cargo is not installed (https://rustup.rs)"
 }
@@ -72,14 +103,13 @@ ensure_postgres() {
   export DATABASE_URL_BASE="postgres://$PGUSER@$PGHOST:$PGPORT"
 }
 
-# Creates database $1 if it does not exist (needs psql or falls back to letting sqlx create it).
+# Creates database $1 if it does not exist.
 ensure_database() {
   local db="$1"
-  if command -v psql >/dev/null; then
-    psql -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -tAc \
-      "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
-      || psql -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null
-  fi
+  ensure_command psql postgresql-client
+  psql -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
+    || psql -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null
 }
 
 # Redis: the rate-limit and ranking caches use it when REDIS_URL is set. Start the machine's
@@ -95,7 +125,7 @@ redis_answers() {
 }
 ensure_redis() {
   if ! redis_answers; then
-    command -v redis-server >/dev/null || die "Redis is not reachable at $REDIS_HOST:$REDIS_PORT and not installed (apt-get install redis-server)"
+    ensure_command redis-server redis-server
     say "starting redis-server on $REDIS_HOST:$REDIS_PORT (nothing kept on disk)"
     redis-server --daemonize yes --bind "$REDIS_HOST" --port "$REDIS_PORT" --save "" --appendonly no \
       --dir /tmp --logfile "/tmp/posmul-redis.log" >/dev/null || die "redis-server did not start"
