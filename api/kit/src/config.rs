@@ -25,11 +25,13 @@
 //! | `RATE_LIMIT_PER_MINUTE` | `600` | per client IP, all `/v1` routes (burst = the same) |
 //! | `AUTH_RATE_LIMIT_PER_MINUTE` | `20` | per client IP, `/v1/auth/*` (credential guessing) |
 //! | `USER_RATE_LIMIT_PER_MINUTE` | `300` | per signed-in user |
-//! | `TRUST_FORWARDED_FOR` | `false` | take the client IP from `X-Forwarded-For` (behind a proxy) |
+//! | `TRUSTED_PROXIES` | empty (the socket peer is the client) | comma-separated addresses or networks of the reverse proxies in front of the API; `X-Forwarded-For` is read only through them (see [`crate::client`]) |
 
 use std::{net::SocketAddr, time::Duration};
 
 use posmul_core::config::{ConfigError, Env};
+
+use crate::client::TrustedProxies;
 
 /// Development-only JWT secret, accepted only with `POSMUL_ENV=dev`.
 pub const DEV_JWT_SECRET: &str = "posmul-dev-only-secret-do-not-use-in-production-0123456789";
@@ -85,7 +87,7 @@ pub struct ApiConfig {
     pub ip_rate: Rate,
     pub auth_ip_rate: Rate,
     pub user_rate: Rate,
-    pub trust_forwarded_for: bool,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl ApiConfig {
@@ -107,11 +109,30 @@ impl ApiConfig {
                 });
             }
         };
+        if !dev && jwt_secret == DEV_JWT_SECRET {
+            // It is in this repository for everyone to read: tokens signed with it are forgeable.
+            return Err(ConfigError::Malformed {
+                name: "JWT_SECRET".into(),
+                value: "***".into(),
+                reason: "this is the published development secret; outside POSMUL_ENV=dev set \
+                         your own (e.g. `openssl rand -base64 48`)"
+                    .into(),
+            });
+        }
         if jwt_secret.len() < 32 {
             return Err(ConfigError::Malformed {
                 name: "JWT_SECRET".into(),
                 value: "***".into(),
                 reason: "use at least 32 bytes".into(),
+            });
+        }
+        if env.raw("TRUST_FORWARDED_FOR").is_some() {
+            // It trusted the client-written leftmost entry; silently ignoring it would change
+            // which address the limits see without a word.
+            return Err(ConfigError::Malformed {
+                name: "TRUST_FORWARDED_FOR".into(),
+                value: "***".into(),
+                reason: "replaced by TRUSTED_PROXIES (the networks of your reverse proxies)".into(),
             });
         }
         let secs = |name: &str, default: u64| env.or(name, default).map(Duration::from_secs);
@@ -148,7 +169,13 @@ impl ApiConfig {
             user_rate: Rate {
                 per_minute: env.or("USER_RATE_LIMIT_PER_MINUTE", 300)?,
             },
-            trust_forwarded_for: env.or("TRUST_FORWARDED_FOR", false)?,
+            trusted_proxies: TrustedProxies::parse(&env.list("TRUSTED_PROXIES", &[])).map_err(
+                |e| ConfigError::Malformed {
+                    name: "TRUSTED_PROXIES".into(),
+                    value: e.0.clone(),
+                    reason: e.to_string(),
+                },
+            )?,
         })
     }
 
@@ -183,7 +210,7 @@ impl ApiConfig {
             user_rate: Rate {
                 per_minute: 1_000_000,
             },
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -210,6 +237,34 @@ mod tests {
     #[test]
     fn a_short_jwt_secret_is_refused() {
         assert!(cfg(&[("JWT_SECRET", "short")]).is_err());
+        assert!(cfg(&[("POSMUL_ENV", "dev"), ("JWT_SECRET", "short")]).is_err());
+    }
+
+    #[test]
+    fn outside_dev_the_published_development_secret_is_refused() {
+        let err = cfg(&[("JWT_SECRET", DEV_JWT_SECRET)]).unwrap_err();
+        assert!(err.to_string().contains("development secret"), "{err}");
+        assert!(cfg(&[("POSMUL_ENV", "dev"), ("JWT_SECRET", DEV_JWT_SECRET)]).is_ok());
+        assert!(cfg(&[("JWT_SECRET", &"k".repeat(32))]).is_ok());
+    }
+
+    #[test]
+    fn u2_trusted_proxies_parse_and_the_old_setting_is_refused() {
+        let c = cfg(&[
+            ("POSMUL_ENV", "dev"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+        ])
+        .unwrap();
+        assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(cfg(&[("POSMUL_ENV", "dev"), ("TRUSTED_PROXIES", "proxy.internal")]).is_err());
+        let err = cfg(&[("POSMUL_ENV", "dev"), ("TRUST_FORWARDED_FOR", "true")]).unwrap_err();
+        assert!(err.to_string().contains("TRUSTED_PROXIES"), "{err}");
+        assert!(
+            cfg(&[("POSMUL_ENV", "dev")])
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
     }
 
     #[test]

@@ -22,7 +22,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{client::client_ip, config::Rate, error::ApiError, state::AppState};
+use crate::{
+    client::{client_ip, limit_key},
+    config::Rate,
+    error::ApiError,
+    state::AppState,
+};
 
 /// The GCRA script: returns 0 when admitted, else the microseconds to wait.
 const GCRA_LUA: &str = r#"
@@ -163,8 +168,8 @@ impl RateLimiter {
 pub async fn limit_by_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/v1/") {
         let (parts, body) = req.into_parts();
-        let ip =
-            client_ip(&parts, state.config.trust_forwarded_for).unwrap_or_else(|| "unknown".into());
+        let ip = client_ip(&parts, &state.config.trusted_proxies)
+            .map_or_else(|| "unknown".into(), limit_key);
         if let Err(e) = state
             .limiter
             .check(&format!("ip:{ip}"), state.config.ip_rate)

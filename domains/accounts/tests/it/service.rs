@@ -2,6 +2,7 @@
 //! the rate limits (in process and in Redis).
 
 use posmul_api::testing::{TEST_PASSWORD, spawn_app, spawn_app_with};
+use posmul_api_kit::client::TrustedProxies;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -169,6 +170,99 @@ async fn u2_credential_routes_are_rate_limited_per_ip_with_retry_after(pool: PgP
         .await
         .unwrap();
     assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Signs in (and fails) with `X-Forwarded-For: <forwarded>`; the status.
+async fn login_forwarded(app: &posmul_api::testing::TestApp, forwarded: &str) -> StatusCode {
+    app.client
+        .post(app.url("/v1/auth/login"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({ "email": "x@example.org", "password": TEST_PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_forged_x_forwarded_for_does_not_escape_the_per_ip_limit(pool: PgPool) {
+    // The test client plays a reverse proxy on 127.0.0.1 that appends the address it saw
+    // (203.0.113.7); the client in front of it writes a new address left of that every time.
+    let app = spawn_app_with(pool, |c| {
+        c.auth_ip_rate.per_minute = 3;
+        c.trusted_proxies = TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+    })
+    .await;
+    for i in 0..3 {
+        let forged = format!("198.51.100.{i}, 203.0.113.7");
+        assert_eq!(
+            login_forwarded(&app, &forged).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_forwarded(&app, "198.51.100.99, 203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a new forged entry is a new bucket only if the leftmost entry is believed"
+    );
+    // Another client behind the same proxy has its own bucket.
+    assert_eq!(
+        login_forwarded(&app, "203.0.113.8").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // The audit log records the address the proxy saw, not the forged one.
+    let ips = sqlx::query_scalar!(
+        r#"SELECT DISTINCT ip AS "ip!" FROM auth.audit_log WHERE ip IS NOT NULL ORDER BY 1"#
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(ips, ["203.0.113.7", "203.0.113.8"]);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_without_trusted_proxies_x_forwarded_for_is_ignored(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| c.auth_ip_rate.per_minute = 2).await;
+    assert_eq!(
+        login_forwarded(&app, "198.51.100.1").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_forwarded(&app, "198.51.100.2").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_forwarded(&app, "198.51.100.3").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the socket peer (127.0.0.1) is the client"
+    );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_ipv6_clients_share_a_limit_per_slash_64(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| {
+        c.auth_ip_rate.per_minute = 2;
+        c.trusted_proxies = TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+    })
+    .await;
+    // Two addresses of one /64: one bucket.
+    assert_eq!(
+        login_forwarded(&app, "2001:db8:5:6::1").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_forwarded(&app, "2001:db8:5:6:ffff::2").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_forwarded(&app, "2001:db8:5:6:1234::3").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The next /64 is another subscriber.
+    assert_eq!(
+        login_forwarded(&app, "2001:db8:5:7::1").await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
