@@ -9,7 +9,7 @@
 //! | `POLL_INTERVAL_MS` | `1000` | head polling interval (a `ws://` URL also wakes on new heads) |
 //! | `FINALITY` | `auto` | `tag` (the node's `finalized` block), `depth` (`CONFIRMATIONS`), or `auto` (tag when the node answers it, else depth) |
 //! | `CONFIRMATIONS` | `64` | confirmation depth when finality is by depth |
-//! | `INDEXER_HTTP_ADDR` | `0.0.0.0:9101` | address of `/healthz`, `/readyz`, `/metrics` |
+//! | `INDEXER_HTTP_ADDR` | `127.0.0.1:9101` | address of `/healthz`, `/readyz`, `/metrics` (loopback: set an address such as `0.0.0.0:9101` to let a Prometheus on another host scrape it) |
 //! | `READY_MAX_LAG` | `10` | `/readyz` answers 503 when more blocks than this behind the head |
 //! | `BLOCK_RANGE_START` | `2000` | first `eth_getLogs` range, in blocks |
 //! | `BLOCK_RANGE_MAX` | `10000` | largest range the adaptive sizing grows to |
@@ -80,7 +80,7 @@ impl IndexerConfig {
             poll_interval: Duration::from_millis(1000),
             finality: Finality::Auto,
             confirmations: 64,
-            http_addr: SocketAddr::from(([0, 0, 0, 0], 9101)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 9101)),
             ready_max_lag: 10,
             block_range_start: 2000,
             block_range_max: 10_000,
@@ -163,6 +163,10 @@ mod tests {
         assert_eq!(c.block_range_start, 2000);
         assert_eq!(c.finality, Finality::Auto);
         assert_eq!(c.http_addr.port(), 9101, "the relayer's default is 9102");
+        assert!(
+            c.http_addr.ip().is_loopback(),
+            "metrics stay on the machine by default"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! | `PRIORITY_FEE_FLOOR_GWEI` | `25` on 137 and 80002, else `0` | minimum priority fee |
 //! | `FINALITY_CONFIRMATIONS` | `64` | confirmations when the node has no `finalized` tag |
 //! | `CLAIM_BATCH_MAX` | `100` | claims per `claimMany` |
-//! | `METRICS_ADDR` | `0.0.0.0:9102` | `GET /metrics` (Prometheus), `/healthz`, `/readyz` (the indexer's default is 9101) |
+//! | `METRICS_ADDR` | `127.0.0.1:9102` (loopback; set an address to open it) | `GET /metrics` (Prometheus), `/healthz`, `/readyz` (the indexer's default is 9101) |
 //! | `DEMO_DAY_SECONDS` | unset | demo mode: the local chain's clock jumps a day this often |
 //!
 //! The key is read once and kept inside the signer; it is never logged or printed.
@@ -105,7 +105,7 @@ impl RelayerConfig {
             deployments_dir: env.or("DEPLOYMENTS_DIR", PathBuf::from("deployments"))?,
             signer: signer_from_env(env)?,
             settings,
-            metrics_addr: env.or("METRICS_ADDR", SocketAddr::from(([0, 0, 0, 0], 9102)))?,
+            metrics_addr: env.or("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9102)))?,
             demo_day: env
                 .optional::<u64>("DEMO_DAY_SECONDS")?
                 .map(Duration::from_secs),
