@@ -6,7 +6,7 @@ use alloy::primitives::{Address, U256};
 use chrono::NaiveDate;
 use posmul_core::{WalletAddress, merkle::StandardMerkleTree, money::Wei};
 use posmul_economy::codec;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, postgres::PgCopyIn};
 use uuid::Uuid;
 
 use super::{BuildParams, Candidate, Leaf, Status, Wave};
@@ -81,6 +81,40 @@ const COPY_CHUNK: usize = 1 << 20;
 /// The signature, flags and extension length that open binary COPY data.
 const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
+/// One `COPY … FROM STDIN (FORMAT binary)`: rows are appended to `buf` and sent in
+/// [`COPY_CHUNK`] pieces.
+struct BinaryCopy<'c> {
+    copy: PgCopyIn<&'c mut PgConnection>,
+    buf: Vec<u8>,
+}
+
+impl<'c> BinaryCopy<'c> {
+    async fn start(conn: &'c mut PgConnection, statement: &str) -> Result<BinaryCopy<'c>> {
+        // COPY … FROM STDIN streams data after the statement: no query! macro can describe it.
+        let copy = conn.copy_in_raw(statement).await?;
+        let mut buf = Vec::with_capacity(COPY_CHUNK + 256);
+        buf.extend_from_slice(COPY_HEADER);
+        Ok(BinaryCopy { copy, buf })
+    }
+
+    /// Sends what is buffered once it reaches a chunk (call as data is appended).
+    async fn send_full_chunk(&mut self) -> Result<()> {
+        if self.buf.len() >= COPY_CHUNK {
+            self.copy.send(self.buf.as_slice()).await?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Sends the rest and the trailer, and ends the COPY.
+    async fn finish(mut self) -> Result<()> {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        self.copy.send(self.buf.as_slice()).await?;
+        self.copy.finish().await?;
+        Ok(())
+    }
+}
+
 /// Stores the leaves of wave `day` (`relayer.wave_leaves`) with one binary COPY.
 pub async fn store_leaves(
     conn: &mut PgConnection,
@@ -89,37 +123,29 @@ pub async fn store_leaves(
     tree: &StandardMerkleTree,
 ) -> Result<()> {
     let day = i64::try_from(day).map_err(|_| Error::Corrupt(format!("day {day}")))?;
-    // COPY … FROM STDIN streams data after the statement: no query! macro can describe it.
-    let mut copy = conn
-        .copy_in_raw(
-            "COPY relayer.wave_leaves (day, address, cumulative, increment, tree_index) FROM STDIN (FORMAT binary)",
-        )
-        .await?;
-    let mut buf = Vec::with_capacity(COPY_CHUNK + 256);
-    buf.extend_from_slice(COPY_HEADER);
+    let mut copy = BinaryCopy::start(
+        conn,
+        "COPY relayer.wave_leaves (day, address, cumulative, increment, tree_index) FROM STDIN (FORMAT binary)",
+    )
+    .await?;
     for (i, l) in leaves.iter().enumerate() {
         let at = tree
             .tree_index(i)
             .and_then(|at| i32::try_from(at).ok())
             .ok_or_else(|| Error::Corrupt("leaf outside the tree".into()))?;
+        let buf = &mut copy.buf;
         buf.extend_from_slice(&5i16.to_be_bytes());
         buf.extend_from_slice(&8i32.to_be_bytes());
         buf.extend_from_slice(&day.to_be_bytes());
         buf.extend_from_slice(&20i32.to_be_bytes());
         buf.extend_from_slice(l.address.as_slice());
-        put_numeric(&mut buf, l.cumulative);
-        put_numeric(&mut buf, l.increment);
+        put_numeric(buf, l.cumulative);
+        put_numeric(buf, l.increment);
         buf.extend_from_slice(&4i32.to_be_bytes());
         buf.extend_from_slice(&at.to_be_bytes());
-        if buf.len() >= COPY_CHUNK {
-            copy.send(buf.as_slice()).await?;
-            buf.clear();
-        }
+        copy.send_full_chunk().await?;
     }
-    buf.extend_from_slice(&(-1i16).to_be_bytes());
-    copy.send(buf.as_slice()).await?;
-    copy.finish().await?;
-    Ok(())
+    copy.finish().await
 }
 
 /// Stores the node array of wave `day` (`relayer.wave_trees`, 32 bytes per node, root first)
@@ -136,27 +162,21 @@ pub async fn store_tree(
         .checked_mul(32)
         .and_then(|n| i32::try_from(n).ok())
         .ok_or_else(|| Error::Corrupt("the tree is too large for one bytea".into()))?;
-    // COPY … FROM STDIN streams data after the statement: no query! macro can describe it.
-    let mut copy = conn
-        .copy_in_raw("COPY relayer.wave_trees (day, nodes) FROM STDIN (FORMAT binary)")
-        .await?;
-    let mut buf = Vec::with_capacity(COPY_CHUNK + 64);
-    buf.extend_from_slice(COPY_HEADER);
-    buf.extend_from_slice(&2i16.to_be_bytes());
-    buf.extend_from_slice(&8i32.to_be_bytes());
-    buf.extend_from_slice(&day.to_be_bytes());
-    buf.extend_from_slice(&len.to_be_bytes());
+    let mut copy = BinaryCopy::start(
+        conn,
+        "COPY relayer.wave_trees (day, nodes) FROM STDIN (FORMAT binary)",
+    )
+    .await?;
+    copy.buf.extend_from_slice(&2i16.to_be_bytes());
+    copy.buf.extend_from_slice(&8i32.to_be_bytes());
+    copy.buf.extend_from_slice(&day.to_be_bytes());
+    copy.buf.extend_from_slice(&len.to_be_bytes());
+    // One row: its one field, 32 bytes a node, goes out in chunks as it is written.
     for n in tree.nodes() {
-        buf.extend_from_slice(n.as_slice());
-        if buf.len() >= COPY_CHUNK {
-            copy.send(buf.as_slice()).await?;
-            buf.clear();
-        }
+        copy.buf.extend_from_slice(n.as_slice());
+        copy.send_full_chunk().await?;
     }
-    buf.extend_from_slice(&(-1i16).to_be_bytes());
-    copy.send(buf.as_slice()).await?;
-    copy.finish().await?;
-    Ok(())
+    copy.finish().await
 }
 
 /// Appends `value` as one binary COPY field of type NUMERIC: its length, then `ndigits`,

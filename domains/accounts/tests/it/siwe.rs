@@ -68,6 +68,11 @@ async fn signed(signer: &PrivateKeySigner, text: &str) -> Value {
     json!({ "message": text, "signature": alloy::hex::encode_prefixed(sig.as_bytes()) })
 }
 
+async fn get(app: &TestApp, path: &str, token: &str) -> Value {
+    let res = app.client.get(app.url(path)).bearer_auth(token).send();
+    res.await.unwrap().json().await.unwrap()
+}
+
 async fn post(app: &TestApp, path: &str, body: &Value, token: Option<&str>) -> reqwest::Response {
     let mut req = app.client.post(app.url(path)).json(body);
     if let Some(t) = token {
@@ -85,16 +90,7 @@ async fn u2_siwe_signs_in_the_wallets_user_creating_it_the_first_time(pool: PgPo
     assert_eq!(res.status(), StatusCode::OK);
     let first: Value = res.json().await.unwrap();
 
-    let me: Value = app
-        .client
-        .get(app.url("/v1/me"))
-        .bearer_auth(first["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get(&app, "/v1/me", first["access_token"].as_str().unwrap()).await;
     assert_eq!(me["wallet"], wallet.address().to_checksum(None));
     assert_eq!(me["email"], Value::Null);
     assert_eq!(me["roles"], json!(["citizen"]));
@@ -371,16 +367,7 @@ async fn u2_a_linked_wallet_is_stored_as_20_bytes_and_every_reply_shows_it_check
     assert_eq!((stored.address.get(), stored.length), (address, 20));
 
     // Every reply that shows it: the link, the audit entry, /v1/me, the admin's user list.
-    let me: Value = app
-        .client
-        .get(app.url("/v1/me"))
-        .bearer_auth(&alice.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get(&app, "/v1/me", &alice.access_token).await;
     assert_eq!(me["wallet"], checksummed);
     let audited = sqlx::query_scalar!(
         r#"SELECT details->>'address' AS "address!" FROM auth.audit_log
@@ -391,16 +378,7 @@ async fn u2_a_linked_wallet_is_stored_as_20_bytes_and_every_reply_shows_it_check
     .await
     .unwrap();
     assert_eq!(audited, checksummed);
-    let users: Value = app
-        .client
-        .get(app.url("/v1/admin/users"))
-        .bearer_auth(&admin.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users = get(&app, "/v1/admin/users", &admin.access_token).await;
     let row = users["items"]
         .as_array()
         .unwrap()

@@ -97,9 +97,13 @@ async fn mirror_transfer(db: &PgPool, n: u8, block: i64, from: &str, to: &str, v
         if address == ZERO {
             continue;
         }
-        let updated = sqlx::query!(
-            "UPDATE chain.pmc_balances SET balance = balance + $3::NUMERIC * $4::INT, last_block = $5
-              WHERE chain_id = $1 AND address = $2",
+        sqlx::query!(
+            "WITH changed AS (
+                 UPDATE chain.pmc_balances SET balance = balance + $3::NUMERIC * $4::INT, last_block = $5
+                  WHERE chain_id = $1 AND address = $2 RETURNING address)
+             INSERT INTO chain.pmc_balances (chain_id, address, balance, last_block)
+             SELECT $1::BIGINT, $2::BYTEA, $3::NUMERIC * $4::INT, $5::BIGINT
+              WHERE NOT EXISTS (SELECT 1 FROM changed)",
             CHAIN,
             bytes(address),
             value as _,
@@ -108,22 +112,7 @@ async fn mirror_transfer(db: &PgPool, n: u8, block: i64, from: &str, to: &str, v
         )
         .execute(db)
         .await
-        .unwrap()
-        .rows_affected();
-        if updated == 0 {
-            sqlx::query!(
-                "INSERT INTO chain.pmc_balances (chain_id, address, balance, last_block)
-                 VALUES ($1, $2, $3::NUMERIC * $4::INT, $5)",
-                CHAIN,
-                bytes(address),
-                value as _,
-                sign,
-                block,
-            )
-            .execute(db)
-            .await
-            .unwrap();
-        }
+        .unwrap();
     }
 }
 
