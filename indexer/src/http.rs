@@ -50,7 +50,7 @@ pub async fn readyz(s: &HttpState) -> Readiness {
     let db_ok = matches!(
         tokio::time::timeout(
             Duration::from_secs(2),
-            sqlx::query("SELECT 1").execute(&s.pool)
+            sqlx::query!("SELECT 1 AS one").fetch_one(&s.pool)
         )
         .await,
         Ok(Ok(_))

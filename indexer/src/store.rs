@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use alloy::primitives::{Address, B256, U256};
 use posmul_core::money::Wei;
-use sqlx::{Acquire, PgConnection, Row};
+use sqlx::{Acquire, PgConnection};
 
 use crate::{
     error::Result,
@@ -475,51 +475,51 @@ pub async fn load_cursor(
     deployment_block: u64,
 ) -> Result<Cursor> {
     let mut tx = conn.begin().await?;
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "SELECT pmc, money_wave, donation_hub, deployment_block, indexed_block, indexed_hash, finalized_block
            FROM chain.cursors WHERE chain_id = $1 FOR UPDATE",
+        chain_id as i64,
     )
-    .bind(chain_id as i64)
     .fetch_optional(&mut *tx)
     .await?;
     let start = deployment_block as i64 - 1;
-    let same = |r: &sqlx::postgres::PgRow| -> std::result::Result<bool, sqlx::Error> {
-        Ok(r.try_get::<Vec<u8>, _>("pmc")? == contracts.pmc.to_vec()
-            && r.try_get::<Vec<u8>, _>("money_wave")? == contracts.money_wave.to_vec()
-            && r.try_get::<Vec<u8>, _>("donation_hub")? == contracts.donation_hub.to_vec()
-            && r.try_get::<i64, _>("deployment_block")? == deployment_block as i64)
-    };
     let cursor = match row {
-        Some(r) if same(&r)? => Cursor {
-            indexed: r.try_get("indexed_block")?,
-            indexed_hash: b256(r.try_get("indexed_hash")?),
-            finalized: r.try_get("finalized_block")?,
-        },
+        Some(r)
+            if r.pmc == contracts.pmc.as_slice()
+                && r.money_wave == contracts.money_wave.as_slice()
+                && r.donation_hub == contracts.donation_hub.as_slice()
+                && r.deployment_block == deployment_block as i64 =>
+        {
+            Cursor {
+                indexed: r.indexed_block,
+                indexed_hash: b256(r.indexed_hash),
+                finalized: r.finalized_block,
+            }
+        }
         found => {
             if found.is_some() {
                 tracing::warn!(
                     chain_id,
                     "the deployment changed: the chain mirror is rebuilt from the new deployment block"
                 );
-                sqlx::query("SELECT chain.rollback_above($1, -1)")
-                    .bind(chain_id as i64)
-                    .execute(&mut *tx)
+                sqlx::query!("SELECT chain.rollback_above($1, -1)", chain_id as i64)
+                    .fetch_one(&mut *tx)
                     .await?;
             }
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO chain.cursors (chain_id, pmc, money_wave, donation_hub, deployment_block,
                                             indexed_block, indexed_hash, finalized_block, head_block)
                  VALUES ($1, $2, $3, $4, $5, $6, NULL, $6, 0)
                  ON CONFLICT (chain_id) DO UPDATE SET pmc = $2, money_wave = $3, donation_hub = $4,
                     deployment_block = $5, indexed_block = $6, indexed_hash = NULL, finalized_block = $6,
                     head_block = 0, updated_at = now()",
+                chain_id as i64,
+                contracts.pmc.as_slice(),
+                contracts.money_wave.as_slice(),
+                contracts.donation_hub.as_slice(),
+                deployment_block as i64,
+                start,
             )
-            .bind(chain_id as i64)
-            .bind(contracts.pmc.to_vec())
-            .bind(contracts.money_wave.to_vec())
-            .bind(contracts.donation_hub.to_vec())
-            .bind(deployment_block as i64)
-            .bind(start)
             .execute(&mut *tx)
             .await?;
             Cursor {
@@ -546,6 +546,7 @@ pub async fn write_batch(
 ) -> Result<Cursor> {
     let mut tx = conn.begin().await?;
     for c in b.copies.iter().filter(|c| c.rows > 0) {
+        // COPY … FROM STDIN streams data after the statement: no query! macro can describe it.
         let mut copy = tx.copy_in_raw(c.statement).await?;
         for chunk in c.data.chunks(1 << 20) {
             copy.send(chunk).await?;
@@ -566,51 +567,46 @@ pub async fn write_batch(
             debits.push(Wei::from_u256(d.debit));
             last_blocks.push(d.last_block as i64);
         }
-        sqlx::query(
+        sqlx::query!(
             "UPDATE chain.pmc_balances b
                 SET balance = b.balance + t.credit - t.debit, last_block = t.last_block
                FROM UNNEST($2::bytea[], $3::numeric[], $4::numeric[], $5::bigint[]) AS t(address, credit, debit, last_block)
               WHERE b.chain_id = $1 AND b.address = t.address",
+            chain_id as i64,
+            &addresses,
+            &credits as _,
+            &debits as _,
+            &last_blocks,
         )
-        .bind(chain_id as i64)
-        .bind(&addresses)
-        .bind(&credits)
-        .bind(&debits)
-        .bind(&last_blocks)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO chain.pmc_balances (chain_id, address, balance, last_block)
              SELECT $1, t.address, t.credit - t.debit, t.last_block
                FROM UNNEST($2::bytea[], $3::numeric[], $4::numeric[], $5::bigint[]) AS t(address, credit, debit, last_block)
               WHERE NOT EXISTS (SELECT 1 FROM chain.pmc_balances b WHERE b.chain_id = $1 AND b.address = t.address)",
+            chain_id as i64,
+            &addresses,
+            &credits as _,
+            &debits as _,
+            &last_blocks,
         )
-        .bind(chain_id as i64)
-        .bind(&addresses)
-        .bind(&credits)
-        .bind(&debits)
-        .bind(&last_blocks)
         .execute(&mut *tx)
         .await?;
     }
     let finalized = (b.finalized_upto.min(b.to) as i64).max(cursor.finalized);
     if finalized > cursor.finalized {
-        sqlx::query("SELECT chain.mark_finalized($1, $2, $3)")
-            .bind(chain_id as i64)
-            .bind(cursor.finalized)
-            .bind(finalized)
-            .execute(&mut *tx)
-            .await?;
+        mark_finalized(&mut tx, chain_id, cursor.finalized, finalized).await?;
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE chain.cursors SET indexed_block = $2, indexed_hash = $3, finalized_block = $4, head_block = $5, updated_at = now()
           WHERE chain_id = $1",
+        chain_id as i64,
+        b.to as i64,
+        b.to_hash.as_slice(),
+        finalized,
+        head as i64,
     )
-    .bind(chain_id as i64)
-    .bind(b.to as i64)
-    .bind(b.to_hash.to_vec())
-    .bind(finalized)
-    .bind(head as i64)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -639,23 +635,33 @@ pub async fn advance_finality(
         return Ok(*cursor);
     }
     let mut tx = conn.begin().await?;
-    sqlx::query("SELECT chain.mark_finalized($1, $2, $3)")
-        .bind(chain_id as i64)
-        .bind(cursor.finalized)
-        .bind(upto)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE chain.cursors SET finalized_block = $2, head_block = $3, updated_at = now() WHERE chain_id = $1")
-        .bind(chain_id as i64)
-        .bind(upto)
-        .bind(head as i64)
-        .execute(&mut *tx)
-        .await?;
+    mark_finalized(&mut tx, chain_id, cursor.finalized, upto).await?;
+    sqlx::query!(
+        "UPDATE chain.cursors SET finalized_block = $2, head_block = $3, updated_at = now() WHERE chain_id = $1",
+        chain_id as i64,
+        upto,
+        head as i64,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Cursor {
         finalized: upto,
         ..*cursor
     })
+}
+
+/// Marks the rows of blocks `from + 1 ..= to` final (`chain.mark_finalized`).
+async fn mark_finalized(conn: &mut PgConnection, chain_id: u64, from: i64, to: i64) -> Result<()> {
+    sqlx::query!(
+        "SELECT chain.mark_finalized($1, $2, $3)",
+        chain_id as i64,
+        from,
+        to,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The highest stored block at or below `n`: (number, hash, finalized).
@@ -664,20 +670,14 @@ pub async fn stored_block_at_or_below(
     chain_id: u64,
     n: i64,
 ) -> Result<Option<(i64, B256, bool)>> {
-    let row = sqlx::query("SELECT number, hash, finalized FROM chain.blocks WHERE chain_id = $1 AND number <= $2 ORDER BY number DESC LIMIT 1")
-        .bind(chain_id as i64)
-        .bind(n)
-        .fetch_optional(&mut *conn)
-        .await?;
-    match row {
-        None => Ok(None),
-        Some(r) => {
-            let hash: Vec<u8> = r.try_get("hash")?;
-            Ok(b256(Some(hash))
-                .map(|h| Ok::<_, sqlx::Error>((r.try_get("number")?, h, r.try_get("finalized")?)))
-                .transpose()?)
-        }
-    }
+    let row = sqlx::query!(
+        "SELECT number, hash, finalized FROM chain.blocks WHERE chain_id = $1 AND number <= $2 ORDER BY number DESC LIMIT 1",
+        chain_id as i64,
+        n,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.and_then(|r| b256(Some(r.hash)).map(|h| (r.number, h, r.finalized))))
 }
 
 /// Deletes every row above `fork` (balances reversed) and moves the cursor there, in one
@@ -691,19 +691,23 @@ pub async fn rollback(
     fork_hash: Option<B256>,
 ) -> Result<(Cursor, i64)> {
     let mut tx = conn.begin().await?;
-    let deleted: i64 = sqlx::query_scalar("SELECT chain.rollback_above($1, $2)")
-        .bind(chain_id as i64)
-        .bind(fork)
-        .fetch_one(&mut *tx)
-        .await?;
+    let deleted = sqlx::query_scalar!(
+        r#"SELECT chain.rollback_above($1, $2) AS "deleted!""#,
+        chain_id as i64,
+        fork,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let finalized = cursor.finalized.min(fork);
-    sqlx::query("UPDATE chain.cursors SET indexed_block = $2, indexed_hash = $3, finalized_block = $4, updated_at = now() WHERE chain_id = $1")
-        .bind(chain_id as i64)
-        .bind(fork)
-        .bind(fork_hash.map(|h| h.to_vec()))
-        .bind(finalized)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE chain.cursors SET indexed_block = $2, indexed_hash = $3, finalized_block = $4, updated_at = now() WHERE chain_id = $1",
+        chain_id as i64,
+        fork,
+        fork_hash.map(|h| h.to_vec()),
+        finalized,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok((
         Cursor {

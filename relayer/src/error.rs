@@ -12,6 +12,10 @@ pub enum Error {
     Wave(#[from] posmul_economy::wave::WaveError),
     #[error(transparent)]
     Credit(#[from] posmul_economy::credits::CreditError),
+    /// A stored byte column of the wrong length (`posmul_economy::codec`); the schema's checks
+    /// should make this impossible.
+    #[error("corrupt relayer data: {0}")]
+    Codec(#[from] posmul_economy::codec::CodecError),
     #[error("RPC error: {0}")]
     Rpc(#[from] alloy::transports::TransportError),
     #[error("contract call failed: {0}")]

@@ -184,10 +184,12 @@ impl Relayer {
             .await?
             .map(|r| r.gas_used);
         mark_mined(&self.pool, w.day, tx, log.block_number, log.block_hash, gas).await?;
-        sqlx::query("UPDATE relayer.tx_attempts SET status = 'mined', updated_at = now() WHERE tx_hash = $1")
-            .bind(tx.as_slice())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query!(
+            "UPDATE relayer.tx_attempts SET status = 'mined', updated_at = now() WHERE tx_hash = $1",
+            tx.as_slice(),
+        )
+        .execute(&self.pool)
+        .await?;
         tracing::info!(tx = %tx, "wave found on chain; adopted");
         Ok(Status::Mined)
     }
@@ -225,17 +227,19 @@ impl Relayer {
             }
             None => {
                 tracing::warn!(tx = %tx, "wave transaction reorged out: sending it again");
-                sqlx::query(
+                sqlx::query!(
                     "UPDATE relayer.waves SET status = 'submitted', tx_hash = NULL, block_number = NULL, block_hash = NULL,
                             gas_used = NULL, mined_at = NULL WHERE day = $1",
+                    w.day as i64,
                 )
-                .bind(w.day as i64)
                 .execute(&self.pool)
                 .await?;
-                sqlx::query("UPDATE relayer.tx_attempts SET status = 'broadcast', updated_at = now() WHERE tx_hash = $1")
-                    .bind(tx.as_slice())
-                    .execute(&self.pool)
-                    .await?;
+                sqlx::query!(
+                    "UPDATE relayer.tx_attempts SET status = 'broadcast', updated_at = now() WHERE tx_hash = $1",
+                    tx.as_slice(),
+                )
+                .execute(&self.pool)
+                .await?;
                 Ok(None)
             }
         }
@@ -259,18 +263,18 @@ fn check_event(w: &Wave, e: &MoneyWave::WavePublished) -> Result<()> {
     Ok(())
 }
 
+/// Moves wave `day` to `status` and stamps the time it got there (`<status>_at`).
 async fn set_status(pool: &PgPool, day: u64, status: Status) -> Result<()> {
-    let column = match status {
-        Status::Submitted => "submitted_at",
-        Status::Mined => "mined_at",
-        Status::Finalized => "finalized_at",
-        Status::Built => "built_at",
-    };
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE relayer.waves SET status = $2, {column} = now() WHERE day = $1"
-    )))
-    .bind(day as i64)
-    .bind(status.as_str())
+    sqlx::query!(
+        "UPDATE relayer.waves SET status = $2,
+                built_at = CASE WHEN $2 = 'built' THEN now() ELSE built_at END,
+                submitted_at = CASE WHEN $2 = 'submitted' THEN now() ELSE submitted_at END,
+                mined_at = CASE WHEN $2 = 'mined' THEN now() ELSE mined_at END,
+                finalized_at = CASE WHEN $2 = 'finalized' THEN now() ELSE finalized_at END
+          WHERE day = $1",
+        day as i64,
+        status.as_str(),
+    )
     .execute(pool)
     .await?;
     Ok(())
@@ -284,15 +288,15 @@ async fn mark_mined(
     block_hash: Option<B256>,
     gas_used: Option<u64>,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE relayer.waves SET status = 'mined', mined_at = now(), tx_hash = $2, block_number = $3, block_hash = $4,
                 gas_used = $5 WHERE day = $1",
+        day as i64,
+        tx.as_slice(),
+        block_number.map(|n| n as i64),
+        block_hash.map(|h| h.to_vec()),
+        gas_used.map(|g| g as i64),
     )
-    .bind(day as i64)
-    .bind(tx.as_slice())
-    .bind(block_number.map(|n| n as i64))
-    .bind(block_hash.map(|h| h.to_vec()))
-    .bind(gas_used.map(|g| g as i64))
     .execute(pool)
     .await?;
     Ok(())

@@ -11,7 +11,6 @@
 
 use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
 use posmul_core::money::Wei;
-use sqlx::Row;
 
 use crate::{
     Relayer, Result,
@@ -87,15 +86,14 @@ pub async fn reconcile(relayer: &Relayer) -> Result<Report> {
             )),
             (None, false) => {}
         }
-        let sums = sqlx::query(
-            "SELECT (SELECT COALESCE(sum(increment), 0) FROM relayer.wave_leaves WHERE day = $1) AS leaves,
-                    (SELECT COALESCE(sum(amount), 0) FROM relayer.wave_credits WHERE day = $1) AS credits",
+        let sums = sqlx::query!(
+            r#"SELECT (SELECT COALESCE(sum(increment), 0) FROM relayer.wave_leaves WHERE day = $1) AS "leaves!: Wei",
+                      (SELECT COALESCE(sum(amount), 0) FROM relayer.wave_credits WHERE day = $1) AS "credits!: Wei""#,
+            w.day as i64,
         )
-        .bind(w.day as i64)
         .fetch_one(pool)
         .await?;
-        let leaves: Wei = sums.try_get("leaves")?;
-        let credits: Wei = sums.try_get("credits")?;
+        let (leaves, credits) = (sums.leaves, sums.credits);
         if leaves != w.amount || credits != w.amount {
             report.problems.push(format!(
                 "day {}: amount {} but leaf increments {} and credits {}",
@@ -108,12 +106,12 @@ pub async fn reconcile(relayer: &Relayer) -> Result<Report> {
             .problems
             .push(format!("day {day}: on chain but not in the database"));
     }
-    let bad_credits: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM credits.credits c
-         LEFT JOIN relayer.wave_credits wc ON wc.credit_id = c.id
-         LEFT JOIN relayer.waves w ON w.day = wc.day
-         WHERE (c.state = 'pending') <> (wc.credit_id IS NULL)
-            OR (wc.credit_id IS NOT NULL AND (c.wave_day IS DISTINCT FROM w.date OR wc.amount <> c.amount))",
+    let bad_credits = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM credits.credits c
+           LEFT JOIN relayer.wave_credits wc ON wc.credit_id = c.id
+           LEFT JOIN relayer.waves w ON w.day = wc.day
+           WHERE (c.state = 'pending') <> (wc.credit_id IS NULL)
+              OR (wc.credit_id IS NOT NULL AND (c.wave_day IS DISTINCT FROM w.date OR wc.amount <> c.amount))"#,
     )
     .fetch_one(pool)
     .await?;

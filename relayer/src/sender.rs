@@ -23,13 +23,13 @@ use alloy::{
 };
 use chrono::{DateTime, Utc};
 use posmul_core::Clock;
-use sqlx::{PgPool, Row};
+use posmul_economy::codec;
+use sqlx::PgPool;
 
 use crate::{
     Error, Result,
     config::{Settings, default_priority_floor},
     failpoint::{Failpoints, Step},
-    wave::word,
 };
 
 /// What a transaction does; one logical transaction per (kind, subject): the day of a wave, or
@@ -167,15 +167,15 @@ impl Sender {
                     self.failpoints.hit(Step::AfterReceiptBeforeDbUpdate)?;
                     let status = if r.status() { "mined" } else { "failed" };
                     self.mark(pool, a.id, status, None).await?;
-                    sqlx::query(
+                    sqlx::query!(
                         "UPDATE relayer.tx_attempts SET status = 'replaced', updated_at = now()
                          WHERE kind = $1 AND subject = $2 AND nonce = $3 AND id <> $4
                            AND status IN ('signed', 'broadcast')",
+                        kind.as_str(),
+                        subject as i64,
+                        a.nonce as i64,
+                        a.id,
                     )
-                    .bind(kind.as_str())
-                    .bind(subject as i64)
-                    .bind(a.nonce as i64)
-                    .bind(a.id)
                     .execute(pool)
                     .await?;
                     tracing::info!(tx = %a.tx_hash, block = ?r.block_number, gas = r.gas_used, ok = r.status(), "transaction mined");
@@ -202,13 +202,13 @@ impl Sender {
                     if self.mined_meanwhile(&attempts, latest_nonce).await? {
                         continue;
                     }
-                    sqlx::query(
+                    sqlx::query!(
                         "UPDATE relayer.tx_attempts SET status = 'dropped', updated_at = now()
                          WHERE kind = $1 AND subject = $2 AND status IN ('signed', 'broadcast') AND nonce < $3",
+                        kind.as_str(),
+                        subject as i64,
+                        latest_nonce as i64,
                     )
-                    .bind(kind.as_str())
-                    .bind(subject as i64)
-                    .bind(latest_nonce as i64)
                     .execute(pool)
                     .await?;
                     self.failpoints.hit(Step::BeforeSign)?;
@@ -335,28 +335,28 @@ impl Sender {
             .map_err(|e| Error::Sign(e.to_string()))?;
         let tx_hash = *envelope.tx_hash();
         let raw = Bytes::from(envelope.encoded_2718());
-        let row = sqlx::query(
+        let row = sqlx::query!(
             "INSERT INTO relayer.tx_attempts (kind, subject, sender, nonce, tx_hash, raw, max_fee_per_gas,
                                               max_priority_fee_per_gas, gas_limit, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::numeric, $9, 'signed', $10) RETURNING id, created_at",
+             VALUES ($1, $2, $3, $4, $5, $6, $7::text::numeric, $8::text::numeric, $9, 'signed', $10) RETURNING id, created_at",
+            kind.as_str(),
+            subject as i64,
+            self.from.as_slice(),
+            nonce as i64,
+            tx_hash.as_slice(),
+            raw.as_ref(),
+            fees.max_fee_per_gas.to_string(),
+            fees.max_priority_fee_per_gas.to_string(),
+            gas_limit as i64,
+            // The sender's clock, the one `replace_after` is measured by.
+            self.clock.now().await,
         )
-        .bind(kind.as_str())
-        .bind(subject as i64)
-        .bind(self.from.as_slice())
-        .bind(nonce as i64)
-        .bind(tx_hash.as_slice())
-        .bind(raw.as_ref())
-        .bind(fees.max_fee_per_gas.to_string())
-        .bind(fees.max_priority_fee_per_gas.to_string())
-        .bind(gas_limit as i64)
-        // The sender's clock, the one `replace_after` is measured by.
-        .bind(self.clock.now().await)
         .fetch_one(pool)
         .await?;
         tracing::info!(tx = %tx_hash, nonce, gas_limit, max_fee = fees.max_fee_per_gas, priority_fee = fees.max_priority_fee_per_gas, "signed");
         self.failpoints.hit(Step::AfterSignBeforeBroadcast)?;
         Ok(Attempt {
-            id: row.try_get("id")?,
+            id: row.id,
             nonce,
             tx_hash,
             raw,
@@ -364,7 +364,7 @@ impl Sender {
             max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
             gas_limit,
             status: "signed".into(),
-            created_at: row.try_get("created_at")?,
+            created_at: row.created_at,
         })
     }
 
@@ -400,54 +400,57 @@ impl Sender {
     }
 
     async fn mark(&self, pool: &PgPool, id: i64, status: &str, error: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE relayer.tx_attempts SET status = $2, error = COALESCE($3, error), updated_at = now() WHERE id = $1")
-            .bind(id)
-            .bind(status)
-            .bind(error)
-            .execute(pool)
-            .await?;
+        sqlx::query!(
+            "UPDATE relayer.tx_attempts SET status = $2, error = COALESCE($3, error), updated_at = now() WHERE id = $1",
+            id,
+            status,
+            error,
+        )
+        .execute(pool)
+        .await?;
         Ok(())
     }
 
     async fn record_error(&self, pool: &PgPool, id: i64, error: &str) -> Result<()> {
-        sqlx::query("UPDATE relayer.tx_attempts SET error = $2, updated_at = now() WHERE id = $1")
-            .bind(id)
-            .bind(error)
-            .execute(pool)
-            .await?;
+        sqlx::query!(
+            "UPDATE relayer.tx_attempts SET error = $2, updated_at = now() WHERE id = $1",
+            id,
+            error,
+        )
+        .execute(pool)
+        .await?;
         Ok(())
     }
 
     /// The recorded attempts of one logical transaction, oldest first.
     pub async fn attempts(&self, pool: &PgPool, kind: Kind, subject: u64) -> Result<Vec<Attempt>> {
-        let rows = sqlx::query(
-            "SELECT id, nonce, tx_hash, raw, max_fee_per_gas::text AS max_fee, max_priority_fee_per_gas::text AS prio,
-                    gas_limit, status, created_at
-             FROM relayer.tx_attempts WHERE kind = $1 AND subject = $2
-               AND status NOT IN ('mined', 'failed', 'dropped')
-             ORDER BY id",
+        let rows = sqlx::query!(
+            r#"SELECT id, nonce, tx_hash, raw, max_fee_per_gas::text AS "max_fee!",
+                      max_priority_fee_per_gas::text AS "prio!", gas_limit, status, created_at
+               FROM relayer.tx_attempts WHERE kind = $1 AND subject = $2
+                 AND status NOT IN ('mined', 'failed', 'dropped')
+               ORDER BY id"#,
+            kind.as_str(),
+            subject as i64,
         )
-        .bind(kind.as_str())
-        .bind(subject as i64)
         .fetch_all(pool)
         .await?;
         rows.into_iter()
             .map(|r| {
-                let num = |c: &str| -> Result<u128> {
-                    let s: String = r.try_get(c)?;
+                let num = |c: &str, s: &str| -> Result<u128> {
                     s.parse()
                         .map_err(|_| Error::Corrupt(format!("{c} = {s:?}")))
                 };
                 Ok(Attempt {
-                    id: r.try_get("id")?,
-                    nonce: r.try_get::<i64, _>("nonce")? as u64,
-                    tx_hash: word(r.try_get("tx_hash")?)?,
-                    raw: Bytes::from(r.try_get::<Vec<u8>, _>("raw")?),
-                    max_fee_per_gas: num("max_fee")?,
-                    max_priority_fee_per_gas: num("prio")?,
-                    gas_limit: r.try_get::<i64, _>("gas_limit")? as u64,
-                    status: r.try_get("status")?,
-                    created_at: r.try_get("created_at")?,
+                    id: r.id,
+                    nonce: r.nonce as u64,
+                    tx_hash: codec::word(&r.tx_hash)?,
+                    raw: Bytes::from(r.raw),
+                    max_fee_per_gas: num("max_fee", &r.max_fee)?,
+                    max_priority_fee_per_gas: num("prio", &r.prio)?,
+                    gas_limit: r.gas_limit as u64,
+                    status: r.status,
+                    created_at: r.created_at,
                 })
             })
             .collect()

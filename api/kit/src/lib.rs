@@ -23,7 +23,8 @@
 //! ## Conventions
 //! Routes live under `/v1`; each domain owns its router, request/response types (requests
 //! `deny_unknown_fields`), handlers and SQL. Handlers never read headers: they take extractors.
-//! JSON properties are snake_case; addresses are EIP-55 checksummed.
+//! JSON properties are snake_case; addresses are `posmul_core::WalletAddress` from the request
+//! (parsed in any case) to the response (EIP-55 checksummed).
 
 pub mod audit;
 pub mod auth;

@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
+use posmul_core::WalletAddress;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -14,8 +15,7 @@ use crate::{
         extract::{Admin, RequestMeta, RequireRole},
         roles::{Role, RoleSet, load_roles},
     },
-    display,
-    error::{AccountsError, ApiError, ApiJson, ApiResult, Problem},
+    error::{AccountsError, ApiJson, ApiResult, Problem},
     pagination::{Page, PageParams},
     state::AppState,
 };
@@ -35,7 +35,8 @@ pub struct AdminUser {
     pub email: Option<String>,
     pub roles: Vec<Role>,
     /// The linked wallet (EIP-55 checksummed), if any.
-    pub wallet: Option<String>,
+    #[schema(value_type = Option<String>, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub wallet: Option<WalletAddress>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -59,7 +60,7 @@ pub async fn list_users(
     let limit = page.limit()?;
     let after: Option<Uuid> = page.after()?;
     let rows = sqlx::query!(
-        r#"SELECT u.id, u.email, u.created_at, w.address AS "address?",
+        r#"SELECT u.id, u.email, u.created_at, w.address AS "address?: WalletAddress",
                   COALESCE(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS "roles!"
            FROM auth.users u
            LEFT JOIN auth.wallets w ON w.user_id = u.id
@@ -75,20 +76,14 @@ pub async fn list_users(
     .await?;
     let users = rows
         .into_iter()
-        .map(|r| -> Result<AdminUser, ApiError> {
-            Ok(AdminUser {
-                user_id: r.id,
-                email: r.email,
-                roles: RoleSet::from_names(r.roles).to_vec(),
-                wallet: r
-                    .address
-                    .as_deref()
-                    .map(display::stored_address)
-                    .transpose()?,
-                created_at: r.created_at,
-            })
+        .map(|r| AdminUser {
+            user_id: r.id,
+            email: r.email,
+            roles: RoleSet::from_names(r.roles).to_vec(),
+            wallet: r.address,
+            created_at: r.created_at,
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     Ok(ApiJson(Page::from_rows(users, limit, |u| u.user_id)))
 }
 

@@ -12,7 +12,7 @@ pub mod auth;
 pub mod error;
 pub mod users;
 
-use posmul_api_kit::{AppState, audit, config, display, pagination, state};
+use posmul_api_kit::{AppState, audit, config, pagination, state};
 use posmul_economy::ledger;
 use utoipa_axum::router::OpenApiRouter;
 

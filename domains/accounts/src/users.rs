@@ -8,6 +8,7 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, Utc};
+use posmul_core::WalletAddress;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -20,7 +21,6 @@ use crate::{
         roles::{Role, load_roles},
         siwe::{self, SignedMessage},
     },
-    display,
     error::{AccountsError, ApiError, ApiJson, ApiResult, FieldError, Problem},
     state::AppState,
 };
@@ -52,7 +52,8 @@ pub struct Me {
     pub roles: Vec<Role>,
     pub profile: Profile,
     /// The linked wallet (EIP-55 checksummed), if any.
-    pub wallet: Option<String>,
+    #[schema(value_type = Option<String>, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub wallet: Option<WalletAddress>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -76,7 +77,7 @@ async fn load_profile(db: &sqlx::PgPool, user_id: Uuid) -> Result<Option<Profile
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<ApiJson<Me>> {
     let row = sqlx::query!(
-        r#"SELECT u.email, u.created_at, w.address AS "address?" FROM auth.users u
+        r#"SELECT u.email, u.created_at, w.address AS "address?: WalletAddress" FROM auth.users u
            LEFT JOIN auth.wallets w ON w.user_id = u.id WHERE u.id = $1"#,
         user.user_id,
     )
@@ -92,11 +93,7 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<ApiJ
         email: row.email,
         roles: roles.to_vec(),
         profile,
-        wallet: row
-            .address
-            .as_deref()
-            .map(display::stored_address)
-            .transpose()?,
+        wallet: row.address,
         created_at: row.created_at,
     }))
 }
@@ -208,7 +205,8 @@ pub async fn update_profile(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Wallet {
     /// EIP-55 checksummed.
-    pub address: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub address: WalletAddress,
     pub linked_at: DateTime<Utc>,
 }
 
@@ -234,11 +232,11 @@ pub async fn link_wallet(
     ApiJson(req): ApiJson<SignedMessage>,
 ) -> ApiResult<(StatusCode, ApiJson<Wallet>)> {
     let mut tx = state.db.begin().await?;
-    let (address, stored) =
+    let address =
         match siwe::verify_signed_message(&mut tx, &state.config, &req.message, &req.signature)
             .await?
         {
-            Ok((msg, stored)) => (msg.address, stored),
+            Ok(msg) => msg.address,
             Err(e) => {
                 drop(tx);
                 siwe::audit_failure(&state, &meta, &e, Some(user.user_id)).await?;
@@ -247,7 +245,7 @@ pub async fn link_wallet(
         };
     let linked_at = sqlx::query_scalar!(
         "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2) RETURNING linked_at",
-        stored,
+        address.as_slice(),
         user.user_id,
     )
     .fetch_one(&mut *tx)
@@ -259,19 +257,13 @@ pub async fn link_wallet(
             actor: Some(user.user_id),
             subject: Some(user.user_id),
             meta: &meta,
-            details: serde_json::json!({ "address": display::address(&address) }),
+            details: serde_json::json!({ "address": address }),
         },
     )
     .await?;
     tx.commit().await?;
     metrics::counter!("wallets_linked_total").increment(1);
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(Wallet {
-            address: display::address(&address),
-            linked_at,
-        }),
-    ))
+    Ok((StatusCode::CREATED, ApiJson(Wallet { address, linked_at })))
 }
 
 /// The public part of a profile.

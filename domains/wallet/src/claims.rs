@@ -15,6 +15,7 @@
 //! they are returned.
 
 use axum::{extract::State, http::StatusCode};
+use posmul_core::WalletAddress;
 use posmul_economy::{claims as queue, wave};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,7 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     auth::extract::AuthUser,
     config::Rate,
-    display::{self, PmcAmount},
+    display::PmcAmount,
     error::{ApiResult, Problem, WalletError},
     my_wallet,
     state::AppState,
@@ -43,7 +44,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WalletClaim {
     /// The leaf's account (checksummed); the tokens go there whoever sends the claim.
-    pub account: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub account: WalletAddress,
     /// The `cumulativeAmount` argument of `claim`.
     pub cumulative_amount: PmcAmount,
     /// Already claimed (indexer mirror).
@@ -59,7 +61,8 @@ pub struct WalletClaim {
 pub struct ClaimView {
     pub chain_id: i64,
     /// The MoneyWave contract to call (checksummed).
-    pub contract: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub contract: WalletAddress,
     /// The wave whose root the proofs are for (MoneyWave's `currentRoot`).
     pub day: i64,
     pub root: String,
@@ -71,7 +74,8 @@ pub struct ClaimView {
 pub struct ClaimRequestView {
     pub id: i64,
     /// The leaf's account (checksummed).
-    pub account: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub account: WalletAddress,
     /// queued, submitted or done.
     pub status: String,
 }
@@ -118,14 +122,14 @@ async fn standing_of(state: &AppState, user: &AuthUser) -> ApiResult<Standing> {
 fn view(s: &Standing) -> ClaimView {
     ClaimView {
         chain_id: s.wave.chain_id as i64,
-        contract: display::address(&s.wave.money_wave),
+        contract: s.wave.money_wave.into(),
         day: s.wave.day as i64,
         root: s.wave.root.to_string(),
         claims: s
             .wallets
             .iter()
             .map(|(p, b)| WalletClaim {
-                account: display::address(&p.account),
+                account: p.account.into(),
                 cumulative_amount: p.cumulative_amount.into(),
                 claimed: b.claimed.into(),
                 claimable: b.claimable().into(),
@@ -178,7 +182,7 @@ pub async fn claim_for_me(
         let r = queue::enqueue(&state.db, user.user_id, balance.account).await?;
         requests.push(ClaimRequestView {
             id: r.id,
-            account: display::address(&r.account),
+            account: r.account.into(),
             status: r.status,
         });
     }

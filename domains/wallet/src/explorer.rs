@@ -6,18 +6,16 @@
 //! The address in the path may be in any case; every address in a reply is EIP-55 checksummed.
 //! A citizen's own wallet, with what they earned and can claim, is [`crate::my_wallet`].
 
-use alloy::primitives::Address;
 use axum::extract::{Path, Query, State};
-use posmul_core::money::Wei;
-use posmul_economy::codec;
+use posmul_core::{WalletAddress, money::Wei};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    display::{self, PmcAmount},
-    error::{ApiError, ApiJson, ApiResult, Problem, WalletError},
+    display::PmcAmount,
+    error::{ApiJson, ApiResult, Problem, WalletError},
     mirror::{self, ChainBalance},
     pagination::{Page, PageParams},
     state::AppState,
@@ -32,13 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// An address from `0x` + 40 hex digits, in any case (no checksum is required of a path).
-fn parse_address(s: &str) -> Result<Address, WalletError> {
-    let hex = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .filter(|h| h.len() == 40)
-        .ok_or(WalletError::InvalidAddress)?;
-    hex.parse().map_err(|_| WalletError::InvalidAddress)
+fn parse_address(s: &str) -> Result<WalletAddress, WalletError> {
+    s.parse().map_err(|_| WalletError::InvalidAddress)
 }
 
 /// 0x-prefixed lower-case hex, for transaction hashes.
@@ -51,13 +44,6 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// A mirrored 20-byte address column, checksummed for the response.
-fn shown(bytes: &[u8]) -> ApiResult<String> {
-    codec::address(bytes)
-        .map(|a| display::address(&a))
-        .map_err(ApiError::internal)
-}
-
 /// A PMC transfer touching the address.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PmcTransferView {
@@ -65,9 +51,11 @@ pub struct PmcTransferView {
     pub block_number: i64,
     pub log_index: i32,
     /// Checksummed; `0x000…0` for a mint.
-    pub from: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub from: WalletAddress,
     /// Checksummed; `0x000…0` for a burn.
-    pub to: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub to: WalletAddress,
     pub value: PmcAmount,
     /// `in`, `out` or `self`, seen from the address.
     pub direction: String,
@@ -84,9 +72,11 @@ pub struct DonationView {
     /// The DonationHub recipient id (decimal).
     pub recipient_id: String,
     /// Checksummed.
-    pub donor: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub donor: WalletAddress,
     /// Checksummed.
-    pub beneficiary: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub beneficiary: WalletAddress,
     pub amount: PmcAmount,
     /// `donor` or `beneficiary`: the address's side.
     pub role: String,
@@ -97,7 +87,8 @@ pub struct DonationView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AccountPmc {
     /// EIP-55 checksummed.
-    pub address: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub address: WalletAddress,
     /// `null` until the indexer mirrors the chain `CHAIN_ID`.
     pub onchain: Option<ChainBalance>,
     /// The newest transfers; page on with `/v1/accounts/{address}/pmc/transfers`.
@@ -132,7 +123,7 @@ pub async fn account_pmc(
     let transfers = transfers_page(&mut conn, chain_id, address, None, limit).await?;
     let donations = donations_page(&mut conn, chain_id, address, None, limit).await?;
     Ok(ApiJson(AccountPmc {
-        address: display::address(&address),
+        address,
         onchain,
         transfers,
         donations,
@@ -196,7 +187,7 @@ pub async fn account_pmc_donations(
 async fn transfers_page(
     conn: &mut PgConnection,
     chain_id: i64,
-    address: Address,
+    address: WalletAddress,
     after: Option<ChainKey>,
     limit: i64,
 ) -> ApiResult<Page<PmcTransferView>> {
@@ -205,7 +196,8 @@ async fn transfers_page(
     let rows = sqlx::query!(
         r#"SELECT DISTINCT ON (block_number, log_index)
                   tx_hash AS "tx_hash!", block_number AS "block_number!", log_index AS "log_index!",
-                  from_address AS "from_address!", to_address AS "to_address!", value AS "value!: Wei",
+                  from_address AS "from_address!: WalletAddress", to_address AS "to_address!: WalletAddress",
+                  value AS "value!: Wei",
                   finalized AS "finalized!"
            FROM (
                (SELECT tx_hash, block_number, log_index, from_address, to_address, value, finalized
@@ -229,26 +221,24 @@ async fn transfers_page(
     .await?;
     let items = rows
         .into_iter()
-        .map(|r| -> ApiResult<PmcTransferView> {
-            let from = r.from_address.as_slice() == address.as_slice();
-            let to = r.to_address.as_slice() == address.as_slice();
-            let direction = match (from, to) {
+        .map(|r| {
+            let direction = match (r.from_address == address, r.to_address == address) {
                 (true, true) => "self",
                 (true, false) => "out",
                 _ => "in",
             };
-            Ok(PmcTransferView {
+            PmcTransferView {
                 tx_hash: hex(&r.tx_hash),
                 block_number: r.block_number,
                 log_index: r.log_index,
-                from: shown(&r.from_address)?,
-                to: shown(&r.to_address)?,
+                from: r.from_address,
+                to: r.to_address,
                 value: r.value.into(),
                 direction: direction.to_owned(),
                 finalized: r.finalized,
-            })
+            }
         })
-        .collect::<ApiResult<Vec<_>>>()?;
+        .collect();
     Ok(Page::from_rows(items, limit, |t| {
         (t.block_number, t.log_index)
     }))
@@ -257,13 +247,14 @@ async fn transfers_page(
 async fn donations_page(
     conn: &mut PgConnection,
     chain_id: i64,
-    address: Address,
+    address: WalletAddress,
     after: Option<ChainKey>,
     limit: i64,
 ) -> ApiResult<Page<DonationView>> {
     let (block, log) = after.map_or((None, None), |(b, l)| (Some(b), Some(l)));
     let rows = sqlx::query!(
-        r#"SELECT tx_hash, block_number, log_index, recipient_id::TEXT AS "recipient_id!", donor, beneficiary,
+        r#"SELECT tx_hash, block_number, log_index, recipient_id::TEXT AS "recipient_id!",
+                  donor AS "donor: WalletAddress", beneficiary AS "beneficiary: WalletAddress",
                   amount AS "amount: Wei", finalized
            FROM chain.donations
            WHERE chain_id = $1 AND (donor = $2 OR beneficiary = $2)
@@ -280,25 +271,23 @@ async fn donations_page(
     .await?;
     let items = rows
         .into_iter()
-        .map(|r| -> ApiResult<DonationView> {
-            Ok(DonationView {
-                tx_hash: hex(&r.tx_hash),
-                block_number: r.block_number,
-                log_index: r.log_index,
-                recipient_id: r.recipient_id,
-                role: if r.donor.as_slice() == address.as_slice() {
-                    "donor"
-                } else {
-                    "beneficiary"
-                }
-                .to_owned(),
-                donor: shown(&r.donor)?,
-                beneficiary: shown(&r.beneficiary)?,
-                amount: r.amount.into(),
-                finalized: r.finalized,
-            })
+        .map(|r| DonationView {
+            tx_hash: hex(&r.tx_hash),
+            block_number: r.block_number,
+            log_index: r.log_index,
+            recipient_id: r.recipient_id,
+            role: if r.donor == address {
+                "donor"
+            } else {
+                "beneficiary"
+            }
+            .to_owned(),
+            donor: r.donor,
+            beneficiary: r.beneficiary,
+            amount: r.amount.into(),
+            finalized: r.finalized,
         })
-        .collect::<ApiResult<Vec<_>>>()?;
+        .collect();
     Ok(Page::from_rows(items, limit, |d| {
         (d.block_number, d.log_index)
     }))
@@ -310,15 +299,13 @@ mod tests {
 
     #[test]
     fn addresses_parse_in_any_case_and_print_checksummed() {
-        let a = parse_address("0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266").unwrap();
-        assert_eq!(
-            display::address(&a),
-            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-        );
-        assert_eq!(
-            shown(a.as_slice()).unwrap(),
-            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-        );
+        for any_case in [
+            "0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266",
+            "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+        ] {
+            let a = parse_address(any_case).unwrap();
+            assert_eq!(a.to_string(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+        }
         for bad in [
             "abcdef0123456789abcdef0123456789abcdef01",
             "0x123",

@@ -1,8 +1,7 @@
 //! Reads of the indexer's chain mirror that both wallet views share: the chain the API serves,
 //! and an address's PMC balance on it (at the indexed block and at the finalized one).
 
-use alloy::primitives::Address;
-use posmul_core::money::Wei;
+use posmul_core::{WalletAddress, money::Wei};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
@@ -58,7 +57,7 @@ impl ChainBalance {
 pub async fn balance(
     conn: &mut PgConnection,
     chain_id: i64,
-    address: Address,
+    address: WalletAddress,
 ) -> ApiResult<Option<OnChain>> {
     Ok(sqlx::query_as!(
         OnChain,

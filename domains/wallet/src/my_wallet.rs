@@ -27,7 +27,10 @@
 use alloy::primitives::{Address, U256};
 use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
-use posmul_core::money::{WEI_PER_PMC, Wei};
+use posmul_core::{
+    WalletAddress,
+    money::{WEI_PER_PMC, Wei},
+};
 use posmul_economy::wave;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgExecutor};
@@ -38,7 +41,7 @@ use uuid::Uuid;
 use crate::{
     auth::extract::AuthUser,
     credits::{self, CreditState},
-    display::{self, PmcAmount},
+    display::PmcAmount,
     error::{ApiError, ApiJson, ApiResult, Problem},
     ledger::{self, Account, AccountKind, Reference, ReferenceKind},
     mirror::{self, ChainBalance},
@@ -70,7 +73,8 @@ pub struct CreditsView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LinkedWallet {
     /// EIP-55 checksummed.
-    pub address: String,
+    #[schema(value_type = String, example = "0x5FbDB2315678afecb367f032d93F642f64180aa3")]
+    pub address: WalletAddress,
     /// `null` until the indexer mirrors the chain `CHAIN_ID`.
     pub onchain: Option<ChainBalance>,
     /// PMC the address may claim from published waves now (entitlement − claimed).
@@ -179,20 +183,13 @@ pub(crate) async fn linked_addresses(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
 ) -> ApiResult<Vec<Address>> {
-    // auth.wallets.address is lower-case 0x-hex text.
-    let stored = sqlx::query_scalar!(
-        "SELECT address FROM auth.wallets WHERE user_id = $1 ORDER BY address",
+    let linked = sqlx::query_scalar!(
+        r#"SELECT address AS "address: WalletAddress" FROM auth.wallets WHERE user_id = $1 ORDER BY address"#,
         user_id,
     )
     .fetch_all(db)
     .await?;
-    stored
-        .iter()
-        .map(|w| {
-            w.parse::<Address>()
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("stored wallet {w:?}: {e}")))
-        })
-        .collect()
+    Ok(linked.into_iter().map(WalletAddress::get).collect())
 }
 
 /// Each linked wallet with its PMC on chain (the mirror) and its standing in Money Wave (the
@@ -207,11 +204,11 @@ async fn linked_wallets(
     let standings = wave::balances(&mut *conn, state.config.chain_id, &addresses).await?;
     let mut rows = Vec::with_capacity(standings.len());
     for standing in standings {
-        let on_chain = mirror::balance(&mut *conn, chain_id, standing.account).await?;
+        let on_chain = mirror::balance(&mut *conn, chain_id, standing.account.into()).await?;
         let claimable = standing.claimable();
         rows.push(WalletRow {
             view: LinkedWallet {
-                address: display::address(&standing.account),
+                address: standing.account.into(),
                 onchain: on_chain.map(|b| ChainBalance::new(chain_id, &b)),
                 claimable: claimable.into(),
             },

@@ -4,12 +4,11 @@
 
 use alloy::primitives::{Address, U256};
 use chrono::NaiveDate;
-use posmul_core::money::Wei;
+use posmul_core::{WalletAddress, money::Wei};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{CreditError, Result};
-use crate::codec;
 
 /// A pending credit that may join a wave: its amount and the wallet it is paid to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +25,7 @@ pub async fn pending_for_wave(
     date: NaiveDate,
 ) -> Result<Vec<WaveCandidate>> {
     let rows = sqlx::query!(
-        r#"SELECT c.id, c.amount AS "amount: Wei", decode(substr(w.address, 3), 'hex') AS "address!"
+        r#"SELECT c.id, c.amount AS "amount: Wei", w.address AS "address: WalletAddress"
            FROM credits.credits c
            JOIN auth.wallets w ON w.user_id = c.user_id
            WHERE c.state = 'pending' AND c.day <= $1
@@ -36,16 +35,14 @@ pub async fn pending_for_wave(
     )
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(WaveCandidate {
-                id: r.id,
-                amount: r.amount.as_u256(),
-                address: codec::address(&r.address)
-                    .map_err(|e| CreditError::Corrupt(e.to_string()))?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|r| WaveCandidate {
+            id: r.id,
+            amount: r.amount.as_u256(),
+            address: r.address.get(),
         })
-        .collect()
+        .collect())
 }
 
 /// Moves `ids` from `pending` to `in_wave` of the wave of `date`; every one must still be

@@ -104,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let mut admin = PgConnection::connect(&format!("{server}/postgres"))
         .await
         .context("connect to PostgreSQL")?;
+    // A database named at run time, on the server: no query! macro can check these.
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
     )))
@@ -154,12 +155,13 @@ async fn main() -> anyhow::Result<()> {
     // Let the backfill log its summary (RUST_LOG=posmul_indexer=info) before stopping it.
     tokio::time::sleep(Duration::from_millis(300)).await;
     task.abort();
-    let mirrored: i64 = sqlx::query_scalar("SELECT count(*) FROM chain.pmc_transfers")
+    let mirrored = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM chain.pmc_transfers"#)
         .fetch_one(&pool)
         .await?;
-    let supply: String = sqlx::query_scalar("SELECT sum(balance)::text FROM chain.pmc_balances")
-        .fetch_one(&pool)
-        .await?;
+    let supply =
+        sqlx::query_scalar!(r#"SELECT sum(balance)::text AS "sum!" FROM chain.pmc_balances"#)
+            .fetch_one(&pool)
+            .await?;
     if mirrored as u64 != events || supply != events.to_string() {
         bail!("the mirror is incomplete: {mirrored} transfers, balances sum to {supply}");
     }
@@ -204,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
 /// columns, primary key and indexes.
 async fn plain_copy(pool: &PgPool) -> anyhow::Result<Duration> {
     let mut conn = pool.acquire().await?;
-    sqlx::query("CREATE TABLE public.copy_baseline (LIKE chain.pmc_transfers INCLUDING ALL)")
+    sqlx::query!("CREATE TABLE public.copy_baseline (LIKE chain.pmc_transfers INCLUDING ALL)")
         .execute(&mut *conn)
         .await?;
     let mut data = Vec::new();

@@ -3,15 +3,16 @@
 //! and the balance at any block N equals `balanceOf` at N.
 
 use alloy::{
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{B256, U256, keccak256},
     providers::ext::AnvilApi,
 };
 use posmul_core::{
+    WalletAddress,
     bindings::{DonationHub, MoneyWave, PMC},
     merkle::StandardMerkleTree,
 };
 use posmul_testkit::DAILY_CAP_PMC;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use crate::support::*;
 
@@ -78,50 +79,47 @@ async fn every_event_of_the_three_contracts_is_mirrored_and_balances_equal_balan
     assert_mirror_equals_chain(&pool, &chain, &deployment).await;
 
     // Each kind of event landed in its table.
-    let count = |table: &'static str| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
-                "SELECT count(*) FROM chain.{table}"
-            )))
-            .fetch_one(&pool)
-            .await
-            .expect("count")
-        }
-    };
-    assert_eq!(count("waves_published").await, 1);
-    assert_eq!(count("wave_claims").await, 2);
+    let counts = event_counts(&pool).await;
+    let count = |table: &str| counts[table];
+    assert_eq!(count("waves_published"), 1);
+    assert_eq!(count("wave_claims"), 2);
     assert_eq!(
-        count("wave_cap_changes").await,
+        count("wave_cap_changes"),
         2,
         "constructor cap and setDailyCap"
     );
-    assert_eq!(count("pause_changes").await, 2);
-    assert_eq!(count("pmc_delegate_changes").await, 2);
-    assert!(count("pmc_delegate_votes").await >= 3);
-    assert_eq!(count("donation_recipients").await, 1);
-    assert_eq!(count("donations").await, 1);
+    assert_eq!(count("pause_changes"), 2);
+    assert_eq!(count("pmc_delegate_changes"), 2);
+    assert!(count("pmc_delegate_votes") >= 3);
+    assert_eq!(count("donation_recipients"), 1);
+    assert_eq!(count("donations"), 1);
     assert!(
-        count("role_changes").await >= 4,
+        count("role_changes") >= 4,
         "admin roles of MoneyWave and DonationHub, relayer, guardian"
     );
-    let d = sqlx::query("SELECT recipient_id::text AS id, amount::text AS amount, encode(donor, 'hex') AS donor FROM chain.donations")
-        .fetch_one(&pool)
-        .await
-        .expect("donation");
-    assert_eq!(d.get::<String, _>("id"), "1");
-    assert_eq!(d.get::<String, _>("amount"), pmc(150).to_string());
-    assert_eq!(d.get::<String, _>("donor"), alloy::hex::encode(alice));
+    let d = sqlx::query!(
+        r#"SELECT recipient_id::text AS "id!", amount::text AS "amount!", donor AS "donor: WalletAddress"
+           FROM chain.donations"#
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("donation");
+    assert_eq!(
+        (d.id, d.amount, d.donor.get()),
+        ("1".to_owned(), pmc(150).to_string(), alice)
+    );
 
     // Balances: every holder equals balanceOf, and the sum equals totalSupply.
-    let rows = sqlx::query("SELECT address, balance::text AS balance FROM chain.pmc_balances")
-        .fetch_all(&pool)
-        .await
-        .expect("balances");
+    let rows = sqlx::query!(
+        r#"SELECT address AS "address: WalletAddress", balance::text AS "balance!" FROM chain.pmc_balances"#
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("balances");
     let mut sum = U256::ZERO;
     for r in &rows {
-        let address = Address::from_slice(&r.get::<Vec<u8>, _>("address"));
-        let mirrored: U256 = r.get::<String, _>("balance").parse().expect("balance");
+        let address = r.address.get();
+        let mirrored: U256 = r.balance.parse().expect("balance");
         assert_eq!(
             mirrored,
             token.balanceOf(address).call().await.expect("balanceOf"),
@@ -132,29 +130,30 @@ async fn every_event_of_the_three_contracts_is_mirrored_and_balances_equal_balan
     assert_eq!(sum, token.totalSupply().call().await.expect("totalSupply"));
     for holder in [alice, bob, carol, institute, *wave.address()] {
         assert!(
-            rows.iter()
-                .any(|r| r.get::<Vec<u8>, _>("address") == holder.to_vec()),
+            rows.iter().any(|r| r.address.get() == holder),
             "{holder} has a row"
         );
     }
 
     // The balance valid at any indexed block N equals balanceOf at N; rows are final up to the
     // cursor's finalized block and not above.
-    let (indexed_block, finalized_block): (i64, i64) =
-        sqlx::query_as("SELECT indexed_block, finalized_block FROM chain.cursors")
-            .fetch_one(&pool)
-            .await
-            .expect("cursor");
+    let cursor = sqlx::query!("SELECT indexed_block, finalized_block FROM chain.cursors")
+        .fetch_one(&pool)
+        .await
+        .expect("cursor");
+    let (indexed_block, finalized_block) = (cursor.indexed_block, cursor.finalized_block);
     assert!(finalized_block >= deployment_block as i64 && finalized_block < indexed_block);
     for n in deployment_block..=indexed_block as u64 {
         for holder in [alice, bob, carol] {
-            let at: String = sqlx::query_scalar("SELECT chain.pmc_balance_at($1, $2, $3)::text")
-                .bind(CHAIN_ID as i64)
-                .bind(holder.to_vec())
-                .bind(n as i64)
-                .fetch_one(&pool)
-                .await
-                .expect("balance at");
+            let at = sqlx::query_scalar!(
+                r#"SELECT chain.pmc_balance_at($1, $2, $3)::text AS "at!""#,
+                CHAIN_ID as i64,
+                holder.as_slice(),
+                n as i64,
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("balance at");
             let chain_at = token
                 .balanceOf(holder)
                 .block(n.into())
@@ -168,10 +167,10 @@ async fn every_event_of_the_three_contracts_is_mirrored_and_balances_equal_balan
             );
         }
     }
-    let wrong: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM chain.pmc_transfers WHERE finalized <> (block_number <= $1)",
+    let wrong = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM chain.pmc_transfers WHERE finalized <> (block_number <= $1)"#,
+        finalized_block,
     )
-    .bind(finalized_block)
     .fetch_one(&pool)
     .await
     .expect("flags");

@@ -26,13 +26,13 @@ async fn a_second_indexer_stands_by_and_takes_over_when_the_first_is_killed(pool
     wait_at_head(&pool, &chain, 60).await;
 
     // The chain's key is ("posm" << 32 | chain id): classid and objid in pg_locks.
-    let holders: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_locks
-          WHERE locktype = 'advisory' AND granted AND classid::bigint = $1 AND objid::bigint = $2
-            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    let holders = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM pg_locks
+            WHERE locktype = 'advisory' AND granted AND classid::bigint = $1 AND objid::bigint = $2
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"#,
+        posmul_indexer::lock::lock_key(CHAIN_ID) >> 32,
+        CHAIN_ID as i64,
     )
-    .bind(posmul_indexer::lock::lock_key(CHAIN_ID) >> 32)
-    .bind(CHAIN_ID as i64)
     .fetch_one(&pool)
     .await
     .expect("pg_locks");

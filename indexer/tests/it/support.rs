@@ -28,7 +28,7 @@ use posmul_indexer::{
     status::Status,
 };
 pub use posmul_testkit::{DeploymentsDir, LocalChain};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 sol! {
     #[sol(rpc)]
@@ -158,12 +158,44 @@ where
 
 /// The cursor's indexed block (-1 when absent).
 pub async fn indexed(pool: &PgPool) -> i64 {
-    sqlx::query_scalar::<_, i64>("SELECT indexed_block FROM chain.cursors WHERE chain_id = $1")
-        .bind(CHAIN_ID as i64)
-        .fetch_optional(pool)
-        .await
-        .expect("cursor")
-        .unwrap_or(-1)
+    sqlx::query_scalar!(
+        "SELECT indexed_block FROM chain.cursors WHERE chain_id = $1",
+        CHAIN_ID as i64,
+    )
+    .fetch_optional(pool)
+    .await
+    .expect("cursor")
+    .unwrap_or(-1)
+}
+
+/// The rows of each mirrored event table but `pmc_transfers`, on the test chain.
+pub async fn event_counts(pool: &PgPool) -> HashMap<&'static str, i64> {
+    let c = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM chain.pmc_delegate_changes WHERE chain_id = $1) AS "pmc_delegate_changes!",
+                  (SELECT count(*) FROM chain.pmc_delegate_votes WHERE chain_id = $1) AS "pmc_delegate_votes!",
+                  (SELECT count(*) FROM chain.waves_published WHERE chain_id = $1) AS "waves_published!",
+                  (SELECT count(*) FROM chain.wave_claims WHERE chain_id = $1) AS "wave_claims!",
+                  (SELECT count(*) FROM chain.wave_cap_changes WHERE chain_id = $1) AS "wave_cap_changes!",
+                  (SELECT count(*) FROM chain.pause_changes WHERE chain_id = $1) AS "pause_changes!",
+                  (SELECT count(*) FROM chain.role_changes WHERE chain_id = $1) AS "role_changes!",
+                  (SELECT count(*) FROM chain.donation_recipients WHERE chain_id = $1) AS "donation_recipients!",
+                  (SELECT count(*) FROM chain.donations WHERE chain_id = $1) AS "donations!""#,
+        CHAIN_ID as i64,
+    )
+    .fetch_one(pool)
+    .await
+    .expect("counts");
+    HashMap::from([
+        ("pmc_delegate_changes", c.pmc_delegate_changes),
+        ("pmc_delegate_votes", c.pmc_delegate_votes),
+        ("waves_published", c.waves_published),
+        ("wave_claims", c.wave_claims),
+        ("wave_cap_changes", c.wave_cap_changes),
+        ("pause_changes", c.pause_changes),
+        ("role_changes", c.role_changes),
+        ("donation_recipients", c.donation_recipients),
+        ("donations", c.donations),
+    ])
 }
 
 /// Waits until the mirror reaches the node's current head.
@@ -177,7 +209,7 @@ pub async fn wait_at_head(pool: &PgPool, chain: &LocalChain, secs: u64) {
 
 /// The URL of the test's own database (sqlx::test creates one per test).
 pub async fn database_url(pool: &PgPool) -> String {
-    let db: String = sqlx::query_scalar("SELECT current_database()")
+    let db = sqlx::query_scalar!(r#"SELECT current_database() AS "db!""#)
         .fetch_one(pool)
         .await
         .expect("db name");
@@ -246,82 +278,59 @@ pub async fn assert_mirror_equals_chain(
             other => *expected_other.entry(table_of(&other)).or_default() += 1,
         }
     }
-    let rows = sqlx::query(
-        "SELECT block_number, log_index::bigint AS log_index, encode(block_hash, 'hex') AS bh, encode(tx_hash, 'hex') AS th,
-                encode(from_address, 'hex') AS fa, encode(to_address, 'hex') AS ta, value::text AS v
-           FROM chain.pmc_transfers WHERE chain_id = $1 ORDER BY block_number, log_index",
+    let rows = sqlx::query!(
+        r#"SELECT block_number, log_index::bigint AS "log_index!", encode(block_hash, 'hex') AS "bh!",
+                  encode(tx_hash, 'hex') AS "th!", encode(from_address, 'hex') AS "fa!",
+                  encode(to_address, 'hex') AS "ta!", value::text AS "v!"
+           FROM chain.pmc_transfers WHERE chain_id = $1 ORDER BY block_number, log_index"#,
+        CHAIN_ID as i64,
     )
-    .bind(CHAIN_ID as i64)
     .fetch_all(pool)
     .await
     .expect("transfers");
     let mirrored: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.get::<i64, _>("block_number"),
-                r.get::<i64, _>("log_index"),
-                r.get::<String, _>("bh"),
-                r.get::<String, _>("th"),
-                r.get::<String, _>("fa"),
-                r.get::<String, _>("ta"),
-                r.get::<String, _>("v"),
-            )
-        })
+        .into_iter()
+        .map(|r| (r.block_number, r.log_index, r.bh, r.th, r.fa, r.ta, r.v))
         .collect();
     assert_eq!(mirrored.len(), expected_transfers.len(), "transfer count");
     assert!(
         mirrored == expected_transfers,
         "mirrored transfers differ from the chain's"
     );
-    for table in [
-        "pmc_delegate_changes",
-        "pmc_delegate_votes",
-        "waves_published",
-        "wave_claims",
-        "wave_cap_changes",
-        "pause_changes",
-        "role_changes",
-        "donation_recipients",
-        "donations",
-    ] {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM chain.{table} WHERE chain_id = $1"
-        )))
-        .bind(CHAIN_ID as i64)
-        .fetch_one(pool)
-        .await
-        .expect("count");
+    for (table, n) in event_counts(pool).await {
         assert_eq!(
             n,
             expected_other.get(table).copied().unwrap_or(0),
             "rows in chain.{table}"
         );
     }
-    let balances: BTreeMap<String, U256> = sqlx::query("SELECT encode(address, 'hex') AS a, balance::text AS b FROM chain.pmc_balances WHERE chain_id = $1")
-        .bind(CHAIN_ID as i64)
-        .fetch_all(pool)
-        .await
-        .expect("balances")
-        .iter()
-        .map(|r| (r.get::<String, _>("a"), r.get::<String, _>("b").parse::<U256>().expect("balance")))
-        .collect();
+    let balances: BTreeMap<String, U256> = sqlx::query!(
+        r#"SELECT encode(address, 'hex') AS "a!", balance::text AS "b!" FROM chain.pmc_balances WHERE chain_id = $1"#,
+        CHAIN_ID as i64,
+    )
+    .fetch_all(pool)
+    .await
+    .expect("balances")
+    .into_iter()
+    .map(|r| (r.a, r.b.parse::<U256>().expect("balance")))
+    .collect();
     assert!(
         balances == expected_balances,
         "mirrored balances differ from the chain's ({} vs {} holders)",
         balances.len(),
         expected_balances.len()
     );
-    let blocks =
-        sqlx::query("SELECT number, hash FROM chain.blocks WHERE chain_id = $1 ORDER BY number")
-            .bind(CHAIN_ID as i64)
-            .fetch_all(pool)
-            .await
-            .expect("blocks");
-    for r in &blocks {
-        let n: i64 = r.get("number");
+    let blocks = sqlx::query!(
+        "SELECT number, hash FROM chain.blocks WHERE chain_id = $1 ORDER BY number",
+        CHAIN_ID as i64,
+    )
+    .fetch_all(pool)
+    .await
+    .expect("blocks");
+    for r in blocks {
+        let n = r.number;
         assert!(n <= upto, "block {n} above the cursor {upto}");
-        let hash: Vec<u8> = r.get("hash");
+        let hash = r.hash;
         let node = chain
             .admin()
             .get_block_by_number((n as u64).into())

@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
     let mut admin = PgConnection::connect(&format!("{admin_url}/postgres"))
         .await
         .context("failed to connect to PostgreSQL")?;
+    // Statements on the server, not on the migrated schema the query! macros are checked against.
     sqlx::query("DROP DATABASE IF EXISTS posmul_relayer_bench WITH (FORCE)")
         .execute(&mut admin)
         .await?;
@@ -113,17 +114,17 @@ async fn main() -> anyhow::Result<()> {
 
     let t = Instant::now();
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget, root,
                                     allocation_hash, leaf_count, credit_count, tx_hash, block_number)
          VALUES (0, DATE '2026-01-01', 31337, $1, 'finalized', $2, $2, $2, 0, $3, $4, $5, 0, $6, 1)",
+        Address::ZERO.as_slice(),
+        Wei::from_u256(total) as _,
+        tree.root().to_vec(),
+        hash.as_slice(),
+        n as i32,
+        [0u8; 32].as_slice(),
     )
-    .bind(Address::ZERO.as_slice())
-    .bind(Wei::from_u256(total))
-    .bind(tree.root().as_slice())
-    .bind(hash.as_slice())
-    .bind(n as i32)
-    .bind([0u8; 32].as_slice())
     .execute(&mut *tx)
     .await?;
     let t_leaves = Instant::now();
@@ -176,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
     let mut floor = Vec::with_capacity(lookups);
     for _ in 0..lookups {
         let t = Instant::now();
-        sqlx::query("SELECT 1").execute(&pool).await?;
+        sqlx::query!("SELECT 1 AS one").fetch_one(&pool).await?;
         floor.push(t.elapsed());
     }
     floor.sort();

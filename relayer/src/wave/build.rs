@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use alloy::primitives::{Address, B256, U256, keccak256};
 use chrono::NaiveDate;
 use posmul_core::{merkle::StandardMerkleTree, money::Wei};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 
 use super::{Leaf, Status, Wave, export, store};
 use crate::{Error, Result, economy};
@@ -177,24 +177,17 @@ async fn previous_allocation(
         return Ok((BTreeMap::new(), U256::ZERO));
     }
     let prev_day = (day - 1) as i64;
-    let total: Option<Wei> =
-        sqlx::query_scalar("SELECT total_cumulative FROM relayer.waves WHERE day = $1")
-            .bind(prev_day)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let total = total
-        .ok_or_else(|| Error::Corrupt(format!("wave {} is missing before wave {day}", day - 1)))?;
-    let rows = sqlx::query("SELECT address, cumulative FROM relayer.wave_leaves WHERE day = $1")
-        .bind(prev_day)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut map = BTreeMap::new();
-    for r in rows {
-        map.insert(
-            store::address(r.try_get("address")?)?,
-            r.try_get::<Wei, _>("cumulative")?.as_u256(),
-        );
-    }
+    let total = sqlx::query_scalar!(
+        r#"SELECT total_cumulative AS "total_cumulative: Wei" FROM relayer.waves WHERE day = $1"#,
+        prev_day,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::Corrupt(format!("wave {} is missing before wave {day}", day - 1)))?;
+    let map = store::cumulative_amounts(&mut *conn, day - 1)
+        .await?
+        .into_iter()
+        .collect();
     Ok((map, total.as_u256()))
 }
 

@@ -6,8 +6,9 @@
 //! the on-chain cap for day d; the first that does not fit, and every one after it, carries to
 //! day d + 1 (no later credit overtakes an earlier one). Credits of users without a wallet are
 //! not candidates: they wait and join the first wave built after the wallet is linked. A credit
-//! goes to its user's linked wallet (`auth.wallets`, one per user), and the address it went to is recorded in `relayer.wave_credits`, whose primary key puts every credit
-//! in at most one wave; the credit turns `in_wave` with `wave_day` in the same transaction.
+//! goes to its user's linked wallet (`auth.wallets`, one per user), and the address it went to
+//! is recorded in `relayer.wave_credits`, whose primary key puts every credit in at most one
+//! wave; the credit turns `in_wave` with `wave_day` in the same transaction.
 //!
 //! **The allocation.** The cumulative entitlement of an address after wave d is its entitlement
 //! after wave d − 1 plus what wave d added; every address ever credited stays in the tree. The
@@ -39,8 +40,7 @@ use crate::{Error, Result};
 pub use build::{BuildParams, Candidate, allocation_hash, build, next_leaves, take_within_cap};
 pub use export::{export, export_path};
 pub use store::{
-    address, all, latest, load, load_tree, put_numeric, store_leaves, store_leaves_and_tree,
-    store_tree, word,
+    all, latest, load, load_tree, put_numeric, store_leaves, store_leaves_and_tree, store_tree,
 };
 
 /// Where a wave is in its life.

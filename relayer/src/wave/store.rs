@@ -1,32 +1,35 @@
 //! Writing a built wave and reading stored ones (`relayer.waves`, `relayer.wave_leaves`,
-//! `relayer.wave_trees`, `relayer.wave_credits`), and the byte-column codecs.
+//! `relayer.wave_trees`, `relayer.wave_credits`). Byte columns decode through
+//! `posmul_economy::codec` (words) and `WalletAddress` (addresses).
 
-use alloy::primitives::{Address, B256, U256};
-use posmul_core::{merkle::StandardMerkleTree, money::Wei};
-use sqlx::{PgConnection, PgPool, Row};
+use alloy::primitives::{Address, U256};
+use chrono::NaiveDate;
+use posmul_core::{WalletAddress, merkle::StandardMerkleTree, money::Wei};
+use posmul_economy::codec;
+use sqlx::{PgConnection, PgPool, postgres::PgCopyIn};
 use uuid::Uuid;
 
 use super::{BuildParams, Candidate, Leaf, Status, Wave};
 use crate::{Error, Result};
 
 pub(super) async fn insert_wave(conn: &mut PgConnection, w: &Wave, p: &BuildParams) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget,
                                     root, allocation_hash, leaf_count, credit_count)
          VALUES ($1, $2, $3, $4, 'built', $5, $6, $7, $8, $9, $10, $11, $12)",
+        w.day as i64,
+        w.date,
+        p.chain_id as i64,
+        p.money_wave.as_slice(),
+        w.amount as _,
+        w.total_cumulative as _,
+        w.cap as _,
+        w.budget as _,
+        w.root.as_slice(),
+        w.allocation_hash.as_slice(),
+        w.leaf_count as i32,
+        w.credit_count as i32,
     )
-    .bind(w.day as i64)
-    .bind(w.date)
-    .bind(p.chain_id as i64)
-    .bind(p.money_wave.as_slice())
-    .bind(w.amount)
-    .bind(w.total_cumulative)
-    .bind(w.cap)
-    .bind(w.budget)
-    .bind(w.root.as_slice())
-    .bind(w.allocation_hash.as_slice())
-    .bind(w.leaf_count as i32)
-    .bind(w.credit_count as i32)
     .execute(conn)
     .await?;
     Ok(())
@@ -43,14 +46,14 @@ pub(super) async fn assign_credits(
     let ids: Vec<Uuid> = included.iter().map(|c| c.id).collect();
     let addresses: Vec<Vec<u8>> = included.iter().map(|c| c.address.to_vec()).collect();
     let amounts: Vec<Wei> = included.iter().map(|c| Wei::from_u256(c.amount)).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO relayer.wave_credits (credit_id, day, address, amount)
          SELECT id, $1, address, amount FROM UNNEST($2::uuid[], $3::bytea[], $4::numeric[]) AS u(id, address, amount)",
+        p.day as i64,
+        &ids,
+        &addresses,
+        &amounts as _,
     )
-    .bind(p.day as i64)
-    .bind(&ids)
-    .bind(&addresses)
-    .bind(&amounts)
     .execute(&mut *conn)
     .await?;
     posmul_economy::credits::lifecycle::mark_in_wave(conn, p.date, &ids).await?;
@@ -78,6 +81,40 @@ const COPY_CHUNK: usize = 1 << 20;
 /// The signature, flags and extension length that open binary COPY data.
 const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
+/// One `COPY … FROM STDIN (FORMAT binary)`: rows are appended to `buf` and sent in
+/// [`COPY_CHUNK`] pieces.
+struct BinaryCopy<'c> {
+    copy: PgCopyIn<&'c mut PgConnection>,
+    buf: Vec<u8>,
+}
+
+impl<'c> BinaryCopy<'c> {
+    async fn start(conn: &'c mut PgConnection, statement: &str) -> Result<BinaryCopy<'c>> {
+        // COPY … FROM STDIN streams data after the statement: no query! macro can describe it.
+        let copy = conn.copy_in_raw(statement).await?;
+        let mut buf = Vec::with_capacity(COPY_CHUNK + 256);
+        buf.extend_from_slice(COPY_HEADER);
+        Ok(BinaryCopy { copy, buf })
+    }
+
+    /// Sends what is buffered once it reaches a chunk (call as data is appended).
+    async fn send_full_chunk(&mut self) -> Result<()> {
+        if self.buf.len() >= COPY_CHUNK {
+            self.copy.send(self.buf.as_slice()).await?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Sends the rest and the trailer, and ends the COPY.
+    async fn finish(mut self) -> Result<()> {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        self.copy.send(self.buf.as_slice()).await?;
+        self.copy.finish().await?;
+        Ok(())
+    }
+}
+
 /// Stores the leaves of wave `day` (`relayer.wave_leaves`) with one binary COPY.
 pub async fn store_leaves(
     conn: &mut PgConnection,
@@ -86,36 +123,29 @@ pub async fn store_leaves(
     tree: &StandardMerkleTree,
 ) -> Result<()> {
     let day = i64::try_from(day).map_err(|_| Error::Corrupt(format!("day {day}")))?;
-    let mut copy = conn
-        .copy_in_raw(
-            "COPY relayer.wave_leaves (day, address, cumulative, increment, tree_index) FROM STDIN (FORMAT binary)",
-        )
-        .await?;
-    let mut buf = Vec::with_capacity(COPY_CHUNK + 256);
-    buf.extend_from_slice(COPY_HEADER);
+    let mut copy = BinaryCopy::start(
+        conn,
+        "COPY relayer.wave_leaves (day, address, cumulative, increment, tree_index) FROM STDIN (FORMAT binary)",
+    )
+    .await?;
     for (i, l) in leaves.iter().enumerate() {
         let at = tree
             .tree_index(i)
             .and_then(|at| i32::try_from(at).ok())
             .ok_or_else(|| Error::Corrupt("leaf outside the tree".into()))?;
+        let buf = &mut copy.buf;
         buf.extend_from_slice(&5i16.to_be_bytes());
         buf.extend_from_slice(&8i32.to_be_bytes());
         buf.extend_from_slice(&day.to_be_bytes());
         buf.extend_from_slice(&20i32.to_be_bytes());
         buf.extend_from_slice(l.address.as_slice());
-        put_numeric(&mut buf, l.cumulative);
-        put_numeric(&mut buf, l.increment);
+        put_numeric(buf, l.cumulative);
+        put_numeric(buf, l.increment);
         buf.extend_from_slice(&4i32.to_be_bytes());
         buf.extend_from_slice(&at.to_be_bytes());
-        if buf.len() >= COPY_CHUNK {
-            copy.send(buf.as_slice()).await?;
-            buf.clear();
-        }
+        copy.send_full_chunk().await?;
     }
-    buf.extend_from_slice(&(-1i16).to_be_bytes());
-    copy.send(buf.as_slice()).await?;
-    copy.finish().await?;
-    Ok(())
+    copy.finish().await
 }
 
 /// Stores the node array of wave `day` (`relayer.wave_trees`, 32 bytes per node, root first)
@@ -132,26 +162,21 @@ pub async fn store_tree(
         .checked_mul(32)
         .and_then(|n| i32::try_from(n).ok())
         .ok_or_else(|| Error::Corrupt("the tree is too large for one bytea".into()))?;
-    let mut copy = conn
-        .copy_in_raw("COPY relayer.wave_trees (day, nodes) FROM STDIN (FORMAT binary)")
-        .await?;
-    let mut buf = Vec::with_capacity(COPY_CHUNK + 64);
-    buf.extend_from_slice(COPY_HEADER);
-    buf.extend_from_slice(&2i16.to_be_bytes());
-    buf.extend_from_slice(&8i32.to_be_bytes());
-    buf.extend_from_slice(&day.to_be_bytes());
-    buf.extend_from_slice(&len.to_be_bytes());
+    let mut copy = BinaryCopy::start(
+        conn,
+        "COPY relayer.wave_trees (day, nodes) FROM STDIN (FORMAT binary)",
+    )
+    .await?;
+    copy.buf.extend_from_slice(&2i16.to_be_bytes());
+    copy.buf.extend_from_slice(&8i32.to_be_bytes());
+    copy.buf.extend_from_slice(&day.to_be_bytes());
+    copy.buf.extend_from_slice(&len.to_be_bytes());
+    // One row: its one field, 32 bytes a node, goes out in chunks as it is written.
     for n in tree.nodes() {
-        buf.extend_from_slice(n.as_slice());
-        if buf.len() >= COPY_CHUNK {
-            copy.send(buf.as_slice()).await?;
-            buf.clear();
-        }
+        copy.buf.extend_from_slice(n.as_slice());
+        copy.send_full_chunk().await?;
     }
-    buf.extend_from_slice(&(-1i16).to_be_bytes());
-    copy.send(buf.as_slice()).await?;
-    copy.finish().await?;
-    Ok(())
+    copy.finish().await
 }
 
 /// Appends `value` as one binary COPY field of type NUMERIC: its length, then `ndigits`,
@@ -183,108 +208,118 @@ pub fn put_numeric(buf: &mut Vec<u8>, value: U256) {
     }
 }
 
+/// The leaves of wave `day` as (address, cumulative amount), in address order.
+pub(super) async fn cumulative_amounts(
+    db: impl sqlx::PgExecutor<'_>,
+    day: u64,
+) -> Result<Vec<(Address, U256)>> {
+    let rows = sqlx::query!(
+        r#"SELECT address AS "address: WalletAddress", cumulative AS "cumulative: Wei"
+           FROM relayer.wave_leaves WHERE day = $1 ORDER BY address"#,
+        day as i64,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.address.get(), r.cumulative.as_u256()))
+        .collect())
+}
+
 /// Rebuilds a stored wave's tree from its leaves (for a missing export or a check).
 pub async fn load_tree(pool: &PgPool, day: u64) -> Result<Option<StandardMerkleTree>> {
-    let rows = sqlx::query(
-        "SELECT address, cumulative FROM relayer.wave_leaves WHERE day = $1 ORDER BY address",
-    )
-    .bind(day as i64)
-    .fetch_all(pool)
-    .await?;
-    if rows.is_empty() {
+    let values = cumulative_amounts(pool, day).await?;
+    if values.is_empty() {
         return Ok(None);
-    }
-    let mut values = Vec::with_capacity(rows.len());
-    for r in rows {
-        values.push((
-            address(r.try_get("address")?)?,
-            r.try_get::<Wei, _>("cumulative")?.as_u256(),
-        ));
     }
     Ok(Some(StandardMerkleTree::build(values)?))
 }
 
+/// A `relayer.waves` row as stored; [`Wave`] once its bytes and status are checked.
+struct WaveRow {
+    day: i64,
+    date: NaiveDate,
+    status: String,
+    amount: Wei,
+    total_cumulative: Wei,
+    cap: Wei,
+    budget: Wei,
+    root: Vec<u8>,
+    allocation_hash: Vec<u8>,
+    leaf_count: i32,
+    credit_count: i32,
+    tx_hash: Option<Vec<u8>>,
+    block_number: Option<i64>,
+    block_hash: Option<Vec<u8>>,
+    gas_used: Option<i64>,
+}
+
+/// `SELECT`s [`WaveRow`]s; the argument is the rest of the statement after `FROM relayer.waves`
+/// (a literal, so the whole statement is still checked when compiling).
+macro_rules! select_waves {
+    ($rest:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            WaveRow,
+            r#"SELECT day, date, status, amount AS "amount: Wei", total_cumulative AS "total_cumulative: Wei",
+                      cap AS "cap: Wei", budget AS "budget: Wei", root, allocation_hash, leaf_count,
+                      credit_count, tx_hash, block_number, block_hash, gas_used
+               FROM relayer.waves "# + $rest
+            $(, $arg)*
+        )
+    };
+}
+
 /// Reads a stored wave.
 pub async fn load(db: impl sqlx::PgExecutor<'_>, day: u64) -> Result<Option<Wave>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {WAVE_COLUMNS} FROM relayer.waves WHERE day = $1"
-    )))
-    .bind(day as i64)
-    .fetch_optional(db)
-    .await?;
-    row.map(|r| from_row(&r)).transpose()
+    select_waves!("WHERE day = $1", day as i64)
+        .fetch_optional(db)
+        .await?
+        .map(Wave::try_from)
+        .transpose()
 }
 
 /// Every stored wave, in day order.
 pub async fn all(db: impl sqlx::PgExecutor<'_>) -> Result<Vec<Wave>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {WAVE_COLUMNS} FROM relayer.waves ORDER BY day"
-    )))
-    .fetch_all(db)
-    .await?;
-    rows.iter().map(from_row).collect()
+    select_waves!("ORDER BY day")
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(Wave::try_from)
+        .collect()
 }
 
 /// The last stored wave.
 pub async fn latest(db: impl sqlx::PgExecutor<'_>) -> Result<Option<Wave>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {WAVE_COLUMNS} FROM relayer.waves ORDER BY day DESC LIMIT 1"
-    )))
-    .fetch_optional(db)
-    .await?;
-    row.map(|r| from_row(&r)).transpose()
+    select_waves!("ORDER BY day DESC LIMIT 1")
+        .fetch_optional(db)
+        .await?
+        .map(Wave::try_from)
+        .transpose()
 }
 
-const WAVE_COLUMNS: &str =
-    "day, date, status, amount, total_cumulative, cap, budget, root, allocation_hash, leaf_count,
-     credit_count, tx_hash, block_number, block_hash, gas_used";
+impl TryFrom<WaveRow> for Wave {
+    type Error = Error;
 
-fn from_row(r: &sqlx::postgres::PgRow) -> Result<Wave> {
-    Ok(Wave {
-        day: r.try_get::<i64, _>("day")? as u64,
-        date: r.try_get("date")?,
-        status: Status::parse(r.try_get("status")?)?,
-        amount: r.try_get("amount")?,
-        total_cumulative: r.try_get("total_cumulative")?,
-        cap: r.try_get("cap")?,
-        budget: r.try_get("budget")?,
-        root: word(r.try_get("root")?)?,
-        allocation_hash: word(r.try_get("allocation_hash")?)?,
-        leaf_count: r.try_get::<i32, _>("leaf_count")? as u32,
-        credit_count: r.try_get::<i32, _>("credit_count")? as u32,
-        tx_hash: r
-            .try_get::<Option<Vec<u8>>, _>("tx_hash")?
-            .map(word)
-            .transpose()?,
-        block_number: r
-            .try_get::<Option<i64>, _>("block_number")?
-            .map(|n| n as u64),
-        block_hash: r
-            .try_get::<Option<Vec<u8>>, _>("block_hash")?
-            .map(word)
-            .transpose()?,
-        gas_used: r.try_get::<Option<i64>, _>("gas_used")?.map(|n| n as u64),
-    })
-}
-
-/// A 20-byte column as an address.
-pub fn address(bytes: Vec<u8>) -> Result<Address> {
-    Address::try_from(bytes.as_slice()).map_err(|_| {
-        Error::Corrupt(format!(
-            "{} bytes where an address was expected",
-            bytes.len()
-        ))
-    })
-}
-
-/// A 32-byte column as a word.
-pub fn word(bytes: Vec<u8>) -> Result<B256> {
-    B256::try_from(bytes.as_slice()).map_err(|_| {
-        Error::Corrupt(format!(
-            "{} bytes where a 32-byte word was expected",
-            bytes.len()
-        ))
-    })
+    fn try_from(r: WaveRow) -> Result<Wave> {
+        let word = |b: Vec<u8>| codec::word(&b);
+        Ok(Wave {
+            day: r.day as u64,
+            date: r.date,
+            status: Status::parse(&r.status)?,
+            amount: r.amount,
+            total_cumulative: r.total_cumulative,
+            cap: r.cap,
+            budget: r.budget,
+            root: word(r.root)?,
+            allocation_hash: word(r.allocation_hash)?,
+            leaf_count: r.leaf_count as u32,
+            credit_count: r.credit_count as u32,
+            tx_hash: r.tx_hash.map(word).transpose()?,
+            block_number: r.block_number.map(|n| n as u64),
+            block_hash: r.block_hash.map(word).transpose()?,
+            gas_used: r.gas_used.map(|n| n as u64),
+        })
+    }
 }
 
 #[cfg(test)]

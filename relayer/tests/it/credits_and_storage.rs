@@ -3,10 +3,10 @@
 
 use alloy::primitives::{Address, B256, U256};
 use chrono::NaiveDate;
-use posmul_core::{merkle::StandardMerkleTree, money::Wei};
+use posmul_core::{WalletAddress, merkle::StandardMerkleTree, money::Wei};
 use posmul_economy::{credits::lifecycle, wave as book};
 use posmul_relayer::wave::{self, Leaf};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 const CHAIN: u64 = 31337;
@@ -17,16 +17,16 @@ fn date(day: u64) -> NaiveDate {
 
 /// A stored (built) wave row; only its day and chain matter here.
 async fn wave_row(pool: &PgPool, day: u64, chain_id: u64) {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget, root,
                                     allocation_hash, leaf_count, credit_count)
          VALUES ($1, $2, $3, $4, 'built', 0, 0, 0, 0, $5, $5, 0, 0)",
+        day as i64,
+        date(day),
+        chain_id as i64,
+        Address::ZERO.as_slice(),
+        B256::ZERO.as_slice(),
     )
-    .bind(day as i64)
-    .bind(date(day))
-    .bind(chain_id as i64)
-    .bind(Address::ZERO.as_slice())
-    .bind(B256::ZERO.as_slice())
     .execute(pool)
     .await
     .expect("wave");
@@ -42,34 +42,35 @@ async fn credit(
 ) -> Uuid {
     let id = Uuid::now_v7();
     let user = Uuid::new_v4();
-    sqlx::query("INSERT INTO auth.users (id) VALUES ($1)")
-        .bind(user)
+    sqlx::query!("INSERT INTO auth.users (id) VALUES ($1)", user)
         .execute(pool)
         .await
         .expect("user");
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO credits.credits (id, user_id, source, amount, day, state, wave_day, reference_kind, reference_id, idempotency_key)
          VALUES ($1, $2, 'prediction_win', $3, $4, $5, $6, 'game', $1, $7)",
+        id,
+        user,
+        Wei::from_pmc(pmc) as _,
+        date(day),
+        if wave_day.is_some() { "in_wave" } else { "pending" },
+        wave_day.map(date),
+        format!("test:{id}"),
     )
-    .bind(id)
-    .bind(user)
-    .bind(Wei::from_pmc(pmc))
-    .bind(date(day))
-    .bind(if wave_day.is_some() { "in_wave" } else { "pending" })
-    .bind(wave_day.map(date))
-    .bind(format!("test:{id}"))
     .execute(pool)
     .await
     .expect("credit");
     if let Some(w) = wave_day {
-        sqlx::query("INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(w as i64)
-            .bind(address.as_slice())
-            .bind(Wei::from_pmc(pmc))
-            .execute(pool)
-            .await
-            .expect("wave credit");
+        sqlx::query!(
+            "INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, $2, $3, $4)",
+            id,
+            w as i64,
+            address.as_slice(),
+            Wei::from_pmc(pmc) as _,
+        )
+        .execute(pool)
+        .await
+        .expect("wave credit");
     }
     id
 }
@@ -83,38 +84,40 @@ async fn mirrored_claim(
     cumulative_pmc: u64,
     finalized: bool,
 ) {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, account, amount, cumulative_amount)
          VALUES ($1, $2, $3, $3, 0, $4, $5, $6, $6)",
+        chain_id as i64,
+        i64::from(n),
+        B256::repeat_byte(n).to_vec(),
+        finalized,
+        account.as_slice(),
+        Wei::from_pmc(cumulative_pmc) as _,
     )
-    .bind(chain_id as i64)
-    .bind(i64::from(n))
-    .bind(B256::repeat_byte(n).as_slice())
-    .bind(finalized)
-    .bind(account.as_slice())
-    .bind(Wei::from_pmc(cumulative_pmc))
     .execute(pool)
     .await
     .expect("claim");
 }
 
 async fn finalize_claim(pool: &PgPool, n: u8) {
-    sqlx::query("UPDATE chain.wave_claims SET finalized = true WHERE tx_hash = $1")
-        .bind(B256::repeat_byte(n).as_slice())
-        .execute(pool)
-        .await
-        .expect("finalize");
+    sqlx::query!(
+        "UPDATE chain.wave_claims SET finalized = true WHERE tx_hash = $1",
+        B256::repeat_byte(n).to_vec(),
+    )
+    .execute(pool)
+    .await
+    .expect("finalize");
 }
 
 async fn state(pool: &PgPool, id: Uuid) -> (String, bool) {
-    let r = sqlx::query(
-        "SELECT state, claimed_at IS NOT NULL AS at FROM credits.credits WHERE id = $1",
+    let r = sqlx::query!(
+        r#"SELECT state, claimed_at IS NOT NULL AS "at!" FROM credits.credits WHERE id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_one(pool)
     .await
     .expect("credit");
-    (r.get("state"), r.get("at"))
+    (r.state, r.at)
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
@@ -226,22 +229,21 @@ async fn a_wave_is_stored_with_binary_copy_and_reads_back_exactly(pool: PgPool) 
     wave::store_leaves_and_tree(&mut conn, 0, &leaves, &tree)
         .await
         .expect("stored");
-    let rows = sqlx::query(
-        "SELECT address, cumulative, cumulative::text AS text, increment, tree_index FROM relayer.wave_leaves WHERE day = 0 ORDER BY address",
+    let rows = sqlx::query!(
+        r#"SELECT address AS "address: WalletAddress", cumulative AS "cumulative: Wei", cumulative::text AS "text!",
+                  increment AS "increment: Wei", tree_index
+           FROM relayer.wave_leaves WHERE day = 0 ORDER BY address"#
     )
     .fetch_all(&pool)
     .await
     .expect("leaves");
     assert_eq!(rows.len(), leaves.len());
     for (i, (r, l)) in rows.iter().zip(&leaves).enumerate() {
-        assert_eq!(r.get::<Vec<u8>, _>("address"), l.address.to_vec());
-        assert_eq!(r.get::<Wei, _>("cumulative").as_u256(), l.cumulative);
-        assert_eq!(r.get::<String, _>("text"), l.cumulative.to_string());
-        assert_eq!(r.get::<Wei, _>("increment").as_u256(), l.increment);
-        assert_eq!(
-            r.get::<i32, _>("tree_index") as usize,
-            tree.tree_index(i).expect("in tree")
-        );
+        assert_eq!(r.address.get(), l.address);
+        assert_eq!(r.cumulative.as_u256(), l.cumulative);
+        assert_eq!(r.text, l.cumulative.to_string());
+        assert_eq!(r.increment.as_u256(), l.increment);
+        assert_eq!(r.tree_index as usize, tree.tree_index(i).expect("in tree"));
     }
     // Every proof read from the stored nodes verifies against the root.
     let stored = book::PublishedWave {
@@ -268,9 +270,11 @@ async fn a_wave_is_stored_with_binary_copy_and_reads_back_exactly(pool: PgPool) 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn leaves_still_need_their_wave_and_a_wave_keeps_its_leaves(pool: PgPool) {
     let leaf = |day: i64| {
-        sqlx::query("INSERT INTO relayer.wave_leaves (day, address, cumulative, increment, tree_index) VALUES ($1, $2, 1, 1, 0)")
-            .bind(day)
-            .bind(Address::repeat_byte(1).as_slice())
+        sqlx::query!(
+            "INSERT INTO relayer.wave_leaves (day, address, cumulative, increment, tree_index) VALUES ($1, $2, 1, 1, 0)",
+            day,
+            Address::repeat_byte(1).to_vec(),
+        )
     };
     let code = |e: sqlx::Error| {
         e.as_database_error()
@@ -281,12 +285,12 @@ async fn leaves_still_need_their_wave_and_a_wave_keeps_its_leaves(pool: PgPool) 
     assert_eq!(code(orphan).as_deref(), Some("23503"));
     wave_row(&pool, 7, CHAIN).await;
     leaf(7).execute(&pool).await.expect("wave 7 exists");
-    let delete = sqlx::query("DELETE FROM relayer.waves WHERE day = 7")
+    let delete = sqlx::query!("DELETE FROM relayer.waves WHERE day = 7")
         .execute(&pool)
         .await
         .expect_err("wave 7 has leaves");
     assert_eq!(code(delete).as_deref(), Some("23503"));
-    let moved = sqlx::query("UPDATE relayer.wave_leaves SET day = 8 WHERE day = 7")
+    let moved = sqlx::query!("UPDATE relayer.wave_leaves SET day = 8 WHERE day = 7")
         .execute(&pool)
         .await
         .expect_err("no wave 8");

@@ -133,8 +133,7 @@ impl Chain {
 /// A user, optionally with a wallet.
 async fn user(pool: &PgPool, wallet: Option<Address>) -> Uuid {
     let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO auth.users (id) VALUES ($1)")
-        .bind(id)
+    sqlx::query!("INSERT INTO auth.users (id) VALUES ($1)", id)
         .execute(pool)
         .await
         .expect("user");
@@ -145,27 +144,29 @@ async fn user(pool: &PgPool, wallet: Option<Address>) -> Uuid {
 }
 
 async fn link(pool: &PgPool, user: Uuid, a: Address) {
-    sqlx::query("INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)")
-        .bind(format!("{a:#x}"))
-        .bind(user)
-        .execute(pool)
-        .await
-        .expect("wallet");
+    sqlx::query!(
+        "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+        a.as_slice(),
+        user,
+    )
+    .execute(pool)
+    .await
+    .expect("wallet");
 }
 
 /// A pending PMC credit of `pmc` PMC on the date of MoneyWave day `day`.
 async fn credit(pool: &PgPool, relayer: &Relayer, user: Uuid, pmc: u64, day: u64) -> Uuid {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO credits.credits (id, user_id, source, amount, day, reference_kind, reference_id, idempotency_key)
          VALUES ($1, $2, 'prediction_win', $3, $4, 'game', $5, $6)",
+        id,
+        user,
+        Wei::from_pmc(pmc) as _,
+        relayer.date_of(day).expect("date"),
+        Uuid::new_v4(),
+        format!("test:{id}"),
     )
-    .bind(id)
-    .bind(user)
-    .bind(Wei::from_pmc(pmc))
-    .bind(relayer.date_of(day).expect("date"))
-    .bind(Uuid::new_v4())
-    .bind(format!("test:{id}"))
     .execute(pool)
     .await
     .expect("credit");
@@ -304,7 +305,7 @@ async fn m4_two_relayers_started_together_publish_one_wave(pool: PgPool) {
     done.sort();
     assert_eq!(done, vec![0]);
     assert_eq!(c.published_days().await, vec![0]);
-    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM relayer.tx_attempts")
+    let attempts = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM relayer.tx_attempts"#)
         .fetch_one(&pool)
         .await
         .expect("db");
@@ -332,12 +333,16 @@ async fn an_unmined_transaction_is_replaced_with_higher_fees_and_a_dropped_one_r
     });
     // Wait for the replacement (nothing is mined, so after replace_after the sender re-signs).
     let fees = loop {
-        let rows: Vec<(Vec<u8>, String, String, i64)> = sqlx::query_as(
-            "SELECT tx_hash, max_fee_per_gas::text, max_priority_fee_per_gas::text, nonce FROM relayer.tx_attempts ORDER BY id",
+        let rows: Vec<(Vec<u8>, String, String, i64)> = sqlx::query!(
+            r#"SELECT tx_hash, max_fee_per_gas::text AS "max_fee!", max_priority_fee_per_gas::text AS "prio!", nonce
+               FROM relayer.tx_attempts ORDER BY id"#
         )
         .fetch_all(&pool)
         .await
-        .expect("db");
+        .expect("db")
+        .into_iter()
+        .map(|r| (r.tx_hash, r.max_fee, r.prio, r.nonce))
+        .collect();
         if rows.len() >= 2 {
             break rows;
         }
@@ -376,11 +381,12 @@ async fn an_unmined_transaction_is_replaced_with_higher_fees_and_a_dropped_one_r
         .expect("task");
     assert_eq!(done.expect("published"), vec![0]);
     assert_eq!(c.published_days().await, vec![0]);
-    let mined: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM relayer.tx_attempts WHERE status = 'mined'")
-            .fetch_one(&pool)
-            .await
-            .expect("db");
+    let mined = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM relayer.tx_attempts WHERE status = 'mined'"#
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("db");
     assert_eq!(mined, 1);
     assert_reconciled(&r).await;
 }
@@ -406,8 +412,7 @@ async fn m3_credits_over_the_cap_carry_to_the_next_day_in_order(pool: PgPool) {
         (Wei::from_pmc(60), 1),
         "50 does not fit; 10 may not overtake it"
     );
-    let state: String = sqlx::query_scalar("SELECT state FROM credits.credits WHERE id = $1")
-        .bind(second)
+    let state = sqlx::query_scalar!("SELECT state FROM credits.credits WHERE id = $1", second)
         .fetch_one(&pool)
         .await
         .expect("db");
@@ -419,13 +424,12 @@ async fn m3_credits_over_the_cap_carry_to_the_next_day_in_order(pool: PgPool) {
         (w1.amount, w1.total_cumulative),
         (Wei::from_pmc(60), Wei::from_pmc(120))
     );
-    let (wave_day,): (chrono::NaiveDate,) =
-        sqlx::query_as("SELECT wave_day FROM credits.credits WHERE id = $1")
-            .bind(second)
+    let wave_day =
+        sqlx::query_scalar!("SELECT wave_day FROM credits.credits WHERE id = $1", second)
             .fetch_one(&pool)
             .await
             .expect("db");
-    assert_eq!(wave_day, r.date_of(1).expect("date"));
+    assert_eq!(wave_day, Some(r.date_of(1).expect("date")));
     assert_reconciled(&r).await;
 }
 

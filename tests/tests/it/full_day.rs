@@ -100,8 +100,8 @@ async fn e3_m3_m4_m5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {
         pmc("12.5").as_u256()
     );
     wait_for("every credit claimed", 60, || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM credits.credits WHERE state <> 'claimed'",
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM credits.credits WHERE state <> 'claimed'"#
         )
         .fetch_one(&pool)
         .await

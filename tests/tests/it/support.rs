@@ -217,13 +217,15 @@ impl Stack {
     /// Waits until the relayer has wave `day` final on chain.
     pub async fn wait_wave_finalized(&self, day: u64) {
         wait_for(&format!("wave {day} final"), 60, || async {
-            sqlx::query_scalar::<_, String>("SELECT status FROM relayer.waves WHERE day = $1")
-                .bind(i64::try_from(day).expect("day"))
-                .fetch_optional(&self.pool)
-                .await
-                .ok()
-                .flatten()
-                .as_deref()
+            sqlx::query_scalar!(
+                "SELECT status FROM relayer.waves WHERE day = $1",
+                i64::try_from(day).expect("day"),
+            )
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten()
+            .as_deref()
                 == Some("finalized")
         })
         .await;

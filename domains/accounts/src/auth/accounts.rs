@@ -3,7 +3,7 @@
 //! the `citizen` role, an empty profile, the sign-up grant (an issuance posting through
 //! [`crate::ledger`], E2) and an audit entry.
 
-use alloy::primitives::Address;
+use posmul_core::WalletAddress;
 use sqlx::PgTransaction;
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ pub enum NewAccount<'a> {
         password_hash: &'a str,
     },
     /// A verified wallet.
-    Wallet { address: Address },
+    Wallet { address: WalletAddress },
 }
 
 /// Creates the account; returns its id.
@@ -56,10 +56,9 @@ pub async fn create(
             .await?;
         }
         NewAccount::Wallet { address } => {
-            // auth.wallets.address is lower-case 0x-hex text.
             sqlx::query!(
                 "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
-                format!("{address:#x}"),
+                address.as_slice(),
                 user_id,
             )
             .execute(&mut **tx)
@@ -83,7 +82,7 @@ pub async fn create(
         ),
         NewAccount::Wallet { address } => (
             Action::Register,
-            serde_json::json!({ "method": "siwe", "address": address.to_checksum(None) }),
+            serde_json::json!({ "method": "siwe", "address": address }),
         ),
     };
     audit::record(

@@ -19,6 +19,7 @@ use std::str::FromStr;
 use alloy::primitives::{Address, Signature};
 use axum::extract::State;
 use chrono::{DateTime, FixedOffset, Utc};
+use posmul_core::WalletAddress;
 use rand::{Rng, distr::Alphanumeric};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -43,7 +44,7 @@ pub const CLOCK_SKEW_SECS: i64 = 60;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiweMessage {
     pub domain: String,
-    pub address: Address,
+    pub address: WalletAddress,
     pub statement: Option<String>,
     pub uri: String,
     pub version: String,
@@ -108,8 +109,9 @@ impl SiweError {
 const PREAMBLE: &str = " wants you to sign in with your Ethereum account:";
 
 impl SiweMessage {
-    /// Parses the EIP-4361 text form. The address must be EIP-55 checksummed. A message
-    /// without a statement may have one or two blank lines before `URI:`.
+    /// Parses the EIP-4361 text form. The address must be EIP-55 checksummed, as EIP-4361
+    /// requires of the signed text (unlike an address elsewhere in a request, which may come in
+    /// any case). A message without a statement may have one or two blank lines before `URI:`.
     pub fn parse(text: &str) -> Result<SiweMessage, SiweError> {
         let bad = |m: &str| SiweError::Malformed(m.to_owned());
         if text.contains('\r') {
@@ -129,6 +131,7 @@ impl SiweMessage {
             .to_owned();
         let address_line = next().ok_or_else(|| bad("the second line must be the address"))?;
         let address = Address::parse_checksummed(address_line, None)
+            .map(WalletAddress::new)
             .map_err(|_| bad("the address must be an EIP-55 checksummed 0x address"))?;
         if next() != Some("") {
             return Err(bad("a blank line must follow the address"));
@@ -253,14 +256,13 @@ pub fn recover_signer(message: &str, signature: &str) -> Result<Address, SiweErr
 }
 
 /// Verifies a signed message and consumes its nonce in `conn`'s transaction. Returns the
-/// message and its address as `auth.wallets.address` stores it (lower-case 0x-hex) on success;
-/// responses show `msg.address` checksummed.
+/// message on success; its `address` is what `auth.wallets` stores and responses show.
 pub async fn verify_signed_message(
     conn: &mut PgConnection,
     config: &ApiConfig,
     message: &str,
     signature: &str,
-) -> Result<Result<(SiweMessage, String), SiweError>, ApiError> {
+) -> Result<Result<SiweMessage, SiweError>, ApiError> {
     let msg = match SiweMessage::parse(message) {
         Ok(m) => m,
         Err(e) => return Ok(Err(e)),
@@ -269,7 +271,7 @@ pub async fn verify_signed_message(
         return Ok(Err(e));
     }
     match recover_signer(message, signature) {
-        Ok(signer) if signer == msg.address => {}
+        Ok(signer) if signer == msg.address.get() => {}
         Ok(_) => return Ok(Err(SiweError::WrongSigner)),
         Err(e) => return Ok(Err(e)),
     }
@@ -282,8 +284,7 @@ pub async fn verify_signed_message(
     if consumed.is_none() {
         return Ok(Err(SiweError::BadNonce));
     }
-    let address = format!("{:#x}", msg.address);
-    Ok(Ok((msg, address)))
+    Ok(Ok(msg))
 }
 
 /// What to put in the message.
@@ -371,9 +372,9 @@ pub async fn verify(
     ApiJson(req): ApiJson<SignedMessage>,
 ) -> ApiResult<ApiJson<TokenPair>> {
     let mut tx = state.db.begin().await?;
-    let (address, stored) =
+    let address =
         match verify_signed_message(&mut tx, &state.config, &req.message, &req.signature).await? {
-            Ok((msg, stored)) => (msg.address, stored),
+            Ok(msg) => msg.address,
             Err(e) => {
                 drop(tx);
                 audit_failure(&state, &meta, &e, None).await?;
@@ -382,7 +383,7 @@ pub async fn verify(
         };
     let existing = sqlx::query_scalar!(
         "SELECT user_id FROM auth.wallets WHERE address = $1",
-        stored,
+        address.as_slice(),
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -401,7 +402,7 @@ pub async fn verify(
             subject: Some(user_id),
             meta: &meta,
             details: serde_json::json!({
-                "address": address.to_checksum(None),
+                "address": address,
                 "created": created,
             }),
         },

@@ -81,15 +81,15 @@ async fn u2_register_login_refresh_logout_round_trip(pool: PgPool) {
 async fn u2_refresh_tokens_are_stored_hashed(pool: PgPool) {
     let app = spawn_app(pool).await;
     let alice = app.register_user("alice@example.org").await;
-    let stored: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM auth.refresh_tokens WHERE encode(token_hash, 'escape') = $1 OR encode(token_hash, 'base64') = $1",
+    let stored = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM auth.refresh_tokens WHERE encode(token_hash, 'escape') = $1 OR encode(token_hash, 'base64') = $1"#,
+        alice.refresh_token,
     )
-    .bind(&alice.refresh_token)
     .fetch_one(&app.db)
     .await
     .unwrap();
     assert_eq!(stored, 0);
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM auth.password_credentials")
+    let hash = sqlx::query_scalar!("SELECT password_hash FROM auth.password_credentials")
         .fetch_one(&app.db)
         .await
         .unwrap();
@@ -121,10 +121,10 @@ async fn u2_a_reused_refresh_token_revokes_its_family(pool: PgPool) {
     let legit = refresh(first["refresh_token"].as_str().unwrap().to_owned()).await;
     assert_problem(legit, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
 
-    let reuse_audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM auth.audit_log WHERE action = 'refresh_token_reused' AND subject_user_id = $1",
+    let reuse_audited = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM auth.audit_log WHERE action = 'refresh_token_reused' AND subject_user_id = $1"#,
+        alice.user_id,
     )
-    .bind(alice.user_id)
     .fetch_one(&app.db)
     .await
     .unwrap();
@@ -165,16 +165,17 @@ async fn u2_a_wrong_password_and_an_unknown_email_get_the_same_refusal_and_are_a
         let body = assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
         assert_eq!(body["detail"], "wrong email or password");
     }
-    let failed: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM auth.audit_log WHERE action = 'sign_in_failed'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(failed, 2);
-    let on_alice: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM auth.audit_log WHERE action = 'sign_in_failed' AND subject_user_id = $1",
+    let failed = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM auth.audit_log WHERE action = 'sign_in_failed'"#
     )
-    .bind(alice.user_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(failed, 2);
+    let on_alice = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM auth.audit_log WHERE action = 'sign_in_failed' AND subject_user_id = $1"#,
+        alice.user_id,
+    )
     .fetch_one(&app.db)
     .await
     .unwrap();
@@ -296,11 +297,12 @@ async fn u1_admins_grant_and_revoke_roles_and_every_change_is_audited(pool: PgPo
     let granted = &audit["items"][1];
     assert_eq!(granted["actor_user_id"], root.user_id.to_string());
     assert_eq!(granted["details"]["role"], "moderator");
-    let bootstrap: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM auth.audit_log WHERE action = 'bootstrap_admin'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let bootstrap = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM auth.audit_log WHERE action = 'bootstrap_admin'"#
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(bootstrap, 1);
 }
 
@@ -308,12 +310,27 @@ async fn u1_admins_grant_and_revoke_roles_and_every_change_is_audited(pool: PgPo
 async fn u2_the_audit_log_is_append_only(pool: PgPool) {
     let app = spawn_app(pool).await;
     app.register_user("alice@example.org").await;
-    for sql in [
-        "UPDATE auth.audit_log SET action = 'x'",
-        "DELETE FROM auth.audit_log",
-        "TRUNCATE auth.audit_log",
+    for (sql, refused) in [
+        (
+            "UPDATE",
+            sqlx::query!("UPDATE auth.audit_log SET action = 'x'")
+                .execute(&app.db)
+                .await,
+        ),
+        (
+            "DELETE",
+            sqlx::query!("DELETE FROM auth.audit_log")
+                .execute(&app.db)
+                .await,
+        ),
+        (
+            "TRUNCATE",
+            sqlx::query!("TRUNCATE auth.audit_log")
+                .execute(&app.db)
+                .await,
+        ),
     ] {
-        let err = sqlx::query(sql).execute(&app.db).await.unwrap_err();
+        let err = refused.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
 }
@@ -470,14 +487,13 @@ async fn u2_sign_ins_are_audited_with_the_request_id_and_client_ip(pool: PgPool)
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let (request_id, ip, actor): (Option<String>, Option<String>, Option<uuid::Uuid>) =
-        sqlx::query_as(
-            "SELECT request_id, ip, actor_user_id FROM auth.audit_log WHERE action = 'sign_in'",
-        )
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(request_id.as_deref(), Some("login-trace-42"));
-    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
-    assert_eq!(actor, Some(alice.user_id));
+    let row = sqlx::query!(
+        "SELECT request_id, ip, actor_user_id FROM auth.audit_log WHERE action = 'sign_in'"
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(row.request_id.as_deref(), Some("login-trace-42"));
+    assert_eq!(row.ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(row.actor_user_id, Some(alice.user_id));
 }

@@ -9,6 +9,7 @@ mod flows;
 mod jwt;
 mod service;
 mod siwe;
+mod wallet_column;
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;

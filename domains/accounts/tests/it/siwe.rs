@@ -5,6 +5,8 @@
 use alloy::signers::{Signer, local::PrivateKeySigner};
 use chrono::{Duration, SecondsFormat, Utc};
 use posmul_api::testing::{TestApp, spawn_app};
+use posmul_api_kit::auth::roles::Role;
+use posmul_core::WalletAddress;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -66,6 +68,11 @@ async fn signed(signer: &PrivateKeySigner, text: &str) -> Value {
     json!({ "message": text, "signature": alloy::hex::encode_prefixed(sig.as_bytes()) })
 }
 
+async fn get(app: &TestApp, path: &str, token: &str) -> Value {
+    let res = app.client.get(app.url(path)).bearer_auth(token).send();
+    res.await.unwrap().json().await.unwrap()
+}
+
 async fn post(app: &TestApp, path: &str, body: &Value, token: Option<&str>) -> reqwest::Response {
     let mut req = app.client.post(app.url(path)).json(body);
     if let Some(t) = token {
@@ -83,16 +90,7 @@ async fn u2_siwe_signs_in_the_wallets_user_creating_it_the_first_time(pool: PgPo
     assert_eq!(res.status(), StatusCode::OK);
     let first: Value = res.json().await.unwrap();
 
-    let me: Value = app
-        .client
-        .get(app.url("/v1/me"))
-        .bearer_auth(first["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get(&app, "/v1/me", first["access_token"].as_str().unwrap()).await;
     assert_eq!(me["wallet"], wallet.address().to_checksum(None));
     assert_eq!(me["email"], Value::Null);
     assert_eq!(me["roles"], json!(["citizen"]));
@@ -107,7 +105,7 @@ async fn u2_siwe_signs_in_the_wallets_user_creating_it_the_first_time(pool: PgPo
         again["user_id"], first["user_id"],
         "the same wallet is the same user"
     );
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM auth.users")
+    let users = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM auth.users"#)
         .fetch_one(&app.db)
         .await
         .unwrap();
@@ -128,8 +126,8 @@ async fn u2_a_replayed_siwe_nonce_is_refused(pool: PgPool) {
     let replay = post(&app, "/v1/auth/siwe/verify", &body, None).await;
     let p = assert_problem(replay, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
     assert!(p["detail"].as_str().unwrap().contains("nonce"), "{p}");
-    let failed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM auth.audit_log WHERE action = 'siwe_sign_in_failed' AND details->>'reason' = 'bad_nonce'",
+    let failed = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM auth.audit_log WHERE action = 'siwe_sign_in_failed' AND details->>'reason' = 'bad_nonce'"#
     )
     .fetch_one(&app.db)
     .await
@@ -271,10 +269,10 @@ async fn u2_a_user_links_one_wallet_and_a_wallet_belongs_to_one_user(pool: PgPoo
         .await
         .unwrap();
     assert_eq!(pair["user_id"], alice.user_id.to_string());
-    let linked: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM auth.audit_log WHERE action = 'wallet_linked' AND subject_user_id = $1",
+    let linked = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM auth.audit_log WHERE action = 'wallet_linked' AND subject_user_id = $1"#,
+        alice.user_id,
     )
-    .bind(alice.user_id)
     .fetch_one(&app.db)
     .await
     .unwrap();
@@ -317,4 +315,84 @@ async fn u2_an_expired_siwe_nonce_is_refused(pool: PgPool) {
     let res = post(&app, "/v1/auth/siwe/verify", &body, None).await;
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
     assert!(p["detail"].as_str().unwrap().contains("nonce"), "{p}");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_linked_wallet_is_stored_as_20_bytes_and_every_reply_shows_it_checksummed(
+    pool: PgPool,
+) {
+    let app = spawn_app(pool).await;
+    let admin = app
+        .register_with_role("admin@example.org", Role::Admin)
+        .await;
+    let alice = app.register_user("alice@example.org").await;
+    let wallet = PrivateKeySigner::random();
+    let address = wallet.address();
+    let checksummed = address.to_checksum(None);
+
+    // EIP-4361 wants the signed message's address checksummed: a lower-case one is refused.
+    let mut lower = fresh_msg(&app).await.text(address);
+    lower = lower.replace(&checksummed, &checksummed.to_lowercase());
+    let body = signed(&wallet, &lower).await;
+    let res = post(
+        &app,
+        "/v1/me/wallets/link",
+        &body,
+        Some(&alice.access_token),
+    )
+    .await;
+    let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed").await;
+    assert!(problem.to_string().contains("EIP-55"), "{problem}");
+
+    // The checksummed (mixed-case) message links; the row holds the address's 20 bytes.
+    let body = signed(&wallet, &fresh_msg(&app).await.text(address)).await;
+    let res = post(
+        &app,
+        "/v1/me/wallets/link",
+        &body,
+        Some(&alice.access_token),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let linked: Value = res.json().await.unwrap();
+    assert_eq!(linked["address"], checksummed);
+    let stored = sqlx::query!(
+        r#"SELECT address AS "address: WalletAddress", octet_length(address) AS "length!"
+           FROM auth.wallets WHERE user_id = $1"#,
+        alice.user_id,
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((stored.address.get(), stored.length), (address, 20));
+
+    // Every reply that shows it: the link, the audit entry, /v1/me, the admin's user list.
+    let me = get(&app, "/v1/me", &alice.access_token).await;
+    assert_eq!(me["wallet"], checksummed);
+    let audited = sqlx::query_scalar!(
+        r#"SELECT details->>'address' AS "address!" FROM auth.audit_log
+           WHERE action = 'wallet_linked' AND subject_user_id = $1"#,
+        alice.user_id,
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, checksummed);
+    let users = get(&app, "/v1/admin/users", &admin.access_token).await;
+    let row = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["user_id"] == alice.user_id.to_string())
+        .unwrap();
+    assert_eq!(row["wallet"], checksummed);
+
+    // Signing in with the wallet finds Alice by those bytes.
+    let body = signed(&wallet, &fresh_msg(&app).await.text(address)).await;
+    let pair: Value = post(&app, "/v1/auth/siwe/verify", &body, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pair["user_id"], alice.user_id.to_string());
 }

@@ -4,12 +4,13 @@
 use alloy::primitives::{Address, B256, U256};
 use posmul_api::testing::{TestApp, TestUser, spawn_app};
 use posmul_core::{
+    WalletAddress,
     merkle::{self, StandardMerkleTree},
     money::Wei,
 };
 use posmul_relayer::wave::{self, Leaf};
 use serde_json::Value;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 const CHAIN: i64 = 31337;
 const MONEY_WAVE: Address = Address::repeat_byte(0x3e);
@@ -35,21 +36,21 @@ async fn publish_wave(db: &PgPool, day: u64, status: &str, values: &[(Address, U
     let total: U256 = values.iter().map(|v| v.1).sum();
     let mined = status != "built" && status != "submitted";
     let mut tx = db.begin().await.expect("tx");
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget, root,
                                     allocation_hash, leaf_count, credit_count, tx_hash, block_number)
-         VALUES ($1, DATE '2026-11-01' + $1::int, $2, $3, $4, $5, $5, $5, 0, $6, $7, $8, 0, $9, $10)",
+         VALUES ($1, DATE '2026-11-01' + ($1::BIGINT)::INT, $2, $3, $4, $5, $5, $5, 0, $6, $7, $8, 0, $9, $10)",
+        day as i64,
+        CHAIN,
+        MONEY_WAVE.as_slice(),
+        status,
+        Wei::from_u256(total) as _,
+        tree.root().to_vec(),
+        wave::allocation_hash(&leaves).to_vec(),
+        leaves.len() as i32,
+        mined.then(|| vec![0xaa_u8; 32]),
+        mined.then_some(10i64 + day as i64),
     )
-    .bind(day as i64)
-    .bind(CHAIN)
-    .bind(MONEY_WAVE.as_slice())
-    .bind(status)
-    .bind(Wei::from_u256(total))
-    .bind(tree.root().as_slice())
-    .bind(wave::allocation_hash(&leaves).as_slice())
-    .bind(leaves.len() as i32)
-    .bind(mined.then(|| vec![0xaa_u8; 32]))
-    .bind(mined.then_some(10i64 + day as i64))
     .execute(&mut *tx)
     .await
     .expect("wave row");
@@ -61,24 +62,26 @@ async fn publish_wave(db: &PgPool, day: u64, status: &str, values: &[(Address, U
 }
 
 async fn link(app: &TestApp, user: &TestUser, address: Address) {
-    sqlx::query("INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)")
-        .bind(format!("{address:#x}"))
-        .bind(user.user_id)
-        .execute(&app.db)
-        .await
-        .expect("wallet");
+    sqlx::query!(
+        "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+        address.as_slice(),
+        user.user_id,
+    )
+    .execute(&app.db)
+    .await
+    .expect("wallet");
 }
 
 /// A `Claimed` event as the indexer mirrors it.
 async fn mirrored_claim(db: &PgPool, account: Address, cumulative: U256) {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, account, amount, cumulative_amount)
          VALUES ($1, 20, $2, $2, 0, true, $3, $4, $4)",
+        CHAIN,
+        &[0xcc_u8; 32][..],
+        account.as_slice(),
+        Wei::from_u256(cumulative) as _,
     )
-    .bind(CHAIN)
-    .bind(vec![0xcc_u8; 32])
-    .bind(account.as_slice())
-    .bind(Wei::from_u256(cumulative))
     .execute(db)
     .await
     .expect("claim");
@@ -131,7 +134,7 @@ async fn m5_the_proof_returned_verifies_against_the_stored_root(pool: PgPool) {
     assert_eq!(body["chain_id"], CHAIN);
     assert_eq!(body["day"], 0);
     assert_eq!(body["contract"], MONEY_WAVE.to_checksum(None));
-    let stored: Vec<u8> = sqlx::query_scalar("SELECT root FROM relayer.waves WHERE day = 0")
+    let stored = sqlx::query_scalar!("SELECT root FROM relayer.waves WHERE day = 0")
         .fetch_one(&app.db)
         .await
         .expect("root");
@@ -213,10 +216,10 @@ async fn m5_a_user_with_nothing_to_claim_gets_a_problem_saying_why(pool: PgPool)
     problem(&res.json().await.expect("json"), "no-wave-yet");
 
     // A wave on chain, but bob has no wallet.
-    sqlx::query(
+    sqlx::query!(
         "UPDATE relayer.waves SET status = 'mined', tx_hash = $1, block_number = 5 WHERE day = 0",
+        &[0xaa_u8; 32][..],
     )
-    .bind(vec![0xaa_u8; 32])
     .execute(&app.db)
     .await
     .expect("mined");
@@ -254,20 +257,22 @@ async fn m5_claim_for_me_is_queued_once_per_address_and_rate_limited(pool: PgPoo
     let id = body["requests"][0]["id"].as_i64().expect("id");
     assert_eq!(body["requests"][0]["status"], "queued");
     assert_eq!(body["requests"][0]["account"], c.to_checksum(None));
-    let row =
-        sqlx::query("SELECT user_id, address, status FROM relayer.claim_requests WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .expect("queued for the relayer");
-    assert_eq!(row.get::<uuid::Uuid, _>("user_id"), carol.user_id);
-    assert_eq!(row.get::<Vec<u8>, _>("address"), c.to_vec());
-    assert_eq!(row.get::<String, _>("status"), "queued");
+    let row = sqlx::query!(
+        r#"SELECT user_id, address AS "address: WalletAddress", status FROM relayer.claim_requests WHERE id = $1"#,
+        id,
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("queued for the relayer");
+    assert_eq!(
+        (row.user_id, row.address.get(), row.status.as_str()),
+        (carol.user_id, c, "queued")
+    );
 
     // A repeat returns the open request; nothing new is queued.
     let again: Value = claim_for_me(&app, &carol).await.json().await.expect("json");
     assert_eq!(again["requests"][0]["id"], id);
-    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM relayer.claim_requests")
+    let open = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM relayer.claim_requests"#)
         .fetch_one(&app.db)
         .await
         .expect("count");

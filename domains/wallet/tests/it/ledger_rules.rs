@@ -155,17 +155,17 @@ async fn e1_zero_negative_and_self_transfers_are_refused(pool: PgPool) {
 async fn e1_the_database_refuses_a_negative_cached_balance_even_without_the_api(pool: PgPool) {
     let a = Uuid::now_v7();
     grant(&pool, a, 5).await;
-    let err = sqlx::query(
+    let err = sqlx::query!(
         "UPDATE ledger.accounts SET balance = -1 WHERE kind = 'user' AND reference_id = $1",
+        a,
     )
-    .bind(a)
     .execute(&pool)
     .await
     .unwrap_err();
     let db = err.as_database_error().expect("a database error");
     assert_eq!(db.constraint(), Some("accounts_balance_non_negative"));
     // History is append-only.
-    let err = sqlx::query("DELETE FROM ledger.postings")
+    let err = sqlx::query!("DELETE FROM ledger.postings")
         .execute(&pool)
         .await
         .unwrap_err();
@@ -434,10 +434,11 @@ async fn e1_thousands_of_random_concurrent_transfers_keep_the_ledger_zero_sum(
         "a real workload: {ok} written, {refused} refused"
     );
     assert_ledger_exact(&pool).await;
-    let total: i64 = sqlx::query_scalar("SELECT SUM(balance)::BIGINT FROM ledger.accounts")
-        .fetch_one(&*pool)
-        .await
-        .unwrap();
+    let total =
+        sqlx::query_scalar!(r#"SELECT SUM(balance)::BIGINT AS "total!" FROM ledger.accounts"#)
+            .fetch_one(&*pool)
+            .await
+            .unwrap();
     assert_eq!(
         total,
         12 * 500,

@@ -7,7 +7,7 @@
 use alloy::primitives::Address;
 use chrono::NaiveDate;
 use posmul_api::testing::{TestApp, TestUser, spawn_app};
-use posmul_core::money::Wei;
+use posmul_core::{WalletAddress, money::Wei};
 use posmul_economy::{
     credits::{self, CreditRequest, CreditSource},
     ledger::{Reference, ReferenceKind},
@@ -31,9 +31,11 @@ fn pmc(n: &str) -> Wei {
 }
 
 fn bytes(address: &str) -> Vec<u8> {
-    (0..20)
-        .map(|i| u8::from_str_radix(&address[2 + 2 * i..4 + 2 * i], 16).unwrap())
-        .collect()
+    address
+        .parse::<WalletAddress>()
+        .unwrap()
+        .as_slice()
+        .to_vec()
 }
 
 fn tx_hash(n: u8) -> Vec<u8> {
@@ -65,72 +67,64 @@ async fn credit(db: &PgPool, user: Uuid, amount: Wei, key: &str) {
 
 /// The indexer's cursor at block 120, finalized up to 100.
 async fn index_chain(db: &PgPool) {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chain.cursors (chain_id, pmc, money_wave, donation_hub, deployment_block, indexed_block, finalized_block, head_block)
          VALUES ($1, $2, $2, $2, 1, 120, 100, 120)",
+        CHAIN,
+        &[0xEE_u8; 20][..],
     )
-    .bind(CHAIN)
-    .bind(vec![0xEEu8; 20])
     .execute(db)
     .await
     .unwrap();
 }
 
 async fn mirror_transfer(db: &PgPool, n: u8, block: i64, from: &str, to: &str, value: Wei) {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chain.pmc_transfers (chain_id, block_number, block_hash, tx_hash, log_index, finalized, from_address, to_address, value)
-         VALUES ($1, $2, $3, $3, 0, $2 <= 100, $4, $5, $6)",
+         VALUES ($1, $2, $3, $3, 0, $2::BIGINT <= 100, $4, $5, $6)",
+        CHAIN,
+        block,
+        tx_hash(n),
+        bytes(from),
+        bytes(to),
+        value as _,
     )
-    .bind(CHAIN)
-    .bind(block)
-    .bind(tx_hash(n))
-    .bind(bytes(from))
-    .bind(bytes(to))
-    .bind(value)
     .execute(db)
     .await
     .unwrap();
-    for (address, delta) in [(to, 1), (from, -1)] {
+    // The balances as the indexer keeps them: received minus sent, no row for the zero address.
+    for (address, sign) in [(to, 1), (from, -1)] {
         if address == ZERO {
             continue;
         }
-        let delta = sqlx::query_scalar::<_, sqlx::types::BigDecimal>("SELECT $1::NUMERIC * $2")
-            .bind(value)
-            .bind(delta)
-            .fetch_one(db)
-            .await
-            .unwrap();
-        let updated = sqlx::query(
-            "UPDATE chain.pmc_balances SET balance = balance + $3, last_block = $4 WHERE chain_id = $1 AND address = $2",
+        sqlx::query!(
+            "WITH changed AS (
+                 UPDATE chain.pmc_balances SET balance = balance + $3::NUMERIC * $4::INT, last_block = $5
+                  WHERE chain_id = $1 AND address = $2 RETURNING address)
+             INSERT INTO chain.pmc_balances (chain_id, address, balance, last_block)
+             SELECT $1::BIGINT, $2::BYTEA, $3::NUMERIC * $4::INT, $5::BIGINT
+              WHERE NOT EXISTS (SELECT 1 FROM changed)",
+            CHAIN,
+            bytes(address),
+            value as _,
+            sign,
+            block,
         )
-        .bind(CHAIN)
-        .bind(bytes(address))
-        .bind(&delta)
-        .bind(block)
         .execute(db)
         .await
-        .unwrap()
-        .rows_affected();
-        if updated == 0 {
-            sqlx::query("INSERT INTO chain.pmc_balances (chain_id, address, balance, last_block) VALUES ($1, $2, $3, $4)")
-                .bind(CHAIN)
-                .bind(bytes(address))
-                .bind(&delta)
-                .bind(block)
-                .execute(db)
-                .await
-                .unwrap();
-        }
+        .unwrap();
     }
 }
 
 async fn link(app: &TestApp, user: &TestUser, address: &str) {
-    sqlx::query("INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)")
-        .bind(address)
-        .bind(user.user_id)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query!(
+        "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+        bytes(address),
+        user.user_id,
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
 }
 
 async fn get(app: &TestApp, user: Option<&TestUser>, path: &str) -> (u16, Value) {
@@ -171,50 +165,53 @@ async fn u1_the_wallet_shows_credits_chain_balance_claimable_and_the_level(pool:
     credit(&app.db, alice.user_id, pmc("300.5"), "c1").await;
     credit(&app.db, alice.user_id, pmc("200"), "c2").await;
     credit(&app.db, bob.user_id, pmc("7"), "c3").await;
-    let c2: Uuid =
-        sqlx::query_scalar("SELECT id FROM credits.credits WHERE idempotency_key = 'c2'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    sqlx::query(
+    let c2 = sqlx::query_scalar!("SELECT id FROM credits.credits WHERE idempotency_key = 'c2'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query!(
         "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget, root, allocation_hash, leaf_count, credit_count, tx_hash, block_number)
          VALUES (0, '2026-11-26', $1, $2, 'mined', $3, $3, $3, $3, $4, $4, 1, 1, $4, 80)",
+        CHAIN,
+        &[0xEE_u8; 20][..],
+        pmc("200") as _,
+        tx_hash(99),
     )
-    .bind(CHAIN)
-    .bind(vec![0xEEu8; 20])
-    .bind(pmc("200"))
-    .bind(tx_hash(99))
     .execute(&app.db)
     .await
     .unwrap();
-    sqlx::query("INSERT INTO relayer.wave_leaves (day, address, cumulative, increment, tree_index) VALUES (0, $1, $2, $2, 0)")
-        .bind(bytes(ADDR))
-        .bind(pmc("200"))
-        .execute(&app.db)
-        .await
-        .unwrap();
-    sqlx::query(
+    sqlx::query!(
+        "INSERT INTO relayer.wave_leaves (day, address, cumulative, increment, tree_index) VALUES (0, $1, $2, $2, 0)",
+        bytes(ADDR),
+        pmc("200") as _,
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query!(
         "INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, 0, $2, $3)",
+        c2,
+        bytes(ADDR),
+        pmc("200") as _,
     )
-    .bind(c2)
-    .bind(bytes(ADDR))
-    .bind(pmc("200"))
     .execute(&app.db)
     .await
     .unwrap();
-    sqlx::query("UPDATE credits.credits SET state = 'in_wave', wave_day = day WHERE id = $1")
-        .bind(c2)
-        .execute(&app.db)
-        .await
-        .unwrap();
-    sqlx::query(
+    sqlx::query!(
+        "UPDATE credits.credits SET state = 'in_wave', wave_day = day WHERE id = $1",
+        c2,
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query!(
         "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, account, amount, cumulative_amount)
          VALUES ($1, 90, $2, $2, 1, true, $3, $4, $4)",
+        CHAIN,
+        tx_hash(1),
+        bytes(ADDR),
+        pmc("120") as _,
     )
-    .bind(CHAIN)
-    .bind(tx_hash(1))
-    .bind(bytes(ADDR))
-    .bind(pmc("120"))
     .execute(&app.db)
     .await
     .unwrap();
@@ -344,15 +341,15 @@ async fn an_explorer_reads_an_addresss_balance_transfers_and_donations(pool: PgP
         mirror_transfer(&app.db, n, 100 + i64::from(n), ADDR, OTHER, pmc("0.5")).await;
     }
     mirror_transfer(&app.db, 7, 115, ADDR, ADDR, pmc("1")).await;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chain.donations (chain_id, block_number, block_hash, tx_hash, log_index, finalized, recipient_id, donor, beneficiary, amount, memo_hash)
          VALUES ($1, 116, $2, $2, 3, false, 12, $3, $4, $5, $2)",
+        CHAIN,
+        tx_hash(8),
+        bytes(ADDR),
+        bytes(OTHER),
+        pmc("100") as _,
     )
-    .bind(CHAIN)
-    .bind(tx_hash(8))
-    .bind(bytes(ADDR))
-    .bind(bytes(OTHER))
-    .bind(pmc("100"))
     .execute(&app.db)
     .await
     .unwrap();
@@ -410,5 +407,36 @@ async fn an_explorer_reads_an_addresss_balance_transfers_and_donations(pool: PgP
     ] {
         let (status, problem) = get(&app, None, &format!("/v1/accounts/{bad}/pmc")).await;
         assert_eq!(status, 422, "{bad}: {problem}");
+    }
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn an_address_in_a_request_parses_in_any_case_and_every_reply_shows_it_checksummed(
+    pool: PgPool,
+) {
+    let app = spawn_app(pool).await;
+    index_chain(&app.db).await;
+    const CHECKSUMMED: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+    let lower = CHECKSUMMED.to_lowercase();
+    let upper = format!("0x{}", &CHECKSUMMED[2..].to_uppercase());
+    // Mixed case that is not the checksum: a path is not checked against it.
+    let mixed = format!("0x{}{}", &lower[2..22], &upper[22..]);
+    let alice = app.register_user("alice@example.org").await;
+    link(&app, &alice, &lower).await;
+    mirror_transfer(&app.db, 1, 90, ZERO, &lower, pmc("5")).await;
+    mirror_transfer(&app.db, 2, 91, &upper, OTHER, pmc("2")).await;
+
+    let (status, w) = get(&app, Some(&alice), "/v1/me/wallet").await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(w["wallets"][0]["address"], CHECKSUMMED);
+    for asked in [lower.as_str(), upper.as_str(), mixed.as_str(), CHECKSUMMED] {
+        let (status, view) = get(&app, None, &format!("/v1/accounts/{asked}/pmc")).await;
+        assert_eq!(status, 200, "{asked}: {view}");
+        assert_eq!(view["address"], CHECKSUMMED, "{asked}");
+        assert_eq!(view["onchain"]["balance"]["pmc"], "3", "{asked}");
+        let transfers = &view["transfers"]["items"];
+        assert_eq!(transfers[0]["from"], CHECKSUMMED, "{asked}");
+        assert_eq!(transfers[0]["to"], checksummed(OTHER), "{asked}");
+        assert_eq!(transfers[1]["to"], CHECKSUMMED, "{asked}");
     }
 }
