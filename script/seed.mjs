@@ -1,10 +1,37 @@
-// Seeds a running PosMul API with demo data, through its public HTTP API only (so the seed obeys
-// every rule a client does): an admin and two citizens, a PMP transfer, four prediction games in
-// four categories that open a few seconds from now, and two stakes on the first. Safe to run again: existing users just log in.
+// Seeds a running PosMul API with demo data and drives the demo economy through every state,
+// through the public HTTP API only (so the seed obeys every rule a client does; no SQL):
+//
+//   users (an admin, alice, bob) and a PMP transfer → alice links a wallet (Sign-In with
+//   Ethereum, signed with an anvil key) → an economy configuration (M1), which applies from the
+//   next day of the API's clock → four games timed in that clock → stakes → the first game
+//   closes and the admin settles it → PMC credits issued → the relayer puts them in a wave and
+//   publishes it → alice asks the relayer to claim for her → her PMC shows on chain in
+//   GET /v1/me/wallet.
+//
+// Every time comes from GET /v1/clock: in demo mode (`script/dev`: CLOCK=chain, the relayer
+// running the chain a day every DEMO_DAY_SECONDS) that is the chain's time, so "the next day"
+// is at most one demo day away and the whole path takes a few minutes. Each state is printed
+// as it is reached, with the wall time since the seed started. Safe to run again: existing
+// users log in, an existing wallet link and economy configuration are kept.
 //
 //   node script/seed.mjs http://127.0.0.1:8080
+//
+// Environment: ANVIL_JSON (default .dev/anvil.json, written by `anvil --config-out`) for the
+// key alice's wallet signs with (account ALICE_KEY_INDEX, default 5); `cast` on PATH;
+// SEED_TIMEOUT_SECONDS (default 900) bounds every wait.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
 const base = process.argv[2] ?? "http://127.0.0.1:8080";
 const password = "posmul-demo-password";
+const started = Date.now();
+const timeoutMs = Number(process.env.SEED_TIMEOUT_SECONDS ?? 900) * 1000;
+
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s`;
+const say = (line) => console.log(`[${elapsed()}] ${line}`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const pmc = (amount) => `${amount?.pmc ?? "?"} PMC`;
+const positive = (amount) => amount != null && BigInt(amount.wei) > 0n;
 
 async function call(method, path, { token, body, key } = {}) {
   const headers = { "content-type": "application/json" };
@@ -12,60 +39,180 @@ async function call(method, path, { token, body, key } = {}) {
   if (key) headers["idempotency-key"] = key;
   const res = await fetch(base + path, { method, headers, body: body && JSON.stringify(body) });
   const text = await res.text();
-  const json = text ? JSON.parse(text) : null;
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = text;
+  }
   return { status: res.status, json };
 }
+
+/** `call`, failing the seed unless the status is one of `ok`. */
+async function must(method, path, opts = {}, ok = [200, 201, 202, 204]) {
+  const r = await call(method, path, opts);
+  if (!ok.includes(r.status)) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+
+/** Polls `probe` every `everyMs` until it returns something truthy. */
+async function until(what, probe, everyMs = 1000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** The API's clock: `{ now: Date, day: "YYYY-MM-DD", kind }`. */
+async function clock() {
+  const c = await must("GET", "/v1/clock");
+  return { ...c, now: new Date(c.now) };
+}
+
+/** Waits until the API's clock reads `t` or later. */
+const clockReaches = (what, t) =>
+  until(what, async () => {
+    const c = await clock();
+    return c.now >= t ? c : null;
+  }, 500);
 
 async function user(email) {
   let r = await call("POST", "/v1/auth/register", { body: { email, password } });
   if (r.status === 409) r = await call("POST", "/v1/auth/login", { body: { email, password } });
   if (r.status >= 300) throw new Error(`${email}: ${r.status} ${JSON.stringify(r.json)}`);
-  const me = await call("GET", "/v1/me", { token: r.json.access_token });
-  return { email, token: r.json.access_token, id: me.json.id ?? me.json.user_id };
+  const me = await must("GET", "/v1/me", { token: r.json.access_token });
+  return { email, token: r.json.access_token, id: me.id ?? me.user_id };
 }
 
+const HOUR = 3_600_000;
+const iso = (t) => t.toISOString();
+const ceilHour = (t) => new Date(Math.ceil(t.getTime() / HOUR) * HOUR);
+
+// ── Users and a PMP transfer.
 const admin = await user("admin@posmul.dev");
 const alice = await user("alice@posmul.dev");
 const bob = await user("bob@posmul.dev");
-
 const sent = await call("POST", "/v1/pmp/transfers", {
   token: alice.token, key: "seed-alice-to-bob-1",
   body: { to_user_id: bob.id, amount: 25, memo: "welcome to PosMul" },
 });
-console.log(`alice -> bob 25 PMP: ${sent.status}`);
+say(`users admin, alice, bob (password "${password}"); alice -> bob 25 PMP: ${sent.status}`);
+const start = await clock();
+say(`the API's clock: ${iso(start.now)} (day ${start.day}, ${start.kind} clock)`);
 
-const minute = 60_000, now = Date.now();
-const at = (ms) => new Date(now + ms).toISOString();
+// ── alice links a wallet (SIWE, U2): needed before the wave is built, or her credits wait for
+//    a later one. Signed with an anvil key by `cast wallet sign` (EIP-191).
+let wallet = (await must("GET", "/v1/me/wallet", { token: alice.token })).wallets[0]?.address;
+if (!wallet) {
+  const anvil = JSON.parse(readFileSync(process.env.ANVIL_JSON ?? ".dev/anvil.json", "utf8"));
+  const key = anvil.private_keys[Number(process.env.ALICE_KEY_INDEX ?? 5)];
+  const address = execFileSync("cast", ["wallet", "address", key], { encoding: "utf8" }).trim();
+  const n = await must("GET", "/v1/auth/siwe/nonce");
+  const message = `${n.domain} wants you to sign in with your Ethereum account:\n${address}\n\n` +
+    `Link this wallet to PosMul.\n\nURI: ${n.uri}\nVersion: ${n.version}\nChain ID: ${n.chain_id}\n` +
+    `Nonce: ${n.nonce}\nIssued At: ${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")}`;
+  const signature = execFileSync("cast", ["wallet", "sign", "--private-key", key, message], { encoding: "utf8" }).trim();
+  await must("POST", "/v1/me/wallets/link", { token: alice.token, body: { message, signature } });
+  wallet = address;
+}
+say(`alice's wallet ${wallet} is linked`);
+
+// ── The economy configuration (M1). A new version applies from the next UTC day of the API's
+//    clock; in demo mode that day is at most DEMO_DAY_SECONDS away.
+// An earlier run's version is kept when it already applies by the next day (a version dated
+// later, from a run whose chain went further, would keep the budget at 0 until then).
+const nextDay = new Date(Date.parse(`${start.day}T00:00:00Z`) + 24 * 3_600_000).toISOString().slice(0, 10);
+const versions = await must("GET", "/v1/admin/economy", { token: admin.token });
+let version = versions.find((v) => positive(v.uncapped_daily_budget) && v.effective_from <= nextDay);
+if (!version) {
+  version = await must("POST", "/v1/admin/economy", {
+    token: admin.token,
+    // EBIT 1,460,000 PMC a year, the default tax rate 0.495: B(d) = 2,020 PMC a day.
+    body: { annual_ebit_pmc: "1460000", note: "demo economy (script/seed.mjs)" },
+  });
+}
+const budgetDay = new Date(`${version.effective_from}T00:00:00Z`);
+say(`economy configuration v${version.version}: B(d) = ${pmc(version.uncapped_daily_budget)} a day from ${version.effective_from}`);
+
+// ── Four games in four categories, timed in the API's clock: they open half an hour (of that
+//    clock) from now. The first ends two whole hours into the budget's first day, so its pool
+//    is two hourly pools of B(d); the others stay open for days.
+const now = (await clock()).now;
+const opens = new Date(Math.max(now.getTime() + HOUR / 2, 0));
+const firstEnds = new Date(Math.max(budgetDay.getTime(), ceilHour(opens).getTime()) + 2 * HOUR);
+const laterEnds = new Date(budgetDay.getTime() + 3 * 24 * HOUR);
 const games = [
   { title: "Will the Seoul Derby end in a home win?", description: "Official match, 90 minutes plus stoppage time; extra time does not count.",
     game_type: "win_draw_lose", category: "sports", subcategory: "football", league: "K League 1", importance: 3,
-    min_stake: 10, max_stake: 500, max_participants: 1000, options: ["Home", "Draw", "Away"] },
+    min_stake: 10, max_stake: 500, max_participants: 1000, options: ["Home", "Draw", "Away"], ends: firstEnds },
   { title: "Will the city council pass the participatory budget this week?", description: "Resolves YES if the council's published minutes record the vote as passed.",
     game_type: "binary", category: "politics", subcategory: "local", league: null, importance: 4,
-    min_stake: 5, max_stake: 200, max_participants: null, options: ["Yes", "No"] },
+    min_stake: 5, max_stake: 200, max_participants: null, options: ["Yes", "No"], ends: laterEnds },
   { title: "Which sector leads the KOSPI this quarter?", description: "The sector index with the largest percentage gain from the first to the last trading day of the quarter.",
     game_type: "ranking", category: "invest", subcategory: "equities", league: null, importance: 2,
-    min_stake: 10, max_stake: 1000, max_participants: null, options: ["Semiconductors", "Batteries", "Biotech", "Banks"] },
+    min_stake: 10, max_stake: 1000, max_participants: null, options: ["Semiconductors", "Batteries", "Biotech", "Banks"], ends: laterEnds },
   { title: "Will the festival film win the audience award?", description: "Resolves YES if the film is announced as the audience award winner at the closing ceremony.",
     game_type: "binary", category: "entertainment", subcategory: "film", league: null, importance: 1,
-    min_stake: 1, max_stake: 100, max_participants: 500, options: ["Yes", "No"] },
+    min_stake: 1, max_stake: 100, max_participants: 500, options: ["Yes", "No"], ends: laterEnds },
 ];
 const created = [];
-for (const g of games) {
-  const r = await call("POST", "/v1/predictions/games", {
+for (const { ends, ...g } of games) {
+  const game = await must("POST", "/v1/predictions/games", {
     token: admin.token,
-    body: { ...g, starts_at: at(10_000), ends_at: at(24 * 60 * minute), settles_at: at(25 * 60 * minute) },
+    body: { ...g, starts_at: iso(opens), ends_at: iso(ends), settles_at: iso(new Date(ends.getTime() + HOUR)) },
   });
-  console.log(`game "${g.title}": ${r.status}${r.status >= 300 ? " " + JSON.stringify(r.json) : ""}`);
-  if (r.status < 300) created.push(r.json.id);
+  created.push(game.id);
 }
-if (created.length > 0) {
-  await new Promise((resolve) => setTimeout(resolve, 11_000)); // the games open (ACTIVE) at start
-  for (const [u, option, amount] of [[alice, 0, 50], [bob, 2, 30]]) {
-    const r = await call("POST", `/v1/predictions/games/${created[0]}/stakes`, {
-      token: u.token, key: `seed-stake-${u.email}`, body: { option, amount },
-    });
-    console.log(`${u.email} stakes ${amount} PMP on option ${option}: ${r.status}`);
-  }
+const first = created[0];
+say(`4 games created (${games.map((g) => g.category).join(", ")}); they open at ${iso(opens)}, the first ends at ${iso(firstEnds)}`);
+
+// ── Stakes (P4): once the games are ACTIVE by the clock.
+await clockReaches("the games to open", opens);
+for (const [u, option, amount] of [[alice, 0, 50], [bob, 2, 30]]) {
+  await must("POST", `/v1/predictions/games/${first}/stakes`, {
+    token: u.token, key: `seed-stake-${first}-${u.email}`, body: { option, amount },
+  });
 }
-console.log(`demo users (password "${password}"): ${[admin, alice, bob].map((u) => u.email).join(", ")}`);
+say(`STAKED: alice 50 PMP on "Home", bob 30 PMP on "Away" (game ${first})`);
+
+// ── Settlement (P5): the admin settles the first game once it has closed.
+await clockReaches("the first game to close", firstEnds);
+const settled = await must("POST", `/v1/predictions/games/${first}/settlement`, {
+  token: admin.token, body: { winning_option: 0 },
+});
+say(`SETTLED: "Home" wins; pool ${settled.pool_pmc} PMC, ${settled.winners} winner(s), ${settled.burned_stakes} PMP of stakes consumed; credits of day ${settled.day}`);
+
+// ── The credit (E3): pending until its day's wave.
+const before = await must("GET", "/v1/me/wallet", { token: alice.token });
+say(`CREDITS ISSUED: alice has ${pmc(before.credits.pending)} pending for the wave of ${settled.day}`);
+const balanceBefore = BigInt(before.wallets[0]?.onchain?.balance?.wei ?? "0");
+
+// ── The wave (M3, M4): after day `settled.day` ends on the chain, the relayer builds it, then
+//    publishes it; the proof route answers once the indexer has mirrored the root.
+await until("the credit to enter a wave", async () =>
+  positive((await must("GET", "/v1/me/wallet", { token: alice.token })).credits.in_wave), 2000);
+say(`IN A WAVE: the relayer built the wave of ${settled.day} with alice's credit`);
+const proof = await until("the wave to be published", async () => {
+  const r = await call("GET", "/v1/me/pmc/claim", { token: alice.token });
+  return r.status === 200 && r.json.claims.some((c) => positive(c.claimable)) ? r.json : null;
+}, 2000);
+const claim = proof.claims.find((c) => positive(c.claimable));
+say(`WAVE PUBLISHED: MoneyWave day ${proof.day}, root ${proof.root}; alice may claim ${pmc(claim.claimable)}`);
+
+// ── The claim (M5): the relayer claims for alice (claimMany); the tokens go to her wallet.
+const queued = await must("POST", "/v1/me/pmc/claim-for-me", { token: alice.token });
+say(`CLAIM REQUESTED: claim-for-me ${queued.requests.map((r) => `#${r.id} ${r.status}`).join(", ")}`);
+const after = await until("the claim on chain", async () => {
+  const w = await must("GET", "/v1/me/wallet", { token: alice.token });
+  const onchain = w.wallets[0]?.onchain;
+  return onchain && BigInt(onchain.balance.wei) > balanceBefore ? w : null;
+}, 2000);
+say(`CLAIMED: GET /v1/me/wallet shows ${pmc(after.wallets[0].onchain.balance)} on chain at ${after.wallets[0].address}`);
+const final = await until("the credit to turn claimed", async () => {
+  const w = await must("GET", "/v1/me/wallet", { token: alice.token });
+  return positive(w.credits.claimed) ? w : null;
+}, 2000);
+say(`DONE: alice's credits claimed ${pmc(final.credits.claimed)}, finalized balance ${pmc(final.wallets[0].onchain.finalized_balance)}; the whole economy in ${elapsed().trim()} of wall time`);

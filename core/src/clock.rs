@@ -7,6 +7,20 @@
 //!   settlements and its wave;
 //! - [`Clock::manual`]: a time tests set and advance, instead of editing times in the database.
 //!
+//! **What reads it.** Every rule decision that depends on "now": a game's status by its times
+//! (passed as `$now` to `predictions.effective_status`, never SQL `now()`), the hourly pools'
+//! catch-up, the scheduler's tick, the settlement time and so the UTC day a credit belongs to,
+//! a game's `created_at`, `settled_at` and `cancelled_at` (M2 counts hours after creation and
+//! before cancellation), the game-time checks of creation and edits, the day a new economy configuration counts from,
+//! and the relayer's "day d has ended" (read from the chain itself). The API holds one in its
+//! state (`CLOCK=system|chain`), served at `GET /v1/clock`.
+//!
+//! **What does not.** Security and audit times stay on the wall clock (the machine's, or the
+//! database's `now()`), whatever this clock says: access-token and refresh-token expiry,
+//! sessions, SIWE nonces and `Issued At`, rate limits, and audit columns such as `updated_at`,
+//! `set_at` or `corrected_at`. A demo chain running days ahead must never stretch or shorten a
+//! credential's life, and an audit trail records when something really happened.
+//!
 //! A `Clock` is an `Arc` inside: clone it freely into every task and state that needs it.
 //! Reading is async because the chain clock may ask the node; it answers from a cache while the
 //! last reading is younger than its `max_age`, so reading it per request stays cheap.

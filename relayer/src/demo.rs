@@ -4,8 +4,8 @@
 //! Every [`TICK`] the chain's time is pushed (anvil `evm_increaseTime`) to where an accelerated
 //! clock started at launch says it should be, and a block is mined to carry it. Time moves in
 //! small steps rather than a jump per day, so the services reading the chain's time
-//! ([`posmul_core::Clock::chain`]) see every hour of the demo day: its hourly pools, its
-//! settlements, then its wave. The mined blocks also keep the `finalized` tag (latest − 64 on a
+//! ([`posmul_core::Clock::chain`]; the API with `CLOCK=chain`, as `script/dev` starts it) see
+//! every hour of the demo day: its hourly pools, its settlements, then its wave. The mined blocks also keep the `finalized` tag (latest − 64 on a
 //! default anvil) moving on an idle chain, so waves reach `finalized`. The contract's day stays
 //! 86,400 seconds of chain time. Never used against a real chain: demo mode refuses any chain
 //! id but anvil's 31337.

@@ -26,6 +26,9 @@
 //! | `AUTH_RATE_LIMIT_PER_MINUTE` | `20` | per client IP, `/v1/auth/*` (credential guessing) |
 //! | `USER_RATE_LIMIT_PER_MINUTE` | `300` | per signed-in user |
 //! | `TRUSTED_PROXIES` | empty (the socket peer is the client) | comma-separated addresses or networks of the reverse proxies in front of the API; `X-Forwarded-For` is read only through them (see [`crate::client`]) |
+//! | `CLOCK` | `system` | the clock every rule reads: `system`, or `chain` (demo: the development chain's time, only with `POSMUL_ENV=dev`) |
+//! | `RPC_URL` | `http://127.0.0.1:8545` | with `CLOCK=chain`: the chain whose latest block's time is "now" |
+//! | `CLOCK_MAX_AGE_MS` | `1000` | with `CLOCK=chain`: how long a reading of the chain's time is reused |
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -53,6 +56,16 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(***)")
     }
+}
+
+/// Which clock the API's rules read (`CLOCK`; see [`posmul_core::clock`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockSetting {
+    /// The machine's clock: the default, and the only one outside development.
+    System,
+    /// A development chain's time (demo mode, where the relayer runs that time fast): the
+    /// latest block's timestamp at `rpc_url`, read again after `max_age`.
+    Chain { rpc_url: String, max_age: Duration },
 }
 
 /// A rate: `per_minute` requests a minute, bursting up to `per_minute`.
@@ -88,6 +101,7 @@ pub struct ApiConfig {
     pub auth_ip_rate: Rate,
     pub user_rate: Rate,
     pub trusted_proxies: TrustedProxies,
+    pub clock: ClockSetting,
 }
 
 impl ApiConfig {
@@ -136,6 +150,28 @@ impl ApiConfig {
             });
         }
         let secs = |name: &str, default: u64| env.or(name, default).map(Duration::from_secs);
+        let clock = match env.or("CLOCK", "system".to_owned())?.as_str() {
+            "system" => ClockSetting::System,
+            // A clock anyone's chain can move never decides production rules.
+            "chain" if dev => ClockSetting::Chain {
+                rpc_url: env.or("RPC_URL", "http://127.0.0.1:8545".to_owned())?,
+                max_age: env.millis("CLOCK_MAX_AGE_MS", 1000)?,
+            },
+            "chain" => {
+                return Err(ConfigError::Malformed {
+                    name: "CLOCK".into(),
+                    value: "chain".into(),
+                    reason: "the chain clock is for demos: it needs POSMUL_ENV=dev".into(),
+                });
+            }
+            other => {
+                return Err(ConfigError::Malformed {
+                    name: "CLOCK".into(),
+                    value: other.into(),
+                    reason: "expected `system` or `chain`".into(),
+                });
+            }
+        };
         Ok(ApiConfig {
             addr: env.or("API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             database_url: posmul_core::config::database_url(env),
@@ -176,6 +212,7 @@ impl ApiConfig {
                     reason: e.to_string(),
                 },
             )?,
+            clock,
         })
     }
 
@@ -211,6 +248,7 @@ impl ApiConfig {
                 per_minute: 1_000_000,
             },
             trusted_proxies: TrustedProxies::none(),
+            clock: ClockSetting::System,
         }
     }
 }
@@ -274,5 +312,28 @@ mod tests {
         assert_eq!(c.access_ttl, Duration::from_secs(900));
         assert_eq!(c.signup_grant_pmp, 1000);
         assert!(c.redis_url.is_none());
+        assert_eq!(c.clock, ClockSetting::System);
+    }
+
+    #[test]
+    fn the_chain_clock_is_for_development_only() {
+        assert!(matches!(
+            cfg(&[("JWT_SECRET", DEV_JWT_SECRET), ("CLOCK", "chain")]),
+            Err(ConfigError::Malformed { .. })
+        ));
+        let c = cfg(&[
+            ("POSMUL_ENV", "dev"),
+            ("CLOCK", "chain"),
+            ("RPC_URL", "http://127.0.0.1:9545"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.clock,
+            ClockSetting::Chain {
+                rpc_url: "http://127.0.0.1:9545".into(),
+                max_age: Duration::from_secs(1)
+            }
+        );
+        assert!(cfg(&[("POSMUL_ENV", "dev"), ("CLOCK", "sundial")]).is_err());
     }
 }

@@ -4,7 +4,9 @@
 //! depends on this kit and on the money book (`posmul-economy`); the server binary assembles the
 //! domains. Nothing here knows a domain.
 //!
-//! - [`state`]: [`AppState`], what every handler can reach.
+//! - [`state`]: [`AppState`], what every handler can reach, the [`posmul_core::Clock`] every
+//!   rule reads among it.
+//! - [`clock`]: `GET /v1/clock`, that clock's time for clients.
 //! - [`config`]: [`ApiConfig`] from environment variables (the table of variables is there).
 //! - [`error`]: [`ApiError`], rendered as RFC 9457 problem+json with a stable `type` per kind
 //!   (the kinds are the constants of [`error::kind`]); [`error::ApiJson`], the body extractor
@@ -29,6 +31,7 @@
 pub mod audit;
 pub mod auth;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod display;
 pub mod economy_errors;
@@ -42,5 +45,6 @@ pub mod state;
 pub mod telemetry;
 
 pub use config::ApiConfig;
+pub use config::ClockSetting;
 pub use error::{ApiError, ApiResult};
 pub use state::AppState;

@@ -1,26 +1,44 @@
-//! What every handler can reach: the pool, the configuration, the JWT keys, the rate limiter
-//! and the metrics handle.
+//! What every handler can reach: the pool, the configuration, the clock, the JWT keys, the rate
+//! limiter and the metrics handle.
 
 use std::sync::Arc;
 
+use alloy::providers::{Provider, ProviderBuilder};
+use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
+use posmul_core::Clock;
 use sqlx::PgPool;
 
-use crate::{auth::jwt::JwtKeys, config::ApiConfig, rate_limit::RateLimiter, telemetry};
+use crate::{
+    auth::jwt::JwtKeys,
+    config::{ApiConfig, ClockSetting},
+    rate_limit::RateLimiter,
+    telemetry,
+};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub config: Arc<ApiConfig>,
+    /// "Now" for every rule (game status, hourly pools, settlement day, the economy's next
+    /// day); security times (tokens, sessions, SIWE) stay on the wall clock.
+    pub clock: Clock,
     pub jwt: Arc<JwtKeys>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: PrometheusHandle,
 }
 
 impl AppState {
-    /// State over an open pool; connects to Redis when `config.redis_url` is set.
+    /// State over an open pool with the clock `config.clock` names; connects to Redis when
+    /// `config.redis_url` is set.
     pub async fn new(config: ApiConfig, db: PgPool) -> anyhow::Result<Self> {
+        let clock = clock_of(&config.clock).await?;
+        Self::with_clock(config, db, clock).await
+    }
+
+    /// State over an open pool with a given clock (tests pass a manual one).
+    pub async fn with_clock(config: ApiConfig, db: PgPool, clock: Clock) -> anyhow::Result<Self> {
         let limiter = match &config.redis_url {
             Some(url) => RateLimiter::redis(url, &config.redis_key_prefix).await?,
             None => RateLimiter::in_process(),
@@ -32,8 +50,28 @@ impl AppState {
             )),
             db,
             config: Arc::new(config),
+            clock,
             limiter: Arc::new(limiter),
             metrics: telemetry::metrics_handle(),
         })
+    }
+}
+
+/// The clock a setting names; the chain clock reads the chain once here, so an unreachable
+/// node fails the start.
+pub async fn clock_of(setting: &ClockSetting) -> anyhow::Result<Clock> {
+    match setting {
+        ClockSetting::System => Ok(Clock::system()),
+        ClockSetting::Chain { rpc_url, max_age } => {
+            let url = rpc_url
+                .parse()
+                .with_context(|| format!("RPC_URL {rpc_url} is not a URL"))?;
+            let provider = ProviderBuilder::new().connect_http(url).erased();
+            let clock = Clock::chain(provider, *max_age)
+                .await
+                .with_context(|| format!("the chain clock cannot read {rpc_url}"))?;
+            tracing::info!(%rpc_url, ?max_age, "the API follows the chain's clock (demo)");
+            Ok(clock)
+        }
     }
 }

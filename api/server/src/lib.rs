@@ -9,8 +9,10 @@
 //!   router, request and response types, rules, SQL, errors and tests;
 //! - `posmul-economy` (`economy/`): the money book every domain moves value through.
 //!
-//! [`startup`] builds the router (one line per domain), the layer stack and the listener;
-//! [`testing`] (feature `testing`) serves the whole API to integration tests.
+//! [`startup`] builds the router (one line per domain), the layer stack and the listener, over
+//! the state that carries the one clock every rule reads (`CLOCK`; `GET /v1/clock` shows it);
+//! [`testing`] (feature `testing`) serves the whole API to integration tests, with the clock a
+//! test gives it.
 //!
 //! Routes live under `/v1`; every route is described with `#[utoipa::path]` and appears in
 //! `GET /openapi.json`; the interactive UI is at `GET /docs/`.

@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("failed to start the API")?;
     let addr = app.local_addr();
-    tracing::info!(%addr, "PosMul API listening: http://{addr}/v1, docs http://{addr}/docs/");
+    tracing::info!(%addr, clock = app.state().clock.kind(), "PosMul API listening: http://{addr}/v1, docs http://{addr}/docs/");
     app.run_until_stopped()
         .await
         .context("the API server failed")?;

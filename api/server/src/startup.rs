@@ -20,6 +20,7 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware,
 };
+use posmul_core::Clock;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -36,13 +37,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use posmul_api_kit::{
-    AppState, config::ApiConfig, error, health, openapi::ApiDoc, rate_limit, telemetry,
+    AppState, clock, config::ApiConfig, error, health, openapi::ApiDoc, rate_limit, telemetry,
 };
 
 /// Every domain's routes, with their OpenAPI description. One line per domain.
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
+        .merge(clock::router())
         .merge(posmul_accounts::router())
         .merge(posmul_wallet::router())
         .merge(posmul_predictions::router())
@@ -154,13 +156,23 @@ impl Application {
         Self::build_with_pool(config, db).await
     }
 
-    /// Like [`Application::build`] over an existing pool (tests).
+    /// Like [`Application::build`] over an existing pool, with the clock `config.clock` names.
     pub async fn build_with_pool(config: ApiConfig, db: PgPool) -> anyhow::Result<Self> {
+        let clock = posmul_api_kit::state::clock_of(&config.clock).await?;
+        Self::build_with_clock(config, db, clock).await
+    }
+
+    /// Like [`Application::build_with_pool`] with a given clock (tests drive a manual one).
+    pub async fn build_with_clock(
+        config: ApiConfig,
+        db: PgPool,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("failed to bind {}", config.addr))?;
-        let state = AppState::new(config, db).await?;
-        let scheduler = posmul_predictions::scheduler::spawn(state.db.clone());
+        let state = AppState::with_clock(config, db, clock).await?;
+        let scheduler = posmul_predictions::scheduler::spawn(state.db.clone(), state.clock.clone());
         let router = app(state.clone());
         Ok(Application {
             listener,

@@ -13,14 +13,17 @@
 //!
 //! [`spawn_app`] serves the whole API (all layers) on `127.0.0.1:<free port>` over the test's
 //! pool (already migrated by `sqlx::test`), with [`ApiConfig::for_tests`]: the dev JWT secret,
-//! rate limits out of the way, the in-process limiter. [`spawn_app_with`] lets a test change
-//! the config first.
+//! rate limits out of the way, the in-process limiter, the system clock. [`spawn_app_with`]
+//! lets a test change the config first; [`spawn_app_with_clock`] also gives the app the clock
+//! its rules read, so a test moves time by advancing a [`Clock::manual`] (or a test chain's
+//! time, with [`Clock::chain`]) instead of editing times in the database.
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use posmul_accounts::auth::{roles::Role, session::TokenPair};
 use posmul_api_kit::{AppState, config::ApiConfig};
+use posmul_core::Clock;
 
 use crate::startup::Application;
 
@@ -68,9 +71,20 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 
 /// Serves the API over `pool` with the test config changed by `configure`.
 pub async fn spawn_app_with(pool: PgPool, configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
+    spawn_app_with_clock(pool, Clock::system(), configure).await
+}
+
+/// Serves the API over `pool` reading `clock` (a [`Clock::manual`] the test advances, or a
+/// test chain's [`Clock::chain`]), with the test config changed by `configure`. The test keeps
+/// a clone of the clock to move it; `app.state.clock` is the same clock.
+pub async fn spawn_app_with_clock(
+    pool: PgPool,
+    clock: Clock,
+    configure: impl FnOnce(&mut ApiConfig),
+) -> TestApp {
     let mut config = ApiConfig::for_tests("postgres://unused-the-pool-is-given");
     configure(&mut config);
-    let app = Application::build_with_pool(config, pool.clone())
+    let app = Application::build_with_clock(config, pool.clone(), clock)
         .await
         .expect("the test API builds");
     let port = app.port();

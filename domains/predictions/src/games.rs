@@ -259,11 +259,19 @@ struct Owner {
 
 /// Writes a game's columns and options: inserts game `id`, or replaces its editable columns
 /// when it exists (P2 edits). The one place that binds a game's columns.
-async fn store(conn: &mut PgConnection, id: Uuid, owner: Owner, game: &NewGame) -> Result<()> {
+/// `now` is the creation time on insert (M2: a game takes part in the hours after it).
+async fn store(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    id: Uuid,
+    owner: Owner,
+    game: &NewGame,
+) -> Result<()> {
     sqlx::query!(
         "INSERT INTO predictions.games (id, creator_id, official, title, description, game_type, category,
-             subcategory, league, importance, min_stake, max_stake, max_participants, starts_at, ends_at, settles_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             subcategory, league, importance, min_stake, max_stake, max_participants, starts_at, ends_at, settles_at,
+             created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,
              game_type = EXCLUDED.game_type, category = EXCLUDED.category, subcategory = EXCLUDED.subcategory,
              league = EXCLUDED.league, importance = EXCLUDED.importance, min_stake = EXCLUDED.min_stake,
@@ -286,6 +294,7 @@ async fn store(conn: &mut PgConnection, id: Uuid, owner: Owner, game: &NewGame) 
         game.starts_at,
         game.ends_at,
         game.settles_at,
+        now,
     )
     .execute(&mut *conn)
     .await?;
@@ -311,13 +320,11 @@ async fn store(conn: &mut PgConnection, id: Uuid, owner: Owner, game: &NewGame) 
 #[tracing::instrument(skip(db, input), fields(category = ?input.category), err(level = "info"))]
 pub async fn create(
     db: &PgPool,
+    now: DateTime<Utc>,
     creator: Uuid,
     proposer: Proposer,
     input: GameInput,
 ) -> Result<GameDetail> {
-    let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
-        .fetch_one(db)
-        .await?;
     let game = input.validate(proposer, now)?;
     let id = Uuid::now_v7();
     let owner = Owner {
@@ -325,7 +332,7 @@ pub async fn create(
         official: proposer == Proposer::Staff,
     };
     let mut tx = db.begin().await?;
-    store(&mut tx, id, owner, &game).await?;
+    store(&mut tx, now, id, owner, &game).await?;
     events::game_event(
         &mut tx,
         id,
@@ -335,13 +342,14 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     let mut conn = db.acquire().await?;
-    detail(&mut conn, id, Some(creator)).await
+    detail(&mut conn, now, id, Some(creator)).await
 }
 
 /// Replaces a game's fields and options while it is CREATED (P2); only its creator or staff.
 #[tracing::instrument(skip(db, input), err(level = "info"))]
 pub async fn update(
     db: &PgPool,
+    now: DateTime<Utc>,
     editor: Uuid,
     proposer: Proposer,
     id: Uuid,
@@ -349,10 +357,11 @@ pub async fn update(
 ) -> Result<GameDetail> {
     let mut tx = db.begin().await?;
     let row = sqlx::query!(
-        r#"SELECT creator_id, official, now() AS "now!",
-                predictions.effective_status(status, starts_at, ends_at, now()) AS "status!: GameStatus"
+        r#"SELECT creator_id, official,
+                predictions.effective_status(status, starts_at, ends_at, $2) AS "status!: GameStatus"
          FROM predictions.games WHERE id = $1 FOR UPDATE"#,
         id,
+        now,
     )
     .fetch_optional(&mut *tx)
     .await?
@@ -373,8 +382,8 @@ pub async fn update(
     } else {
         Proposer::Citizen
     };
-    let game = input.validate(as_proposer, row.now)?;
-    store(&mut tx, id, owner, &game).await?;
+    let game = input.validate(as_proposer, now)?;
+    store(&mut tx, now, id, owner, &game).await?;
     events::game_event(
         &mut tx,
         id,
@@ -384,22 +393,29 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     let mut conn = db.acquire().await?;
-    detail(&mut conn, id, Some(editor)).await
+    detail(&mut conn, now, id, Some(editor)).await
 }
 
-/// A game's page (see [`GameDetail`]); `viewer` adds their own position.
+/// A game's page (see [`GameDetail`]) with the status its times imply at `now`; `viewer` adds
+/// their own position.
 #[tracing::instrument(skip(conn), err(level = "info"))]
-pub async fn detail(conn: &mut PgConnection, id: Uuid, viewer: Option<Uuid>) -> Result<GameDetail> {
+pub async fn detail(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    id: Uuid,
+    viewer: Option<Uuid>,
+) -> Result<GameDetail> {
     let game = sqlx::query_as!(
         GameSummary,
         r#"SELECT g.id, g.title, g.game_type AS "game_type: GameType", g.category AS "category: Category",
                 g.subcategory, g.league, g.importance,
-                predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) AS "status!: GameStatus",
+                predictions.effective_status(g.status, g.starts_at, g.ends_at, $2) AS "status!: GameStatus",
                 g.official, g.creator_id, g.min_stake AS "min_stake: Pmp", g.max_stake AS "max_stake: Pmp",
                 g.max_participants, g.participants, g.total_staked AS "total_staked: Pmp",
                 g.starts_at, g.ends_at, g.settles_at, g.created_at, g.winning_option
          FROM predictions.games g WHERE g.id = $1"#,
         id,
+        now,
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -461,10 +477,12 @@ pub struct GameFilter {
     pub league: Option<String>,
 }
 
-/// Lists games, newest first, filtered, one cursor page at a time.
+/// Lists games, newest first, filtered (the status as the times imply it at `now`), one cursor
+/// page at a time.
 #[tracing::instrument(skip(db), err(level = "info"))]
 pub async fn list(
     db: &PgPool,
+    now: DateTime<Utc>,
     filter: &GameFilter,
     page: &PageParams,
 ) -> Result<Page<GameSummary>> {
@@ -488,13 +506,13 @@ pub async fn list(
         GameSummary,
         r#"SELECT g.id, g.title, g.game_type AS "game_type: GameType", g.category AS "category: Category",
                 g.subcategory, g.league, g.importance,
-                predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) AS "status!: GameStatus",
+                predictions.effective_status(g.status, g.starts_at, g.ends_at, $8) AS "status!: GameStatus",
                 g.official, g.creator_id, g.min_stake AS "min_stake: Pmp", g.max_stake AS "max_stake: Pmp",
                 g.max_participants, g.participants, g.total_staked AS "total_staked: Pmp",
                 g.starts_at, g.ends_at, g.settles_at, g.created_at, g.winning_option
          FROM predictions.games g
          WHERE ($1::TEXT IS NULL OR g.category = $1)
-           AND ($2::TEXT IS NULL OR predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) = $2)
+           AND ($2::TEXT IS NULL OR predictions.effective_status(g.status, g.starts_at, g.ends_at, $8) = $2)
            AND ($3::TEXT IS NULL OR g.title ILIKE $3 OR g.description ILIKE $3)
            AND ($4::TEXT IS NULL OR g.league = $4)
            AND ($5::TIMESTAMPTZ IS NULL OR (g.created_at, g.id) < ($5, $6))
@@ -506,6 +524,7 @@ pub async fn list(
         after.map(|a| a.0),
         after.map(|a| a.1),
         limit + 1,
+        now,
     )
     .fetch_all(db)
     .await?;

@@ -18,6 +18,12 @@
 //! | [`scheduler`] | lifecycle transitions by time and the hourly pools, one active instance |
 //! | [`routes`] | the HTTP handlers |
 //!
+//! Time: every rule reads the API's clock (`AppState::clock`, see `posmul_core::clock`), passed
+//! down as `now` — a game's status is `predictions.effective_status(…, $now)`, never SQL `now()`
+//! — so in demo mode the games, the hourly pools and the settlement's day follow the chain's fast
+//! day, and tests move time with a manual clock. Only audit columns (`updated_at`) use the
+//! database's clock.
+//!
 //! Money never moves here by hand: PMP through [`posmul_economy::ledger`], PMC through
 //! [`posmul_economy::credits`]. PMP travels as [`posmul_core::money::Pmp`], PMC as
 //! [`posmul_core::money::Wei`]; decimal strings exist only in response bodies.

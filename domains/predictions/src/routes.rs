@@ -85,7 +85,8 @@ pub async fn list_games(
     Query(filter): Query<GameFilter>,
     Query(page): Query<PageParams>,
 ) -> ApiResult<ApiJson<Page<GameSummary>>> {
-    Ok(ApiJson(games::list(&state.db, &filter, &page).await?))
+    let now = state.clock.now().await;
+    Ok(ApiJson(games::list(&state.db, now, &filter, &page).await?))
 }
 
 /// Creates a game: official for admins and moderators, a `user_proposed` game for citizens (P1, P2).
@@ -104,7 +105,8 @@ pub async fn create_game(
     ApiJson(input): ApiJson<GameInput>,
 ) -> ApiResult<(StatusCode, ApiJson<GameDetail>)> {
     let who = proposer(&state, &user).await?;
-    let game = games::create(&state.db, user.user_id, who, input).await?;
+    let now = state.clock.now().await;
+    let game = games::create(&state.db, now, user.user_id, who, input).await?;
     Ok((StatusCode::CREATED, ApiJson(game)))
 }
 
@@ -121,9 +123,10 @@ pub async fn get_game(
     MaybeUser(user): MaybeUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<ApiJson<GameDetail>> {
+    let now = state.clock.now().await;
     let mut conn = state.db.acquire().await?;
     Ok(ApiJson(
-        games::detail(&mut conn, id, user.map(|u| u.user_id)).await?,
+        games::detail(&mut conn, now, id, user.map(|u| u.user_id)).await?,
     ))
 }
 
@@ -146,8 +149,9 @@ pub async fn update_game(
     ApiJson(input): ApiJson<GameInput>,
 ) -> ApiResult<ApiJson<GameDetail>> {
     let who = proposer(&state, &user).await?;
+    let now = state.clock.now().await;
     Ok(ApiJson(
-        games::update(&state.db, user.user_id, who, id, input).await?,
+        games::update(&state.db, now, user.user_id, who, id, input).await?,
     ))
 }
 
@@ -173,7 +177,8 @@ pub async fn place_stake(
     Path(id): Path<Uuid>,
     ApiJson(req): ApiJson<StakeRequest>,
 ) -> ApiResult<Response> {
-    Ok(stakes::place(&state.db, user.user_id, id, &req, key).await?)
+    let now = state.clock.now().await;
+    Ok(stakes::place(&state.db, now, user.user_id, id, &req, key).await?)
 }
 
 /// Withdraws the caller's own prediction while the game is ACTIVE: a full refund.
@@ -190,8 +195,9 @@ pub async fn withdraw(
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<ApiJson<Prediction>> {
+    let now = state.clock.now().await;
     Ok(ApiJson(
-        stakes::withdraw(&state.db, user.user_id, id).await?,
+        stakes::withdraw(&state.db, now, user.user_id, id).await?,
     ))
 }
 
@@ -208,8 +214,9 @@ pub async fn my_predictions(
     user: AuthUser,
     Query(page): Query<PageParams>,
 ) -> ApiResult<ApiJson<Page<MyPrediction>>> {
+    let now = state.clock.now().await;
     Ok(ApiJson(
-        stakes::list_mine(&state.db, user.user_id, &page).await?,
+        stakes::list_mine(&state.db, now, user.user_id, &page).await?,
     ))
 }
 
@@ -232,7 +239,8 @@ pub async fn settle(
     Path(id): Path<Uuid>,
     ApiJson(req): ApiJson<SettleRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<Settlement>)> {
-    let s = settlement::settle(&state.db, resolver.user_id(), id, req.winning_option).await?;
+    let now = state.clock.now().await;
+    let s = settlement::settle(&state.db, now, resolver.user_id(), id, req.winning_option).await?;
     runtime.cache.invalidate(redis_target(&state)).await;
     Ok((StatusCode::CREATED, ApiJson(s)))
 }
@@ -276,7 +284,7 @@ pub async fn cancel(
     _resolver: RequireRole<Resolver>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<ApiJson<Cancelled>> {
-    let refunded = settlement::cancel(&state.db, id).await?;
+    let refunded = settlement::cancel(&state.db, state.clock.now().await, id).await?;
     Ok(ApiJson(Cancelled {
         game_id: id,
         refunded,
@@ -302,7 +310,8 @@ pub async fn correct(
     Path(id): Path<Uuid>,
     ApiJson(req): ApiJson<CorrectionRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<Correction>)> {
-    let c = settlement::correct(&state.db, admin.user_id(), id, &req, &meta).await?;
+    let now = state.clock.now().await;
+    let c = settlement::correct(&state.db, now, admin.user_id(), id, &req, &meta).await?;
     runtime.cache.invalidate(redis_target(&state)).await;
     Ok((StatusCode::CREATED, ApiJson(c)))
 }

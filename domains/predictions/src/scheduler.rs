@@ -4,13 +4,17 @@
 //! Every API replica runs [`spawn`]; each tries `pg_try_advisory_lock` on a dedicated session
 //! and only the holder works — the others are hot standbys that take over when the holder's
 //! session ends. A tick ([`tick`]) stores the statuses the times imply (emitting a `status`
-//! event per change) and then catches up the hourly pools. Reads never wait for it: they derive
-//! the status from the times.
+//! event per change) and then catches up the hourly pools, both at the time of the API's clock
+//! (`AppState::clock`: the system clock, or the chain's in demo mode). Reads never wait for it:
+//! they derive the status from the times.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use posmul_core::service::{Election, Leader};
+use posmul_core::{
+    Clock,
+    service::{Election, Leader},
+};
 use sqlx::PgPool;
 
 use crate::{events::CHANNEL, pools};
@@ -74,15 +78,15 @@ pub async fn become_active(db: &PgPool) -> sqlx::Result<Option<Leader>> {
         .await
 }
 
-/// Runs the scheduler in the background for the life of the process.
-pub fn spawn(db: PgPool) -> tokio::task::JoinHandle<()> {
+/// Runs the scheduler in the background for the life of the process; each tick reads `clock`.
+pub fn spawn(db: PgPool, clock: Clock) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             match become_active(&db).await {
                 Ok(Some(mut leader)) => {
                     tracing::info!("predictions scheduler: this instance is active");
                     loop {
-                        if let Err(e) = tick(&db, Utc::now()).await {
+                        if let Err(e) = tick(&db, clock.now().await).await {
                             tracing::warn!(error = %e, "predictions scheduler tick failed");
                         }
                         tokio::time::sleep(TICK).await;

@@ -113,22 +113,23 @@ fn total(mut stakes: impl Iterator<Item = Pmp>) -> Result<Pmp> {
         .ok_or_else(|| PredictionError::overflow("a stake total"))
 }
 
-/// Locks a game; returns its status, its number of options and the database's `now()`.
+/// Locks a game; returns its status at `now` and its number of options.
 async fn lock_game(
     tx: &mut PgTransaction<'_>,
     game_id: Uuid,
-) -> Result<(GameStatus, i16, DateTime<Utc>)> {
+    now: DateTime<Utc>,
+) -> Result<(GameStatus, i16)> {
     let row = sqlx::query!(
-        r#"SELECT predictions.effective_status(status, starts_at, ends_at, now()) AS "status!: GameStatus",
-                (SELECT count(*) FROM predictions.options o WHERE o.game_id = g.id)::SMALLINT AS "options!",
-                now() AS "now!"
+        r#"SELECT predictions.effective_status(status, starts_at, ends_at, $2) AS "status!: GameStatus",
+                (SELECT count(*) FROM predictions.options o WHERE o.game_id = g.id)::SMALLINT AS "options!"
          FROM predictions.games g WHERE id = $1 FOR UPDATE"#,
         game_id,
+        now,
     )
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(PredictionError::GameNotFound)?;
-    Ok((row.status, row.options, row.now))
+    Ok((row.status, row.options))
 }
 
 /// The game's predictions in `statuses`, locked, by id.
@@ -225,17 +226,19 @@ async fn pay_winners(
     Ok(minted)
 }
 
-/// Settles a CLOSED game (see the module docs).
+/// Settles a CLOSED game at `now` (the API's clock: the settlement time, whose UTC day the
+/// credits belong to; see the module docs).
 #[tracing::instrument(skip(db), err(level = "info"))]
 pub async fn settle(
     db: &PgPool,
+    now: DateTime<Utc>,
     resolver: Uuid,
     game_id: Uuid,
     winning_option: i16,
 ) -> Result<Settlement> {
-    pools::catch_up(db, Utc::now()).await?;
+    pools::catch_up(db, now).await?;
     let mut tx = db.begin().await?;
-    let (status, options, now) = lock_game(&mut tx, game_id).await?;
+    let (status, options) = lock_game(&mut tx, game_id, now).await?;
     match status {
         GameStatus::Closed => {}
         GameStatus::Settled => return Err(PredictionError::AlreadySettled),
@@ -327,11 +330,12 @@ pub async fn settle(
     Ok(settlement)
 }
 
-/// Cancels a game that is not final, refunding every live stake (P3, E2); returns the refund.
+/// Cancels a game that is not final at `now`, refunding every live stake (P3, E2); returns the
+/// refund.
 #[tracing::instrument(skip(db), err(level = "info"))]
-pub async fn cancel(db: &PgPool, game_id: Uuid) -> Result<Pmp> {
+pub async fn cancel(db: &PgPool, now: DateTime<Utc>, game_id: Uuid) -> Result<Pmp> {
     let mut tx = db.begin().await?;
-    let (status, _, now) = lock_game(&mut tx, game_id).await?;
+    let (status, _) = lock_game(&mut tx, game_id, now).await?;
     if matches!(status, GameStatus::Settled | GameStatus::Cancelled) {
         return Err(PredictionError::Final(status));
     }
@@ -407,6 +411,7 @@ pub async fn cancel(db: &PgPool, game_id: Uuid) -> Result<Pmp> {
 #[tracing::instrument(skip(db, req), err(level = "info"))]
 pub async fn correct(
     db: &PgPool,
+    now: DateTime<Utc>,
     admin: Uuid,
     game_id: Uuid,
     req: &CorrectionRequest,
@@ -417,7 +422,7 @@ pub async fn correct(
         return Err(PredictionError::ReasonLength);
     }
     let mut tx = db.begin().await?;
-    let (status, options, now) = lock_game(&mut tx, game_id).await?;
+    let (status, options) = lock_game(&mut tx, game_id, now).await?;
     if status != GameStatus::Settled {
         return Err(PredictionError::NotSettled);
     }

@@ -22,6 +22,7 @@ use axum::{
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
+use chrono::{DateTime, Utc};
 use posmul_api_kit::{
     ApiError,
     error::ApiJson,
@@ -125,6 +126,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeIdempotent {
 #[tracing::instrument(skip(db, req, key), fields(option = req.option, amount = %req.amount), err(level = "info"))]
 pub async fn place(
     db: &PgPool,
+    now: DateTime<Utc>,
     user: Uuid,
     game_id: Uuid,
     req: &StakeRequest,
@@ -132,7 +134,7 @@ pub async fn place(
 ) -> Result<Response> {
     if req.dry_run {
         let mut tx = db.begin().await?;
-        let out = place_in(&mut tx, user, game_id, req).await?;
+        let out = place_in(&mut tx, now, user, game_id, req).await?;
         tx.rollback().await?;
         return Ok((StatusCode::OK, ApiJson(out)).into_response());
     }
@@ -141,25 +143,27 @@ pub async fn place(
         Begun::Replay(response) => return Ok(response),
         Begun::Fresh(work) => work,
     };
-    let out = place_in(work.tx(), user, game_id, req).await?;
+    let out = place_in(work.tx(), now, user, game_id, req).await?;
     let response = work.commit(StatusCode::CREATED, &out).await?;
     metrics::counter!("posmul_prediction_stakes_total").increment(1);
     Ok(response)
 }
 
 /// The rules and the effect of a stake in `tx` (a quote when `req.dry_run`: the caller rolls
-/// back). See the module docs.
+/// back). The game's status is the one its times imply at `now`. See the module docs.
 pub async fn place_in(
     tx: &mut PgTransaction<'_>,
+    now: DateTime<Utc>,
     user: Uuid,
     game_id: Uuid,
     req: &StakeRequest,
 ) -> Result<StakeOutcome> {
     let game = sqlx::query!(
         r#"SELECT min_stake AS "min_stake: Pmp", max_stake AS "max_stake: Pmp", max_participants, participants,
-                predictions.effective_status(status, starts_at, ends_at, now()) AS "status!: GameStatus"
+                predictions.effective_status(status, starts_at, ends_at, $2) AS "status!: GameStatus"
          FROM predictions.games WHERE id = $1 FOR UPDATE"#,
         game_id,
+        now,
     )
     .fetch_optional(&mut **tx)
     .await?
@@ -348,7 +352,12 @@ async fn adjust_totals(
 /// Withdraws the caller's live prediction while the game is ACTIVE: a full refund (E2).
 /// Another user's prediction is `not-found`.
 #[tracing::instrument(skip(db), err(level = "info"))]
-pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> Result<Prediction> {
+pub async fn withdraw(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    user: Uuid,
+    prediction_id: Uuid,
+) -> Result<Prediction> {
     let game_id = sqlx::query_scalar!(
         "SELECT game_id FROM predictions.predictions WHERE id = $1 AND user_id = $2",
         prediction_id,
@@ -359,9 +368,10 @@ pub async fn withdraw(db: &PgPool, user: Uuid, prediction_id: Uuid) -> Result<Pr
     .ok_or(PredictionError::PredictionNotFound)?;
     let mut tx: PgTransaction<'_> = db.begin().await?;
     let status = sqlx::query_scalar!(
-        r#"SELECT predictions.effective_status(status, starts_at, ends_at, now()) AS "status!: GameStatus"
+        r#"SELECT predictions.effective_status(status, starts_at, ends_at, $2) AS "status!: GameStatus"
          FROM predictions.games WHERE id = $1 FOR UPDATE"#,
         game_id,
+        now,
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -440,18 +450,23 @@ pub struct MyPrediction {
     pub status: PredictionStatus,
     #[schema(value_type = Option<String>)]
     pub credit_wei: Option<Wei>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// The caller's predictions, newest first, one cursor page at a time.
 #[tracing::instrument(skip(db), err(level = "info"))]
-pub async fn list_mine(db: &PgPool, user: Uuid, page: &PageParams) -> Result<Page<MyPrediction>> {
+pub async fn list_mine(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    user: Uuid,
+    page: &PageParams,
+) -> Result<Page<MyPrediction>> {
     let limit = page.limit()?;
-    let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> = page.after()?;
+    let after: Option<(DateTime<Utc>, Uuid)> = page.after()?;
     let items = sqlx::query_as!(
         MyPrediction,
         r#"SELECT p.id, p.game_id, g.title AS game_title,
-                predictions.effective_status(g.status, g.starts_at, g.ends_at, now()) AS "game_status!: GameStatus",
+                predictions.effective_status(g.status, g.starts_at, g.ends_at, $5) AS "game_status!: GameStatus",
                 p.position AS option, p.stake AS "stake: Pmp", p.status AS "status: PredictionStatus",
                 p.credit_wei AS "credit_wei: Wei", p.created_at
          FROM predictions.predictions p JOIN predictions.games g ON g.id = p.game_id
@@ -461,6 +476,7 @@ pub async fn list_mine(db: &PgPool, user: Uuid, page: &PageParams) -> Result<Pag
         after.map(|a| a.0),
         after.map(|a| a.1),
         limit + 1,
+        now,
     )
     .fetch_all(db)
     .await?;

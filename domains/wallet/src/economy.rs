@@ -1,7 +1,8 @@
 //! The economy configuration (DESIGN.md M1), set by admins.
 //!
 //! - `POST /v1/admin/economy` — a new version (annual EBIT in PMC, tax rate, interest rate,
-//!   note); it applies from the next UTC day; every version is kept with who set it, and the
+//!   note); it applies from the next UTC day by the API's clock (the chain's day in demo mode);
+//!   every version is kept with who set it, and the
 //!   change is written to the audit log (`economy_config_set`, U2) in the same transaction.
 //! - `GET /v1/admin/economy` — every version, newest first.
 //!
@@ -143,7 +144,8 @@ pub async fn set_version(
         )?,
         note: input.note,
     };
-    let today = chrono::Utc::now().date_naive();
+    // The API's clock: in demo mode the chain's day, which the hourly pools and waves follow.
+    let today = state.clock.today().await.into();
     let mut tx = state.db.begin().await?;
     let version = match economy::set_version(&mut *tx, &new, admin.user_id(), today).await {
         Ok(v) => v,

@@ -1,32 +1,31 @@
-//! A prediction day across every service: citizens stake PMP on a game (P4,
-//! E2) → the game closes at its end (P3) → a resolver settles it over HTTP (P5): the winners'
-//! PMC credits go to the settlement's UTC day and every stake is consumed → the chain's clock
-//! passes the end of that MoneyWave day → the relayer publishes the wave carrying the prediction
-//! wins (M3, M4) → the claims succeed on chain (one by the wallet with the API's proof, one by
-//! the relayer through `claim-for-me`, M5) → the indexer mirrors the balances → the wallet view
-//! shows the on-chain balance equal to `balanceOf` and the credits claimed.
+//! A prediction day across every service: an admin sets the economy configuration (M1) → the
+//! chain's clock reaches the day it applies from → citizens stake PMP on a game (P4, E2) → the
+//! game closes at its end (P3) after running across two hours, each of which gives it its
+//! hourly pool (M2) → a resolver settles it over HTTP (P5): the winners' PMC credits go to the
+//! settlement's UTC day and every stake is consumed → the chain's clock passes the end of that
+//! MoneyWave day → the relayer publishes the wave carrying the prediction wins (M3, M4) → the
+//! claims succeed on chain (one by the wallet with the API's proof, one by the relayer through
+//! `claim-for-me`, M5) → the indexer mirrors the balances → the wallet view shows the on-chain
+//! balance equal to `balanceOf` and the credits claimed.
 //!
-//! The game lives a few seconds of real wall-clock time (the API checks its times against the
-//! database's `now()`), so it spans no top of an hour and no hourly pool would include it (M2).
-//! Once it has closed, the test moves its creation and start back before the previous hour and
-//! computes that hour with the API's own job ([`pools::compute_hour`]), as the hourly job would
-//! have had the game run across it; everything else goes through HTTP, the chain and the
-//! services' own loops. See [`crate::support`] for the stack.
+//! One clock rules it all: the API reads the chain's time (as in demo mode), and the test moves
+//! the chain's time ([`Stack::travel_to`], [`Stack::end_day`]); every step goes through HTTP,
+//! the chain and the services' own loops, with nothing written to the database by hand. See
+//! [`crate::support`] for the stack.
 
 use crate::support::{Stack, get, link_wallet, pmc, wait_for, wei};
 use alloy::primitives::U256;
-use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
+use chrono::{Duration as ChronoDuration, NaiveDate};
 use posmul_api::testing::{TestApp, TestUser};
 use posmul_api_kit::auth::roles::Role;
 use posmul_core::money::Wei;
-use posmul_predictions::pools;
 use posmul_relayer::reconcile;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 /// B(d) for the test: 2,400 PMC a day, so each hour's pool is exactly 100 PMC (M1, M2).
-const DAILY_BUDGET_PMC: &str = "2400";
+const DAILY_BUDGET_PMC: u64 = 2400;
 
 async fn post(app: &TestApp, user: &TestUser, path: &str, body: &Value) -> (u16, Value) {
     let res = app
@@ -63,57 +62,19 @@ async fn stake(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn wait_status(app: &TestApp, user: &TestUser, game: Uuid, status: &str) {
-    wait_for(&format!("the game {status}"), 30, || async {
-        get(app, user, &format!("/v1/predictions/games/{game}")).await["status"] == status
-    })
-    .await;
-}
-
-/// An economy version in force since long ago with B(d) = [`DAILY_BUDGET_PMC`] (tax and
-/// interest 0). The admin route only sets versions from the next UTC day on (M1), so the test
-/// writes one that already applies today.
-async fn set_budget(db: &PgPool) {
-    let annual = Wei::from_u256(pmc(DAILY_BUDGET_PMC).as_u256() * U256::from(365u64));
-    sqlx::query(
-        "INSERT INTO relayer.economy_config (annual_ebit, tax_rate, interest_rate, effective_from, set_by)
-         VALUES ($1, 0, 0, DATE '2000-01-01', $2)",
-    )
-    .bind(annual)
-    .bind(Uuid::nil())
-    .execute(db)
-    .await
-    .expect("economy config");
-}
-
-/// Gives the (closed) game the pool of `hour` (a past, not yet computed hour): its creation and
-/// start move before `hour`, as if it had run across it, and the hourly job computes `hour`.
-async fn run_across(db: &PgPool, game: Uuid, hour: DateTime<Utc>) -> Wei {
-    sqlx::query(
-        "UPDATE predictions.games SET created_at = $2 - interval '1 hour',
-                starts_at = $2 - interval '30 minutes' WHERE id = $1",
-    )
-    .bind(game)
-    .bind(hour)
-    .execute(db)
-    .await
-    .expect("the game ran across the hour");
-    let (computed, fresh) = pools::compute_hour(db, hour).await.expect("the hour");
-    assert!(fresh, "hour {hour} was not computed before");
-    assert_eq!(computed.qualifying_games, 1);
-    computed.allocated
+async fn game_status(app: &TestApp, user: &TestUser, game: Uuid) -> Value {
+    get(app, user, &format!("/v1/predictions/games/{game}")).await["status"].clone()
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
-async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool: PgPool) {
-    let started = Utc::now();
+async fn p3_p4_p5_e2_m1_m2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool: PgPool) {
     let stack = Stack::start(pool.clone()).await;
     let (app, relayer) = (&stack.app, &stack.relayer);
     let (alice_key, bob_key) = (stack.chain.keys()[1].clone(), stack.chain.keys()[2].clone());
-    set_budget(&pool).await;
-    // The current hour is computed now, before the game exists (a fresh system starts there).
-    pools::catch_up(&pool, Utc::now()).await.expect("catch up");
 
+    let admin = app
+        .register_with_role("admin@example.org", Role::Admin)
+        .await;
     let staff = app
         .register_with_role("moderator@example.org", Role::Moderator)
         .await;
@@ -126,15 +87,42 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
     link_wallet(app, &alice, &alice_key).await;
     link_wallet(app, &bob, &bob_key).await;
 
-    // ── An official game that starts in 2 s and ends 4 s later (P2, P3).
-    let now = Utc::now();
+    // ── The economy configuration (M1), through the admin route: EBIT of a year of the daily
+    //    budget, no tax, no interest. It applies from the next day of the API's clock — the
+    //    chain's — and the chain's clock moves to that day's midnight.
+    let (status, version) = post(
+        app,
+        &admin,
+        "/v1/admin/economy",
+        &json!({
+            "annual_ebit_pmc": (DAILY_BUDGET_PMC * 365).to_string(),
+            "tax_rate": "0",
+            "interest_rate": "0",
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{version}");
+    let budget_day: NaiveDate = version["effective_from"]
+        .as_str()
+        .expect("effective_from")
+        .parse()
+        .expect("date");
+    let midnight = budget_day.and_time(chrono::NaiveTime::MIN).and_utc();
+    stack.travel_to(midnight).await;
+
+    // ── An official game that starts at 00:30 and ends at 02:30 of that day (P2, P3): it runs
+    //    across the hours 01:00 and 02:00.
+    let (starts_at, ends_at) = (
+        midnight + ChronoDuration::minutes(30),
+        midnight + ChronoDuration::minutes(150),
+    );
     let (status, game) = post(
         app,
         &staff,
         "/v1/predictions/games",
         &json!({
             "title": "Will the end-to-end test pass?",
-            "description": "A game that lives a few seconds of wall-clock time.",
+            "description": "A game that runs across two hours of the chain's clock.",
             "game_type": "binary",
             "category": "sports",
             "subcategory": "tests",
@@ -143,20 +131,18 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
             "min_stake": 10,
             "max_stake": 500,
             "max_participants": null,
-            "starts_at": now + ChronoDuration::seconds(2),
-            "ends_at": now + ChronoDuration::seconds(6),
-            "settles_at": now + ChronoDuration::hours(1),
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "settles_at": ends_at + ChronoDuration::hours(1),
             "options": ["Yes", "No"],
         }),
     )
     .await;
     assert_eq!(status, 201, "create game: {game}");
     let game: Uuid = game["id"].as_str().expect("id").parse().expect("uuid");
-    assert_eq!(
-        get(app, &alice, &format!("/v1/predictions/games/{game}")).await["status"],
-        "created"
-    );
-    wait_status(app, &alice, game, "active").await;
+    assert_eq!(game_status(app, &alice, game).await, "created");
+    stack.travel_to(starts_at).await;
+    assert_eq!(game_status(app, &alice, game).await, "active");
 
     // ── Stakes (P4, E2): the PMP moves to the game's escrow; a retry with the same key
     //    replays the placement and moves nothing more.
@@ -176,18 +162,10 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
     assert_eq!(get(app, &alice, "/v1/me/wallet").await["pmp"], 700);
 
     // ── The game ends: CLOSED (P3); stakes are refused from now on.
-    wait_status(app, &alice, game, "closed").await;
+    stack.travel_to(ends_at).await;
+    assert_eq!(game_status(app, &alice, game).await, "closed");
     let (status, late) = stake(app, &carol, game, 0, 10, &Uuid::new_v4().to_string()).await;
     assert_eq!(status, 409, "{late}");
-
-    // ── The game's pool (M2): the hour before the test started.
-    let hour = pools::hour_of(started) - ChronoDuration::hours(1);
-    let allocated = run_across(&pool, game, hour).await;
-    assert_eq!(
-        allocated,
-        Wei::from_u256(pmc("100").as_u256()),
-        "one game takes the hour's whole pool"
-    );
 
     // ── Only a resolver settles (P5); the winners share the pool by stake, every stake is
     //    consumed (E2), the credits go to the settlement's UTC day.
@@ -212,16 +190,24 @@ async fn p3_p4_p5_e2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain(pool:
         .expect("pool")
         .parse()
         .expect("wei");
-    assert!(game_pool >= allocated.as_u256(), "{settled}");
+    assert_eq!(
+        game_pool,
+        pmc("200").as_u256(),
+        "the pools of 01:00 and 02:00, 100 PMC each, and no other hour: {settled}"
+    );
     assert_eq!(settled["minted"], settled["pool"], "{settled}");
     assert_eq!(settled["winners"], 2);
     assert_eq!(settled["winning_stakes"], 400);
     assert_eq!(settled["burned_stakes"], 600);
-    // 300 : 100 of an integer number of 100-PMC hours: no dust.
+    // 300 : 100 of 200 PMC: no dust.
     let alice_win = game_pool * U256::from(3u64) / U256::from(4u64);
     let bob_win = game_pool / U256::from(4u64);
     assert_eq!(alice_win + bob_win, game_pool);
     let credit_day: NaiveDate = settled["day"].as_str().expect("day").parse().expect("date");
+    assert_eq!(
+        credit_day, budget_day,
+        "the settlement's day by the chain's clock"
+    );
     let (status, again) = post(
         app,
         &resolver,

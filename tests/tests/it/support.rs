@@ -5,6 +5,10 @@
 //! (day 0 = the UTC day of the chain's clock at start) and DonationHub deployed, and, over the
 //! test's fresh database, the API (`posmul_api::testing`), the indexer and the relayer loop, all
 //! running in this process. [`Stack::stop`] stops them.
+//!
+//! The API reads the chain's clock ([`Clock::chain`], as in demo mode), so one time rules
+//! everything: a test moves it with [`Stack::travel_to`] or [`Stack::end_day`] and games, hourly
+//! pools, settlement days and waves all follow, with no time edited in the database.
 
 use std::{future::Future, path::PathBuf, time::Duration};
 
@@ -13,9 +17,10 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::{Signer, local::PrivateKeySigner},
 };
-use chrono::{SecondsFormat, Utc};
-use posmul_api::testing::{TestApp, TestUser, spawn_app};
+use chrono::{DateTime, SecondsFormat, Utc};
+use posmul_api::testing::{TestApp, TestUser, spawn_app_with_clock};
 use posmul_core::{
+    Clock,
     bindings::{MoneyWave, PMC},
     deployment::Deployment,
     merkle,
@@ -136,7 +141,11 @@ impl Stack {
         // Blocks keep coming (every 100 ms), so the finalized block moves.
         let miner = chain.start_miner(Duration::from_millis(100));
 
-        let app = spawn_app(pool.clone()).await;
+        // The API's "now" is the chain's latest block time, read again after 50 ms.
+        let clock = Clock::chain(chain.admin().clone(), Duration::from_millis(50))
+            .await
+            .expect("the chain clock");
+        let app = spawn_app_with_clock(pool.clone(), clock, |_| {}).await;
         let mut config = IndexerConfig::local(CHAIN_ID, vec![chain.url()]);
         config.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         config.poll_interval = Duration::from_millis(50);
@@ -212,6 +221,33 @@ impl Stack {
     /// of day `day + 1`), so that the relayer may publish wave `day`.
     pub async fn end_day(&self, day: u64) {
         self.chain.end_day(&self.deployment, day).await;
+    }
+
+    /// Moves the chain's clock to `t` (when it is not past it yet) and waits until the API's
+    /// clock (`GET /v1/clock`) reads it.
+    pub async fn travel_to(&self, t: DateTime<Utc>) {
+        let target = u64::try_from(t.timestamp()).expect("a time after 1970");
+        if self.chain.timestamp().await < target {
+            self.chain.set_next_block_timestamp(target).await;
+            self.chain.mine(1).await;
+        }
+        wait_for(&format!("the API's clock at {t}"), 10, || async {
+            let clock: Value = self
+                .app
+                .client
+                .get(self.app.url("/v1/clock"))
+                .send()
+                .await
+                .expect("clock request")
+                .json()
+                .await
+                .expect("clock");
+            clock["now"]
+                .as_str()
+                .and_then(|s| s.parse::<DateTime<Utc>>().ok())
+                .is_some_and(|now| now >= t)
+        })
+        .await;
     }
 
     /// Waits until the relayer has wave `day` final on chain.

@@ -1,23 +1,11 @@
-use chrono::{Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use posmul_core::money::Wei;
 use posmul_predictions::{budget, games, pools};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{Game, GameBuilder, World, past_hour, set_budget, wei};
-
-/// Sets a game's times relative to `hour` (`$2`) with the SQL assignments `sql`.
-async fn place_in_time(db: &PgPool, game: Game, hour: chrono::DateTime<Utc>, sql: &str) {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE predictions.games SET {sql} WHERE id = $1"
-    )))
-    .bind(game.id)
-    .bind(hour)
-    .execute(db)
-    .await
-    .expect("move the game in time");
-}
+use crate::support::{Game, GameBuilder, World, set_budget, start, wei};
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutable(pool: PgPool) {
@@ -32,47 +20,31 @@ async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutab
         .await;
     assert_eq!(status, 403, "only admins set multipliers");
 
+    // Ten to the hour: three games that run across the hour ...
+    let hour = pools::hour_of(w.now().await) + Duration::hours(1);
     let s1 = w.game(GameBuilder::new("sports", "Sports one")).await;
     let s2 = w.game(GameBuilder::new("sports", "Sports two")).await;
     let p1 = w.game(GameBuilder::new("politics", "Politics one")).await;
-    // Created after the hour: no share.
+    // ... and two that do not: created before the hour but starting after it (CREATED at H),
+    // and ended before it.
+    w.game(
+        GameBuilder::new("sports", "Starts after the hour")
+            .with("starts_at", json!(hour + Duration::minutes(1))),
+    )
+    .await;
+    w.game(
+        GameBuilder::new("sports", "Ended before the hour")
+            .with("ends_at", json!(hour - Duration::minutes(1))),
+    )
+    .await;
+    // The hour passes; a game created after it takes no share.
+    w.advance(Duration::minutes(15));
     w.game(GameBuilder::new("politics", "Created after the hour"))
         .await;
-    let hour = past_hour();
-    for g in [s1, s2, p1] {
-        place_in_time(
-            &pool,
-            g,
-            hour,
-            "created_at = $2 - interval '10 minutes', starts_at = $2",
-        )
-        .await;
-    }
-    // Created before the hour but starting after it (CREATED at H), or ended before it: no share.
-    let not_started = w
-        .game(GameBuilder::new("sports", "Starts after the hour"))
-        .await;
-    let ended = w
-        .game(GameBuilder::new("sports", "Ended before the hour"))
-        .await;
-    place_in_time(
-        &pool,
-        not_started,
-        hour,
-        "created_at = $2 - interval '1 hour', starts_at = $2 + interval '1 minute'",
-    )
-    .await;
-    place_in_time(
-        &pool,
-        ended,
-        hour,
-        "created_at = $2 - interval '2 hours', starts_at = $2 - interval '90 minutes',
-         ends_at = $2 - interval '1 minute'",
-    )
-    .await;
 
-    let (row, computed) = pools::compute_hour(&pool, hour).await.unwrap();
-    assert!(computed);
+    // Whether this call or the app's scheduler computes the hour, the qualifying set is fixed
+    // by the games' times: the same row.
+    let (row, _) = pools::compute_hour(&pool, hour).await.unwrap();
     assert_eq!(row.amount, wei(1_000_000), "B/24");
     assert_eq!(
         row.qualifying_games, 3,
@@ -128,7 +100,7 @@ async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutab
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn m2_missed_hours_are_caught_up_and_the_day_sums_to_the_budget(pool: PgPool) {
-    // No API here: its scheduler would race this test's clock.
+    // No API here: the pool jobs are called at the times the test names.
     let creator = Uuid::now_v7();
     sqlx::query("INSERT INTO auth.users (id, email) VALUES ($1, 'creator@example.org')")
         .bind(creator)
@@ -136,24 +108,22 @@ async fn m2_missed_hours_are_caught_up_and_the_day_sums_to_the_budget(pool: PgPo
         .await
         .unwrap();
     set_budget(&pool, wei(1_000_003)).await;
-    let input: games::GameInput =
-        serde_json::from_value(GameBuilder::new("invest", "KOSPI above 3000").into_body()).unwrap();
-    let game = Game {
-        id: games::create(&pool, creator, games::Proposer::Staff, input)
-            .await
-            .unwrap()
-            .game
-            .id,
-    };
-    let day_start = pools::hour_of(Utc::now()) - Duration::days(3);
-    let day_start = day_start - Duration::hours(i64::from(day_start.hour()));
-    place_in_time(
-        &pool,
-        game,
-        day_start,
-        "created_at = $2 - interval '1 hour', starts_at = $2 - interval '1 hour'",
+    let day_start: DateTime<Utc> = start() - Duration::hours(10) - Duration::minutes(50);
+    // Created half an hour before the day, started five minutes before that, running past its
+    // end: it qualifies for each of the day's hours and not for the hour before.
+    let created = day_start - Duration::minutes(30);
+    let input: games::GameInput = serde_json::from_value(
+        GameBuilder::new("invest", "KOSPI above 3000")
+            .with("ends_at", json!(day_start + Duration::hours(25)))
+            .with("settles_at", json!(day_start + Duration::hours(26)))
+            .body_at(created),
     )
-    .await;
+    .unwrap();
+    let game = games::create(&pool, created, creator, games::Proposer::Staff, input)
+        .await
+        .unwrap()
+        .game
+        .id;
     // The system computed the hour before that day, then was down until its last hour.
     pools::compute_hour(&pool, day_start - Duration::hours(1))
         .await
@@ -181,7 +151,7 @@ async fn m2_missed_hours_are_caught_up_and_the_day_sums_to_the_budget(pool: PgPo
     let game_pool: Wei = sqlx::query_scalar(
         "SELECT SUM(amount) FROM predictions.hourly_allocations WHERE game_id = $1",
     )
-    .bind(game.id)
+    .bind(game)
     .fetch_one(&pool)
     .await
     .unwrap();
@@ -195,7 +165,7 @@ async fn m2_missed_hours_are_caught_up_and_the_day_sums_to_the_budget(pool: PgPo
 async fn m1_m2_the_daily_budget_is_capped_by_the_on_chain_cap(pool: PgPool) {
     set_budget(&pool, Wei::from_pmc(1000)).await;
     let mut conn = pool.acquire().await.unwrap();
-    let today = Utc::now().date_naive();
+    let today = start().date_naive();
     let b = budget::daily_budget(&mut conn, today).await.unwrap();
     assert_eq!(b, Wei::from_pmc(1000));
     sqlx::query(

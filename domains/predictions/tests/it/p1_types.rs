@@ -13,7 +13,7 @@ async fn p1_staff_create_official_games_and_citizens_propose_user_games(pool: Pg
         .post(
             &w.moderator,
             games,
-            GameBuilder::new("sports", "Derby winner").body(),
+            &w.body(&GameBuilder::new("sports", "Derby winner")).await,
         )
         .await;
     assert_eq!(status, 201, "{g}");
@@ -25,7 +25,8 @@ async fn p1_staff_create_official_games_and_citizens_propose_user_games(pool: Pg
         .post(
             &citizen,
             games,
-            GameBuilder::new("sports", "Derby winner today").body(),
+            &w.body(&GameBuilder::new("sports", "Derby winner today"))
+                .await,
         )
         .await;
     assert_eq!(
@@ -34,19 +35,19 @@ async fn p1_staff_create_official_games_and_citizens_propose_user_games(pool: Pg
         "citizens cannot create official games"
     );
     let proposal = GameBuilder::new("user_proposed", "Will it rain on Sunday?");
-    let (status, g) = w.post(&citizen, games, proposal.body()).await;
+    let (status, g) = w.post(&citizen, games, &w.body(&proposal).await).await;
     assert_eq!(status, 201, "{g}");
     assert_eq!(g["official"], false);
 
     let wdl = GameBuilder::new("sports", "Derby result")
         .with("game_type", json!("win_draw_lose"))
         .with("options", json!(["Home", "Draw", "Away"]));
-    let (status, _) = w.post(&w.moderator, games, wdl.body()).await;
+    let (status, _) = w.post(&w.moderator, games, &w.body(&wdl).await).await;
     assert_eq!(status, 201);
     let ranking = GameBuilder::new("entertainment", "Who wins the contest?")
         .with("game_type", json!("ranking"))
         .with("options", json!(["A", "B", "C", "D", "E"]));
-    let (status, _) = w.post(&w.moderator, games, ranking.body()).await;
+    let (status, _) = w.post(&w.moderator, games, &w.body(&ranking).await).await;
     assert_eq!(status, 201);
 }
 

@@ -63,14 +63,16 @@ async fn p2_every_broken_creation_rule_is_a_distinct_problem_over_http(pool: PgP
         ),
     ];
     for (who, change, kind) in cases {
-        let mut body = GameBuilder::new("user_proposed", "A valid proposed title").into_body();
+        let mut body = w
+            .body(&GameBuilder::new("user_proposed", "A valid proposed title"))
+            .await;
         change(&mut body);
         let (status, p) = w.post(who, "/v1/predictions/games", &body).await;
         assert_eq!((status, problem(&p)), (422, kind), "{body}");
     }
     let body = GameBuilder::new("sports", "Unknown field").with("surprise", json!(1));
     let (status, _) = w
-        .post(moderator, "/v1/predictions/games", body.body())
+        .post(moderator, "/v1/predictions/games", &w.body(&body).await)
         .await;
     assert_eq!(status, 422, "unknown fields are refused");
 }
@@ -82,11 +84,11 @@ async fn p2_a_game_is_editable_only_while_created_and_only_by_its_creator_or_sta
     let other = w.user("other@example.org").await;
     let proposal =
         GameBuilder::new("user_proposed", "Will the bridge open in May?").starting_later();
-    let game = proposal.clone().create(&w.app, &citizen).await;
+    let game = w.create(proposal.clone(), &citizen).await;
 
-    let body = proposal
-        .with("title", json!("Will the new bridge open in May?"))
-        .into_body();
+    let body = w
+        .body(&proposal.with("title", json!("Will the new bridge open in May?")))
+        .await;
     let (status, g) = w.put(&citizen, &game.path(""), &body).await;
     assert_eq!(status, 200, "{g}");
     assert_eq!(g["title"], "Will the new bridge open in May?");
@@ -96,7 +98,7 @@ async fn p2_a_game_is_editable_only_while_created_and_only_by_its_creator_or_sta
     assert_eq!(status, 200, "staff may edit");
 
     // Once its start has passed the game is ACTIVE and frozen.
-    game.start(&w.db).await;
+    game.start(&w).await;
     let (status, p) = w.put(&citizen, &game.path(""), &body).await;
     assert_eq!((status, problem(&p)), (409, "game-not-editable"));
 }

@@ -1,4 +1,3 @@
-use chrono::Utc;
 use posmul_economy::ledger::Account;
 use posmul_predictions::scheduler;
 use serde_json::json;
@@ -16,12 +15,12 @@ async fn p3_reads_show_the_status_the_times_imply_and_the_scheduler_stores_it(po
     assert_eq!(status().await, "created");
 
     // The times say ACTIVE; the stored status still says created: reads show ACTIVE anyway.
-    game.start(&pool).await;
+    game.start(&w).await;
     assert_eq!(status().await, "active");
-    game.close(&pool).await;
+    game.close(&w).await;
     assert_eq!(status().await, "closed");
 
-    scheduler::transitions(&pool, Utc::now()).await.unwrap();
+    scheduler::transitions(&pool, w.now().await).await.unwrap();
     let stored: String = sqlx::query_scalar("SELECT status FROM predictions.games WHERE id = $1")
         .bind(game.id)
         .fetch_one(&pool)
@@ -45,7 +44,10 @@ async fn p3_reads_show_the_status_the_times_imply_and_the_scheduler_stores_it(po
         .fetch_one(&pool)
     };
     let before = count().await.unwrap();
-    assert_eq!(scheduler::transitions(&pool, Utc::now()).await.unwrap(), 0);
+    assert_eq!(
+        scheduler::transitions(&pool, w.now().await).await.unwrap(),
+        0
+    );
     assert_eq!(
         count().await.unwrap(),
         before,

@@ -65,9 +65,9 @@ async fn p4_each_stake_rule_refuses_with_its_own_problem_and_moves_nothing(pool:
     assert_eq!(game.stake(&w.app, &alice, 0, 50).await.0, 201);
     assert_eq!(refusal(game, &alice, 1, 50).await, "already-predicted");
     assert_eq!(refusal(game, &bob, 0, 50).await, "game-full");
-    let missing = Game { id: Uuid::now_v7() };
+    let missing = Game::missing();
     assert_eq!(missing.stake(&w.app, &bob, 0, 50).await.0, 404);
-    game.close(&w.db).await;
+    game.close(&w).await;
     assert_eq!(refusal(game, &bob, 0, 50).await, "game-not-active");
 
     assert_eq!(w.balance(Account::user(bob.user_id)).await, 1000);
@@ -101,7 +101,7 @@ async fn e2_a_withdrawal_while_active_refunds_in_full_and_only_the_owner_withdra
     // P4: after withdrawing, the user may predict again (one live prediction per game) ...
     let (_, s) = game.stake(&w.app, &alice, 1, 100).await;
     // ... and no withdrawal once the game is closed.
-    game.close(&w.db).await;
+    game.close(&w).await;
     let (status, p) = w.post(&alice, &withdraw_path(&s), &json!({})).await;
     assert_eq!((status, problem(&p)), (409, "game-not-active"));
     w.assert_books_exact().await;

@@ -1,11 +1,10 @@
-use chrono::Utc;
 use posmul_core::money::Wei;
 use posmul_economy::ledger::Account;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{GameBuilder, World, past_hour, problem, set_budget, wei};
+use crate::support::{GameBuilder, World, problem, set_budget, wei};
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn p5_winners_share_the_pool_by_stake_every_stake_is_burned_and_credits_go_to_the_days_wave(
@@ -23,12 +22,11 @@ async fn p5_winners_share_the_pool_by_stake_every_stake_is_burned_and_credits_go
     game.stake(&w.app, &a, 0, 100).await;
     game.stake(&w.app, &b, 0, 200).await;
     game.stake(&w.app, &c, 1, 300).await;
-    game.close(&pool).await;
-    let pool_wei = game.give_pool(&pool, past_hour()).await;
-    assert_eq!(pool_wei, wei(1000));
+    game.close(&w).await;
 
     let (status, s) = game.settle(&w.app, &resolver, 0).await;
     assert_eq!(status, 201, "{s}");
+    assert_eq!(s["pool"], "1000", "the one hour the game ran across: B/24");
     assert_eq!(s["winners"], 2);
     assert_eq!(s["burned_stakes"], 600);
     assert_eq!(s["minted"], s["pool"]);
@@ -51,7 +49,7 @@ async fn p5_winners_share_the_pool_by_stake_every_stake_is_burned_and_credits_go
     );
     assert_eq!(
         credited[0].2,
-        Utc::now().date_naive(),
+        w.now().await.date_naive(),
         "credits belong to the settlement day's wave"
     );
     assert_eq!(w.balance(Account::game_escrow(game.id)).await, 0);
@@ -84,8 +82,7 @@ async fn p5_with_no_winner_the_pool_is_not_minted(pool: PgPool) {
     set_budget(&pool, wei(24_000)).await;
     let game = w.game(GameBuilder::new("sports", "Derby winner")).await;
     game.stake(&w.app, &a, 1, 100).await;
-    game.close(&pool).await;
-    game.give_pool(&pool, past_hour()).await;
+    game.close(&w).await;
     let (status, s) = game.settle(&w.app, &resolver, 0).await;
     assert_eq!(status, 201);
     assert_eq!(s["minted"], "0");
@@ -112,7 +109,7 @@ async fn p5_only_admins_or_resolvers_settle_a_closed_game_exactly_once(pool: PgP
 
     let (status, p) = game.settle(&w.app, &resolver, 1).await;
     assert_eq!((status, problem(&p)), (409, "game-not-closed"));
-    game.close(&pool).await;
+    game.close(&w).await;
     assert_eq!(
         game.settle(&w.app, &w.moderator, 1).await.0,
         403,
@@ -145,8 +142,7 @@ async fn p5_a_wrong_settlement_is_corrected_by_an_audited_admin_action(pool: PgP
     let game = w.game(GameBuilder::new("sports", "Derby winner")).await;
     game.stake(&w.app, &a, 0, 100).await;
     game.stake(&w.app, &b, 1, 100).await;
-    game.close(&pool).await;
-    game.give_pool(&pool, past_hour()).await;
+    game.close(&w).await;
     game.settle(&w.app, &resolver, 0).await;
 
     let body = json!({ "winning_option": 1, "reason": "the official result was misread" });

@@ -1,4 +1,3 @@
-use posmul_api::testing::spawn_app_with;
 use posmul_predictions::settlement;
 use serde_json::json;
 use sqlx::PgPool;
@@ -23,7 +22,7 @@ async fn p5_accuracy_is_kept_per_user_and_category_and_leaderboards_refresh_on_s
             .await;
         game.stake(&w.app, &a, 0, 50).await;
         game.stake(&w.app, &b, i16::try_from(i).unwrap(), 50).await;
-        game.close(&pool).await;
+        game.close(&w).await;
         assert_eq!(game.settle(&w.app, &resolver, 0).await.0, 201);
     }
     let (_, stats) = w.get(Some(&b), "/v1/predictions/me/stats").await;
@@ -58,12 +57,11 @@ async fn leaderboards_are_cached_in_redis_when_configured_and_a_settlement_inval
     pool: PgPool,
 ) {
     let prefix = format!("test:{}:", Uuid::new_v4());
-    let app = spawn_app_with(pool.clone(), |c| {
+    let w = World::with_config(pool.clone(), |c| {
         c.redis_url = Some("redis://127.0.0.1:6379".into());
         c.redis_key_prefix = prefix.clone();
     })
     .await;
-    let w = World::with_app(app, pool.clone()).await;
     let resolver = w.resolver().await;
     let a = w.user("a@example.org").await;
     let board = "/v1/predictions/leaderboard?min_participations=1&by=pmc_earned";
@@ -89,8 +87,8 @@ async fn leaderboards_are_cached_in_redis_when_configured_and_a_settlement_inval
     // A settlement that bypasses the HTTP route does not invalidate: the cached board is served.
     let first = w.game(GameBuilder::new("sports", "First game")).await;
     first.stake(&w.app, &a, 0, 50).await;
-    first.close(&pool).await;
-    settlement::settle(&pool, resolver.user_id, first.id, 0)
+    first.close(&w).await;
+    settlement::settle(&pool, w.now().await, resolver.user_id, first.id, 0)
         .await
         .unwrap();
     let (_, cached) = w.get(None, board).await;
@@ -103,7 +101,7 @@ async fn leaderboards_are_cached_in_redis_when_configured_and_a_settlement_inval
     // A settlement through the API invalidates every cached board.
     let second = w.game(GameBuilder::new("sports", "Second game")).await;
     second.stake(&w.app, &a, 0, 50).await;
-    second.close(&pool).await;
+    second.close(&w).await;
     assert_eq!(second.settle(&w.app, &resolver, 0).await.0, 201);
     let (_, fresh) = w.get(None, board).await;
     assert_eq!(fresh["entries"][0]["user_id"], a.user_id.to_string());

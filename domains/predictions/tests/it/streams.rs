@@ -1,11 +1,10 @@
 use std::time::Duration;
 
-use chrono::Utc;
 use posmul_predictions::scheduler;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::support::{GameBuilder, World, past_hour, set_budget, wei};
+use crate::support::{GameBuilder, World, set_budget, wei};
 
 /// An SSE response read event by event (what was read past an event is kept for the next).
 struct Events {
@@ -82,9 +81,8 @@ async fn game_and_user_streams_deliver_stakes_settlements_and_credits(pool: PgPo
     let e = game_stream.next("stake").await;
     assert_eq!(e["payload"]["amount"], 100);
     assert_eq!(e["payload"]["totals"][0]["total_staked"], 100);
-    game.close(&pool).await;
-    game.give_pool(&pool, past_hour()).await;
-    scheduler::transitions(&pool, Utc::now()).await.unwrap();
+    game.close(&w).await;
+    scheduler::transitions(&pool, w.now().await).await.unwrap();
     // (The app's own scheduler may have streamed `active` before.)
     let mut e = game_stream.next("status").await;
     if e["payload"]["status"] == "active" {

@@ -1,36 +1,74 @@
-//! Fixtures of the rule tests: the API with its staff, games built by [`GameBuilder`] and moved
-//! through their life by [`Game`], HTTP helpers that return `(status, body)`, and the money
-//! checks every test ends with.
+//! Fixtures of the rule tests: the API with its staff over a manual clock, games built by
+//! [`GameBuilder`] relative to that clock and moved through their life by advancing it
+//! ([`Game::start`], [`Game::close`]) — never by editing times in the database —, HTTP helpers
+//! that return `(status, body)`, and the money checks every test ends with.
 
 use alloy::primitives::U256;
-use chrono::{DateTime, Duration, Timelike, Utc};
-use posmul_api::testing::{TestApp, TestUser, spawn_app};
-use posmul_api_kit::auth::roles::Role;
-use posmul_core::money::Wei;
+use chrono::{DateTime, Duration, Utc};
+use posmul_api::testing::{TestApp, TestUser, spawn_app_with_clock};
+use posmul_api_kit::{ApiConfig, auth::roles::Role};
+use posmul_core::{Clock, money::Wei};
 use posmul_economy::{credits, ledger, ledger::Account};
 use posmul_predictions::pools;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// The API over a test database, with a moderator to create official games.
+/// Where every [`World`]'s clock starts: ten to the hour, so that a default game (started five
+/// minutes before, ending an hour after its creation) runs across exactly one top of the hour
+/// and takes exactly one hourly pool (M2). A fixed day keeps the tests alike at any wall time.
+pub fn start() -> DateTime<Utc> {
+    "2031-05-14T10:50:00Z".parse().expect("RFC 3339")
+}
+
+/// The API over a test database and a manual clock, with a moderator to create official games.
 pub struct World {
     pub app: TestApp,
     pub db: PgPool,
     pub moderator: TestUser,
+    /// The clock the API reads; tests move time with it.
+    pub clock: Clock,
 }
 
 impl World {
     pub async fn new(db: PgPool) -> World {
-        let app = spawn_app(db.clone()).await;
-        World::with_app(app, db).await
+        World::with_config(db, |_| {}).await
     }
 
-    pub async fn with_app(app: TestApp, db: PgPool) -> World {
+    /// A world whose API config `configure` changes first.
+    pub async fn with_config(db: PgPool, configure: impl FnOnce(&mut ApiConfig)) -> World {
+        let clock = Clock::manual(start());
+        let app = spawn_app_with_clock(db.clone(), clock.clone(), configure).await;
+        // The system starts at `start()`: its hourly pools begin with that hour (what the
+        // scheduler's first tick does too), so settlement catch-ups never reach further back.
+        pools::catch_up(&db, start()).await.expect("first hour");
         let moderator = app
             .register_with_role("mod@example.org", Role::Moderator)
             .await;
-        World { app, db, moderator }
+        World {
+            app,
+            db,
+            moderator,
+            clock,
+        }
+    }
+
+    /// Now, by the API's clock.
+    pub async fn now(&self) -> DateTime<Utc> {
+        self.clock.now().await
+    }
+
+    /// Moves the API's clock forward by `by`.
+    pub fn advance(&self, by: Duration) -> DateTime<Utc> {
+        self.clock.advance(by).expect("a manual clock")
+    }
+
+    /// Moves the API's clock to `t` unless it is already past it.
+    pub async fn advance_to(&self, t: DateTime<Utc>) {
+        let now = self.now().await;
+        if t > now {
+            self.advance(t - now);
+        }
     }
 
     pub async fn user(&self, email: &str) -> TestUser {
@@ -49,9 +87,40 @@ impl World {
             .await
     }
 
-    /// An official game created by the moderator from `game`.
+    /// An official game created by the moderator from `game`, timed from now.
     pub async fn game(&self, game: GameBuilder) -> Game {
-        game.create(&self.app, &self.moderator).await
+        self.create(game, &self.moderator).await
+    }
+
+    /// The game `game` describes, timed from now, created as `by`; it must be accepted.
+    pub async fn create(&self, game: GameBuilder, by: &TestUser) -> Game {
+        let (status, created) = post(
+            &self.app,
+            by,
+            "/v1/predictions/games",
+            &self.body(&game).await,
+        )
+        .await;
+        assert_eq!(status, 201, "create game: {created}");
+        let time = |p: &str| {
+            created[p]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("a game time")
+        };
+        Game {
+            id: created["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("a game id"),
+            starts_at: time("starts_at"),
+            ends_at: time("ends_at"),
+        }
+    }
+
+    /// The request body of `game`, timed from now.
+    pub async fn body(&self, game: &GameBuilder) -> Value {
+        game.body_at(self.now().await)
     }
 
     pub async fn post(&self, user: &TestUser, path: &str, body: &Value) -> (u16, Value) {
@@ -115,16 +184,19 @@ pub fn problem(v: &Value) -> &str {
         .trim_start_matches("https://posmul.dev/problems/")
 }
 
-/// A game request body: a binary game in `category` that started five minutes ago, ends in two
-/// hours and settles in three, stakes 10-500 PMP; change what a test needs.
+/// A game request body: a binary game in `category` that started five minutes before it is
+/// created, ends an hour after and settles two hours after, stakes 10-500 PMP; change what a
+/// test needs. Its times are offsets from the clock's "now", fixed when the game is sent
+/// ([`World::game`], [`World::body`]).
 #[derive(Debug, Clone)]
 pub struct GameBuilder {
     body: Value,
+    /// `starts_at`, `ends_at`, `settles_at` as offsets from now, unless set with [`Self::with`].
+    times: Vec<(&'static str, Duration)>,
 }
 
 impl GameBuilder {
     pub fn new(category: &str, title: &str) -> GameBuilder {
-        let now = Utc::now();
         GameBuilder {
             body: json!({
                 "title": title,
@@ -137,43 +209,40 @@ impl GameBuilder {
                 "min_stake": 10,
                 "max_stake": 500,
                 "max_participants": null,
-                "starts_at": now - Duration::minutes(5),
-                "ends_at": now + Duration::hours(2),
-                "settles_at": now + Duration::hours(3),
                 "options": ["Yes", "No"],
             }),
+            times: vec![
+                ("starts_at", -Duration::minutes(5)),
+                ("ends_at", Duration::hours(1)),
+                ("settles_at", Duration::hours(2)),
+            ],
         }
     }
 
-    /// Sets one property of the body.
+    /// Sets one property of the body (a time set here is absolute, no longer an offset).
     pub fn with(mut self, property: &str, value: Value) -> GameBuilder {
+        self.times.retain(|(p, _)| *p != property);
         self.body[property] = value;
         self
     }
 
-    /// Not started yet (CREATED): starts in an hour.
-    pub fn starting_later(self) -> GameBuilder {
-        self.with("starts_at", json!(Utc::now() + Duration::hours(1)))
+    /// Not started yet (CREATED): starts in an hour, ends an hour later.
+    pub fn starting_later(mut self) -> GameBuilder {
+        self.times = vec![
+            ("starts_at", Duration::hours(1)),
+            ("ends_at", Duration::hours(2)),
+            ("settles_at", Duration::hours(3)),
+        ];
+        self
     }
 
-    pub fn body(&self) -> &Value {
-        &self.body
-    }
-
-    pub fn into_body(self) -> Value {
-        self.body
-    }
-
-    /// Creates the game as `by`; it must be accepted.
-    pub async fn create(self, app: &TestApp, by: &TestUser) -> Game {
-        let (status, game) = post(app, by, "/v1/predictions/games", &self.body).await;
-        assert_eq!(status, 201, "create game: {game}");
-        Game {
-            id: game["id"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .expect("a game id"),
+    /// The body with its times counted from `now`.
+    pub fn body_at(&self, now: DateTime<Utc>) -> Value {
+        let mut body = self.body.clone();
+        for (property, offset) in &self.times {
+            body[*property] = json!(now + *offset);
         }
+        body
     }
 }
 
@@ -181,9 +250,20 @@ impl GameBuilder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Game {
     pub id: Uuid,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
 }
 
 impl Game {
+    /// A game id that names no game.
+    pub fn missing() -> Game {
+        Game {
+            id: Uuid::now_v7(),
+            starts_at: DateTime::UNIX_EPOCH,
+            ends_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
     /// `/v1/predictions/games/{id}` followed by `rest`.
     pub fn path(&self, rest: &str) -> String {
         format!("/v1/predictions/games/{}{rest}", self.id)
@@ -204,46 +284,15 @@ impl Game {
         send(req, user, &json!({ "option": option, "amount": amount })).await
     }
 
-    /// Moves the game's times so that it is CLOSED now: it ended at the top of the previous hour.
-    pub async fn close(&self, db: &PgPool) {
-        sqlx::query(
-            "UPDATE predictions.games SET ends_at = date_trunc('hour', now()) - interval '1 hour',
-             starts_at = date_trunc('hour', now()) - interval '4 hours',
-             settles_at = now() + interval '1 hour' WHERE id = $1",
-        )
-        .bind(self.id)
-        .execute(db)
-        .await
-        .expect("close the game");
+    /// Moves the clock to the game's start: ACTIVE by its times.
+    pub async fn start(&self, w: &World) {
+        w.advance_to(self.starts_at).await;
     }
 
-    /// Moves the game's start into the past: ACTIVE by its times.
-    pub async fn start(&self, db: &PgPool) {
-        sqlx::query(
-            "UPDATE predictions.games SET starts_at = now() - interval '1 minute' WHERE id = $1",
-        )
-        .bind(self.id)
-        .execute(db)
-        .await
-        .expect("start the game");
-    }
-
-    /// Gives a closed game a pool by computing one past hour in which it qualified: it ran from
-    /// half an hour before `hour` to half an hour after, so no other hour (the scheduler and
-    /// settlement fill gaps) qualifies it as well, whatever the time of day.
-    pub async fn give_pool(&self, db: &PgPool, hour: DateTime<Utc>) -> Wei {
-        sqlx::query(
-            "UPDATE predictions.games SET created_at = $2 - interval '1 hour', starts_at = $2 - interval '30 minutes',
-             ends_at = $2 + interval '30 minutes' WHERE id = $1",
-        )
-        .bind(self.id)
-        .bind(hour)
-        .execute(db)
-        .await
-        .expect("backdate");
-        let (pool, computed) = pools::compute_hour(db, hour).await.expect("hour");
-        assert!(computed);
-        pool.allocated
+    /// Moves the clock to the game's end: CLOSED by its times, and every hour it ran across
+    /// (one for a default game) is over, so settling catches up its pool.
+    pub async fn close(&self, w: &World) {
+        w.advance_to(self.ends_at).await;
     }
 
     /// Settles the game as `resolver` through the API.
@@ -255,17 +304,6 @@ impl Game {
             &json!({ "winning_option": option }),
         )
         .await
-    }
-}
-
-/// A past hour (two hours ago) that the scheduler never computes (it starts at the current
-/// hour) and that is not a day's last hour (which also takes the remainder of B(d)).
-pub fn past_hour() -> DateTime<Utc> {
-    let hour = pools::hour_of(Utc::now()) - Duration::hours(2);
-    if hour.hour() == 23 {
-        hour - Duration::hours(1)
-    } else {
-        hour
     }
 }
 

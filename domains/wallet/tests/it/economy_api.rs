@@ -1,10 +1,10 @@
 //! `POST /v1/admin/economy` and `GET /v1/admin/economy` (DESIGN.md M1, U1, U2): admin-only,
 //! versioned, effective from the next UTC day, audited.
 
-use chrono::{Days, NaiveDate, Utc};
-use posmul_api::testing::{TestApp, TestUser, spawn_app};
+use chrono::{Days, NaiveDate};
+use posmul_api::testing::{TestApp, TestUser, spawn_app, spawn_app_with_clock};
 use posmul_api_kit::auth::roles::Role;
-use posmul_core::money::Wei;
+use posmul_core::{Clock, money::Wei};
 use posmul_economy::config as economy;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Row};
@@ -71,11 +71,27 @@ async fn u1_only_admins_read_or_set_the_economy_configuration(pool: PgPool) {
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn m1_versions_are_kept_apply_from_the_next_utc_day_and_give_the_budget(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    // The API's clock decides what "the next UTC day" is (the chain's day in demo mode): half a
+    // minute before midnight here, and the API tells clients so.
+    let clock = Clock::manual("2031-05-14T23:59:30Z".parse().expect("time"));
+    let app = spawn_app_with_clock(pool, clock.clone(), |_| {}).await;
     let admin = app
         .register_with_role("admin@example.org", Role::Admin)
         .await;
-    let today = Utc::now().date_naive();
+    let now: Value = app
+        .client
+        .get(app.url("/v1/clock"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        now,
+        json!({ "now": "2031-05-14T23:59:30Z", "day": "2031-05-14", "kind": "manual" })
+    );
+    let today = NaiveDate::from_ymd_opt(2031, 5, 14).expect("date");
     let tomorrow = today.checked_add_days(Days::new(1)).expect("tomorrow");
 
     // EBIT 365 PMC, default tax 0.495, no interest: B = 0.505 PMC a day.
@@ -138,13 +154,21 @@ async fn m1_versions_are_kept_apply_from_the_next_utc_day_and_give_the_budget(po
         Wei::parse_pmc("0.5").expect("pmc"),
         "B(d) never exceeds the on-chain cap"
     );
+    // A minute later it is the next day by the clock: a new version counts from the day after.
+    clock
+        .advance(chrono::TimeDelta::minutes(1))
+        .expect("manual clock");
+    let (status, v3) = post(&app, &admin, json!({ "annual_ebit_pmc": "365" })).await;
+    assert_eq!(status, 201, "{v3}");
+    assert_eq!(v3["effective_from"], "2031-05-16");
+
     let far = NaiveDate::from_ymd_opt(2100, 1, 1).expect("date");
     assert_eq!(
         economy::in_force(&app.db, far)
             .await
             .expect("db")
             .map(|v| v.version),
-        Some(in_force.version)
+        v3["version"].as_i64()
     );
 }
 
