@@ -22,7 +22,7 @@ impl AppState {
     /// State over an open pool; connects to Redis when `config.redis_url` is set.
     pub async fn new(config: ApiConfig, db: PgPool) -> anyhow::Result<Self> {
         let limiter = match &config.redis_url {
-            Some(url) => RateLimiter::redis(url, &config.redis_key_prefix).await?,
+            Some(url) => RateLimiter::redis(url, &config.redis_key_prefix, &config.tls).await?,
             None => RateLimiter::in_process(),
         };
         Ok(AppState {

@@ -146,10 +146,16 @@ impl Application {
             posmul_core::db::connect_and_migrate(
                 &config.database_url,
                 config.database_max_connections,
+                &config.tls,
             )
             .await?
         } else {
-            posmul_core::db::connect(&config.database_url, config.database_max_connections).await?
+            posmul_core::db::connect(
+                &config.database_url,
+                config.database_max_connections,
+                &config.tls,
+            )
+            .await?
         };
         Self::build_with_pool(config, db).await
     }
