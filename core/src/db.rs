@@ -43,7 +43,7 @@ pub enum DbError {
     },
     /// `DATABASE_URL` would send plaintext off the host (see [`crate::tls`]).
     #[error("DATABASE_URL is refused: {0}")]
-    Insecure(#[source] TlsError),
+    Insecure(TlsError),
     /// A migration failed; the database is left at the last successful one.
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -88,6 +88,26 @@ pub enum TlsError {
     CaFile { path: PathBuf, reason: String },
 }
 
+impl TlsError {
+    /// The configuration error for variable `name` holding `value` (give a value without
+    /// secrets): a refusal of the rule, or a malformed value.
+    pub fn for_variable(self, name: &str, value: String) -> ConfigError {
+        let reason = self.to_string();
+        match self {
+            TlsError::Plaintext { .. } => ConfigError::Refused {
+                name: name.to_owned(),
+                value,
+                reason,
+            },
+            _ => ConfigError::Malformed {
+                name: name.to_owned(),
+                value,
+                reason,
+            },
+        }
+    }
+}
+
 /// The TLS settings every service shares: the trusted roots and the plaintext rule. Cheap to
 /// clone.
 #[derive(Clone)]

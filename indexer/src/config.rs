@@ -138,11 +138,7 @@ impl IndexerConfig {
         for url in &c.rpc_urls {
             c.tls
                 .check_rpc_url(url)
-                .map_err(|e| ConfigError::Malformed {
-                    name: "RPC_URLS".to_owned(),
-                    value: posmul_core::rpc::origin(url),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| e.for_variable("RPC_URLS", posmul_core::rpc::origin(url)))?;
         }
         let positive = |name: &str, v: u64| {
             if v == 0 {

@@ -112,11 +112,7 @@ impl RelayerConfig {
         let tls = TlsSettings::from_env(env)?;
         let rpc_url = env.or("RPC_URL", "http://127.0.0.1:8545".to_owned())?;
         tls.check_rpc_url(&rpc_url)
-            .map_err(|e| ConfigError::Malformed {
-                name: "RPC_URL".to_owned(),
-                value: posmul_core::rpc::origin(&rpc_url),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| e.for_variable("RPC_URL", posmul_core::rpc::origin(&rpc_url)))?;
         Ok(RelayerConfig {
             database_url: posmul_core::config::database_url(env),
             rpc_url,

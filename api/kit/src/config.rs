@@ -130,11 +130,7 @@ impl ApiConfig {
         let redis_url = env.raw("REDIS_URL");
         if let Some(url) = &redis_url {
             tls.check_redis_url(url)
-                .map_err(|e| ConfigError::Malformed {
-                    name: "REDIS_URL".into(),
-                    value: posmul_core::db::redact(url),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| e.for_variable("REDIS_URL", posmul_core::db::redact(url)))?;
         }
         let secs = |name: &str, default: u64| env.or(name, default).map(Duration::from_secs);
         Ok(ApiConfig {
