@@ -13,6 +13,13 @@ pub enum ConfigError {
     /// A required variable is not set.
     #[error("environment variable {name} is required: {hint}")]
     Missing { name: String, hint: &'static str },
+    /// A variable parses but names a link the TLS rule refuses (see [`crate::tls`]).
+    #[error("environment variable {name}={value:?} is refused: {reason}")]
+    Refused {
+        name: String,
+        value: String,
+        reason: String,
+    },
     /// A variable is set but does not parse.
     #[error("environment variable {name}={value:?} is malformed: {reason}")]
     Malformed {

@@ -13,6 +13,9 @@
 //! - [`deployment`]: the `deployments/<chainId>.json` file the deploy script writes;
 //! - [`merkle`]: the OpenZeppelin-compatible Merkle tree of MoneyWave's cumulative allocations;
 //! - [`bindings`]: `sol!` bindings of PMC, MoneyWave and DonationHub from `contracts/abi/`;
+//! - [`tls`]: TLS on every link off the machine (RPC, PostgreSQL, Redis): the trusted roots
+//!   (`TLS_CA_FILE`) and the rule that refuses plaintext off the host outside `POSMUL_ENV=dev`;
+//! - [`rpc`]: the JSON-RPC provider every service opens (`http(s)://`, `ws(s)://`) over it;
 //! - [`service`]: the shell of every service: logging, the advisory-lock leader and the
 //!   operations listener (`/metrics`, `/healthz`, `/readyz`).
 //!
@@ -27,7 +30,9 @@ pub mod db;
 pub mod deployment;
 pub mod merkle;
 pub mod money;
+pub mod rpc;
 pub mod service;
+pub mod tls;
 
 pub use address::WalletAddress;
 pub use clock::Clock;

@@ -49,6 +49,7 @@ impl Indexer {
             config.rpc_timeout,
             backoff,
             status.clone(),
+            config.tls.clone(),
         )?);
         let listener = OpsListener::bind(config.http_addr)
             .await

@@ -18,10 +18,18 @@
 //! | `RPC_TIMEOUT_MS` | `30000` | timeout of one RPC request |
 //! | `RETRY_BASE_MS` / `RETRY_MAX_MS` | `200` / `10000` | exponential backoff (with jitter) between retries |
 //! | `STANDBY_POLL_MS` | `1000` | how often a standby instance tries to take the advisory lock |
+//! | `TLS_CA_FILE` | unset | extra CA certificates (PEM) trusted by `https://`/`wss://` RPC URLs and PostgreSQL |
+//! | `POSMUL_ENV` | `prod` | `prod` refuses plaintext (`http://`, `ws://`, `sslmode` below `require`) to hosts that are not loopback; `dev` allows it |
+//!
+//! TLS: `RPC_URLS` takes `https://` and `wss://` URLs, `DATABASE_URL` `sslmode=require` or
+//! `verify-full` (with `sslrootcert=` or `TLS_CA_FILE`); see `posmul_core::tls`.
 
 use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
-use posmul_core::config::{ConfigError, Env};
+use posmul_core::{
+    config::{ConfigError, Env},
+    tls::TlsSettings,
+};
 
 /// How the indexer decides that a block is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +75,8 @@ pub struct IndexerConfig {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub standby_poll: Duration,
+    /// Trusted roots and the plaintext rule of every link (`TLS_CA_FILE`, `POSMUL_ENV`).
+    pub tls: TlsSettings,
 }
 
 impl IndexerConfig {
@@ -90,6 +100,7 @@ impl IndexerConfig {
             retry_base: Duration::from_millis(200),
             retry_max: Duration::from_millis(10_000),
             standby_poll: Duration::from_millis(1000),
+            tls: TlsSettings::default(),
         }
     }
 
@@ -115,6 +126,7 @@ impl IndexerConfig {
             retry_base: env.millis("RETRY_BASE_MS", 200)?,
             retry_max: env.millis("RETRY_MAX_MS", 10_000)?,
             standby_poll: env.millis("STANDBY_POLL_MS", 1000)?,
+            tls: TlsSettings::from_env(env)?,
             ..d
         };
         if c.rpc_urls.is_empty() {
@@ -122,6 +134,11 @@ impl IndexerConfig {
                 name: "RPC_URLS".to_owned(),
                 hint: "at least one JSON-RPC URL",
             });
+        }
+        for url in &c.rpc_urls {
+            c.tls
+                .check_rpc_url(url)
+                .map_err(|e| e.for_variable("RPC_URLS", posmul_core::rpc::origin(url)))?;
         }
         let positive = |name: &str, v: u64| {
             if v == 0 {
@@ -175,5 +192,25 @@ mod tests {
         assert!(err.to_string().contains("FINALITY"), "{err}");
         let err = IndexerConfig::from_env(&env(&[("BLOCK_RANGE_START", "0")])).expect_err("zero");
         assert!(err.to_string().contains("BLOCK_RANGE_START"), "{err}");
+    }
+
+    #[test]
+    fn in_prod_a_plaintext_rpc_url_off_the_host_is_refused_without_its_path() {
+        let err = IndexerConfig::from_env(&env(&[(
+            "RPC_URLS",
+            "https://a.example.com,http://b.example.com/v2/SECRETKEY",
+        )]))
+        .expect_err("plaintext off the host");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("RPC_URLS") && msg.contains("b.example.com"),
+            "{msg}"
+        );
+        assert!(!msg.contains("SECRETKEY"), "{msg}");
+        let dev = IndexerConfig::from_env(&env(&[
+            ("RPC_URLS", "http://b.example.com"),
+            ("POSMUL_ENV", "dev"),
+        ]));
+        assert!(dev.is_ok());
     }
 }

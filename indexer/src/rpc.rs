@@ -2,8 +2,9 @@
 //!
 //! Every call goes to the active URL; a failure counts in `posmul_indexer_rpc_errors_total`, moves
 //! to the next URL and retries after a backoff, up to two rounds over all URLs. A "range too
-//! large" answer is not retried here: the caller splits the range. Providers are composed from
-//! alloy's `ProviderBuilder` (no fillers: the indexer only reads).
+//! large" answer is not retried here: the caller splits the range. Providers come from
+//! `posmul_core::rpc::connect` (no fillers: the indexer only reads), so `https://` and `wss://`
+//! URLs trust the public roots and `TLS_CA_FILE`.
 
 use std::{
     future::Future,
@@ -17,10 +18,11 @@ use std::{
 use alloy::{
     eips::BlockNumberOrTag,
     primitives::{B256, BlockNumber},
-    providers::{DynProvider, Provider, ProviderBuilder, WsConnect},
+    providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
     transports::{RpcError, TransportError, http::reqwest},
 };
+use posmul_core::tls::TlsSettings;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -55,6 +57,7 @@ pub struct Rpc {
     timeout: Duration,
     backoff: Backoff,
     status: Arc<Status>,
+    tls: TlsSettings,
 }
 
 impl Rpc {
@@ -64,6 +67,7 @@ impl Rpc {
         timeout: Duration,
         backoff: Backoff,
         status: Arc<Status>,
+        tls: TlsSettings,
     ) -> Result<Rpc> {
         let mut endpoints = Vec::with_capacity(urls.len());
         for url in urls {
@@ -94,6 +98,7 @@ impl Rpc {
             timeout,
             backoff,
             status,
+            tls,
         })
     }
 
@@ -115,26 +120,7 @@ impl Rpc {
         if let Some(p) = slot.as_ref() {
             return Ok((i, p.clone()));
         }
-        let p = if ep.url.starts_with("ws") {
-            ProviderBuilder::new()
-                .disable_recommended_fillers()
-                .connect_ws(WsConnect::new(ep.url.clone()))
-                .await?
-                .erased()
-        } else {
-            let url: reqwest::Url = ep
-                .url
-                .parse()
-                .map_err(|e| TransportError::local_usage_str(&format!("bad URL: {e}")))?;
-            let client = reqwest::Client::builder()
-                .timeout(self.timeout)
-                .build()
-                .map_err(|e| TransportError::local_usage_str(&format!("HTTP client: {e}")))?;
-            ProviderBuilder::new()
-                .disable_recommended_fillers()
-                .connect_reqwest(client, url)
-                .erased()
-        };
+        let p = posmul_core::rpc::connect(&ep.url, &self.tls, Some(self.timeout)).await?;
         *slot = Some(p.clone());
         Ok((i, p))
     }

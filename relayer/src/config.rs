@@ -17,13 +17,21 @@
 //! | `CLAIM_BATCH_MAX` | `100` | claims per `claimMany` |
 //! | `METRICS_ADDR` | `127.0.0.1:9102` (loopback; set an address to open it) | `GET /metrics` (Prometheus), `/healthz`, `/readyz` (the indexer's default is 9101) |
 //! | `DEMO_DAY_SECONDS` | unset | demo mode: the local chain's clock jumps a day this often |
+//! | `TLS_CA_FILE` | unset | extra CA certificates (PEM) trusted by an `https://`/`wss://` `RPC_URL` and PostgreSQL |
+//! | `POSMUL_ENV` | `prod` | `prod` refuses plaintext (`http://`, `ws://`, `sslmode` below `require`) to hosts that are not loopback; `dev` allows it |
+//!
+//! TLS: `RPC_URL` takes `https://` and `wss://`, `DATABASE_URL` `sslmode=require` or
+//! `verify-full` (with `sslrootcert=` or `TLS_CA_FILE`); see `posmul_core::tls`.
 //!
 //! The key is read once and kept inside the signer; it is never logged or printed.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use alloy::signers::local::PrivateKeySigner;
-use posmul_core::config::{ConfigError, Env};
+use posmul_core::{
+    config::{ConfigError, Env},
+    tls::TlsSettings,
+};
 
 /// Timing and fee settings of the sender and the loop (tests shorten them).
 #[derive(Debug, Clone)]
@@ -70,16 +78,19 @@ pub struct RelayerConfig {
     pub settings: Settings,
     pub metrics_addr: SocketAddr,
     pub demo_day: Option<Duration>,
+    /// Trusted roots and the plaintext rule of every link (`TLS_CA_FILE`, `POSMUL_ENV`).
+    pub tls: TlsSettings,
 }
 
 impl std::fmt::Debug for RelayerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayerConfig")
             .field("database_url", &posmul_core::db::redact(&self.database_url))
-            .field("rpc_url", &self.rpc_url)
+            .field("rpc_url", &posmul_core::rpc::origin(&self.rpc_url))
             .field("chain_id", &self.chain_id)
             .field("signer", &self.signer.address())
             .field("settings", &self.settings)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -98,9 +109,13 @@ impl RelayerConfig {
             claim_batch_max: env.or("CLAIM_BATCH_MAX", 100)?,
             export_dir: env.or("WAVE_EXPORT_DIR", PathBuf::from("waves"))?,
         };
+        let tls = TlsSettings::from_env(env)?;
+        let rpc_url = env.or("RPC_URL", "http://127.0.0.1:8545".to_owned())?;
+        tls.check_rpc_url(&rpc_url)
+            .map_err(|e| e.for_variable("RPC_URL", posmul_core::rpc::origin(&rpc_url)))?;
         Ok(RelayerConfig {
             database_url: posmul_core::config::database_url(env),
-            rpc_url: env.or("RPC_URL", "http://127.0.0.1:8545".to_owned())?,
+            rpc_url,
             chain_id: env.optional("CHAIN_ID")?,
             deployments_dir: env.or("DEPLOYMENTS_DIR", PathBuf::from("deployments"))?,
             signer: signer_from_env(env)?,
@@ -109,6 +124,7 @@ impl RelayerConfig {
             demo_day: env
                 .optional::<u64>("DEMO_DAY_SECONDS")?
                 .map(Duration::from_secs),
+            tls,
         })
     }
 }
@@ -208,5 +224,22 @@ mod tests {
         assert_eq!(default_priority_floor(137), 25_000_000_000);
         assert_eq!(default_priority_floor(80002), 25_000_000_000);
         assert_eq!(default_priority_floor(31337), 0);
+    }
+
+    #[test]
+    fn in_prod_a_plaintext_rpc_url_off_the_host_is_refused() {
+        let err = RelayerConfig::from_env(&env(&[
+            ("PRIVATE_KEY", KEY),
+            ("RPC_URL", "http://polygon-rpc.example.com/KEY"),
+        ]))
+        .expect_err("plaintext off the host");
+        let msg = err.to_string();
+        assert!(msg.contains("RPC_URL") && msg.contains("https://"), "{msg}");
+        for ok in ["https://polygon-rpc.example.com", "http://127.0.0.1:8545"] {
+            assert!(
+                RelayerConfig::from_env(&env(&[("PRIVATE_KEY", KEY), ("RPC_URL", ok)])).is_ok(),
+                "{ok}"
+            );
+        }
     }
 }

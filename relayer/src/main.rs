@@ -7,7 +7,7 @@
 //! ```
 //! Configuration: environment variables, see `posmul_relayer::config`.
 
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::providers::Provider;
 use anyhow::{Context, bail};
 use posmul_core::{
     config::Env,
@@ -23,15 +23,17 @@ async fn main() -> anyhow::Result<()> {
     let command = args.first().map_or("run", String::as_str);
     let config =
         RelayerConfig::from_env(&Env::process()).context("failed to read the configuration")?;
-    let pool = posmul_core::db::connect_and_migrate(&config.database_url, 5)
+    let pool = posmul_core::db::connect_and_migrate(&config.database_url, 5, &config.tls)
         .await
         .context("failed to open the database")?;
-    let provider = ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .connect(&config.rpc_url)
+    let provider = posmul_core::rpc::connect(&config.rpc_url, &config.tls, None)
         .await
-        .with_context(|| format!("failed to connect to {}", config.rpc_url))?
-        .erased();
+        .with_context(|| {
+            format!(
+                "failed to connect to {}",
+                posmul_core::rpc::origin(&config.rpc_url)
+            )
+        })?;
     let chain_id = match config.chain_id {
         Some(id) => id,
         None => provider

@@ -5,6 +5,9 @@
 //! MoneyWave and DonationHub from the bytecode in `contracts/abi` the way `script/Deploy.s.sol`
 //! does, the clock and block helpers the tests drive it with, and a temporary
 //! `deployments/<chainId>.json` for services started as child processes ([`DeploymentsDir`]).
+//! [`tls`] has what the TLS tests share: a CA and a server certificate made in the test, a
+//! TLS-terminating proxy (put in front of anvil: `https://` and `wss://`), a PostgreSQL cluster
+//! and a Redis that accept TLS only.
 //!
 //! Only `[dev-dependencies]` use this crate; no production binary links it. Every helper panics
 //! with what failed: a broken fixture is the test's failure, and a `Result` would only move the
@@ -29,6 +32,8 @@ use posmul_core::{
     money::{WEI_PER_PMC, Wei},
 };
 use tokio::task::JoinHandle;
+
+pub mod tls;
 
 /// MoneyWave's day in seconds: day `d` starts at `genesis + d × DAY`.
 pub const DAY: u64 = 86_400;
@@ -81,6 +86,11 @@ impl LocalChain {
     /// The HTTP JSON-RPC URL.
     pub fn url(&self) -> String {
         self.anvil.endpoint()
+    }
+
+    /// The port anvil listens on (127.0.0.1), for a proxy in front of it.
+    pub fn port(&self) -> u16 {
+        self.anvil.port()
     }
 
     /// The WebSocket JSON-RPC URL.

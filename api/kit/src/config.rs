@@ -6,12 +6,12 @@
 //! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | PostgreSQL |
 //! | `DATABASE_MAX_CONNECTIONS` | `20` | pool size |
 //! | `DATABASE_MIGRATE` | `true` | apply pending migrations on start |
-//! | `POSMUL_ENV` | `prod` | `dev` allows the development JWT secret |
+//! | `POSMUL_ENV` | `prod` | `prod` or `dev`; `dev` allows the development JWT secret and plaintext links off the host |
 //! | `JWT_SECRET` | required (a dev default when `POSMUL_ENV=dev`) | HS256 key, ≥ 32 bytes |
 //! | `ACCESS_TOKEN_TTL_SECS` | `900` | access token lifetime |
 //! | `REFRESH_TOKEN_TTL_SECS` | `2592000` (30 days) | refresh token lifetime |
 //! | `CORS_ORIGINS` | empty (no cross-origin access) | comma-separated origins, or `*` |
-//! | `REDIS_URL` | unset (in-process limiter) | Redis for rate-limit counters |
+//! | `REDIS_URL` | unset (in-process limiter) | Redis for rate-limit counters and the leaderboard cache: `redis://` or `rediss://` (TLS) |
 //! | `REDIS_KEY_PREFIX` | `posmul:rl:` | prefix of the rate-limit keys in Redis |
 //! | `SIWE_DOMAIN` | `localhost:8080` | the EIP-4361 `domain` a message must name |
 //! | `SIWE_URI` | `http://localhost:8080` | the EIP-4361 `URI` a message must name |
@@ -29,10 +29,20 @@
 //! | `CLOCK` | `system` | the clock every rule reads: `system`, or `chain` (demo: the development chain's time, only with `POSMUL_ENV=dev`) |
 //! | `RPC_URL` | `http://127.0.0.1:8545` | with `CLOCK=chain`: the chain whose latest block's time is "now" |
 //! | `CLOCK_MAX_AGE_MS` | `1000` | with `CLOCK=chain`: how long a reading of the chain's time is reused |
+//! | `TLS_CA_FILE` | unset | extra CA certificates (PEM) trusted by PostgreSQL and `rediss://` |
+//!
+//! TLS: `DATABASE_URL` takes `sslmode=require` or `verify-full` (with `sslrootcert=` or
+//! `TLS_CA_FILE`), `REDIS_URL` a `rediss://` URL. Outside `POSMUL_ENV=dev`, a plaintext link to
+//! a host that is not loopback is refused at start (`posmul_core::tls`). With `TLS_CA_FILE`
+//! set, `rediss://` trusts that file only (the redis client takes one root set); PostgreSQL
+//! trusts it next to the public roots.
 
 use std::{net::SocketAddr, time::Duration};
 
-use posmul_core::config::{ConfigError, Env};
+use posmul_core::{
+    config::{ConfigError, Env},
+    tls::{Environment, TlsSettings},
+};
 
 use crate::client::TrustedProxies;
 
@@ -102,6 +112,8 @@ pub struct ApiConfig {
     pub user_rate: Rate,
     pub trusted_proxies: TrustedProxies,
     pub clock: ClockSetting,
+    /// Trusted roots and the plaintext rule of every link (`TLS_CA_FILE`, `POSMUL_ENV`).
+    pub tls: TlsSettings,
 }
 
 impl ApiConfig {
@@ -112,7 +124,8 @@ impl ApiConfig {
 
     /// From any variable source (tests pass a map).
     pub fn from_source<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let dev = env.raw("POSMUL_ENV").as_deref() == Some("dev");
+        let tls = TlsSettings::from_env(env)?;
+        let dev = tls.environment() == Environment::Dev;
         let jwt_secret = match env.raw("JWT_SECRET") {
             Some(s) => s,
             None if dev => DEV_JWT_SECRET.to_owned(),
@@ -149,6 +162,11 @@ impl ApiConfig {
                 reason: "replaced by TRUSTED_PROXIES (the networks of your reverse proxies)".into(),
             });
         }
+        let redis_url = env.raw("REDIS_URL");
+        if let Some(url) = &redis_url {
+            tls.check_redis_url(url)
+                .map_err(|e| e.for_variable("REDIS_URL", posmul_core::db::redact(url)))?;
+        }
         let secs = |name: &str, default: u64| env.or(name, default).map(Duration::from_secs);
         let clock = match env.or("CLOCK", "system".to_owned())?.as_str() {
             "system" => ClockSetting::System,
@@ -181,7 +199,7 @@ impl ApiConfig {
             access_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             cors_origins: env.list("CORS_ORIGINS", &[]),
-            redis_url: env.raw("REDIS_URL"),
+            redis_url,
             redis_key_prefix: env.or("REDIS_KEY_PREFIX", "posmul:rl:".to_owned())?,
             siwe_domain: env.or("SIWE_DOMAIN", "localhost:8080".to_owned())?,
             siwe_uri: env.or("SIWE_URI", "http://localhost:8080".to_owned())?,
@@ -213,6 +231,7 @@ impl ApiConfig {
                 },
             )?,
             clock,
+            tls,
         })
     }
 
@@ -249,7 +268,23 @@ impl ApiConfig {
             },
             trusted_proxies: TrustedProxies::none(),
             clock: ClockSetting::System,
+            tls: TlsSettings::default(),
         }
+    }
+}
+
+/// A Redis client for `url` (`redis://` or `rediss://`); `rediss://` trusts `TLS_CA_FILE` when
+/// it is set, the public roots otherwise.
+pub fn redis_client(url: &str, tls: &TlsSettings) -> redis::RedisResult<redis::Client> {
+    match tls.ca_pem() {
+        Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        ),
+        _ => redis::Client::open(url),
     }
 }
 
@@ -335,5 +370,38 @@ mod tests {
             }
         );
         assert!(cfg(&[("POSMUL_ENV", "dev"), ("CLOCK", "sundial")]).is_err());
+    }
+
+    #[test]
+    fn in_prod_a_plaintext_redis_off_the_host_is_refused() {
+        let err = cfg(&[
+            ("JWT_SECRET", DEV_JWT_SECRET),
+            ("REDIS_URL", "redis://:hunter2@cache.internal:6379"),
+        ])
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("REDIS_URL") && msg.contains("rediss://"),
+            "{msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+        for ok in ["rediss://cache.internal:6379", "redis://127.0.0.1:6379"] {
+            assert!(
+                cfg(&[("JWT_SECRET", DEV_JWT_SECRET), ("REDIS_URL", ok)]).is_ok(),
+                "{ok}"
+            );
+        }
+        assert!(
+            cfg(&[
+                ("POSMUL_ENV", "dev"),
+                ("REDIS_URL", "redis://cache.internal:6379")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn posmul_env_is_prod_or_dev() {
+        assert!(cfg(&[("POSMUL_ENV", "staging")]).is_err());
     }
 }

@@ -22,9 +22,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use posmul_core::tls::TlsSettings;
+
 use crate::{
     client::{client_ip, limit_key},
-    config::Rate,
+    config::{Rate, redis_client},
     error::ApiError,
     state::AppState,
 };
@@ -83,13 +85,18 @@ impl RateLimiter {
         }
     }
 
-    /// A Redis-backed limiter (keys `<prefix><key>`, e.g. `posmul:rl:ip:10.0.0.1`).
-    pub async fn redis(url: &str, prefix: &str) -> Result<Self, RedisConnectError> {
+    /// A Redis-backed limiter (keys `<prefix><key>`, e.g. `posmul:rl:ip:10.0.0.1`); a
+    /// `rediss://` URL is TLS over `tls`'s roots.
+    pub async fn redis(
+        url: &str,
+        prefix: &str,
+        tls: &TlsSettings,
+    ) -> Result<Self, RedisConnectError> {
         let err = |source| RedisConnectError {
-            url: url.to_owned(),
+            url: posmul_core::db::redact(url),
             source,
         };
-        let client = redis::Client::open(url).map_err(err)?;
+        let client = redis_client(url, tls).map_err(err)?;
         let conn = redis::aio::ConnectionManager::new(client)
             .await
             .map_err(err)?;

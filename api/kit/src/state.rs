@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use alloy::providers::{Provider, ProviderBuilder};
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
-use posmul_core::Clock;
+use posmul_core::{Clock, tls::TlsSettings};
 use sqlx::PgPool;
 
 use crate::{
@@ -33,14 +32,14 @@ impl AppState {
     /// State over an open pool with the clock `config.clock` names; connects to Redis when
     /// `config.redis_url` is set.
     pub async fn new(config: ApiConfig, db: PgPool) -> anyhow::Result<Self> {
-        let clock = clock_of(&config.clock).await?;
+        let clock = clock_of(&config.clock, &config.tls).await?;
         Self::with_clock(config, db, clock).await
     }
 
     /// State over an open pool with a given clock (tests pass a manual one).
     pub async fn with_clock(config: ApiConfig, db: PgPool, clock: Clock) -> anyhow::Result<Self> {
         let limiter = match &config.redis_url {
-            Some(url) => RateLimiter::redis(url, &config.redis_key_prefix).await?,
+            Some(url) => RateLimiter::redis(url, &config.redis_key_prefix, &config.tls).await?,
             None => RateLimiter::in_process(),
         };
         Ok(AppState {
@@ -58,19 +57,19 @@ impl AppState {
 }
 
 /// The clock a setting names; the chain clock reads the chain once here, so an unreachable
-/// node fails the start.
-pub async fn clock_of(setting: &ClockSetting) -> anyhow::Result<Clock> {
+/// node fails the start. Its link follows the same TLS rule as every other (`posmul_core::rpc`).
+pub async fn clock_of(setting: &ClockSetting, tls: &TlsSettings) -> anyhow::Result<Clock> {
     match setting {
         ClockSetting::System => Ok(Clock::system()),
         ClockSetting::Chain { rpc_url, max_age } => {
-            let url = rpc_url
-                .parse()
-                .with_context(|| format!("RPC_URL {rpc_url} is not a URL"))?;
-            let provider = ProviderBuilder::new().connect_http(url).erased();
+            let origin = posmul_core::rpc::origin(rpc_url);
+            let provider = posmul_core::rpc::connect(rpc_url, tls, Some(std::time::Duration::from_secs(10)))
+                .await
+                .with_context(|| format!("RPC_URL {origin} cannot be reached"))?;
             let clock = Clock::chain(provider, *max_age)
                 .await
-                .with_context(|| format!("the chain clock cannot read {rpc_url}"))?;
-            tracing::info!(%rpc_url, ?max_age, "the API follows the chain's clock (demo)");
+                .with_context(|| format!("the chain clock cannot read {origin}"))?;
+            tracing::info!(rpc = %origin, ?max_age, "the API follows the chain's clock (demo)");
             Ok(clock)
         }
     }

@@ -148,17 +148,23 @@ impl Application {
             posmul_core::db::connect_and_migrate(
                 &config.database_url,
                 config.database_max_connections,
+                &config.tls,
             )
             .await?
         } else {
-            posmul_core::db::connect(&config.database_url, config.database_max_connections).await?
+            posmul_core::db::connect(
+                &config.database_url,
+                config.database_max_connections,
+                &config.tls,
+            )
+            .await?
         };
         Self::build_with_pool(config, db).await
     }
 
     /// Like [`Application::build`] over an existing pool, with the clock `config.clock` names.
     pub async fn build_with_pool(config: ApiConfig, db: PgPool) -> anyhow::Result<Self> {
-        let clock = posmul_api_kit::state::clock_of(&config.clock).await?;
+        let clock = posmul_api_kit::state::clock_of(&config.clock, &config.tls).await?;
         Self::build_with_clock(config, db, clock).await
     }
 

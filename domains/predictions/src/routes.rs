@@ -60,6 +60,7 @@ fn redis_target(state: &AppState) -> RedisTarget<'_> {
     RedisTarget {
         url: state.config.redis_url.as_deref(),
         prefix: &state.config.redis_key_prefix,
+        tls: &state.config.tls,
     }
 }
 

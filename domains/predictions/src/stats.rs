@@ -236,6 +236,8 @@ async fn compute_leaderboard(
 pub struct RedisTarget<'a> {
     pub url: Option<&'a str>,
     pub prefix: &'a str,
+    /// The roots a `rediss://` URL trusts (`TLS_CA_FILE`).
+    pub tls: &'a posmul_core::tls::TlsSettings,
 }
 
 impl RedisTarget<'_> {
@@ -258,11 +260,11 @@ struct LocalCache {
 }
 
 impl LeaderboardCache {
-    async fn redis(&self, url: Option<&str>) -> Option<redis::aio::ConnectionManager> {
-        let url = url?;
+    async fn redis(&self, target: RedisTarget<'_>) -> Option<redis::aio::ConnectionManager> {
+        let url = target.url?;
         self.redis
             .get_or_init(|| async {
-                match redis::Client::open(url) {
+                match posmul_api_kit::config::redis_client(url, target.tls) {
                     Ok(client) => match client.get_connection_manager().await {
                         Ok(c) => Some(c),
                         Err(e) => {
@@ -303,7 +305,7 @@ impl LeaderboardCache {
             });
         }
         let key = format!("{by:?}:{:?}:{min}:{limit}", q.category);
-        if let Some(mut conn) = self.redis(redis.url).await {
+        if let Some(mut conn) = self.redis(redis).await {
             let generation: Option<u64> = conn.get(redis.generation_key()).await.ok().flatten();
             let full_key = format!(
                 "{}predictions:leaderboard:{}:{key}",
@@ -350,7 +352,7 @@ impl LeaderboardCache {
 
     /// Drops every cached leaderboard (after a settlement or correction).
     pub async fn invalidate(&self, redis: RedisTarget<'_>) {
-        if let Some(mut conn) = self.redis(redis.url).await {
+        if let Some(mut conn) = self.redis(redis).await {
             let bumped: redis::RedisResult<u64> = conn.incr(redis.generation_key(), 1u64).await;
             if let Err(e) = bumped {
                 tracing::warn!(error = %e, "leaderboard cache invalidation failed");

@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     .execute(&mut admin)
     .await?;
     let url = format!("{server}/{db_name}");
-    let pool = db::connect_and_migrate(&url, 4).await?;
+    let pool = db::connect_and_migrate(&url, 4, &posmul_core::tls::TlsSettings::default()).await?;
 
     // --- indexer, end to end ---------------------------------------------------------------
     let mut config = IndexerConfig::from_env(&env)?;

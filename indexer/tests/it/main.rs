@@ -9,3 +9,4 @@ mod ranges;
 mod reorg;
 mod standby;
 mod support;
+mod tls;

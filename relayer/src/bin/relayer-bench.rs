@@ -72,9 +72,12 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query("CREATE DATABASE posmul_relayer_bench")
         .execute(&mut admin)
         .await?;
-    let pool =
-        posmul_core::db::connect_and_migrate(&format!("{admin_url}/posmul_relayer_bench"), 4)
-            .await?;
+    let pool = posmul_core::db::connect_and_migrate(
+        &format!("{admin_url}/posmul_relayer_bench"),
+        4,
+        &Default::default(),
+    )
+    .await?;
 
     println!(
         "wave of {n} addresses (load average {}, {} cores)",

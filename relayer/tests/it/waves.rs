@@ -26,6 +26,10 @@ use posmul_testkit::{LocalChain, Miner};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// The relayer over TLS, on this file's set-up.
+#[path = "tls.rs"]
+mod tls;
+
 /// The chain of one test, and what the relayer under test needs of it.
 struct Chain {
     /// anvil; its account 0 deploys, administers and relays.

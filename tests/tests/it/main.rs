@@ -1,6 +1,8 @@
 //! The end-to-end tests, one binary (see the crate docs in `src/lib.rs`): each test runs the
-//! whole stack of `support::Stack` over its own anvil and its own fresh database.
+//! whole stack of `support::Stack` over its own anvil and its own fresh database; `tls` runs
+//! the links off the machine over TLS against servers it starts.
 
 mod full_day;
 mod prediction_day;
 mod support;
+mod tls;

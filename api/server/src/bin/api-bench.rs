@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(s: &Settings, db_name: &str, scratch: &str) -> anyhow::Result<()> {
     create_database(&s.server_url, db_name).await?;
-    let pool = posmul_core::db::connect_and_migrate(&s.url(db_name), s.pool)
+    let pool = posmul_core::db::connect_and_migrate(&s.url(db_name), s.pool, &Default::default())
         .await
         .context("failed to migrate the bench database")?;
 

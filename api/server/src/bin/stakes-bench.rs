@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
 async fn run(s: &Settings, db_name: &str) -> anyhow::Result<()> {
     create_database(&s.server_url, db_name).await?;
     let url = format!("{}/{db_name}", s.server_url);
-    let pool = posmul_core::db::connect_and_migrate(&url, s.pool)
+    let pool = posmul_core::db::connect_and_migrate(&url, s.pool, &Default::default())
         .await
         .context("failed to migrate the bench database")?;
     let mut config = ApiConfig::for_tests(url);
