@@ -144,11 +144,11 @@ impl TestApp {
 
     /// Grants `role` to `user_id` directly in the database.
     pub async fn grant_role(&self, user_id: Uuid, role: Role) {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO auth.user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            user_id,
+            role.as_str(),
         )
-        .bind(user_id)
-        .bind(role.as_str())
         .execute(&self.db)
         .await
         .expect("grant role");

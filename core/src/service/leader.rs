@@ -83,9 +83,8 @@ impl Election {
     /// Waits in PostgreSQL (`pg_advisory_lock`) until the lock is ours.
     pub async fn lead(&self, pool: &PgPool) -> Result<Leader, sqlx::Error> {
         let mut conn = dedicated(pool).await?;
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(self.key)
-            .execute(&mut conn)
+        sqlx::query!("SELECT pg_advisory_lock($1)", self.key)
+            .fetch_one(&mut conn)
             .await?;
         Ok(self.leader(conn))
     }
@@ -152,8 +151,8 @@ impl Leader {
 
     /// Whether the session (and so the lock) is still alive.
     pub async fn still_leading(&mut self) -> bool {
-        let alive = sqlx::query("SELECT 1")
-            .execute(&mut self.conn)
+        let alive = sqlx::query!("SELECT 1 AS alive")
+            .fetch_one(&mut self.conn)
             .await
             .is_ok();
         if !alive {
@@ -170,9 +169,8 @@ impl Leader {
             flag,
         } = self;
         drop(flag);
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(key)
-            .execute(&mut conn)
+        sqlx::query!("SELECT pg_advisory_unlock($1)", key)
+            .fetch_one(&mut conn)
             .await?;
         conn.close().await
     }
@@ -183,8 +181,7 @@ async fn dedicated(pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
 }
 
 async fn try_lock(conn: &mut PgConnection, key: i64) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(key)
+    sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "locked!""#, key)
         .fetch_one(conn)
         .await
 }

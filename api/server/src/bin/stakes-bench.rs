@@ -126,11 +126,13 @@ async fn run(s: &Settings, db_name: &str) -> anyhow::Result<()> {
 
     let mut users = register(&client, &base, s.users + 1).await?;
     let (moderator, moderator_token) = users.pop().context("no moderator")?;
-    sqlx::query("INSERT INTO auth.user_roles (user_id, role) VALUES ($1, 'moderator')")
-        .bind(moderator)
-        .execute(&pool)
-        .await
-        .context("failed to make the moderator")?;
+    sqlx::query!(
+        "INSERT INTO auth.user_roles (user_id, role) VALUES ($1, 'moderator')",
+        moderator
+    )
+    .execute(&pool)
+    .await
+    .context("failed to make the moderator")?;
     println!(
         "registered {} citizens; creating 1 + {} games …",
         users.len(),
@@ -246,10 +248,11 @@ async fn run(s: &Settings, db_name: &str) -> anyhow::Result<()> {
             escrow.get()
         );
     }
-    let live: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM predictions.predictions WHERE status = 'live'")
-            .fetch_one(&mut *conn)
-            .await?;
+    let live = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "live!" FROM predictions.predictions WHERE status = 'live'"#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     drop(conn);
     server.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), pool.close()).await;
