@@ -3,6 +3,7 @@
 //! | Variable | Default | Meaning |
 //! |---|---|---|
 //! | `API_ADDR` | `127.0.0.1:8080` | listen address (`:0` picks a free port) |
+//! | `METRICS_ADDR` | `127.0.0.1:9100` | the operations listener (`/metrics`, `/healthz`, `/readyz`), never the public one; loopback unless an address opens it |
 //! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | PostgreSQL |
 //! | `DATABASE_MAX_CONNECTIONS` | `20` | pool size |
 //! | `DATABASE_MIGRATE` | `true` | apply pending migrations on start |
@@ -89,6 +90,8 @@ pub struct Rate {
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub addr: SocketAddr,
+    /// The operations listener (`/metrics`): not on the public port.
+    pub metrics_addr: SocketAddr,
     pub database_url: String,
     pub database_max_connections: u32,
     pub migrate: bool,
@@ -192,6 +195,7 @@ impl ApiConfig {
         };
         Ok(ApiConfig {
             addr: env.or("API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            metrics_addr: env.or("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9100)))?,
             database_url: posmul_core::config::database_url(env),
             database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 20)?,
             migrate: env.or("DATABASE_MIGRATE", true)?,
@@ -239,6 +243,7 @@ impl ApiConfig {
     pub fn for_tests(database_url: impl Into<String>) -> Self {
         ApiConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.into(),
             database_max_connections: 10,
             migrate: false,
@@ -344,6 +349,7 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let c = cfg(&[("POSMUL_ENV", "dev")]).unwrap();
         assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.metrics_addr.to_string(), "127.0.0.1:9100");
         assert_eq!(c.access_ttl, Duration::from_secs(900));
         assert_eq!(c.signup_grant_pmp, 1000);
         assert!(c.redis_url.is_none());

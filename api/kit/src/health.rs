@@ -1,6 +1,7 @@
-//! Liveness, readiness and metrics: `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//! Liveness and readiness on the public port: `GET /healthz`, `GET /readyz`. Metrics are served
+//! only on the operations listener (`METRICS_ADDR`, loopback by default), never here.
 
-use axum::{extract::State, http::header, response::IntoResponse};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -15,7 +16,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(prometheus_metrics))
 }
 
 /// A health answer.
@@ -45,14 +45,4 @@ pub async fn readyz(State(state): State<AppState>) -> Result<ApiJson<Health>, Ap
         .await
         .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e).context("readiness probe")))?;
     Ok(ApiJson(Health { status: "ok" }))
-}
-
-/// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "metrics", body = String, content_type = "text/plain")))]
-pub async fn prometheus_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
 }

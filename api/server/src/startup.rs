@@ -20,7 +20,10 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware,
 };
-use posmul_core::Clock;
+use posmul_core::{
+    Clock,
+    service::{OpsListener, Readiness, readiness_check},
+};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -134,6 +137,8 @@ pub fn app(state: AppState) -> Router {
 /// A built, bound, not yet serving API.
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`, `/healthz`, `/readyz` for operators, on `METRICS_ADDR`.
+    ops: OpsListener,
     router: Router,
     state: AppState,
     /// Jobs that live as long as the process (the predictions scheduler).
@@ -177,11 +182,15 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("failed to bind {}", config.addr))?;
+        let ops = OpsListener::bind(config.metrics_addr)
+            .await
+            .with_context(|| format!("failed to bind METRICS_ADDR {}", config.metrics_addr))?;
         let state = AppState::with_clock(config, db, clock).await?;
         let scheduler = posmul_predictions::scheduler::spawn(state.db.clone(), state.clock.clone());
         let router = app(state.clone());
         Ok(Application {
             listener,
+            ops,
             router,
             state,
             background: vec![scheduler.abort_handle()],
@@ -198,6 +207,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.local_addr().port()
+    }
+
+    /// The bound address of the operations listener (`/metrics`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.ops.local_addr()
     }
 
     /// Handles of the background jobs, so an embedder (a test) can stop them with the server:
@@ -217,13 +231,28 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let db = self.state.db.clone();
+        let ready = readiness_check(move || {
+            let db = db.clone();
+            async move {
+                Readiness::plain(
+                    sqlx::query!("SELECT 1 AS ready")
+                        .fetch_one(&db)
+                        .await
+                        .is_ok(),
+                )
+            }
+        });
+        let ops = self.ops.spawn(self.state.metrics.clone(), ready);
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        ops.abort();
+        served
     }
 
     /// Serves until SIGINT or SIGTERM.

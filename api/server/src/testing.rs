@@ -35,6 +35,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
     pub port: u16,
+    /// `http://127.0.0.1:<port>/metrics` of the operations listener.
+    pub metrics_url: String,
     /// A plain client (no cookies, no redirects needed).
     pub client: reqwest::Client,
     pub db: PgPool,
@@ -88,6 +90,7 @@ pub async fn spawn_app_with_clock(
         .await
         .expect("the test API builds");
     let port = app.port();
+    let metrics_url = format!("http://{}/metrics", app.metrics_addr());
     let state = app.state().clone();
     let mut tasks = app.background_tasks();
     let server = tokio::spawn(async move {
@@ -97,6 +100,7 @@ pub async fn spawn_app_with_clock(
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_url,
         client: reqwest::Client::new(),
         db: pool,
         state,

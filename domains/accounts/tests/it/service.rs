@@ -23,9 +23,17 @@ async fn health_readiness_and_metrics_answer(pool: PgPool) {
         .send()
         .await
         .unwrap();
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        public.status(),
+        StatusCode::NOT_FOUND,
+        "metrics are not on the public port"
+    );
+    assert!(app.metrics_url.starts_with("http://127.0.0.1:"));
+    assert_ne!(app.metrics_url, app.url("/metrics"));
     let metrics = app
         .client
-        .get(app.url("/metrics"))
+        .get(&app.metrics_url)
         .send()
         .await
         .unwrap()
@@ -76,7 +84,6 @@ async fn the_openapi_document_describes_every_route_and_the_ui_is_served(pool: P
         "/v1/admin/audit",
         "/healthz",
         "/readyz",
-        "/metrics",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
