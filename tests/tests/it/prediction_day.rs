@@ -236,12 +236,14 @@ async fn p3_p4_p5_e2_m1_m2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain
         .expect("the credits' day is on or after MoneyWave's genesis");
     stack.end_day(day).await;
     stack.wait_wave_finalized(day).await;
-    let wave_row: (String, i32) =
-        sqlx::query_as("SELECT amount::TEXT, credit_count FROM relayer.waves WHERE day = $1")
-            .bind(i64::try_from(day).expect("day"))
-            .fetch_one(&pool)
-            .await
-            .expect("the wave");
+    let wave_row = sqlx::query!(
+        r#"SELECT amount::TEXT AS "amount!", credit_count FROM relayer.waves WHERE day = $1"#,
+        i64::try_from(day).expect("day"),
+    )
+    .fetch_one(&pool)
+    .await
+    .map(|r| (r.amount, r.credit_count))
+    .expect("the wave");
     assert_eq!(
         wave_row,
         (game_pool.to_string(), 2),
@@ -274,8 +276,8 @@ async fn p3_p4_p5_e2_m1_m2_m3_m4_m5_a_settled_win_becomes_claimable_pmc_on_chain
     // ── The indexer mirrors the balances as final, the credits turn claimed, and the wallet
     //    view shows the on-chain balance, equal to balanceOf.
     wait_for("every credit claimed", 60, || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM credits.credits WHERE state <> 'claimed'",
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM credits.credits WHERE state <> 'claimed'"#,
         )
         .fetch_one(&pool)
         .await

@@ -7,7 +7,7 @@ use posmul_api_kit::auth::roles::Role;
 use posmul_core::{Clock, money::Wei};
 use posmul_economy::config as economy;
 use serde_json::{Value, json};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 async fn post(app: &TestApp, user: &TestUser, body: Value) -> (u16, Value) {
     let res = app
@@ -62,7 +62,7 @@ async fn u1_only_admins_read_or_set_the_economy_configuration(pool: PgPool) {
         .await
         .expect("request");
     assert_eq!(anonymous.status(), 401);
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM relayer.economy_config")
+    let stored = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM relayer.economy_config"#)
         .fetch_one(&app.db)
         .await
         .expect("count");
@@ -185,18 +185,15 @@ async fn u2_setting_the_economy_configuration_is_written_to_the_audit_log(pool: 
     )
     .await;
     assert_eq!(status, 201, "{v}");
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "SELECT actor_user_id, ip, details FROM auth.audit_log WHERE action = 'economy_config_set'",
     )
     .fetch_one(&app.db)
     .await
     .expect("one audit entry");
-    assert_eq!(
-        row.get::<Option<uuid::Uuid>, _>("actor_user_id"),
-        Some(admin.user_id)
-    );
-    assert!(row.get::<Option<String>, _>("ip").is_some());
-    let details: Value = row.get("details");
+    assert_eq!(row.actor_user_id, Some(admin.user_id));
+    assert!(row.ip.is_some());
+    let details: Value = row.details;
     assert_eq!(details["version"], v["version"]);
     assert_eq!(details["annual_ebit_wei"], Wei::from_pmc(1000).to_string());
     assert_eq!(details["tax_rate"], "0.3");
@@ -227,14 +224,14 @@ async fn u2_setting_the_economy_configuration_is_written_to_the_audit_log(pool: 
         problem["type"],
         "https://posmul.dev/problems/economy-config-invalid"
     );
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM auth.audit_log WHERE action = 'economy_config_set'",
+    let audited = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM auth.audit_log WHERE action = 'economy_config_set'"#,
     )
     .fetch_one(&app.db)
     .await
     .expect("count");
     assert_eq!(audited, 1);
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM relayer.economy_config")
+    let stored = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM relayer.economy_config"#)
         .fetch_one(&app.db)
         .await
         .expect("count");
