@@ -127,7 +127,7 @@ impl Relayer {
                     return Ok(Status::Built);
                 }
                 Attempts::Settling => {
-                    tracing::info!(amount = %w.amount, limit = %chain.limit(),
+                    tracing::debug!(amount = %w.amount, limit = %chain.limit(),
                         "the chain no longer allows the stored wave; waiting until its last transaction is final to rebuild it");
                     tokio::time::sleep(self.sender.settings.poll_interval).await;
                     return Ok(w.status);
@@ -239,7 +239,12 @@ impl Relayer {
                 }
             };
             if nonce >= latest {
-                return Ok(Attempts::Open);
+                if matches!(r.status.as_str(), "signed" | "broadcast" | "replaced") {
+                    return Ok(Attempts::Open);
+                }
+                // Closed by the sender once its nonce was used, and a reorg took that back.
+                settling = true;
+                continue;
             }
             let receipt = self
                 .provider()
@@ -363,9 +368,11 @@ enum Attempts {
     /// block without publishing the day. Carries the open ones to close (`failed` when mined
     /// and reverted, `dropped` when another transaction took the nonce).
     Dead(Vec<(i64, &'static str)>),
-    /// One may still be mined: its nonce is unused at the latest block.
+    /// One may still be mined: an open attempt (signed, broadcast or replaced) whose nonce is
+    /// unused at the latest block. The sender sees it through.
     Open,
-    /// Every nonce is used up, but not yet at the finalized block.
+    /// Every nonce is used up, but not yet at the finalized block (or a reorg took back the
+    /// block that used one).
     Settling,
 }
 

@@ -3,6 +3,8 @@
 //! carries over, first in line; a stored wave that the chain no longer allows is rebuilt, with
 //! its credits released, once no transaction of it can still be mined.
 
+use std::time::Duration;
+
 use posmul_core::{
     bindings::{MoneyWave, PMC},
     money::Wei,
@@ -232,8 +234,9 @@ async fn m8_a_stored_wave_over_a_lowered_cap_is_rebuilt_with_its_credits_release
 async fn m8_a_wave_whose_transaction_reverted_on_a_lowered_cap_is_rebuilt_once_that_attempt_is_final(
     pool: PgPool,
 ) {
+    // No miner yet: anvil mines a block per transaction, so finality stands still until the
+    // test starts one.
     let mut c = chain(100).await;
-    c.start_miner();
     // The relayer signs with its own key, so the admin's transactions never touch its nonces.
     let key = c.local.keys()[2].clone();
     let mw = c.money_wave();
@@ -262,7 +265,40 @@ async fn m8_a_wave_whose_transaction_reverted_on_a_lowered_cap_is_rebuilt_once_t
     // The recorded attempt may already be in a mempool: it is sent, reverts on the cap, and
     // only once its nonce is final is the wave rebuilt and published, exactly once.
     let r = c.relayer_signing(&pool, &url, key).await;
-    assert_eq!(r.catch_up().await.expect("published"), vec![0]);
+    let task = tokio::spawn({
+        let r = r.clone();
+        async move { r.catch_up().await }
+    });
+    let attempt = || {
+        sqlx::query_scalar!(
+            "SELECT status FROM relayer.tx_attempts WHERE kind = 'publish_wave' AND subject = 0 ORDER BY id"
+        )
+        .fetch_all(&pool)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while attempt().await.expect("db") != vec!["failed"] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the attempt never reverted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its block is not final: the stored wave stays as it is, nothing else is signed.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(attempt().await.expect("db"), vec!["failed"]);
+    let stored = wave::load(&pool, 0).await.expect("db").expect("wave 0");
+    assert_eq!(
+        stored.amount,
+        Wei::from_pmc(80),
+        "not rebuilt before the revert is final"
+    );
+    assert!(!task.is_finished());
+    c.start_miner();
+    let done = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("finishes")
+        .expect("task");
+    assert_eq!(done.expect("published"), vec![0]);
     let statuses = sqlx::query_scalar!(
         "SELECT status FROM relayer.tx_attempts WHERE kind = 'publish_wave' AND subject = 0 ORDER BY id"
     )
