@@ -20,7 +20,11 @@ use posmul_core::{
 use sqlx::PgPool;
 
 use crate::{
-    Error, Result, config::Settings, contracts::MoneyWave, failpoint::Failpoints, sender::Sender,
+    Error, Result,
+    config::Settings,
+    contracts::{MoneyWave, PMC},
+    failpoint::Failpoints,
+    sender::Sender,
 };
 
 /// The advisory-lock key of the wave publisher ("PosMulWv").
@@ -31,8 +35,18 @@ pub const LOCK_KEY: i64 = 0x506f_734d_756c_5776;
 pub struct ChainState {
     pub next_day: u64,
     pub daily_cap: Wei,
+    /// What PMC can still mint: `MAX_SUPPLY − totalSupply`.
+    pub supply_headroom: Wei,
     pub latest_block: u64,
     pub latest_timestamp: u64,
+}
+
+impl ChainState {
+    /// The most a wave published now may carry: `dailyCap`, or the supply left if that is less
+    /// (M8; MoneyWave refuses more, and so does PMC's mint).
+    pub fn limit(&self) -> Wei {
+        self.daily_cap.min(self.supply_headroom)
+    }
 }
 
 /// The relayer: database, chain, signer. Cheap to clone.
@@ -41,6 +55,8 @@ pub struct Relayer {
     pub pool: PgPool,
     pub sender: Sender,
     pub money_wave: Address,
+    /// The PMC token MoneyWave mints (`MoneyWave.token()`, immutable).
+    pub pmc: Address,
     pub genesis: u64,
     pub deployment_block: u64,
     /// The relayer lock: one active instance, the others hot standbys.
@@ -58,10 +74,9 @@ impl Relayer {
         settings: Settings,
     ) -> Result<Relayer> {
         let chain_id = provider.get_chain_id().await?;
-        let genesis = MoneyWave::new(money_wave, &provider)
-            .genesis()
-            .call()
-            .await?;
+        let mw = MoneyWave::new(money_wave, &provider);
+        let genesis = mw.genesis().call().await?;
+        let pmc = mw.token().call().await?;
         let from = signer.address();
         Ok(Relayer {
             pool,
@@ -75,6 +90,7 @@ impl Relayer {
                 clock: Clock::system(),
             },
             money_wave,
+            pmc,
             genesis: genesis.to::<u64>(),
             deployment_block,
             election: Election::new("relayer", LOCK_KEY),
@@ -110,11 +126,14 @@ impl Relayer {
         Ok(self.election.lead(&self.pool).await?)
     }
 
-    /// Reads `nextDay`, `dailyCap` and the latest block.
+    /// Reads `nextDay`, `dailyCap`, PMC's supply headroom and the latest block.
     pub async fn chain_state(&self) -> Result<ChainState> {
         let mw = MoneyWave::new(self.money_wave, self.provider());
         let next_day = mw.nextDay().call().await?;
         let cap = mw.dailyCap().call().await?;
+        let token = PMC::new(self.pmc, self.provider());
+        let max_supply = token.MAX_SUPPLY().call().await?;
+        let supply = token.totalSupply().call().await?;
         let block = self
             .provider()
             .get_block_by_number(BlockNumberOrTag::Latest)
@@ -123,6 +142,7 @@ impl Relayer {
         Ok(ChainState {
             next_day,
             daily_cap: Wei::from_u256(cap),
+            supply_headroom: Wei::from_u256(max_supply.saturating_sub(supply)),
             latest_block: block.header.number,
             latest_timestamp: block.header.timestamp,
         })

@@ -7,7 +7,9 @@
 //! 1. [`economy`]: the admin-set, versioned economy configuration and the daily budget
 //!    B(d) = EAT / 365 (M1), capped by the on-chain `dailyCap`.
 //! 2. [`wave`]: after day d ends, the pending credits (of day d and earlier, in a deterministic
-//!    order, up to the cap; users without a wallet wait) become wave d: each address's cumulative
+//!    order, up to the cap or the token's remaining supply, the credit that does not fit whole
+//!    split and its rest carried over first in line, M8; users without a wallet wait) become
+//!    wave d: each address's cumulative
 //!    entitlement, an OpenZeppelin-compatible Merkle tree ([`posmul_core::merkle`]), an
 //!    `allocationHash`, all stored in PostgreSQL (`relayer.*`) *before* anything is sent, and a
 //!    JSON export in the `@openzeppelin/merkle-tree` dump format (M3, M4).
@@ -17,7 +19,9 @@
 //! 4. [`publisher`]: the per-wave state machine built → submitted → mined → finalized under a
 //!    PostgreSQL advisory lock ([`app`]: the [`Relayer`] itself and its loop). A restart at any point finishes the same wave, or recognises from
 //!    the chain (`nextDay`, `WavePublished`) that it is already published; missed days are
-//!    caught up in order. [`failpoint`] lets tests crash it at each step.
+//!    caught up in order. A stored wave the chain no longer allows (cap lowered, supply short)
+//!    is rebuilt once none of its transactions can still be mined, never sent to revert for
+//!    ever (M8). [`failpoint`] lets tests crash it at each step.
 //! 5. [`claims`]: proofs for wallets (`GET /v1/me/pmc/claim`) and gas-sponsored batch claims
 //!    with `claimMany` (M5); credits turn `claimed` once the indexer mirrors a final claim that
 //!    covers them (E3).

@@ -5,6 +5,10 @@
 //! - `posmul_relayer_last_finalized_day`, `posmul_relayer_publish_gas`;
 //! - counters `posmul_relayer_waves_built_total`, `_waves_published_total`, `_replacements_total`,
 //!   `_send_errors_total`, `_errors_total`, `_divergences_total`, `_claims_sent_total`;
+//! - the carry-over (M8): gauge `posmul_relayer_credit_carried_wei` (what the last wave built
+//!   left waiting for the next day, in wei), counters `posmul_relayer_credits_split_total` (credits
+//!   cut in two at a wave's limit) and `posmul_relayer_waves_rebuilt_total` (stored waves the
+//!   chain no longer allowed, rebuilt);
 //! - reconciliation: `posmul_relayer_reconcile_problems` (0 when every check holds) and
 //!   `posmul_relayer_contract_surplus_wei` (PMC held by MoneyWave − (minted − claimed)).
 //!

@@ -12,17 +12,34 @@
 //! Recovery: on every pass the chain is read first. If `nextDay` already passed a stored,
 //! unfinished wave, its `WavePublished` log is looked up and compared with the stored root,
 //! amount, allocation hash and total; equal → the wave is marked mined (a crash after broadcast),
-//! different → [`Error::Divergence`] and nothing more is sent. A wave is never rebuilt: once its
-//! row exists, only that exact wave can be published for the day. If the chain holds days the
+//! different → [`Error::Divergence`] and nothing more is sent. If the chain holds days the
 //! database lacks, the relayer refuses to continue rather than build a different wave.
+//!
+//! Rebuilding (M8): once its row exists, only that exact wave is published for the day, unless
+//! the chain no longer allows its amount (the admin lowered `dailyCap`, or PMC's `MAX_SUPPLY −
+//! totalSupply` is below it), which would make `publishWave` revert for ever. Then the wave is
+//! rebuilt ([`wave::rebuild`]: its credits released and built again within the new limit, in one
+//! transaction), but only when no transaction of it can still be mined, so a day is never
+//! published twice nor with another wave than the stored one:
+//!
+//! - no attempt was ever signed for the day: rebuilt at once;
+//! - an attempt's nonce is still unused at the latest block (it may sit in a mempool, or a crash
+//!   may have come right after its broadcast): it is seen through as usual; it reverts (or, if
+//!   the limit rose again meanwhile, publishes the stored wave, which is then adopted);
+//! - every attempt's nonce is used up, but not yet at the finalized block: wait, as a reorg
+//!   could still bring one back;
+//! - every attempt's nonce is used up at the finalized block and `nextDay` has not passed the
+//!   day: none of them can ever publish it. The attempts are closed (failed or dropped) and the
+//!   wave rebuilt.
 
 use alloy::{
     network::ReceiptResponse,
-    primitives::{B256, U256},
+    primitives::{Address, B256, U256},
     providers::Provider,
     rpc::types::Filter,
     sol_types::{SolCall, SolEvent},
 };
+use posmul_economy::codec;
 use sqlx::PgPool;
 
 pub use crate::app::{ChainState, LOCK_KEY, Relayer};
@@ -72,16 +89,21 @@ impl Relayer {
             if next >= self.ended_days(chain.latest_timestamp) {
                 return Ok(finalized);
             }
-            let params = BuildParams {
-                day: next,
-                date: self.date_of(next)?,
-                chain_id: self.sender.chain_id,
-                money_wave: self.money_wave,
-                cap: chain.daily_cap,
-                export_dir: self.sender.settings.export_dir.clone(),
-            };
-            wave::build(&self.pool, &params).await?;
+            wave::build(&self.pool, &self.build_params(next, &chain)?).await?;
         }
+    }
+
+    /// What building wave `day` needs to know, from the chain as it is now.
+    fn build_params(&self, day: u64, chain: &ChainState) -> Result<BuildParams> {
+        Ok(BuildParams {
+            day,
+            date: self.date_of(day)?,
+            chain_id: self.sender.chain_id,
+            money_wave: self.money_wave,
+            cap: chain.daily_cap,
+            supply_headroom: chain.supply_headroom,
+            export_dir: self.sender.settings.export_dir.clone(),
+        })
     }
 
     /// One step of wave `w`'s state machine; returns the status reached (None: wait).
@@ -97,6 +119,24 @@ impl Relayer {
     async fn publish(&self, w: &Wave, chain: &ChainState) -> Result<Status> {
         if chain.next_day > w.day {
             return self.adopt_published(w).await;
+        }
+        if w.amount > chain.limit() {
+            match self.publish_attempts(w.day).await? {
+                Attempts::Dead(dead) => {
+                    wave::rebuild(&self.pool, &self.build_params(w.day, chain)?, w, &dead).await?;
+                    return Ok(Status::Built);
+                }
+                Attempts::Settling => {
+                    tracing::debug!(amount = %w.amount, limit = %chain.limit(),
+                        "the chain no longer allows the stored wave; waiting until its last transaction is final to rebuild it");
+                    tokio::time::sleep(self.sender.settings.poll_interval).await;
+                    return Ok(w.status);
+                }
+                Attempts::Open => {
+                    tracing::warn!(amount = %w.amount, limit = %chain.limit(),
+                        "the chain no longer allows the stored wave, but a transaction of it may still be mined: seeing it through first");
+                }
+            }
         }
         if w.status == Status::Built {
             set_status(&self.pool, w.day, Status::Submitted).await?;
@@ -130,6 +170,12 @@ impl Relayer {
         };
         let tx = r.transaction_hash;
         if !ReceiptResponse::status(&r) {
+            let now = self.chain_state().await?;
+            if now.next_day == w.day && w.amount > now.limit() {
+                tracing::warn!(tx = %tx, amount = %w.amount, limit = %now.limit(),
+                    "publishWave reverted: the chain no longer allows the stored wave; it is rebuilt once this is final");
+                return Ok(Status::Submitted);
+            }
             return Err(Error::Reverted { day: w.day, tx });
         }
         let event = r
@@ -155,6 +201,76 @@ impl Relayer {
         metrics::gauge!("posmul_relayer_publish_gas").set(r.gas_used as f64);
         tracing::info!(tx = %tx, gas = r.gas_used, amount = %w.amount, "wave published");
         Ok(Status::Mined)
+    }
+
+    /// Whether a recorded `publishWave` attempt for `day` could still be mined (see the module
+    /// docs). Called only while `nextDay` has not passed the day.
+    async fn publish_attempts(&self, day: u64) -> Result<Attempts> {
+        let rows = sqlx::query!(
+            "SELECT id, sender, nonce, tx_hash, status FROM relayer.tx_attempts
+             WHERE kind = 'publish_wave' AND subject = $1 ORDER BY id",
+            day as i64,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Attempts::Dead(Vec::new()));
+        }
+        let finalized = self.finalized_block().await?;
+        // (sender) -> (nonce used at the latest block, at the finalized block)
+        let mut nonces: std::collections::HashMap<Address, (u64, u64)> = Default::default();
+        let mut settling = false;
+        let mut dead = Vec::new();
+        for r in rows {
+            let sender = codec::address(&r.sender)?;
+            let nonce = r.nonce as u64;
+            let (latest, at_final) = match nonces.get(&sender) {
+                Some(n) => *n,
+                None => {
+                    let p = self.provider();
+                    let n = (
+                        p.get_transaction_count(sender).latest().await?,
+                        p.get_transaction_count(sender)
+                            .block_id(finalized.into())
+                            .await?,
+                    );
+                    nonces.insert(sender, n);
+                    n
+                }
+            };
+            if nonce >= latest {
+                if matches!(r.status.as_str(), "signed" | "broadcast" | "replaced") {
+                    return Ok(Attempts::Open);
+                }
+                // Closed by the sender once its nonce was used, and a reorg took that back.
+                settling = true;
+                continue;
+            }
+            let receipt = self
+                .provider()
+                .get_transaction_receipt(codec::word(&r.tx_hash)?)
+                .await?;
+            if receipt.as_ref().is_some_and(ReceiptResponse::status) || nonce >= at_final {
+                // Mined and publishing (nextDay will show it), or a reorg could still revive it.
+                settling = true;
+                continue;
+            }
+            if matches!(r.status.as_str(), "signed" | "broadcast") {
+                dead.push((
+                    r.id,
+                    if receipt.is_some() {
+                        "failed"
+                    } else {
+                        "dropped"
+                    },
+                ));
+            }
+        }
+        Ok(if settling {
+            Attempts::Settling
+        } else {
+            Attempts::Dead(dead)
+        })
     }
 
     /// The chain already holds day `w.day`: find its `WavePublished` and adopt it if it is ours.
@@ -244,6 +360,20 @@ impl Relayer {
             }
         }
     }
+}
+
+/// Whether the recorded `publishWave` attempts of a day could still be mined.
+enum Attempts {
+    /// None can ever be mined: none was signed, or every nonce is used up at the finalized
+    /// block without publishing the day. Carries the open ones to close (`failed` when mined
+    /// and reverted, `dropped` when another transaction took the nonce).
+    Dead(Vec<(i64, &'static str)>),
+    /// One may still be mined: an open attempt (signed, broadcast or replaced) whose nonce is
+    /// unused at the latest block. The sender sees it through.
+    Open,
+    /// Every nonce is used up, but not yet at the finalized block (or a reorg took back the
+    /// block that used one).
+    Settling,
 }
 
 fn check_event(w: &Wave, e: &MoneyWave::WavePublished) -> Result<()> {

@@ -4,8 +4,9 @@
 //! 1. every `WavePublished(day)` on chain matches the stored wave (root, amount, allocation hash,
 //!    total), and every stored mined/finalized wave has its event;
 //! 2. a wave's amount equals the sum of its leaves' increments and the sum of its credits;
-//! 3. every credit that left `pending` is in exactly one wave (`relayer.wave_credits`), with the
-//!    matching `wave_day`, and no pending credit is in one;
+//! 3. the parts of every credit (`relayer.wave_credits`, M8) cover it exactly once it left
+//!    `pending`, the wave of its last part matching its `wave_day`, and fall short of it while it
+//!    is pending;
 //! 4. MoneyWave holds exactly `totalMinted − totalClaimed` PMC (M5: solvent), and `totalMinted`
 //!    equals the last published wave's total.
 
@@ -108,16 +109,17 @@ pub async fn reconcile(relayer: &Relayer) -> Result<Report> {
     }
     let bad_credits = sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!" FROM credits.credits c
-           LEFT JOIN relayer.wave_credits wc ON wc.credit_id = c.id
-           LEFT JOIN relayer.waves w ON w.day = wc.day
-           WHERE (c.state = 'pending') <> (wc.credit_id IS NULL)
-              OR (wc.credit_id IS NOT NULL AND (c.wave_day IS DISTINCT FROM w.date OR wc.amount <> c.amount))"#,
+           LEFT JOIN (SELECT credit_id, sum(amount) AS waved, max(day) AS last_day
+                      FROM relayer.wave_credits GROUP BY credit_id) p ON p.credit_id = c.id
+           LEFT JOIN relayer.waves w ON w.day = p.last_day
+           WHERE CASE WHEN c.state = 'pending' THEN COALESCE(p.waved, 0) >= c.amount
+                      ELSE p.waved IS DISTINCT FROM c.amount OR c.wave_day IS DISTINCT FROM w.date END"#,
     )
     .fetch_one(pool)
     .await?;
     if bad_credits > 0 {
         report.problems.push(format!(
-            "{bad_credits} credits are not in exactly one matching wave"
+            "{bad_credits} credits are not covered by their parts in waves as their state says"
         ));
     }
     let mw = MoneyWave::new(relayer.money_wave, provider);

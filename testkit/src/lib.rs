@@ -197,6 +197,17 @@ impl LocalChain {
     /// address) as its only minter, MoneyWave's day 0 is the UTC day of the chain's clock, and
     /// the deployer (`keys()[0]`) is the admin of both and MoneyWave's relayer and guardian.
     pub async fn deploy(&self, daily_cap_pmc: u64) -> Deployment {
+        self.deploy_with_max_supply(daily_cap_pmc, MAX_SUPPLY_PMC)
+            .await
+    }
+
+    /// [`LocalChain::deploy`] with PMC's `MAX_SUPPLY` set to `max_supply_pmc` whole PMC, for
+    /// tests that run the token to its hard cap.
+    pub async fn deploy_with_max_supply(
+        &self,
+        daily_cap_pmc: u64,
+        max_supply_pmc: u64,
+    ) -> Deployment {
         let p = &self.admin;
         let me = self.keys[0].address();
         let deployment_block = self.head().await + 1;
@@ -204,7 +215,7 @@ impl LocalChain {
         let genesis = now - now % DAY;
         let nonce = p.get_transaction_count(me).await.expect("nonce");
         let predicted_wave = me.create(nonce + 1);
-        let pmc = PMC::deploy(p, pmc_wei(MAX_SUPPLY_PMC), predicted_wave)
+        let pmc = PMC::deploy(p, pmc_wei(max_supply_pmc), predicted_wave)
             .await
             .expect("PMC deploys");
         let wave = MoneyWave::deploy(
@@ -243,7 +254,7 @@ impl LocalChain {
             donation_hub: *hub.address(),
             deployment_block,
             genesis,
-            max_supply: Some(Wei::from_pmc(MAX_SUPPLY_PMC)),
+            max_supply: Some(Wei::from_pmc(max_supply_pmc)),
             daily_cap: Some(Wei::from_pmc(daily_cap_pmc)),
         }
     }

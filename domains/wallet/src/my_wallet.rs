@@ -56,7 +56,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(my_wallet_history))
 }
 
-/// PMC credits (earned off-chain, E3) by state.
+/// PMC credits (earned off-chain, E3) by state. A credit that waves carry only in part so far
+/// (split over several days, M8) counts its parts in `in_wave` and its rest in `pending`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreditsView {
     /// Not yet in a wave.
@@ -243,11 +244,15 @@ pub struct WalletHistoryEntry {
     pub pmp_balance_after: Option<i64>,
     /// PMC only: the credited amount.
     pub pmc_amount: Option<PmcAmount>,
-    /// PMC only: pending, in_wave or claimed.
+    /// PMC only: pending, in_wave or claimed. A credit stays pending until waves carry all of
+    /// it: one larger than a day's room is split across days (M8), see `pmc_in_wave`.
     pub credit_state: Option<CreditState>,
+    /// PMC only: how much of it waves already carry: all of it once in_wave or claimed, the
+    /// parts so far while a split credit is still pending, 0 before.
+    pub pmc_in_wave: Option<PmcAmount>,
     /// PMC only: the UTC day it was earned.
     pub credit_day: Option<NaiveDate>,
-    /// PMC only: the wave it landed in.
+    /// PMC only: the wave it landed in (of its last part, when split).
     pub wave_day: Option<NaiveDate>,
     /// PMP only: the account on the other side.
     pub counter_account: Option<Account>,
@@ -286,7 +291,8 @@ pub async fn my_wallet_history(
         r#"(SELECT 'pmp' AS "currency!", p.created_at AS "created_at!", 0::SMALLINT AS "rank!",
                    lpad(p.id::TEXT, 20, '0') AS "key!",
                    t.id AS "id!", t.kind AS "kind!", p.amount AS "amount?", p.balance_after AS "balance_after?",
-                   NULL::NUMERIC AS "credit_amount?: Wei", NULL::TEXT AS "state?: CreditState",
+                   NULL::NUMERIC AS "credit_amount?: Wei", NULL::NUMERIC AS "in_wave?: Wei",
+                   NULL::TEXT AS "state?: CreditState",
                    NULL::DATE AS "day?", NULL::DATE AS "wave_day?",
                    c.kind AS "counter_kind?: AccountKind", c.reference_id AS "counter_reference?",
                    t.reference_kind AS "reference_kind!: ReferenceKind", t.reference_id AS "reference_id!"
@@ -302,7 +308,11 @@ pub async fn my_wallet_history(
             ORDER BY p.created_at DESC, p.id DESC LIMIT $5)
            UNION ALL
            (SELECT 'pmc', cr.created_at, 1::SMALLINT, cr.id::TEXT,
-                   cr.id, cr.source, NULL, NULL, cr.amount, cr.state,
+                   cr.id, cr.source, NULL, NULL, cr.amount,
+                   CASE WHEN cr.state = 'pending'
+                        THEN COALESCE((SELECT sum(wc.amount) FROM relayer.wave_credits wc WHERE wc.credit_id = cr.id), 0)
+                        ELSE cr.amount END,
+                   cr.state,
                    cr.day, cr.wave_day, NULL, NULL,
                    cr.reference_kind, cr.reference_id
             FROM credits.credits cr
@@ -336,6 +346,7 @@ pub async fn my_wallet_history(
                 pmp_balance_after: r.balance_after,
                 pmc_amount: r.credit_amount.map(PmcAmount::from),
                 credit_state: r.state,
+                pmc_in_wave: r.in_wave.map(PmcAmount::from),
                 credit_day: r.day,
                 wave_day: r.wave_day,
                 counter_account: r

@@ -11,8 +11,10 @@
 //! [`CreditError::IdempotencyConflict`]. Concurrent duplicates serialize on the key's unique
 //! index, so exactly one is written.
 //!
-//! A credit's state follows the wave: `pending` until the relayer puts it in wave d (`in_wave`,
-//! `wave_day`), `claimed` once the chain shows the claim. Those changes move no value.
+//! A credit's state follows the wave: `pending` until the relayer has put all of it in waves
+//! (`in_wave`, with the `wave_day` of its last part: a credit larger than a day's room is split
+//! across days, M8), `claimed` once the chain shows the claim. Those changes move no value
+//! ([`lifecycle`]).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::money::Wei;
@@ -249,7 +251,8 @@ pub async fn list(
         .collect())
 }
 
-/// Totals of a user's credits by state.
+/// Totals of a user's credits by state. A credit that waves carry only in part (M8) counts its
+/// parts in `in_wave` and its rest in `pending`, so the three always add up to `total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Totals {
     /// Not yet in a wave.
@@ -261,14 +264,18 @@ pub struct Totals {
     pub total: Wei,
 }
 
-/// Sums a user's credits by state.
+/// Sums a user's credits by state (see [`Totals`]).
 pub async fn totals(conn: &mut PgConnection, user_id: Uuid) -> Result<Totals> {
     let row = sqlx::query!(
-        r#"SELECT COALESCE(SUM(amount) FILTER (WHERE state = 'pending'), 0) AS "pending!: Wei",
-                  COALESCE(SUM(amount) FILTER (WHERE state = 'in_wave'), 0) AS "in_wave!: Wei",
-                  COALESCE(SUM(amount) FILTER (WHERE state = 'claimed'), 0) AS "claimed!: Wei",
+        r#"SELECT COALESCE(SUM(c.amount - COALESCE(p.waved, 0)) FILTER (WHERE c.state = 'pending'), 0) AS "pending!: Wei",
+                  COALESCE(SUM(c.amount) FILTER (WHERE c.state = 'in_wave'), 0)
+                    + COALESCE(SUM(p.waved) FILTER (WHERE c.state = 'pending'), 0) AS "in_wave!: Wei",
+                  COALESCE(SUM(c.amount) FILTER (WHERE c.state = 'claimed'), 0) AS "claimed!: Wei",
                   COALESCE((SELECT balance FROM credits.accounts WHERE kind = 'user' AND reference_id = $1), 0) AS "total!: Wei"
-           FROM credits.credits WHERE user_id = $1"#,
+           FROM credits.credits c
+           LEFT JOIN LATERAL (SELECT sum(wc.amount) AS waved FROM relayer.wave_credits wc
+                              WHERE wc.credit_id = c.id) p ON c.state = 'pending'
+           WHERE c.user_id = $1"#,
         user_id,
     )
     .fetch_one(conn)

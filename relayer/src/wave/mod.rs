@@ -1,18 +1,33 @@
-//! Building wave d (DESIGN.md M3, M4) and storing it before anything is sent.
+//! Building wave d (DESIGN.md M3, M4, M8) and storing it before anything is sent.
 //!
 //! **Which credits.** After day d ends, the candidates are the `pending` credits of day d or
 //! earlier (earlier ones were carried over) whose user has a linked wallet, in the order
-//! `(day, created_at, id)`. They are taken in that order while the running total stays within
-//! the on-chain cap for day d; the first that does not fit, and every one after it, carries to
-//! day d + 1 (no later credit overtakes an earlier one). Credits of users without a wallet are
-//! not candidates: they wait and join the first wave built after the wallet is linked. A credit
-//! goes to its user's linked wallet (`auth.wallets`, one per user), and the address it went to
-//! is recorded in `relayer.wave_credits`, whose primary key puts every credit in at most one
-//! wave; the credit turns `in_wave` with `wave_day` in the same transaction.
+//! `(day, created_at, id)`, each with what is left of it. The wave may carry at most the
+//! *limit*: the on-chain cap for day d, or PMC's remaining supply (`MAX_SUPPLY − totalSupply`)
+//! if that is less. Candidates are taken whole in that order while they fit; the first that does
+//! not fit whole is split ([`take_within_cap`]): the part that fits fills the wave, and its rest
+//! carries over to day d + 1, still first in line, with every candidate after it (no later
+//! credit overtakes an earlier one, and a wave is full whenever anything waits). A gauge
+//! (`posmul_relayer_credit_carried_wei`), a counter (`posmul_relayer_credits_split_total`) and
+//! a log line report the carry-over. Credits of users without a wallet are not candidates: they
+//! wait and join the first wave built after the wallet is linked.
+//!
+//! **Parts.** A credit goes to its user's linked wallet (`auth.wallets`, one per user); each
+//! wave's part of it, and the address it went to, is a row of `relayer.wave_credits` (primary
+//! key: credit and wave). A credit stays `pending` until its parts cover it, then turns
+//! `in_wave` with the `wave_day` of its last part, in the same transaction, through the money
+//! book (`posmul_economy::credits::lifecycle`). The database refuses parts beyond a credit, and
+//! a credit leaving `pending` without parts that cover it.
+//!
+//! **Rebuilding.** A wave stored but never published that the chain no longer allows (the cap
+//! was lowered, or the supply left is less) is rebuilt by [`rebuild`] once no transaction of it
+//! can still be mined (the decision is the publisher's, `crate::publisher`): in one transaction
+//! it is recorded in `relayer.wave_rebuilds`, its parts are given back (its credits return to
+//! `pending`), its rows deleted, and the day built again within the limit in force.
 //!
 //! **The allocation.** The cumulative entitlement of an address after wave d is its entitlement
 //! after wave d − 1 plus what wave d added; every address ever credited stays in the tree. The
-//! wave's `amount` is the sum of its credits, and `totalCumulative` (the sum of all leaves) equals
+//! wave's `amount` is the sum of its parts (`credit_count` counts them), and `totalCumulative` (the sum of all leaves) equals
 //! everything minted through day d, which MoneyWave checks on chain.
 //!
 //! **allocationHash** (canonical encoding): the leaves sorted by address ascending (byte order),
@@ -24,8 +39,9 @@
 //! **Empty days.** A day without credits still gets a wave (amount 0, the previous root, or the
 //! zero root while nothing was ever allocated).
 //!
-//! The module is split by concern: `build.rs` decides what wave d holds ([`build()`]),
-//! `store.rs` writes and reads it in PostgreSQL, `export.rs` writes its JSON dump.
+//! The module is split by concern: `build.rs` decides what wave d holds ([`build()`],
+//! [`rebuild`]), `store.rs` writes, reads and discards it in PostgreSQL, `export.rs` writes its
+//! JSON dump.
 
 mod build;
 mod export;
@@ -37,7 +53,10 @@ use posmul_core::money::Wei;
 
 use crate::{Error, Result};
 
-pub use build::{BuildParams, Candidate, allocation_hash, build, next_leaves, take_within_cap};
+pub use build::{
+    BuildParams, Candidate, Taken, allocation_hash, build, build_in, next_leaves, rebuild,
+    take_within_cap,
+};
 pub use export::{export, export_path};
 pub use store::{
     all, latest, load, load_tree, put_numeric, store_leaves, store_leaves_and_tree, store_tree,

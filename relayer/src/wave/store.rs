@@ -60,6 +60,70 @@ pub(super) async fn assign_credits(
     Ok(())
 }
 
+/// Deletes stored wave `w` (never published) so that its day can be built again, in the
+/// caller's transaction: records it in `relayer.wave_rebuilds` with what the chain allows now,
+/// closes its dead attempts (`(id, "failed" | "dropped")`), gives its parts back through the
+/// money book (its credits return to `pending`), and deletes its parts, leaves, tree and row.
+/// Returns how many credits returned to `pending`.
+pub(super) async fn discard_wave(
+    conn: &mut PgConnection,
+    w: &Wave,
+    p: &BuildParams,
+    dead_attempts: &[(i64, &'static str)],
+) -> Result<u64> {
+    let day = w.day as i64;
+    // Lock the row and make sure it is still the unpublished wave the caller looked at.
+    let status = sqlx::query_scalar!(
+        "SELECT status FROM relayer.waves WHERE day = $1 AND root = $2 FOR UPDATE",
+        day,
+        w.root.as_slice(),
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if !matches!(status.as_deref(), Some("built" | "submitted")) {
+        return Err(Error::Corrupt(format!(
+            "wave {} cannot be rebuilt: stored as {status:?}",
+            w.day
+        )));
+    }
+    sqlx::query!(
+        "INSERT INTO relayer.wave_rebuilds (day, status, amount, cap, root, allocation_hash, credit_count, built_at,
+                                            daily_cap, supply_headroom)
+         SELECT day, status, amount, cap, root, allocation_hash, credit_count, built_at, $2, $3
+         FROM relayer.waves WHERE day = $1",
+        day,
+        p.cap as _,
+        p.supply_headroom as _,
+    )
+    .execute(&mut *conn)
+    .await?;
+    for &(id, status) in dead_attempts {
+        sqlx::query!(
+            "UPDATE relayer.tx_attempts SET status = $2, error = COALESCE(error, 'the wave was rebuilt'), updated_at = now()
+             WHERE id = $1 AND kind = 'publish_wave' AND subject = $3",
+            id,
+            status,
+            day,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    let released = posmul_economy::credits::lifecycle::release_wave(conn, w.day, w.date).await?;
+    sqlx::query!("DELETE FROM relayer.wave_credits WHERE day = $1", day)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM relayer.wave_leaves WHERE day = $1", day)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM relayer.wave_trees WHERE day = $1", day)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM relayer.waves WHERE day = $1", day)
+        .execute(&mut *conn)
+        .await?;
+    Ok(released)
+}
+
 /// Stores a wave's leaves and its node array. Public for the benchmark.
 ///
 /// Both go in with `COPY … (FORMAT binary)`, streamed in 1 MiB chunks: no text formatting or

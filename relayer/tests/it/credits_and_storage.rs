@@ -296,3 +296,283 @@ async fn leaves_still_need_their_wave_and_a_wave_keeps_its_leaves(pool: PgPool) 
         .expect_err("no wave 8");
     assert_eq!(code(moved).as_deref(), Some("23503"));
 }
+
+/// A pending credit of `pmc` PMC earned on `day`, with parts `(wave day, pmc)` for `address`;
+/// it turns `in_wave` (with the date of its last part) when the parts cover it.
+async fn credit_in_parts(
+    pool: &PgPool,
+    pmc: u64,
+    day: u64,
+    parts: &[(u64, u64)],
+    address: Address,
+) -> Uuid {
+    let id = credit(pool, pmc, day, None, address).await;
+    for &(wave_day, part) in parts {
+        sqlx::query!(
+            "INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, $2, $3, $4)",
+            id,
+            wave_day as i64,
+            address.as_slice(),
+            Wei::from_pmc(part) as _,
+        )
+        .execute(pool)
+        .await
+        .expect("part");
+    }
+    if parts.iter().map(|p| p.1).sum::<u64>() == pmc {
+        let last = parts.iter().map(|p| p.0).max().expect("a part");
+        sqlx::query!(
+            "UPDATE credits.credits SET state = 'in_wave', wave_day = $2 WHERE id = $1",
+            id,
+            date(last),
+        )
+        .execute(pool)
+        .await
+        .expect("in wave");
+    }
+    id
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m8_e3_a_split_credit_is_claimed_only_once_a_claim_covers_its_last_part(pool: PgPool) {
+    let a = Address::repeat_byte(0xa1);
+    wave_row(&pool, 0, CHAIN).await;
+    wave_row(&pool, 1, CHAIN).await;
+    // 10 PMC split: 6 in wave 0, 4 in wave 1; then 3 PMC earned on day 1, in wave 1.
+    let split = credit_in_parts(&pool, 10, 0, &[(0, 6), (1, 4)], a).await;
+    let after = credit(&pool, 3, 1, Some(1), a).await;
+    assert_eq!(state(&pool, split).await.0, "in_wave");
+
+    // A claim against wave 0's root (6) pays the first part only: the credit is not claimed.
+    mirrored_claim(&pool, CHAIN, 1, a, 6, true).await;
+    assert_eq!(
+        lifecycle::mark_claimed(&pool, CHAIN).await.expect("marks"),
+        0
+    );
+    assert_eq!(state(&pool, split).await.0, "in_wave");
+
+    // 10 covers both parts; 13 covers the credit after it too.
+    mirrored_claim(&pool, CHAIN, 2, a, 10, true).await;
+    assert_eq!(
+        lifecycle::mark_claimed(&pool, CHAIN).await.expect("marks"),
+        1
+    );
+    assert_eq!(state(&pool, split).await, ("claimed".into(), true));
+    assert_eq!(state(&pool, after).await.0, "in_wave");
+    mirrored_claim(&pool, CHAIN, 3, a, 13, true).await;
+    assert_eq!(
+        lifecycle::mark_claimed(&pool, CHAIN).await.expect("marks"),
+        1
+    );
+    assert_eq!(state(&pool, after).await.0, "claimed");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m8_the_parts_of_a_credit_never_exceed_it_and_cover_it_once_it_leaves_pending(
+    pool: PgPool,
+) {
+    let a = Address::repeat_byte(0xa1);
+    wave_row(&pool, 0, CHAIN).await;
+    wave_row(&pool, 1, CHAIN).await;
+    let id = credit_in_parts(&pool, 10, 0, &[(0, 6)], a).await;
+    let part = |day: i64, pmc: u64| {
+        sqlx::query!(
+            "INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, $2, $3, $4)",
+            id,
+            day,
+            a.as_slice(),
+            Wei::from_pmc(pmc) as _,
+        )
+    };
+    let code = |e: sqlx::Error| {
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned())
+    };
+    let in_wave = || {
+        sqlx::query!(
+            "UPDATE credits.credits SET state = 'in_wave', wave_day = $2 WHERE id = $1",
+            id,
+            date(1),
+        )
+    };
+    // 6 + 5 > 10: refused. Leaving pending while 4 are still outside any wave: refused.
+    let over = part(1, 5)
+        .execute(&pool)
+        .await
+        .expect_err("over the credit");
+    assert_eq!(code(over).as_deref(), Some("23514"));
+    let early = in_wave().execute(&pool).await.expect_err("not covered");
+    assert_eq!(code(early).as_deref(), Some("23514"));
+    part(1, 4).execute(&pool).await.expect("the rest");
+    in_wave().execute(&pool).await.expect("covered");
+    // A part of a credit in a wave cannot go while the credit still says it is in one.
+    let gone = sqlx::query!(
+        "DELETE FROM relayer.wave_credits WHERE credit_id = $1 AND day = 1",
+        id
+    )
+    .execute(&pool)
+    .await
+    .expect_err("still in_wave");
+    assert_eq!(code(gone).as_deref(), Some("23514"));
+    let zero = sqlx::query!(
+        "INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, 1, $2, 0)",
+        credit(&pool, 1, 0, None, a).await,
+        a.as_slice(),
+    )
+    .execute(&pool)
+    .await
+    .expect_err("a part is positive");
+    assert_eq!(code(zero).as_deref(), Some("23514"));
+}
+
+/// One case of the database property below: credits `(earning day, wei, user)` and the caps of
+/// the first days, in wei; built in one transaction that is rolled back.
+async fn waves_in_the_database(pool: &PgPool, credits: &[(u64, u64, u8)], caps: &[u64]) {
+    use posmul_economy::{
+        credits::{CreditRequest, CreditSource},
+        ledger::{Reference, ReferenceKind},
+    };
+    let case = format!("credits {credits:?}, caps {caps:?}");
+    let mut tx = pool.begin().await.expect("tx");
+    let mut users = Vec::new();
+    for u in 0..4u8 {
+        let id = Uuid::new_v4();
+        sqlx::query!("INSERT INTO auth.users (id) VALUES ($1)", id)
+            .execute(&mut *tx)
+            .await
+            .expect("user");
+        let address = Address::repeat_byte(u + 1);
+        sqlx::query!(
+            "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+            address.as_slice(),
+            id,
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("wallet");
+        users.push(id);
+    }
+    for &(day, wei, u) in credits {
+        let id = Uuid::new_v4();
+        posmul_economy::credits::issue(
+            &mut tx,
+            CreditRequest {
+                user_id: users[usize::from(u)],
+                source: CreditSource::PredictionWin,
+                amount: Wei::from_u256(U256::from(wei)),
+                day: date(day),
+                reference: Reference {
+                    kind: ReferenceKind::Prediction,
+                    id,
+                },
+                idempotency_key: format!("case:{id}"),
+            },
+        )
+        .await
+        .expect("issued");
+    }
+    let all: u64 = credits.iter().map(|c| c.1).sum();
+    // The random caps, then days whose cap takes everything left, until every earning day ended.
+    let days = caps.len().max(3) + 1;
+    for day in 0..days as u64 {
+        let cap = caps.get(day as usize).copied().unwrap_or(all);
+        let params = wave::BuildParams {
+            day,
+            date: date(day),
+            chain_id: CHAIN,
+            money_wave: Address::ZERO,
+            cap: Wei::from_u256(U256::from(cap)),
+            supply_headroom: Wei::from_u256(U256::MAX),
+            export_dir: std::env::temp_dir(),
+        };
+        let (w, _) = wave::build_in(&mut tx, &params).await.expect("built");
+        let r = sqlx::query!(
+            r#"SELECT (SELECT COALESCE(sum(amount), 0) FROM relayer.wave_credits WHERE day = $1) AS "parts!: Wei",
+                      (SELECT COALESCE(sum(increment), 0) FROM relayer.wave_leaves WHERE day = $1) AS "leaves!: Wei",
+                      (SELECT COALESCE(sum(c.amount - COALESCE(p.waved, 0)), 0)
+                       FROM credits.credits c
+                       LEFT JOIN (SELECT credit_id, sum(amount) AS waved FROM relayer.wave_credits GROUP BY credit_id) p
+                              ON p.credit_id = c.id
+                       WHERE c.state = 'pending' AND c.day <= $2) AS "waiting!: Wei""#,
+            day as i64,
+            date(day),
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .expect("sums");
+        assert!(w.amount.as_u256() <= U256::from(cap), "{case}: day {day}");
+        assert_eq!(
+            (r.parts, r.leaves),
+            (w.amount, w.amount),
+            "{case}: day {day}"
+        );
+        // M8: a wave is full whenever something that could have joined it waits.
+        assert!(
+            r.waiting.is_zero() || w.amount.as_u256() == U256::from(cap),
+            "{case}: day {day} left {} waiting under its cap",
+            r.waiting
+        );
+    }
+    // No part of a credit is in a wave while an earlier credit that could join that wave still
+    // had something outside waves up to it (M3: none overtakes).
+    let overtakes = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM relayer.wave_credits x
+           JOIN credits.credits cx ON cx.id = x.credit_id
+           JOIN relayer.waves wx ON wx.day = x.day
+           JOIN credits.credits cy ON (cy.day, cy.created_at, cy.id) < (cx.day, cx.created_at, cx.id)
+                                  AND cy.day <= wx.date
+           WHERE cy.amount > (SELECT COALESCE(sum(y.amount), 0) FROM relayer.wave_credits y
+                              WHERE y.credit_id = cy.id AND y.day <= x.day)"#
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("order");
+    assert_eq!(overtakes, 0, "{case}");
+    // Every credit landed whole and is in_wave with the date of its last part; the waves add up
+    // to the credits; E1 holds.
+    let r = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM credits.credits c
+                   JOIN (SELECT credit_id, sum(amount) AS waved, max(day) AS last FROM relayer.wave_credits
+                         GROUP BY credit_id) p ON p.credit_id = c.id
+                   JOIN relayer.waves w ON w.day = p.last
+                   WHERE c.state = 'in_wave' AND p.waved = c.amount AND c.wave_day = w.date) AS "whole!",
+                  (SELECT COALESCE(sum(amount), 0) FROM relayer.waves) AS "waves!: Wei",
+                  (SELECT total_cumulative FROM relayer.waves ORDER BY day DESC LIMIT 1) AS "total!: Wei""#
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("totals");
+    let all = Wei::from_u256(U256::from(all));
+    assert_eq!(
+        (r.whole, r.waves, r.total),
+        (credits.len() as i64, all, all),
+        "{case}"
+    );
+    let audit = posmul_economy::credits::audit(&mut tx)
+        .await
+        .expect("audit");
+    assert!(audit.is_exact(), "{case}: {audit:?}");
+    tx.rollback().await.expect("rollback");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m3_m8_waves_built_in_the_database_respect_the_cap_keep_order_and_add_up(pool: PgPool) {
+    use proptest::{
+        collection::vec,
+        strategy::{Strategy, ValueTree},
+        test_runner::{Config, TestRunner},
+    };
+    let cases = (
+        vec((0u64..3, 1u64..400, 0u8..4), 0..14),
+        vec(0u64..600, 1..6),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    for _ in 0..runner.config().cases {
+        let (credits, caps) = cases.new_tree(&mut runner).expect("a case").current();
+        waves_in_the_database(&pool, &credits, &caps).await;
+    }
+}

@@ -4,7 +4,9 @@
 //!
 //! - `waves`: days published, proved and claimed on chain (M3, M4, M5), through crashes,
 //!   replacements and outages, and over TLS (`tls.rs`, a child module of `waves`);
+//! - `carry_over`: emission never stalls on one credit (M8): splits, carry-over, rebuilds;
 //! - `credits_and_storage`: the bookkeeping without a chain (E3, the bulk storage of a wave).
 
+mod carry_over;
 mod credits_and_storage;
 mod waves;

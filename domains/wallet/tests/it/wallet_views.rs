@@ -255,6 +255,55 @@ async fn u1_the_wallet_shows_credits_chain_balance_claimable_and_the_level(pool:
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m8_a_split_credit_shows_its_rest_pending_and_its_part_in_a_wave(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let alice = app.register_user("alice@example.org").await;
+    link(&app, &alice, ADDR).await;
+    // 300 PMC earned; wave 0 could carry only 120 of it, the rest waits for the next day.
+    credit(&app.db, alice.user_id, pmc("300"), "big").await;
+    let id = sqlx::query_scalar!("SELECT id FROM credits.credits WHERE idempotency_key = 'big'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query!(
+        "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget, root, allocation_hash, leaf_count, credit_count)
+         VALUES (0, '2026-11-26', $1, $2, 'built', $3, $3, $3, $3, $4, $4, 1, 1)",
+        CHAIN,
+        &[0xEE_u8; 20][..],
+        pmc("120") as _,
+        tx_hash(99),
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, 0, $2, $3)",
+        id,
+        bytes(ADDR),
+        pmc("120") as _,
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let (status, w) = get(&app, Some(&alice), "/v1/me/wallet").await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(w["pmc_pending"]["pmc"], "180");
+    assert_eq!(w["credits"]["pending"]["pmc"], "180");
+    assert_eq!(w["credits"]["in_wave"]["pmc"], "120");
+    assert_eq!(w["credits"]["claimed"]["pmc"], "0");
+    assert_eq!(w["credits"]["total"]["pmc"], "300");
+    let (_, h) = get(&app, Some(&alice), "/v1/me/wallet/history").await;
+    let line = &h["items"][0];
+    assert_eq!(line["currency"], "pmc", "{h}");
+    assert_eq!(line["pmc_amount"]["pmc"], "300");
+    assert_eq!(line["credit_state"], "pending");
+    assert_eq!(line["pmc_in_wave"]["pmc"], "120");
+    assert_eq!(line["wave_day"], Value::Null);
+    assert_eq!(h["items"][1]["pmc_in_wave"], Value::Null, "a PMP line");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn the_wallet_history_merges_pmp_and_pmc_page_by_page(pool: PgPool) {
     let app = spawn_app(pool).await;
     let alice = app.register_user("alice@example.org").await;
