@@ -25,7 +25,8 @@
 //! zero root while nothing was ever allocated).
 //!
 //! The module is split by concern: `build.rs` decides what wave d holds ([`build()`]),
-//! `store.rs` writes and reads it in PostgreSQL, `export.rs` writes its JSON dump.
+//! `store.rs` writes and reads it in PostgreSQL, `export.rs` writes its JSON dump (and writes
+//! it again from the stored tree whenever the file is missing, [`restore_missing`]).
 
 mod build;
 mod export;
@@ -38,7 +39,7 @@ use posmul_core::money::Wei;
 use crate::{Error, Result};
 
 pub use build::{BuildParams, Candidate, allocation_hash, build, next_leaves, take_within_cap};
-pub use export::{export, export_path};
+pub use export::{export, export_path, restore_missing};
 pub use store::{
     all, latest, load, load_tree, put_numeric, store_leaves, store_leaves_and_tree, store_tree,
 };
