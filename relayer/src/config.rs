@@ -382,9 +382,7 @@ mod tests {
         ] {
             let mut all = vec![("PRIVATE_KEY", KEY)];
             all.extend(vars);
-            let err = RelayerConfig::from_env(&env(&all))
-                .err()
-                .expect("refused");
+            let err = RelayerConfig::from_env(&env(&all)).err().expect("refused");
             assert!(err.to_string().contains(bad), "{err}");
         }
     }

@@ -25,12 +25,20 @@ pub fn chain(next_day: u64, latest_block: u64) {
 }
 
 /// Records the gas wallet's balance and whether it is below the alert threshold.
-pub fn gas_balance(wallet: alloy::primitives::Address, balance: posmul_core::money::Wei, low: bool) {
+pub fn gas_balance(
+    wallet: alloy::primitives::Address,
+    balance: posmul_core::money::Wei,
+    low: bool,
+) {
     let wallet = wallet.to_checksum(None);
     // A gauge is an f64 (some 16 significant digits): ample for an alert.
     let wei: f64 = balance.to_string().parse().unwrap_or(f64::MAX);
     metrics::gauge!("posmul_relayer_gas_balance_wei", "wallet" => wallet.clone()).set(wei);
-    metrics::gauge!("posmul_relayer_gas_balance_low", "wallet" => wallet).set(if low { 1.0 } else { 0.0 });
+    metrics::gauge!("posmul_relayer_gas_balance_low", "wallet" => wallet).set(if low {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 /// The relayer's `/readyz`: ready while it leads.

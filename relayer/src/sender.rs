@@ -285,12 +285,9 @@ impl Sender {
                         .await?;
                     let estimate = self.fees().await?;
                     let base_fee = self.base_fee().await?;
-                    let Some(fees) = within_ceiling(
-                        estimate,
-                        self.ceiling(),
-                        base_fee,
-                        self.priority_floor(),
-                    ) else {
+                    let Some(fees) =
+                        within_ceiling(estimate, self.ceiling(), base_fee, self.priority_floor())
+                    else {
                         return Err(self.held_back(
                             "transaction",
                             format!(
@@ -644,12 +641,19 @@ mod tests {
     fn a_replacement_never_passes_the_ceiling_and_is_skipped_when_it_cannot_rise_ten_percent() {
         let ceiling = fees(100, 30);
         let r = replacement(fees(60, 20), fees(1, 1), ceiling).expect("room for +12.5 %");
-        assert_eq!(r, Fees {
-            max_fee_per_gas: 67_500_000_000,
-            max_priority_fee_per_gas: 22_500_000_000
-        });
+        assert_eq!(
+            r,
+            Fees {
+                max_fee_per_gas: 67_500_000_000,
+                max_priority_fee_per_gas: 22_500_000_000
+            }
+        );
         let market = replacement(fees(60, 20), fees(400, 60), ceiling).expect("cut");
-        assert_eq!(market, fees(100, 30), "the market's estimate is cut to the ceiling");
+        assert_eq!(
+            market,
+            fees(100, 30),
+            "the market's estimate is cut to the ceiling"
+        );
         assert_eq!(
             replacement(fees(95, 20), fees(1, 1), ceiling),
             None,

@@ -1,6 +1,6 @@
 //! What `posmul-relayer status` prints: the relayer's state at one look, as JSON.
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::B256;
 use chrono::NaiveDate;
 use posmul_core::money::Wei;
 use serde::Serialize;
@@ -16,9 +16,9 @@ use crate::{
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub chain_id: u64,
-    /// The gas wallet, which signs.
-    pub relayer: Address,
-    pub money_wave: Address,
+    /// The gas wallet, which signs (EIP-55, as every address printed here).
+    pub relayer: String,
+    pub money_wave: String,
     pub gas: GasBalance,
     pub fee_ceiling: FeeCeiling,
     pub chain: Chain,
@@ -104,8 +104,8 @@ pub async fn report(relayer: &Relayer) -> Result<Report> {
     let ceiling = relayer.sender.ceiling();
     Ok(Report {
         chain_id: relayer.sender.chain_id,
-        relayer: relayer.sender.from,
-        money_wave: relayer.money_wave,
+        relayer: relayer.sender.from.to_checksum(None),
+        money_wave: relayer.money_wave.to_checksum(None),
         gas,
         fee_ceiling: FeeCeiling {
             max_fee_per_gas_wei: ceiling.max_fee_per_gas.to_string(),

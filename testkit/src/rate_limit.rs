@@ -41,9 +41,11 @@ impl RateLimitedNode {
         let counter = requests.clone();
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let (upstream, client, counter) = (upstream.clone(), client.clone(), counter.clone());
+                let (upstream, client, counter) =
+                    (upstream.clone(), client.clone(), counter.clone());
                 tokio::spawn(async move {
-                    let _ = serve(socket, &upstream, &client, &counter, refusals, retry_after).await;
+                    let _ =
+                        serve(socket, &upstream, &client, &counter, refusals, retry_after).await;
                 });
             }
         });

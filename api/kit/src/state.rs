@@ -63,9 +63,10 @@ pub async fn clock_of(setting: &ClockSetting, tls: &TlsSettings) -> anyhow::Resu
         ClockSetting::System => Ok(Clock::system()),
         ClockSetting::Chain { rpc_url, max_age } => {
             let origin = posmul_core::rpc::origin(rpc_url);
-            let provider = posmul_core::rpc::connect(rpc_url, tls, Some(std::time::Duration::from_secs(10)))
-                .await
-                .with_context(|| format!("RPC_URL {origin} cannot be reached"))?;
+            let provider =
+                posmul_core::rpc::connect(rpc_url, tls, Some(std::time::Duration::from_secs(10)))
+                    .await
+                    .with_context(|| format!("RPC_URL {origin} cannot be reached"))?;
             let clock = Clock::chain(provider, *max_age)
                 .await
                 .with_context(|| format!("the chain clock cannot read {origin}"))?;
