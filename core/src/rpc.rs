@@ -8,7 +8,8 @@
 //!
 //! Every provider also gets two transport layers:
 //! - **rate limits**: alloy's `RetryBackoffLayer` retries a request the node refused for its rate
-//!   (HTTP 429 or 503, the providers' JSON-RPC rate-limit codes) up to [`RATE_LIMIT_RETRIES`]
+//!   (HTTP 429 or 503, the providers' JSON-RPC rate-limit codes, but not a log query refused as
+//!   too large, [`is_range_error`], which the caller splits) up to [`RATE_LIMIT_RETRIES`]
 //!   times, waiting what the node asks (`Retry-After`, a `backoff_seconds` field, "try again
 //!   in …", at most 5 minutes) or [`RATE_LIMIT_BACKOFF`] without a hint. Only then does the
 //!   caller see the error (the indexer fails over to its next URL, the relayer retries its
@@ -26,7 +27,7 @@ use alloy::{
     transports::{
         RpcError, TransportError, TransportErrorKind, TransportResult,
         http::reqwest,
-        layers::RetryBackoffLayer,
+        layers::{RateLimitRetryPolicy, RetryBackoffLayer, RetryPolicy},
         utils::guess_local_url,
         ws::{WsBackend, WsConnect},
     },
@@ -48,12 +49,60 @@ pub const RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(1);
 /// it never does (the node's own answers decide the pace).
 const UNMETERED: u64 = u64::MAX;
 
-fn rate_limits() -> RetryBackoffLayer {
-    RetryBackoffLayer::new(
+fn rate_limits() -> RetryBackoffLayer<RateLimitsNotRanges> {
+    RetryBackoffLayer::new_with_policy(
         RATE_LIMIT_RETRIES,
         RATE_LIMIT_BACKOFF.as_millis() as u64,
         UNMETERED,
+        RateLimitsNotRanges,
     )
+}
+
+/// Provider error texts that mean "ask for less" (lower-cased substrings): a log query over too
+/// many blocks or results. The indexer halves its range on them.
+pub const RANGE_ERROR_TEXTS: &[&str] = &[
+    "query returned more than",
+    "block range is too large",
+    "exceed maximum block range",
+    "exceeds maximum block range",
+    "limit exceeded",
+    "response size exceeded",
+    "response size should not greater than",
+    "range too large",
+    "too many results",
+    "log response size exceeded",
+    "query timeout exceeded",
+];
+
+/// Whether a provider error message asks for a smaller log query.
+pub fn is_range_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    RANGE_ERROR_TEXTS.iter().any(|t| m.contains(t))
+}
+
+/// alloy's rate-limit policy, except for a refusal of a log query as too large: providers send
+/// some with a rate-limit code (Infura's -32005 "query returned more than 10000 results"), and
+/// asking again for the same range would only be refused again; the caller asks for less.
+#[derive(Debug, Clone, Copy)]
+struct RateLimitsNotRanges;
+
+impl RetryPolicy for RateLimitsNotRanges {
+    fn should_retry(&self, error: &TransportError) -> bool {
+        let base = RateLimitRetryPolicy::default();
+        if !base.should_retry(error) {
+            return false;
+        }
+        match error {
+            RpcError::ErrorResp(payload) => {
+                base.backoff_hint(error).is_some() || !is_range_error(&payload.message)
+            }
+            _ => true,
+        }
+    }
+
+    fn backoff_hint(&self, error: &TransportError) -> Option<Duration> {
+        RateLimitRetryPolicy::default().backoff_hint(error)
+    }
 }
 
 /// Opens a provider for `url` after checking it against the plaintext rule. `http_timeout`
