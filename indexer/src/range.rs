@@ -5,26 +5,9 @@
 //! a provider refuses it (see [`is_range_error`]) or when a response holds more than twice
 //! `LOGS_PER_REQUEST` logs, and doubles it again after two successive light responses.
 
-/// Provider error texts that mean "ask for less" (lower-cased substrings).
-pub const RANGE_ERROR_TEXTS: &[&str] = &[
-    "query returned more than",
-    "block range is too large",
-    "exceed maximum block range",
-    "exceeds maximum block range",
-    "limit exceeded",
-    "response size exceeded",
-    "response size should not greater than",
-    "range too large",
-    "too many results",
-    "log response size exceeded",
-    "query timeout exceeded",
-];
-
-/// Whether a provider error message asks for a smaller range.
-pub fn is_range_error(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    RANGE_ERROR_TEXTS.iter().any(|t| m.contains(t))
-}
+/// Provider error texts that mean "ask for less", and the test on them: shared with
+/// `posmul_core::rpc`, whose rate-limit retries leave these refusals to the caller.
+pub use posmul_core::rpc::{RANGE_ERROR_TEXTS, is_range_error};
 
 /// The current range size and the rules that change it.
 #[derive(Debug, Clone)]

@@ -4,7 +4,10 @@
 //! to the next URL and retries after a backoff, up to two rounds over all URLs. A "range too
 //! large" answer is not retried here: the caller splits the range. Providers come from
 //! `posmul_core::rpc::connect` (no fillers: the indexer only reads), so `https://` and `wss://`
-//! URLs trust the public roots and `TLS_CA_FILE`.
+//! URLs trust the public roots and `TLS_CA_FILE`, and a node's rate limit (HTTP 429,
+//! `Retry-After`) is waited out on the same URL before a failure counts here and fails over.
+//! Errors and logs name a URL by its origin (`scheme://host:port`): a provider's URL often
+//! carries an API key in its path or query.
 
 use std::{
     future::Future,
@@ -77,7 +80,7 @@ impl Rpc {
                 || url.starts_with("wss://");
             if !ok || url.parse::<reqwest::Url>().is_err() {
                 return Err(IndexerError::BadUrl {
-                    url: url.clone(),
+                    url: posmul_core::rpc::origin(url),
                     reason: "expected an http(s):// or ws(s):// URL".to_owned(),
                 });
             }
@@ -160,7 +163,8 @@ impl Rpc {
                     Err(Some(e)),
                 ),
             };
-            let url = self.endpoints[i].url.clone();
+            // Errors name the origin only: a provider's URL may carry its API key.
+            let url = posmul_core::rpc::origin(&self.endpoints[i].url);
             let err = match outcome {
                 Ok(v) => {
                     self.status.set_rpc_ok(true);

@@ -1,7 +1,13 @@
 //! The relayer itself: its database, chain, signer and lock, and the loop that runs it.
 //! What one pass publishes is [`crate::publisher`].
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use alloy::{
     eips::BlockNumberOrTag,
@@ -13,7 +19,9 @@ use alloy::{
 use chrono::NaiveDate;
 use posmul_core::{
     Clock, UtcDay,
+    config::ConfigError,
     day::SECONDS_PER_DAY,
+    deployment::Deployment,
     money::Wei,
     service::{Election, Leader},
 };
@@ -21,7 +29,7 @@ use sqlx::PgPool;
 
 use crate::{
     Error, Result,
-    config::Settings,
+    config::{RelayerConfig, Settings},
     contracts::{MoneyWave, PMC},
     failpoint::Failpoints,
     sender::Sender,
@@ -61,6 +69,51 @@ pub struct Relayer {
     pub deployment_block: u64,
     /// The relayer lock: one active instance, the others hot standbys.
     pub election: Election,
+    /// Whether the gas wallet was below `gas_balance_alert_wei` at the last look (the warning
+    /// is logged when it goes below, not at every pass).
+    gas_low: Arc<AtomicBool>,
+}
+
+/// The gas wallet at one look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct GasBalance {
+    pub balance_wei: Wei,
+    pub alert_below_wei: Wei,
+    pub low: bool,
+}
+
+/// Connects a relayer for `config` to the node behind `provider`, after checking that the
+/// node is on the chain the configuration names: `CHAIN_ID` when it is set, and the
+/// deployment file's `chainId` ([`Error::WrongChain`] otherwise; nothing is signed).
+pub async fn open(pool: PgPool, provider: DynProvider, config: &RelayerConfig) -> Result<Relayer> {
+    let rpc = provider.get_chain_id().await?;
+    if let Some(expected) = config.chain_id
+        && expected != rpc
+    {
+        return Err(Error::WrongChain {
+            rpc,
+            expected,
+            source_name: "CHAIN_ID".to_owned(),
+        });
+    }
+    let path = config.deployments_dir.join(format!("{rpc}.json"));
+    let deployment = Deployment::read(&path)?;
+    if deployment.chain_id != rpc {
+        return Err(Error::WrongChain {
+            rpc,
+            expected: deployment.chain_id,
+            source_name: format!("the deployment file {}", path.display()),
+        });
+    }
+    Relayer::new(
+        pool,
+        provider,
+        config.signer.clone(),
+        deployment.money_wave,
+        deployment.deployment_block,
+        config.settings.clone(),
+    )
+    .await
 }
 
 impl Relayer {
@@ -74,6 +127,19 @@ impl Relayer {
         settings: Settings,
     ) -> Result<Relayer> {
         let chain_id = provider.get_chain_id().await?;
+        let floor = settings
+            .priority_fee_floor_wei
+            .unwrap_or_else(|| crate::config::default_priority_floor(chain_id));
+        if settings.max_priority_fee_per_gas_wei < floor {
+            return Err(Error::Config(ConfigError::Malformed {
+                name: "MAX_PRIORITY_FEE_PER_GAS_GWEI".to_owned(),
+                value: (settings.max_priority_fee_per_gas_wei / 1_000_000_000).to_string(),
+                reason: format!(
+                    "below chain {chain_id}'s priority floor of {} gwei",
+                    floor / 1_000_000_000
+                ),
+            }));
+        }
         let mw = MoneyWave::new(money_wave, &provider);
         let genesis = mw.genesis().call().await?;
         let pmc = mw.token().call().await?;
@@ -94,6 +160,7 @@ impl Relayer {
             genesis: genesis.to::<u64>(),
             deployment_block,
             election: Election::new("relayer", LOCK_KEY),
+            gas_low: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -148,6 +215,28 @@ impl Relayer {
         })
     }
 
+    /// Reads the gas wallet's balance, sets `posmul_relayer_gas_balance_wei` and
+    /// `posmul_relayer_gas_balance_low`, and warns when the balance goes below
+    /// `gas_balance_alert_wei`.
+    pub async fn gas_balance(&self) -> Result<GasBalance> {
+        let balance = Wei::from_u256(self.provider().get_balance(self.sender.from).await?);
+        let alert = Wei::from_u256(alloy::primitives::U256::from(
+            self.sender.settings.gas_balance_alert_wei,
+        ));
+        let low = balance < alert;
+        crate::metrics::gas_balance(self.sender.from, balance, low);
+        if low && !self.gas_low.swap(true, Ordering::Relaxed) {
+            tracing::warn!(wallet = %self.sender.from, balance = %balance, alert_below = %alert, "the gas wallet is low: top it up");
+        } else if !low && self.gas_low.swap(false, Ordering::Relaxed) {
+            tracing::info!(wallet = %self.sender.from, balance = %balance, "the gas wallet is topped up");
+        }
+        Ok(GasBalance {
+            balance_wei: balance,
+            alert_below_wei: alert,
+            low,
+        })
+    }
+
     /// How many days have ended by `timestamp` (days `0..n` have).
     pub fn ended_days(&self, timestamp: u64) -> u64 {
         timestamp.saturating_sub(self.genesis) / SECONDS_PER_DAY
@@ -182,6 +271,7 @@ impl Relayer {
         let mut backoff = self.sender.settings.poll_interval;
         loop {
             let pass = async {
+                self.gas_balance().await?;
                 self.catch_up_locked().await?;
                 crate::claims::process_queue(self).await?;
                 posmul_economy::credits::lifecycle::mark_claimed(&self.pool, self.sender.chain_id)
@@ -190,6 +280,11 @@ impl Relayer {
             };
             let wait = match pass.await {
                 Ok(()) => {
+                    backoff = self.sender.settings.poll_interval;
+                    self.sender.settings.poll_interval
+                }
+                Err(Error::FeeCeiling { .. }) => {
+                    // Counted and logged where it happened; fees are not a fault to back off from.
                     backoff = self.sender.settings.poll_interval;
                     self.sender.settings.poll_interval
                 }

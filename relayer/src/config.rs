@@ -13,6 +13,9 @@
 //! | `REPLACE_AFTER_MS` | `60000` | how long a transaction may stay unmined before it is replaced |
 //! | `GAS_MARGIN_PERCENT` | `20` | added to the gas estimate |
 //! | `PRIORITY_FEE_FLOOR_GWEI` | `25` on 137 and 80002, else `0` | minimum priority fee |
+//! | `MAX_FEE_PER_GAS_GWEI` | `1000` | ceiling on a transaction's max fee per gas, replacements included; while the chain's base fee leaves no room under it, nothing is sent and the wave waits |
+//! | `MAX_PRIORITY_FEE_PER_GAS_GWEI` | `100` | ceiling on the priority fee (at least the floor) |
+//! | `GAS_BALANCE_ALERT_WEI` | `1000000000000000000` (1 POL/ETH) | below this gas-wallet balance `posmul_relayer_gas_balance_low` is 1 and a warning is logged |
 //! | `FINALITY_CONFIRMATIONS` | `64` | confirmations when the node has no `finalized` tag |
 //! | `CLAIM_BATCH_MAX` | `100` | claims per `claimMany` |
 //! | `METRICS_ADDR` | `127.0.0.1:9102` (loopback; set an address to open it) | `GET /metrics` (Prometheus), `/healthz`, `/readyz` (the indexer's default is 9101) |
@@ -23,7 +26,14 @@
 //! TLS: `RPC_URL` takes `https://` and `wss://`, `DATABASE_URL` `sslmode=require` or
 //! `verify-full` (with `sslrootcert=` or `TLS_CA_FILE`); see `posmul_core::tls`.
 //!
-//! The key is read once and kept inside the signer; it is never logged or printed.
+//! The key is read once and kept inside the signer; it is never logged or printed. On its way
+//! there the key's text and the keystore's password are `secrecy` strings (wiped when dropped,
+//! never printed), and a password file that its group or others may read (`mode & 0o077`) is
+//! refused: `chmod 600` it.
+//!
+//! The fee defaults suit Polygon PoS (a base fee of tens of gwei, hundreds at a spike): the
+//! ceiling stops a replacement loop during a fee spike from draining the gas wallet. On a
+//! chain with dearer gas, or to spend less, set them lower.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -32,6 +42,10 @@ use posmul_core::{
     config::{ConfigError, Env},
     tls::TlsSettings,
 };
+use secrecy::{ExposeSecret, SecretString};
+
+/// One gwei in wei.
+const GWEI: u128 = 1_000_000_000;
 
 /// Timing and fee settings of the sender and the loop (tests shorten them).
 #[derive(Debug, Clone)]
@@ -44,6 +58,12 @@ pub struct Settings {
     pub finality_confirmations: u64,
     pub claim_batch_max: usize,
     pub export_dir: PathBuf,
+    /// The most a transaction may offer per gas (`maxFeePerGas`), replacements included.
+    pub max_fee_per_gas_wei: u128,
+    /// The most a transaction may tip per gas (`maxPriorityFeePerGas`).
+    pub max_priority_fee_per_gas_wei: u128,
+    /// Below this gas-wallet balance the relayer warns (`posmul_relayer_gas_balance_low`).
+    pub gas_balance_alert_wei: u128,
 }
 
 impl Default for Settings {
@@ -56,6 +76,9 @@ impl Default for Settings {
             finality_confirmations: 64,
             claim_batch_max: 100,
             export_dir: PathBuf::from("waves"),
+            max_fee_per_gas_wei: 1000 * GWEI,
+            max_priority_fee_per_gas_wei: 100 * GWEI,
+            gas_balance_alert_wei: 1_000_000_000_000_000_000,
         }
     }
 }
@@ -104,11 +127,19 @@ impl RelayerConfig {
             gas_margin_percent: env.or("GAS_MARGIN_PERCENT", 20)?,
             priority_fee_floor_wei: env
                 .optional::<u128>("PRIORITY_FEE_FLOOR_GWEI")?
-                .map(|g| g.saturating_mul(1_000_000_000)),
+                .map(|g| g.saturating_mul(GWEI)),
             finality_confirmations: env.or("FINALITY_CONFIRMATIONS", 64)?,
             claim_batch_max: env.or("CLAIM_BATCH_MAX", 100)?,
             export_dir: env.or("WAVE_EXPORT_DIR", PathBuf::from("waves"))?,
+            max_fee_per_gas_wei: env
+                .or::<u128>("MAX_FEE_PER_GAS_GWEI", 1000)?
+                .saturating_mul(GWEI),
+            max_priority_fee_per_gas_wei: env
+                .or::<u128>("MAX_PRIORITY_FEE_PER_GAS_GWEI", 100)?
+                .saturating_mul(GWEI),
+            gas_balance_alert_wei: env.or("GAS_BALANCE_ALERT_WEI", 1_000_000_000_000_000_000)?,
         };
+        check_ceiling(&settings)?;
         let tls = TlsSettings::from_env(env)?;
         let rpc_url = env.or("RPC_URL", "http://127.0.0.1:8545".to_owned())?;
         tls.check_rpc_url(&rpc_url)
@@ -129,13 +160,40 @@ impl RelayerConfig {
     }
 }
 
+/// The fee ceiling must leave room for the priority floor: a tip ceiling below the floor, or a
+/// max-fee ceiling below the tip ceiling, could never send anything.
+fn check_ceiling(s: &Settings) -> Result<(), ConfigError> {
+    let gwei = |w: u128| (w / GWEI).to_string();
+    if let Some(floor) = s.priority_fee_floor_wei
+        && s.max_priority_fee_per_gas_wei < floor
+    {
+        return Err(ConfigError::Malformed {
+            name: "MAX_PRIORITY_FEE_PER_GAS_GWEI".to_owned(),
+            value: gwei(s.max_priority_fee_per_gas_wei),
+            reason: format!("below PRIORITY_FEE_FLOOR_GWEI={}", gwei(floor)),
+        });
+    }
+    if s.max_fee_per_gas_wei < s.max_priority_fee_per_gas_wei {
+        return Err(ConfigError::Malformed {
+            name: "MAX_FEE_PER_GAS_GWEI".to_owned(),
+            value: gwei(s.max_fee_per_gas_wei),
+            reason: format!(
+                "below MAX_PRIORITY_FEE_PER_GAS_GWEI={}",
+                gwei(s.max_priority_fee_per_gas_wei)
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The signer: `PRIVATE_KEY`, or `KEYSTORE_PATH` with its password in `KEYSTORE_PASSWORD_FILE`.
 /// Errors name the variable, never the key.
 pub fn signer_from_env<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
 ) -> Result<PrivateKeySigner, ConfigError> {
-    if let Some(key) = env.raw("PRIVATE_KEY") {
+    if let Some(key) = env.raw("PRIVATE_KEY").map(SecretString::from) {
         return key
+            .expose_secret()
             .trim()
             .parse::<PrivateKeySigner>()
             .map_err(|_| ConfigError::Malformed {
@@ -154,18 +212,41 @@ pub fn signer_from_env<F: Fn(&str) -> Option<String>>(
         "KEYSTORE_PASSWORD_FILE",
         "the file holding the keystore's password",
     )?;
-    let password = std::fs::read_to_string(&password_file).map_err(|e| ConfigError::Malformed {
-        name: "KEYSTORE_PASSWORD_FILE".to_owned(),
-        value: password_file.clone(),
-        reason: format!("cannot read it: {e}"),
-    })?;
-    PrivateKeySigner::decrypt_keystore(&path, password.trim_end_matches(['\n', '\r'])).map_err(
-        |e| ConfigError::Malformed {
-            name: "KEYSTORE_PATH".to_owned(),
-            value: path.clone(),
-            reason: format!("cannot decrypt the keystore: {e}"),
-        },
+    let password = read_password_file(&password_file)?;
+    PrivateKeySigner::decrypt_keystore(
+        &path,
+        password.expose_secret().trim_end_matches(['\n', '\r']),
     )
+    .map_err(|e| ConfigError::Malformed {
+        name: "KEYSTORE_PATH".to_owned(),
+        value: path.clone(),
+        reason: format!("cannot decrypt the keystore: {e}"),
+    })
+}
+
+/// Reads the keystore's password, refusing a file its group or others may read.
+fn read_password_file(path: &str) -> Result<SecretString, ConfigError> {
+    let refuse = |reason: String| ConfigError::Malformed {
+        name: "KEYSTORE_PASSWORD_FILE".to_owned(),
+        value: path.to_owned(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| refuse(format!("cannot read it: {e}")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(refuse(format!(
+                "its group or others may read it (mode {mode:o}); chmod 600 it"
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    std::fs::read_to_string(path)
+        .map(SecretString::from)
+        .map_err(|e| refuse(format!("cannot read it: {e}")))
 }
 
 #[cfg(test)]
@@ -204,6 +285,7 @@ mod tests {
         .expect("encrypt");
         let pw = dir.join("password");
         std::fs::write(&pw, "hunter2\n").expect("pw");
+        set_mode(&pw, 0o600);
         let keystore = dir.join(name);
         let from_store = signer_from_env(&env(&[
             ("KEYSTORE_PATH", keystore.to_str().expect("utf8")),
@@ -213,6 +295,96 @@ mod tests {
         assert_eq!(from_store.address(), from_key.address());
         assert!(signer_from_env(&env(&[])).is_err());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn set_mode(path: &std::path::Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    #[test]
+    fn a_keystore_password_file_readable_by_group_or_others_is_refused() {
+        let key: PrivateKeySigner = KEY.parse().expect("key");
+        let dir = std::env::temp_dir().join(format!("posmul-pwmode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (_, name) = PrivateKeySigner::encrypt_keystore(
+            &dir,
+            &mut rand_core(),
+            key.credential().to_bytes(),
+            "hunter2",
+            None,
+        )
+        .expect("encrypt");
+        let pw = dir.join("password");
+        std::fs::write(&pw, "hunter2\n").expect("pw");
+        let keystore = dir.join(name);
+        let vars = [
+            ("KEYSTORE_PATH", keystore.to_str().expect("utf8")),
+            ("KEYSTORE_PASSWORD_FILE", pw.to_str().expect("utf8")),
+        ];
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            set_mode(&pw, mode);
+            let err = signer_from_env(&env(&vars)).expect_err("a readable password file");
+            let msg = err.to_string();
+            assert!(
+                msg.contains("KEYSTORE_PASSWORD_FILE") && msg.contains("chmod 600"),
+                "{mode:o}: {msg}"
+            );
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        for mode in [0o600, 0o400] {
+            set_mode(&pw, mode);
+            assert_eq!(
+                signer_from_env(&env(&vars)).expect("owner only").address(),
+                key.address(),
+                "{mode:o}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_fee_ceiling_has_documented_defaults_and_must_leave_room_for_the_floor() {
+        let c = RelayerConfig::from_env(&env(&[("PRIVATE_KEY", KEY)])).expect("defaults");
+        assert_eq!(c.settings.max_fee_per_gas_wei, 1000 * GWEI);
+        assert_eq!(c.settings.max_priority_fee_per_gas_wei, 100 * GWEI);
+        assert_eq!(c.settings.gas_balance_alert_wei, 10u128.pow(18));
+        let set = RelayerConfig::from_env(&env(&[
+            ("PRIVATE_KEY", KEY),
+            ("MAX_FEE_PER_GAS_GWEI", "300"),
+            ("MAX_PRIORITY_FEE_PER_GAS_GWEI", "40"),
+            ("GAS_BALANCE_ALERT_WEI", "5"),
+        ]))
+        .expect("set");
+        assert_eq!(
+            (
+                set.settings.max_fee_per_gas_wei,
+                set.settings.max_priority_fee_per_gas_wei,
+                set.settings.gas_balance_alert_wei
+            ),
+            (300 * GWEI, 40 * GWEI, 5)
+        );
+        for (vars, bad) in [
+            (
+                [
+                    ("PRIORITY_FEE_FLOOR_GWEI", "25"),
+                    ("MAX_PRIORITY_FEE_PER_GAS_GWEI", "10"),
+                ],
+                "MAX_PRIORITY_FEE_PER_GAS_GWEI",
+            ),
+            (
+                [
+                    ("MAX_FEE_PER_GAS_GWEI", "5"),
+                    ("MAX_PRIORITY_FEE_PER_GAS_GWEI", "10"),
+                ],
+                "MAX_FEE_PER_GAS_GWEI",
+            ),
+        ] {
+            let mut all = vec![("PRIVATE_KEY", KEY)];
+            all.extend(vars);
+            let err = RelayerConfig::from_env(&env(&all)).err().expect("refused");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
     }
 
     fn rand_core() -> impl alloy::signers::k256::elliptic_curve::rand_core::CryptoRngCore {

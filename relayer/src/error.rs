@@ -53,6 +53,20 @@ pub enum Error {
         day: u64,
         tx: alloy::primitives::TxHash,
     },
+    /// The fee ceiling (`MAX_FEE_PER_GAS_GWEI`, `MAX_PRIORITY_FEE_PER_GAS_GWEI`) held a
+    /// transaction or a replacement back: the wave waits for lower fees.
+    #[error("the fee ceiling holds the {what} back: {detail}")]
+    FeeCeiling { what: &'static str, detail: String },
+    /// The node is on another chain than `CHAIN_ID` or the deployment file names: nothing is
+    /// signed.
+    #[error(
+        "the node at RPC_URL is on chain {rpc}, but {source_name} says {expected}; point RPC_URL at chain {expected} or fix {source_name}"
+    )]
+    WrongChain {
+        rpc: u64,
+        expected: u64,
+        source_name: String,
+    },
     /// Another instance holds the advisory lock.
     #[error("another relayer instance holds the lock")]
     Locked,

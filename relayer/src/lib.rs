@@ -14,7 +14,8 @@
 //!    `allocationHash`, all stored in PostgreSQL (`relayer.*`) *before* anything is sent, and a
 //!    JSON export in the `@openzeppelin/merkle-tree` dump format (M3, M4).
 //! 3. [`sender`]: signs locally (private key or keystore), EIP-1559 fees with a per-chain priority
-//!    floor, gas estimate plus margin, nonce from the node's `pending` count, replacement with
+//!    floor and a ceiling (`MAX_FEE_PER_GAS_GWEI`: above it nothing is sent, the wave waits),
+//!    gas estimate plus margin, nonce from the node's `pending` count, replacement with
 //!    higher fees after a wait; every attempt is recorded before it is broadcast.
 //! 4. [`publisher`]: the per-wave state machine built → submitted → mined → finalized under a
 //!    PostgreSQL advisory lock ([`app`]: the [`Relayer`] itself and its loop). A restart at any point finishes the same wave, or recognises from
@@ -27,9 +28,22 @@
 //!    covers them (E3).
 //! 6. [`reconcile`]: checks the chain against the database for every published day.
 //! 7. [`demo`]: demo mode's fast chain clock (a chain day every few minutes), for `script/dev`.
+//! 8. [`status`]: the state `posmul-relayer status` prints.
 //!
-//! The binary `posmul-relayer` (subcommands `run`, `reconcile`, `build-wave`) is a thin shell
-//! over [`Relayer`]; see [`config::RelayerConfig`] for its environment variables.
+//! **Safe to leave running.** [`app::open`] refuses to sign unless the node's chain id equals
+//! `CHAIN_ID` (when set) and the deployment file's `chainId`. `run` waits with back-off for a
+//! node that cannot be reached, at start-up as later (an RPC error only delays a wave); the
+//! provider ([`posmul_core::rpc::connect`]) honours rate limits (HTTP 429, `Retry-After`) and
+//! keeps the URL's path and query (an API key) out of errors, and logs name only
+//! `scheme://host:port`. Fees stop at a ceiling; the gas wallet's balance is a metric with a
+//! low-balance flag ([`metrics`]); a wave export missing after a crash is written again from
+//! the stored tree on the next pass. Secrets (the key's text, the keystore password) are
+//! `secrecy` strings, and a keystore password file readable by others is refused.
+//!
+//! The binary `posmul-relayer` (`run`, `reconcile`, `export-wave DAY`, `status`,
+//! `build-wave --day N`; each with `--help`) is a thin shell over [`Relayer`]: the commands that
+//! print data print only it (JSON) on stdout, logs go to stderr. See [`config::RelayerConfig`]
+//! for its environment variables.
 
 pub mod app;
 pub mod claims;
@@ -42,6 +56,7 @@ pub mod metrics;
 pub mod publisher;
 pub mod reconcile;
 pub mod sender;
+pub mod status;
 pub mod wave;
 
 pub use app::Relayer;

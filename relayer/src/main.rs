@@ -1,128 +1,218 @@
-//! `posmul-relayer`: the Money Wave relayer's command line.
+//! `posmul-relayer`: the Money Wave relayer's command line (`posmul-relayer --help`).
 //!
 //! ```text
-//! posmul-relayer run                 publish waves, send claim batches, serve /metrics (default)
-//! posmul-relayer reconcile           check chain against database; exit 1 on any problem
+//! posmul-relayer [run]               publish waves, send claim batches, serve /metrics (default)
+//! posmul-relayer reconcile           check chain against database (JSON report); exit 1 on any problem
+//! posmul-relayer export-wave DAY     print wave DAY's allocation file (@openzeppelin/merkle-tree dump)
+//! posmul-relayer status              print the relayer's state (JSON)
 //! posmul-relayer build-wave --day N  catch up to day N (build and publish every ended day ≤ N)
 //! ```
-//! Configuration: environment variables, see `posmul_relayer::config`.
+//! Configuration: environment variables, see `posmul_relayer::config`. Data goes to stdout, logs
+//! to stderr, so `posmul-relayer status | jq` works.
 
-use alloy::providers::Provider;
+use std::time::Duration;
+
 use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
 use posmul_core::{
     config::Env,
-    deployment::Deployment,
     service::{OpsListener, global_metrics, init_logging},
 };
-use posmul_relayer::{Relayer, config::RelayerConfig, reconcile};
+use posmul_relayer::{Error, Relayer, config::RelayerConfig, reconcile};
+use sqlx::PgPool;
+
+/// The Money Wave relayer: publishes each UTC day's PMC wave on MoneyWave, exactly once, and
+/// sends sponsored claims. Configured by environment variables (DATABASE_URL, RPC_URL,
+/// PRIVATE_KEY or KEYSTORE_PATH + KEYSTORE_PASSWORD_FILE, ...; see the crate's manual).
+#[derive(Debug, Parser)]
+#[command(name = "posmul-relayer", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish the wave of every ended day, send claim batches and serve /metrics, /healthz and
+    /// /readyz on METRICS_ADDR until interrupted (the default command). An unreachable node is
+    /// waited for, at start-up as later.
+    Run,
+    /// Check the chain against the database for every published day; print the report as JSON
+    /// on stdout and exit 1 when it lists a problem.
+    Reconcile,
+    /// Print wave DAY's allocation file (the @openzeppelin/merkle-tree dump, as in
+    /// WAVE_EXPORT_DIR) on stdout, rebuilt from the stored tree. Needs only the database.
+    ExportWave {
+        /// The MoneyWave day (0 = the genesis day).
+        day: u64,
+    },
+    /// Print the relayer's state as JSON on stdout: chain, gas wallet, fee ceiling, last wave
+    /// and its open transactions.
+    Status,
+    /// Build and publish every ended day up to day N (under the relayer lock), then print day
+    /// N's wave as JSON on stdout.
+    BuildWave {
+        /// The last day to publish.
+        #[arg(long)]
+        day: u64,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     init_logging("info");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = args.first().map_or("run", String::as_str);
     let config =
         RelayerConfig::from_env(&Env::process()).context("failed to read the configuration")?;
     let pool = posmul_core::db::connect_and_migrate(&config.database_url, 5, &config.tls)
         .await
         .context("failed to open the database")?;
-    let provider = posmul_core::rpc::connect(&config.rpc_url, &config.tls, None)
-        .await
-        .with_context(|| {
-            format!(
-                "failed to connect to {}",
-                posmul_core::rpc::origin(&config.rpc_url)
-            )
-        })?;
-    let chain_id = match config.chain_id {
-        Some(id) => id,
-        None => provider
-            .get_chain_id()
-            .await
-            .context("failed to read the chain id")?,
-    };
-    let deployment = Deployment::load(&config.deployments_dir, chain_id)
-        .context("failed to read the deployment")?;
-    let relayer = Relayer::new(
-        pool,
-        provider,
-        config.signer.clone(),
-        deployment.money_wave,
-        deployment.deployment_block,
-        config.settings.clone(),
-    )
-    .await
-    .context("failed to start the relayer")?;
-    match command {
-        "run" => {
-            OpsListener::bind(config.metrics_addr)
-                .await
-                .with_context(|| format!("failed to bind METRICS_ADDR {}", config.metrics_addr))?
-                .spawn(
-                    global_metrics(|b| b),
-                    posmul_relayer::metrics::readiness(relayer.election.clone()),
-                );
-            tracing::info!(?config, "relayer starting");
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            if config.demo_day.is_some() {
-                posmul_relayer::demo::check_local(relayer.provider())
-                    .await
-                    .context("DEMO_DAY_SECONDS is set")?;
-            }
-            let demo = config.demo_day.map(|day| {
-                let mut stopped = stopped.clone();
-                tokio::spawn(posmul_relayer::demo::run(
-                    relayer.provider().clone(),
-                    day,
-                    async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    },
-                ))
-            });
-            let result = relayer
-                .run(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await;
-            let _ = stop.send(true);
-            if let Some(d) = demo {
-                d.await
-                    .context("demo clock task")?
-                    .context("demo clock failed")?;
-            }
-            result.context("relayer stopped")?;
-        }
-        "reconcile" => {
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(&config, pool).await,
+        Command::Reconcile => {
+            let relayer = open(&config, pool).await?;
             let report = reconcile::reconcile(&relayer)
                 .await
                 .context("failed to reconcile")?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            print_json(&report)?;
             if !report.is_clean() {
                 bail!("{} reconciliation problems", report.problems.len());
             }
+            Ok(())
         }
-        "build-wave" => {
-            let day: u64 = match args
-                .iter()
-                .position(|a| a == "--day")
-                .and_then(|i| args.get(i + 1))
-            {
-                Some(d) => d.parse().context("--day takes a day number")?,
-                None => bail!("usage: posmul-relayer build-wave --day N"),
-            };
+        Command::ExportWave { day } => {
+            let tree = posmul_relayer::wave::load_tree(&pool, day)
+                .await
+                .context("failed to read the wave")?;
+            match tree {
+                Some(t) => {
+                    println!("{}", serde_json::to_string(&t.dump())?);
+                    Ok(())
+                }
+                None => bail!("day {day} has no stored wave with an allocation"),
+            }
+        }
+        Command::Status => {
+            let relayer = open(&config, pool).await?;
+            let report = posmul_relayer::status::report(&relayer)
+                .await
+                .context("failed to read the state")?;
+            print_json(&report)
+        }
+        Command::BuildWave { day } => {
+            let relayer = open(&config, pool).await?;
             let done = relayer.catch_up().await.context("failed to publish")?;
-            let stored = posmul_relayer::wave::load(&relayer.pool, day).await?;
-            match stored {
-                Some(w) => println!(
-                    "day {day}: {} root {} amount {} (finalized now: {done:?})",
-                    w.status.as_str(),
-                    w.root,
-                    w.amount
-                ),
+            tracing::info!(finalized = ?done, "caught up");
+            match posmul_relayer::wave::load(&relayer.pool, day).await? {
+                Some(w) => print_json(&serde_json::json!({
+                    "day": w.day,
+                    "date": w.date,
+                    "status": w.status.as_str(),
+                    "amount": w.amount,
+                    "root": w.root,
+                    "finalized_now": done,
+                })),
                 None => bail!("day {day} has not ended on chain yet (finalized now: {done:?})"),
             }
         }
-        other => bail!("unknown command {other:?}: run, reconcile or build-wave --day N"),
     }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Opens the relayer once: a one-shot command fails at once when the node cannot be reached.
+async fn open(config: &RelayerConfig, pool: PgPool) -> anyhow::Result<Relayer> {
+    let origin = posmul_core::rpc::origin(&config.rpc_url);
+    let provider = posmul_core::rpc::connect(&config.rpc_url, &config.tls, None)
+        .await
+        .with_context(|| format!("failed to connect to {origin}"))?;
+    posmul_relayer::app::open(pool, provider, config)
+        .await
+        .with_context(|| format!("failed to start the relayer on {origin}"))
+}
+
+/// Whether `e` says the node could not be reached (worth waiting for), rather than a wrong
+/// answer or a wrong set-up (worth stopping for).
+fn unreachable(e: &Error) -> bool {
+    use alloy::transports::RpcError;
+    match e {
+        Error::Rpc(RpcError::Transport(_)) => true,
+        Error::Contract(alloy::contract::Error::TransportError(RpcError::Transport(_))) => true,
+        _ => false,
+    }
+}
+
+/// Opens the relayer for `run`, waiting with back-off for a node that cannot be reached yet
+/// (`Ok(None)`: interrupted meanwhile). A node on the wrong chain, a missing deployment file or
+/// a wrong setting stops it.
+async fn open_patiently(config: &RelayerConfig, pool: &PgPool) -> anyhow::Result<Option<Relayer>> {
+    let origin = posmul_core::rpc::origin(&config.rpc_url);
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            let provider = posmul_core::rpc::connect(&config.rpc_url, &config.tls, None).await?;
+            posmul_relayer::app::open(pool.clone(), provider, config).await
+        };
+        match attempt.await {
+            Ok(r) => return Ok(Some(r)),
+            Err(e) if unreachable(&e) => {
+                tracing::warn!(rpc = %origin, error = %e, retry_in = ?backoff, "the node cannot be reached yet; waiting");
+                metrics::counter!("posmul_relayer_errors_total").increment(1);
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("failed to start the relayer on {origin}"));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(None),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+async fn run(config: &RelayerConfig, pool: PgPool) -> anyhow::Result<()> {
+    let ops = OpsListener::bind(config.metrics_addr)
+        .await
+        .with_context(|| format!("failed to bind METRICS_ADDR {}", config.metrics_addr))?;
+    let metrics = global_metrics(|b| b);
+    tracing::info!(?config, "relayer starting");
+    let Some(relayer) = open_patiently(config, &pool).await? else {
+        return Ok(());
+    };
+    ops.spawn(
+        metrics,
+        posmul_relayer::metrics::readiness(relayer.election.clone()),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    if config.demo_day.is_some() {
+        posmul_relayer::demo::check_local(relayer.provider())
+            .await
+            .context("DEMO_DAY_SECONDS is set")?;
+    }
+    let demo = config.demo_day.map(|day| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(posmul_relayer::demo::run(
+            relayer.provider().clone(),
+            day,
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ))
+    });
+    let result = relayer
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    let _ = stop.send(true);
+    if let Some(d) = demo {
+        d.await
+            .context("demo clock task")?
+            .context("demo clock failed")?;
+    }
+    result.context("relayer stopped")
 }

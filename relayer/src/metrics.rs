@@ -9,6 +9,11 @@
 //!   left waiting for the next day, in wei), counters `posmul_relayer_credits_split_total` (credits
 //!   cut in two at a wave's limit) and `posmul_relayer_waves_rebuilt_total` (stored waves the
 //!   chain no longer allowed, rebuilt);
+//! - the gas wallet: `posmul_relayer_gas_balance_wei{wallet}` (its balance, read every pass) and
+//!   `posmul_relayer_gas_balance_low{wallet}` (1 while below `GAS_BALANCE_ALERT_WEI`: alert on
+//!   it), a warning logged when it goes below;
+//! - `posmul_relayer_fee_ceiling_hits_total`: sends and replacements the fee ceiling held back
+//!   (the wave waits; see [`crate::sender`]);
 //! - reconciliation: `posmul_relayer_reconcile_problems` (0 when every check holds) and
 //!   `posmul_relayer_contract_surplus_wei` (PMC held by MoneyWave − (minted − claimed)).
 //!
@@ -21,6 +26,23 @@ use posmul_core::service::{Election, Readiness, ReadinessCheck, readiness_check}
 pub fn chain(next_day: u64, latest_block: u64) {
     metrics::gauge!("posmul_relayer_chain_next_day").set(next_day as f64);
     metrics::gauge!("posmul_relayer_chain_block").set(latest_block as f64);
+}
+
+/// Records the gas wallet's balance and whether it is below the alert threshold.
+pub fn gas_balance(
+    wallet: alloy::primitives::Address,
+    balance: posmul_core::money::Wei,
+    low: bool,
+) {
+    let wallet = wallet.to_checksum(None);
+    // A gauge is an f64 (some 16 significant digits): ample for an alert.
+    let wei: f64 = balance.to_string().parse().unwrap_or(f64::MAX);
+    metrics::gauge!("posmul_relayer_gas_balance_wei", "wallet" => wallet.clone()).set(wei);
+    metrics::gauge!("posmul_relayer_gas_balance_low", "wallet" => wallet).set(if low {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 /// The relayer's `/readyz`: ready while it leads.

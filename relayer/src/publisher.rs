@@ -63,8 +63,15 @@ impl Relayer {
         result
     }
 
-    /// [`Self::catch_up`] for a caller that holds the lock.
+    /// [`Self::catch_up`] for a caller that holds the lock. First writes again any wave export
+    /// that is missing ([`wave::restore_missing`]).
     pub async fn catch_up_locked(&self) -> Result<Vec<u64>> {
+        wave::restore_missing(
+            &self.pool,
+            &self.sender.settings.export_dir,
+            self.sender.chain_id,
+        )
+        .await?;
         let mut finalized = Vec::new();
         loop {
             let chain = self.chain_state().await?;

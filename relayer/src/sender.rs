@@ -10,6 +10,12 @@
 //! - **Replacement**: an attempt not mined within `replace_after` is re-signed with the same nonce
 //!   and both fee fields raised by 12.5 % (nodes require ≥ 10 %), or to the node's current
 //!   estimate if that is higher. A dropped transaction is rebroadcast as is.
+//! - **Ceiling**: no attempt offers more than `max_fee_per_gas_wei` / `max_priority_fee_per_gas_wei`
+//!   (an estimate above them is cut to them). While the latest base fee plus the priority floor
+//!   is above the max-fee ceiling, no new transaction is signed; when a replacement cut to the
+//!   ceiling would not be 10 % above the attempt it replaces, none is signed and the attempt
+//!   keeps waiting. Either way [`Error::FeeCeiling`] ends the pass (the loop tries again after
+//!   its poll interval), `posmul_relayer_fee_ceiling_hits_total` counts it and a warning says so.
 //! - **Record**: each signed transaction (nonce, hash, raw bytes, fees, gas) is written to
 //!   `relayer.tx_attempts` *before* it is broadcast, then updated (broadcast, mined, replaced,
 //!   failed, dropped, error). A restart resumes from these rows.
@@ -96,6 +102,37 @@ pub fn apply_floor(fees: Fees, floor: u128) -> Fees {
     }
 }
 
+/// `fees` cut to `ceiling`, field by field.
+pub fn cap(fees: Fees, ceiling: Fees) -> Fees {
+    Fees {
+        max_fee_per_gas: fees.max_fee_per_gas.min(ceiling.max_fee_per_gas),
+        max_priority_fee_per_gas: fees
+            .max_priority_fee_per_gas
+            .min(ceiling.max_priority_fee_per_gas),
+    }
+}
+
+/// The fees of a new transaction under `ceiling`: `estimate` cut to it, or `None` when the
+/// chain's `base_fee` plus the priority `floor` leave no room under the ceiling (such a
+/// transaction would wait unmined, or be refused, and then be replaced upwards).
+pub fn within_ceiling(estimate: Fees, ceiling: Fees, base_fee: u128, floor: u128) -> Option<Fees> {
+    if ceiling.max_fee_per_gas < base_fee.saturating_add(floor) {
+        return None;
+    }
+    Some(cap(estimate, ceiling))
+}
+
+/// The fees that replace `old` under `ceiling`: [`bump`] cut to the ceiling, or `None` when what
+/// the ceiling allows is not 10 % above `old` in both fields (nodes refuse such a replacement).
+pub fn replacement(old: Fees, current: Fees, ceiling: Fees) -> Option<Fees> {
+    let new = cap(bump(old, current), ceiling);
+    let enough = |new: u128, old: u128| new.saturating_mul(10) >= old.saturating_mul(11);
+    (enough(new.max_fee_per_gas, old.max_fee_per_gas)
+        && enough(new.max_priority_fee_per_gas, old.max_priority_fee_per_gas)
+        && new != old)
+        .then_some(new)
+}
+
 /// The fees of a replacement: both fields +12.5 % (rounded up), or the current estimate if higher.
 pub fn bump(old: Fees, current: Fees) -> Fees {
     let up = |v: u128| v.saturating_add(v.div_ceil(8)).max(v.saturating_add(1));
@@ -110,13 +147,42 @@ pub fn bump(old: Fees, current: Fees) -> Fees {
 }
 
 impl Sender {
+    /// The priority floor of this chain (`PRIORITY_FEE_FLOOR_GWEI` or the chain's default).
+    pub fn priority_floor(&self) -> u128 {
+        self.settings
+            .priority_fee_floor_wei
+            .unwrap_or_else(|| default_priority_floor(self.chain_id))
+    }
+
+    /// The fee ceiling (`MAX_FEE_PER_GAS_GWEI`, `MAX_PRIORITY_FEE_PER_GAS_GWEI`).
+    pub fn ceiling(&self) -> Fees {
+        Fees {
+            max_fee_per_gas: self.settings.max_fee_per_gas_wei,
+            max_priority_fee_per_gas: self.settings.max_priority_fee_per_gas_wei,
+        }
+    }
+
+    /// The latest block's base fee (0 before EIP-1559).
+    pub async fn base_fee(&self) -> Result<u128> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .ok_or_else(|| Error::Corrupt("the node has no latest block".into()))?;
+        Ok(block.header.base_fee_per_gas.map_or(0, u128::from))
+    }
+
+    /// Counts and logs a send the ceiling held back, and returns the error that ends the pass.
+    fn held_back(&self, what: &'static str, detail: String) -> Error {
+        metrics::counter!("posmul_relayer_fee_ceiling_hits_total").increment(1);
+        tracing::warn!(what, %detail, ceiling = ?self.ceiling(), "fee ceiling reached: not sending; waiting for lower fees");
+        Error::FeeCeiling { what, detail }
+    }
+
     /// The node's fee estimate with the chain's priority floor.
     pub async fn fees(&self) -> Result<Fees> {
         let est = self.provider.estimate_eip1559_fees().await?;
-        let floor = self
-            .settings
-            .priority_fee_floor_wei
-            .unwrap_or_else(|| default_priority_floor(self.chain_id));
+        let floor = self.priority_floor();
         Ok(apply_floor(
             Fees {
                 max_fee_per_gas: est.max_fee_per_gas,
@@ -217,7 +283,20 @@ impl Sender {
                         .get_transaction_count(self.from)
                         .pending()
                         .await?;
-                    let fees = self.fees().await?;
+                    let estimate = self.fees().await?;
+                    let base_fee = self.base_fee().await?;
+                    let Some(fees) =
+                        within_ceiling(estimate, self.ceiling(), base_fee, self.priority_floor())
+                    else {
+                        return Err(self.held_back(
+                            "transaction",
+                            format!(
+                                "the base fee is {base_fee} wei and the priority floor {} wei; the max fee may not pass {} wei",
+                                self.priority_floor(),
+                                self.settings.max_fee_per_gas_wei
+                            ),
+                        ));
+                    };
                     let gas = self.estimate_gas(to, &input).await?;
                     let a = self
                         .sign_and_record(pool, kind, subject, to, input.clone(), nonce, fees, gas)
@@ -236,7 +315,15 @@ impl Sender {
                         max_fee_per_gas: a.max_fee_per_gas,
                         max_priority_fee_per_gas: a.max_priority_fee_per_gas,
                     };
-                    let fees = bump(old, self.fees().await?);
+                    let Some(fees) = replacement(old, self.fees().await?, self.ceiling()) else {
+                        return Err(self.held_back(
+                            "replacement",
+                            format!(
+                                "transaction {} (max fee {} wei, priority fee {} wei) cannot be raised 10 % within the ceiling",
+                                a.tx_hash, old.max_fee_per_gas, old.max_priority_fee_per_gas
+                            ),
+                        ));
+                    };
                     tracing::warn!(tx = %a.tx_hash, nonce = a.nonce, ?fees, "not mined in time: replacing with higher fees");
                     self.failpoints.hit(Step::BeforeSign)?;
                     let new = self
@@ -519,5 +606,89 @@ mod tests {
         );
         assert_eq!(market.max_fee_per_gas, 90_000_000_000);
         assert_eq!(market.max_priority_fee_per_gas, 40_000_000_000);
+    }
+
+    const GWEI: u128 = 1_000_000_000;
+
+    fn fees(max: u128, prio: u128) -> Fees {
+        Fees {
+            max_fee_per_gas: max * GWEI,
+            max_priority_fee_per_gas: prio * GWEI,
+        }
+    }
+
+    #[test]
+    fn a_new_transaction_is_cut_to_the_ceiling_or_held_back_when_the_base_fee_leaves_no_room() {
+        let ceiling = fees(100, 30);
+        assert_eq!(
+            within_ceiling(fees(250, 40), ceiling, 60 * GWEI, 25 * GWEI),
+            Some(fees(100, 30)),
+            "an estimate above the ceiling is cut to it"
+        );
+        assert_eq!(
+            within_ceiling(fees(50, 25), ceiling, 20 * GWEI, 25 * GWEI),
+            Some(fees(50, 25))
+        );
+        assert_eq!(
+            within_ceiling(fees(250, 40), ceiling, 80 * GWEI, 25 * GWEI),
+            None,
+            "80 + 25 > 100: nothing is sent"
+        );
+        assert_eq!(within_ceiling(fees(2, 1), fees(10, 2), 50 * GWEI, 0), None);
+    }
+
+    #[test]
+    fn a_replacement_never_passes_the_ceiling_and_is_skipped_when_it_cannot_rise_ten_percent() {
+        let ceiling = fees(100, 30);
+        let r = replacement(fees(60, 20), fees(1, 1), ceiling).expect("room for +12.5 %");
+        assert_eq!(
+            r,
+            Fees {
+                max_fee_per_gas: 67_500_000_000,
+                max_priority_fee_per_gas: 22_500_000_000
+            }
+        );
+        let market = replacement(fees(60, 20), fees(400, 60), ceiling).expect("cut");
+        assert_eq!(
+            market,
+            fees(100, 30),
+            "the market's estimate is cut to the ceiling"
+        );
+        assert_eq!(
+            replacement(fees(95, 20), fees(1, 1), ceiling),
+            None,
+            "95 → 100 is not +10 %"
+        );
+        assert_eq!(replacement(fees(100, 30), fees(400, 60), ceiling), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn replacements_stay_under_the_ceiling_and_ten_percent_above_the_old_fees(
+            old_max in 0u128..10_000 * GWEI,
+            old_prio in 0u128..1_000 * GWEI,
+            cur_max in 0u128..10_000 * GWEI,
+            cur_prio in 0u128..1_000 * GWEI,
+            ceil_prio in 0u128..1_000 * GWEI,
+            ceil_extra in 0u128..10_000 * GWEI,
+        ) {
+            let old = Fees { max_fee_per_gas: old_max.max(old_prio), max_priority_fee_per_gas: old_prio };
+            let cur = Fees { max_fee_per_gas: cur_max.max(cur_prio), max_priority_fee_per_gas: cur_prio };
+            let ceiling = Fees { max_fee_per_gas: ceil_prio + ceil_extra, max_priority_fee_per_gas: ceil_prio };
+            if let Some(new) = replacement(old, cur, ceiling) {
+                proptest::prop_assert!(new.max_fee_per_gas <= ceiling.max_fee_per_gas);
+                proptest::prop_assert!(new.max_priority_fee_per_gas <= ceiling.max_priority_fee_per_gas);
+                proptest::prop_assert!(new.max_fee_per_gas * 10 >= old.max_fee_per_gas * 11);
+                proptest::prop_assert!(new.max_priority_fee_per_gas * 10 >= old.max_priority_fee_per_gas * 11);
+                proptest::prop_assert!(new.max_priority_fee_per_gas <= new.max_fee_per_gas);
+            } else {
+                // Held back only when the ceiling is what stops it.
+                let free = bump(old, cur);
+                proptest::prop_assert!(
+                    free.max_fee_per_gas > ceiling.max_fee_per_gas
+                        || free.max_priority_fee_per_gas > ceiling.max_priority_fee_per_gas
+                );
+            }
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! `deployments/<chainId>.json` for services started as child processes ([`DeploymentsDir`]).
 //! [`tls`] has what the TLS tests share: a CA and a server certificate made in the test, a
 //! TLS-terminating proxy (put in front of anvil: `https://` and `wss://`), a PostgreSQL cluster
-//! and a Redis that accept TLS only.
+//! and a Redis that accept TLS only. [`rate_limit`] has a node that answers `429 Too Many
+//! Requests` before it passes requests on to anvil.
 //!
 //! Only `[dev-dependencies]` use this crate; no production binary links it. Every helper panics
 //! with what failed: a broken fixture is the test's failure, and a `Result` would only move the
@@ -33,6 +34,7 @@ use posmul_core::{
 };
 use tokio::task::JoinHandle;
 
+pub mod rate_limit;
 pub mod tls;
 
 /// MoneyWave's day in seconds: day `d` starts at `genesis + d × DAY`.

@@ -50,3 +50,37 @@ async fn during_an_rpc_outage_readyz_is_503_and_the_indexer_catches_up_afterward
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_rate_limited_url_is_waited_out_as_it_asks_before_failing_over() {
+    use std::time::{Duration, Instant};
+
+    use posmul_indexer::{backoff::Backoff, rpc::Rpc, status::Status};
+    use posmul_testkit::rate_limit::RateLimitedNode;
+
+    let chain = LocalChain::start();
+    let limited = RateLimitedNode::start(&chain.url(), 2, Some(Duration::from_secs(1))).await;
+    let rpc = Rpc::new(
+        &[limited.url(), chain.url()],
+        Duration::from_secs(30),
+        Backoff {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(300),
+        },
+        Status::new(),
+        posmul_core::tls::TlsSettings::default(),
+    )
+    .expect("rpc");
+    let start = Instant::now();
+    assert_eq!(rpc.head().await.expect("head"), chain.head().await);
+    assert_eq!(limited.requests(), 3, "two 429s, then the answer");
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "Retry-After honoured"
+    );
+    assert_eq!(
+        rpc.active_url(),
+        limited.url(),
+        "a rate limit is not a reason to fail over"
+    );
+}

@@ -41,7 +41,8 @@
 //!
 //! The module is split by concern: `build.rs` decides what wave d holds ([`build()`],
 //! [`rebuild`]), `store.rs` writes, reads and discards it in PostgreSQL, `export.rs` writes its
-//! JSON dump.
+//! JSON dump (and writes it again from the stored tree whenever the file is missing,
+//! [`restore_missing`]).
 
 mod build;
 mod export;
@@ -57,7 +58,7 @@ pub use build::{
     BuildParams, Candidate, Taken, allocation_hash, build, build_in, next_leaves, rebuild,
     take_within_cap,
 };
-pub use export::{export, export_path};
+pub use export::{export, export_path, restore_missing};
 pub use store::{
     all, latest, load, load_tree, put_numeric, store_leaves, store_leaves_and_tree, store_tree,
 };

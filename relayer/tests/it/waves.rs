@@ -30,6 +30,11 @@ use uuid::Uuid;
 #[path = "tls.rs"]
 mod tls;
 
+/// The relayer left running: chain checks, fee ceiling, gas wallet, late or rate-limited
+/// nodes, lost exports, the binary's commands.
+#[path = "safety.rs"]
+mod safety;
+
 /// The chain of one test, and what the relayer under test needs of it.
 pub(crate) struct Chain {
     /// anvil; its account 0 deploys, administers and relays.
@@ -56,6 +61,7 @@ fn settings(export_dir: &std::path::Path) -> Settings {
         finality_confirmations: 2,
         claim_batch_max: 10,
         export_dir: export_dir.to_owned(),
+        ..Settings::default()
     }
 }
 

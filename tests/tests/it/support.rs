@@ -179,6 +179,7 @@ impl Stack {
                 finality_confirmations: 2,
                 claim_batch_max: 10,
                 export_dir: export_dir.clone(),
+                ..Settings::default()
             },
         )
         .await
