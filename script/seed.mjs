@@ -1,7 +1,8 @@
 // Seeds a running PosMul API with demo data and drives the demo economy through every state,
 // through the public HTTP API only (so the seed obeys every rule a client does; no SQL):
 //
-//   users (an admin, alice, bob) and a PMP transfer → alice links a wallet (Sign-In with
+//   users (an admin, alice, bob) who verify their e-mail from the development mailbox (so the
+//   sign-up grant is paid, E5) → alice links a wallet (Sign-In with
 //   Ethereum, signed with an anvil key) → an economy configuration (M1), which applies from the
 //   next day of the API's clock → four games timed in that clock → stakes → the first game
 //   closes and the admin settles it → PMC credits issued → the relayer puts them in a wave and
@@ -18,9 +19,11 @@
 //
 // Environment: ANVIL_JSON (default .dev/anvil.json, written by `anvil --config-out`) for the
 // key alice's wallet signs with (account ALICE_KEY_INDEX, default 5); `cast` on PATH;
-// SEED_TIMEOUT_SECONDS (default 900) bounds every wait.
+// MAILBOX_DIR (default .dev/mailbox: the API's mailbox in development, where the verification
+// links land); SEED_TIMEOUT_SECONDS (default 900) bounds every wait.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 
 const base = process.argv[2] ?? "http://127.0.0.1:8080";
 const password = "posmul-demo-password";
@@ -79,27 +82,56 @@ const clockReaches = (what, t) =>
     return c.now >= t ? c : null;
   }, 500);
 
+const mailbox = process.env.MAILBOX_DIR ?? ".dev/mailbox";
+
+/** The newest verification token the API mailed to `email` (read from the development mailbox). */
+function mailedToken(email) {
+  let names = [];
+  try {
+    names = readdirSync(mailbox).filter((n) => n.endsWith(".eml")).sort().reverse();
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    // Long lines (the link) come quoted-printable: join soft line breaks, decode "=3D".
+    const text = readFileSync(join(mailbox, name), "utf8").replace(/=\r?\n/g, "").replace(/=3D/g, "=");
+    if (!text.split(/\r?\n/).some((l) => l.toLowerCase() === `to: ${email}`)) continue;
+    const m = text.match(/verify-email\?token=([A-Za-z0-9_-]+)/);
+    if (m) return m[1];
+  }
+  return null;
+}
+
 async function user(email) {
   let r = await call("POST", "/v1/auth/register", { body: { email, password } });
   if (r.status === 409) r = await call("POST", "/v1/auth/login", { body: { email, password } });
   if (r.status >= 300) throw new Error(`${email}: ${r.status} ${JSON.stringify(r.json)}`);
-  const me = await must("GET", "/v1/me", { token: r.json.access_token });
-  return { email, token: r.json.access_token, id: me.id ?? me.user_id };
+  const token = r.json.access_token;
+  let me = await must("GET", "/v1/me", { token });
+  if (!me.email_verified) {
+    // E5: the sign-up grant is paid when the e-mail is verified. Registration mailed a link;
+    // ask for a fresh one when an earlier run's mail is gone.
+    let mailToken = r.status === 201 ? await until(`the verification mail to ${email}`, async () => mailedToken(email), 200) : null;
+    if (!mailToken) {
+      await must("POST", "/v1/me/email/verification", { token });
+      await sleep(500);
+      mailToken = await until(`the verification mail to ${email}`, async () => mailedToken(email), 200);
+    }
+    await must("POST", "/v1/auth/email/verify", { body: { token: mailToken } });
+    me = await must("GET", "/v1/me", { token });
+  }
+  return { email, token, id: me.id ?? me.user_id, grant: me.signup_grant };
 }
 
 const HOUR = 3_600_000;
 const iso = (t) => t.toISOString();
 const ceilHour = (t) => new Date(Math.ceil(t.getTime() / HOUR) * HOUR);
 
-// ── Users and a PMP transfer.
+// ── Users, each verified from the mailbox (E5: the sign-up grant is paid at verification).
 const admin = await user("admin@posmul.dev");
 const alice = await user("alice@posmul.dev");
 const bob = await user("bob@posmul.dev");
-const sent = await call("POST", "/v1/pmp/transfers", {
-  token: alice.token, key: "seed-alice-to-bob-1",
-  body: { to_user_id: bob.id, amount: 25, memo: "welcome to PosMul" },
-});
-say(`users admin, alice, bob (password "${password}"); alice -> bob 25 PMP: ${sent.status}`);
+say(`users admin, alice, bob (password "${password}"), e-mail verified; sign-up grant: ${alice.grant?.status} ${alice.grant?.amount ?? "?"} PMP each`);
 const start = await clock();
 say(`the API's clock: ${iso(start.now)} (day ${start.day}, ${start.kind} clock)`);
 

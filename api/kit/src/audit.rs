@@ -1,5 +1,6 @@
-//! The append-only audit log of security-relevant actions (U2): sign-ins, failed sign-ins,
-//! refresh-token reuse, role changes, wallet links, admin actions.
+//! The append-only audit log of security-relevant actions (U2): sign-ins, failed sign-ins and
+//! locked logins, refresh-token reuse, e-mail verification and password resets, role changes,
+//! wallet links, admin actions.
 //!
 //! Write with [`record`] inside the transaction of the action it describes (or on its own for
 //! refusals such as a failed sign-in). The table refuses UPDATE, DELETE and TRUNCATE.
@@ -22,6 +23,14 @@ pub enum Action {
     RefreshTokenReused,
     Logout,
     WalletLinked,
+    /// An e-mail address was added to an account that had none (a SIWE account, E5).
+    EmailAdded,
+    /// An account proved its e-mail address with a verification token (U2, E5).
+    EmailVerified,
+    /// A password was set with a reset token; every session of the account was revoked (U2).
+    PasswordReset,
+    /// Repeated failed sign-ins locked a login for a while (U2).
+    SignInLocked,
     RoleGranted,
     RoleRevoked,
     BootstrapAdmin,
@@ -42,6 +51,10 @@ impl Action {
             Action::RefreshTokenReused => "refresh_token_reused",
             Action::Logout => "logout",
             Action::WalletLinked => "wallet_linked",
+            Action::EmailAdded => "email_added",
+            Action::EmailVerified => "email_verified",
+            Action::PasswordReset => "password_reset",
+            Action::SignInLocked => "sign_in_locked",
             Action::RoleGranted => "role_granted",
             Action::RoleRevoked => "role_revoked",
             Action::BootstrapAdmin => "bootstrap_admin",

@@ -19,7 +19,21 @@
 //! | `CHAIN_ID` | `31337` | the EIP-4361 `Chain ID` a message must name |
 //! | `SIWE_NONCE_TTL_SECS` | `600` | lifetime of a sign-in nonce |
 //! | `SIWE_MAX_AGE_SECS` | `600` | how old `Issued At` may be |
-//! | `SIGNUP_GRANT_PMP` | `1000` | PMP granted on account creation (E2) |
+//! | `SIGNUP_GRANT_PMP` | `1000` | PMP granted once, when an account verifies its e-mail (E2, E5) |
+//! | `SIGNUP_GRANTS_PER_DAY` | `1000` | at most this many sign-up grants are paid per UTC day of the API's clock, all accounts together (E5) |
+//! | `SMTP_URL` | unset | mail through SMTP: `smtps://user:pass@host:465`, `smtp://user:pass@host:587?tls=required` (STARTTLS), or `smtp://host:port` (plain, for a relay on the same machine); TLS by rustls |
+//! | `SMTP_TIMEOUT_SECS` | `10` | one SMTP delivery's time limit |
+//! | `MAILBOX_DIR` | `.dev/mailbox` with `POSMUL_ENV=dev` | without `SMTP_URL`: each mail is written there as an `.eml` file instead of being sent; outside `POSMUL_ENV=dev` one of the two is required |
+//! | `MAIL_FROM` | `PosMul <no-reply@posmul.dev>` | the sender of the API's mail |
+//! | `WEB_URL` | `http://localhost:8080` | the web client's base URL, for the links in mail (`/verify-email?token=…`, `/reset-password?token=…`) |
+//! | `EMAIL_TOKEN_TTL_SECS` | `86400` (1 day) | lifetime of an e-mail verification token |
+//! | `PASSWORD_RESET_TTL_SECS` | `3600` | lifetime of a password reset token |
+//! | `MAILS_PER_ADDRESS_PER_HOUR` | `5` | verification and reset mails to one address (a burst of that many, then one every `60/n` minutes) |
+//! | `LOGIN_LOCK_AFTER_FAILURES` | `5` | failed password sign-ins of one login (whatever the client's address) before it is locked |
+//! | `LOGIN_LOCK_BASE_SECS` | `30` | the first lock; each further failure doubles it |
+//! | `LOGIN_LOCK_MAX_SECS` | `3600` | the longest lock |
+//! | `PASSWORD_HASH_CONCURRENCY` | the number of CPUs | argon2id hashes running at once (each holds 19 MiB) |
+//! | `PASSWORD_HASH_WAIT_MS` | `500` | how long a request waits for a hashing slot before the API answers 503 with `Retry-After` |
 //! | `ADMIN_EMAILS` | empty | emails that become admin on register/login (bootstrap) |
 //! | `BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
 //! | `REQUEST_TIMEOUT_MS` | `15000` | per-request timeout |
@@ -38,7 +52,7 @@
 //! set, `rediss://` trusts that file only (the redis client takes one root set); PostgreSQL
 //! trusts it next to the public roots.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use posmul_core::{
     config::{ConfigError, Env},
@@ -79,6 +93,23 @@ pub enum ClockSetting {
     Chain { rpc_url: String, max_age: Duration },
 }
 
+/// Where the API's mail goes (`SMTP_URL`, else `MAILBOX_DIR`; see [`crate::mail`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailSetting {
+    /// An SMTP server (the URL may hold credentials, so it never prints).
+    Smtp { url: Secret, timeout: Duration },
+    /// A folder: every mail is written there as an `.eml` file (development and tests).
+    Mailbox { dir: PathBuf },
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Secret {}
+
 /// A rate: `per_minute` requests a minute, bursting up to `per_minute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -107,6 +138,18 @@ pub struct ApiConfig {
     pub siwe_nonce_ttl: Duration,
     pub siwe_max_age: Duration,
     pub signup_grant_pmp: i64,
+    pub signup_grants_per_day: u32,
+    pub mail: MailSetting,
+    pub mail_from: String,
+    pub web_url: String,
+    pub email_token_ttl: Duration,
+    pub reset_token_ttl: Duration,
+    pub mails_per_address_per_hour: u32,
+    pub login_lock_after_failures: u32,
+    pub login_lock_base: Duration,
+    pub login_lock_max: Duration,
+    pub password_hash_concurrency: usize,
+    pub password_hash_wait: Duration,
     pub admin_emails: Vec<String>,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
@@ -193,6 +236,25 @@ impl ApiConfig {
                 });
             }
         };
+        let mail = match (env.raw("SMTP_URL"), env.raw("MAILBOX_DIR")) {
+            (Some(url), _) => MailSetting::Smtp {
+                url: Secret::new(url),
+                timeout: secs("SMTP_TIMEOUT_SECS", 10)?,
+            },
+            (None, Some(dir)) => MailSetting::Mailbox { dir: dir.into() },
+            (None, None) if dev => MailSetting::Mailbox {
+                dir: PathBuf::from(".dev/mailbox"),
+            },
+            (None, None) => {
+                // Verification and reset mail are how accounts prove themselves (U2, E5).
+                return Err(ConfigError::Missing {
+                    name: "SMTP_URL".into(),
+                    hint: "an SMTP server for verification and reset mail (or MAILBOX_DIR to \
+                           write them to a folder)",
+                });
+            }
+        };
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Ok(ApiConfig {
             addr: env.or("API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             metrics_addr: env.or("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9100)))?,
@@ -211,6 +273,18 @@ impl ApiConfig {
             siwe_nonce_ttl: secs("SIWE_NONCE_TTL_SECS", 600)?,
             siwe_max_age: secs("SIWE_MAX_AGE_SECS", 600)?,
             signup_grant_pmp: env.or("SIGNUP_GRANT_PMP", 1000)?,
+            signup_grants_per_day: env.or("SIGNUP_GRANTS_PER_DAY", 1000)?,
+            mail,
+            mail_from: env.or("MAIL_FROM", "PosMul <no-reply@posmul.dev>".to_owned())?,
+            web_url: env.or("WEB_URL", "http://localhost:8080".to_owned())?,
+            email_token_ttl: secs("EMAIL_TOKEN_TTL_SECS", 24 * 3600)?,
+            reset_token_ttl: secs("PASSWORD_RESET_TTL_SECS", 3600)?,
+            mails_per_address_per_hour: env.or("MAILS_PER_ADDRESS_PER_HOUR", 5)?,
+            login_lock_after_failures: env.or("LOGIN_LOCK_AFTER_FAILURES", 5)?,
+            login_lock_base: secs("LOGIN_LOCK_BASE_SECS", 30)?,
+            login_lock_max: secs("LOGIN_LOCK_MAX_SECS", 3600)?,
+            password_hash_concurrency: env.or("PASSWORD_HASH_CONCURRENCY", cpus)?.max(1),
+            password_hash_wait: env.millis("PASSWORD_HASH_WAIT_MS", 500)?,
             admin_emails: env
                 .list("ADMIN_EMAILS", &[])
                 .into_iter()
@@ -239,7 +313,8 @@ impl ApiConfig {
         })
     }
 
-    /// Settings for tests: port 0, the dev secret, generous rate limits, in-process limiter.
+    /// Settings for tests: port 0, the dev secret, generous rate limits, in-process limiter, a
+    /// fresh mailbox folder under the temporary directory, two hashing slots.
     pub fn for_tests(database_url: impl Into<String>) -> Self {
         ApiConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -259,6 +334,20 @@ impl ApiConfig {
             siwe_nonce_ttl: Duration::from_secs(600),
             siwe_max_age: Duration::from_secs(600),
             signup_grant_pmp: 1000,
+            signup_grants_per_day: 1000,
+            mail: MailSetting::Mailbox {
+                dir: std::env::temp_dir().join(format!("posmul-mailbox-{}", uuid::Uuid::new_v4())),
+            },
+            mail_from: "PosMul <no-reply@posmul.dev>".into(),
+            web_url: "http://localhost:8080".into(),
+            email_token_ttl: Duration::from_secs(24 * 3600),
+            reset_token_ttl: Duration::from_secs(3600),
+            mails_per_address_per_hour: 1_000_000,
+            login_lock_after_failures: 5,
+            login_lock_base: Duration::from_secs(30),
+            login_lock_max: Duration::from_secs(3600),
+            password_hash_concurrency: 2,
+            password_hash_wait: Duration::from_millis(500),
             admin_emails: vec![],
             body_limit_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
@@ -323,7 +412,13 @@ mod tests {
         let err = cfg(&[("JWT_SECRET", DEV_JWT_SECRET)]).unwrap_err();
         assert!(err.to_string().contains("development secret"), "{err}");
         assert!(cfg(&[("POSMUL_ENV", "dev"), ("JWT_SECRET", DEV_JWT_SECRET)]).is_ok());
-        assert!(cfg(&[("JWT_SECRET", &"k".repeat(32))]).is_ok());
+        assert!(
+            cfg(&[
+                ("JWT_SECRET", &"k".repeat(32)),
+                ("MAILBOX_DIR", "/var/mail/posmul")
+            ])
+            .is_ok()
+        );
     }
 
     #[test]
@@ -352,8 +447,36 @@ mod tests {
         assert_eq!(c.metrics_addr.to_string(), "127.0.0.1:9100");
         assert_eq!(c.access_ttl, Duration::from_secs(900));
         assert_eq!(c.signup_grant_pmp, 1000);
+        assert_eq!(c.signup_grants_per_day, 1000);
+        assert_eq!(
+            c.mail,
+            MailSetting::Mailbox {
+                dir: ".dev/mailbox".into()
+            }
+        );
+        assert_eq!(c.login_lock_after_failures, 5);
+        assert!(c.password_hash_concurrency >= 1);
         assert!(c.redis_url.is_none());
         assert_eq!(c.clock, ClockSetting::System);
+    }
+
+    #[test]
+    fn u2_outside_dev_mail_needs_smtp_or_a_mailbox() {
+        let secret = "k".repeat(32);
+        assert!(matches!(
+            cfg(&[("JWT_SECRET", &secret)]),
+            Err(ConfigError::Missing { .. })
+        ));
+        let c = cfg(&[
+            ("JWT_SECRET", &secret),
+            ("SMTP_URL", "smtps://u:p@mail.example.org"),
+        ])
+        .unwrap();
+        assert!(matches!(c.mail, MailSetting::Smtp { .. }));
+        assert!(
+            !format!("{c:?}").contains("u:p@"),
+            "the SMTP URL never prints"
+        );
     }
 
     #[test]

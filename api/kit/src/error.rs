@@ -61,6 +61,9 @@ pub mod kind {
     /// Retry after `retry_after` seconds.
     pub const RATE_LIMITED: &str = "rate-limited";
     pub const UNAVAILABLE: &str = "unavailable";
+    /// Too many requests need the same bounded resource (password hashing); retry after
+    /// `retry_after` seconds.
+    pub const OVERLOADED: &str = "overloaded";
     pub const INTERNAL: &str = "internal";
     /// An `Idempotency-Key` (or a business event's key) already names another request.
     pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency-key-reused";
@@ -92,6 +95,7 @@ pub mod kind {
         TIMEOUT,
         RATE_LIMITED,
         UNAVAILABLE,
+        OVERLOADED,
         INTERNAL,
         IDEMPOTENCY_KEY_REUSED,
         EMAIL_TAKEN,
@@ -175,6 +179,17 @@ pub enum ApiError {
     /// Too many requests; retry after the given whole seconds.
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Too many requests of one kind for this subject (a locked login, a mail quota): 429 with
+    /// `Retry-After` and a stable `kind` of the domain's.
+    #[error("{detail}")]
+    Throttled {
+        kind: &'static str,
+        detail: Cow<'static, str>,
+        retry_after_secs: u64,
+    },
+    /// A bounded resource (password hashing) is busy: 503 with `Retry-After`.
+    #[error("the service is busy; retry after {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     /// A dependency (database, Redis) is unavailable; the client may retry.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -264,8 +279,12 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::Absent { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } | ApiError::Throttled { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -285,8 +304,10 @@ impl ApiError {
             ApiError::NotFound(_) => kind::NOT_FOUND,
             ApiError::Conflict { kind, .. }
             | ApiError::Unprocessable { kind, .. }
-            | ApiError::Absent { kind, .. } => kind,
+            | ApiError::Absent { kind, .. }
+            | ApiError::Throttled { kind, .. } => kind,
             ApiError::RateLimited { .. } => kind::RATE_LIMITED,
+            ApiError::Overloaded { .. } => kind::OVERLOADED,
             ApiError::Unavailable(_) => kind::UNAVAILABLE,
             ApiError::Internal(_) => kind::INTERNAL,
         }
@@ -300,7 +321,11 @@ impl ApiError {
         match self {
             ApiError::Validation(errors) => p.errors = Some(errors.clone()),
             ApiError::Forbidden { required } => p.required_role = Some((*required).to_owned()),
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::Throttled {
+                retry_after_secs, ..
+            }
+            | ApiError::Overloaded { retry_after_secs } => {
                 p.retry_after = Some(*retry_after_secs);
             }
             _ => {}
@@ -363,7 +388,11 @@ impl IntoResponse for ApiError {
         }
         let mut response = problem.into_response();
         match self {
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::Throttled {
+                retry_after_secs, ..
+            }
+            | ApiError::Overloaded { retry_after_secs } => {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after_secs.max(1)),
@@ -410,7 +439,8 @@ pub struct Problem {
     /// For `forbidden`: the role the action requires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_role: Option<String>,
-    /// For `rate-limited`: seconds to wait (also in the `Retry-After` header).
+    /// For `rate-limited`, `overloaded` and other throttles: seconds to wait (also in the
+    /// `Retry-After` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
 }
@@ -577,5 +607,15 @@ mod tests {
         }
         .into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+
+    #[test]
+    fn u2_an_overloaded_problem_is_a_503_with_retry_after() {
+        let response = ApiError::Overloaded {
+            retry_after_secs: 2,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
     }
 }

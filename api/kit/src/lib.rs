@@ -15,6 +15,8 @@
 //!   JWT keys and roles.
 //! - [`client`]: who sent a request (IP, user agent, request id), for audits and limits.
 //! - [`audit`]: the append-only audit log.
+//! - [`mail`]: the API's outgoing mail, through SMTP or into a mailbox folder.
+//! - [`hashing`]: the bounded slots for password hashing (503 with `Retry-After` beyond them).
 //! - [`pagination`]: opaque cursors and [`pagination::Page`], for every list.
 //! - [`idempotency`]: `Idempotency-Key` handling for every write a client may retry.
 //! - [`rate_limit`]: per-IP and per-user GCRA limits, in Redis or in process.
@@ -36,8 +38,10 @@ pub mod config;
 pub mod display;
 pub mod economy_errors;
 pub mod error;
+pub mod hashing;
 pub mod health;
 pub mod idempotency;
+pub mod mail;
 pub mod openapi;
 pub mod pagination;
 pub mod rate_limit;

@@ -118,6 +118,24 @@ impl RateLimiter {
     pub async fn check(&self, key: &str, rate: Rate) -> Result<(), ApiError> {
         let interval_us = 60_000_000 / u64::from(rate.per_minute.max(1));
         let burst = u64::from(rate.per_minute.max(1));
+        self.gcra(key, interval_us, burst).await
+    }
+
+    /// Admits one event for `key` under a quota of `count` per `period` (a burst of `count`,
+    /// then one every `period / count`), or says how long to wait. For slow quotas such as
+    /// mails per address per hour.
+    pub async fn check_quota(
+        &self,
+        key: &str,
+        count: u32,
+        period: Duration,
+    ) -> Result<(), ApiError> {
+        let burst = u64::from(count.max(1));
+        let period_us = u64::try_from(period.as_micros()).unwrap_or(u64::MAX);
+        self.gcra(key, (period_us / burst).max(1), burst).await
+    }
+
+    async fn gcra(&self, key: &str, interval_us: u64, burst: u64) -> Result<(), ApiError> {
         let wait_us = match &self.backend {
             Backend::Local { epoch, tats } => {
                 let now = u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);

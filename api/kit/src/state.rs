@@ -1,5 +1,5 @@
 //! What every handler can reach: the pool, the configuration, the clock, the JWT keys, the rate
-//! limiter and the metrics handle.
+//! limiter, the mailer, the password-hashing slots and the metrics handle.
 
 use std::sync::Arc;
 
@@ -11,6 +11,8 @@ use sqlx::PgPool;
 use crate::{
     auth::jwt::JwtKeys,
     config::{ApiConfig, ClockSetting},
+    hashing::HashGate,
+    mail::Mailer,
     rate_limit::RateLimiter,
     telemetry,
 };
@@ -25,6 +27,10 @@ pub struct AppState {
     pub clock: Clock,
     pub jwt: Arc<JwtKeys>,
     pub limiter: Arc<RateLimiter>,
+    /// Verification and reset mail (SMTP, or the mailbox folder).
+    pub mailer: Arc<Mailer>,
+    /// The slots for password hashing (U2).
+    pub hashing: Arc<HashGate>,
     pub metrics: PrometheusHandle,
 }
 
@@ -42,7 +48,12 @@ impl AppState {
             Some(url) => RateLimiter::redis(url, &config.redis_key_prefix, &config.tls).await?,
             None => RateLimiter::in_process(),
         };
+        let mailer =
+            Mailer::new(&config.mail, &config.mail_from).context("MAIL_FROM / SMTP_URL")?;
+        let hashing = HashGate::new(config.password_hash_concurrency, config.password_hash_wait);
         Ok(AppState {
+            mailer: Arc::new(mailer),
+            hashing: Arc::new(hashing),
             jwt: Arc::new(JwtKeys::new(
                 config.jwt_secret.expose().as_bytes(),
                 config.access_ttl,

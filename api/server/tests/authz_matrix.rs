@@ -63,15 +63,24 @@ const TABLE: &[Row] = &[
     row("GET", "/v1/clock", None, [200, 200, 200, 200, 200, 200]),
     // auth: public; invalid bodies keep rows repeatable
     row("POST", "/v1/auth/register", Some(r#"{"email":"not-an-email","password":"correct horse battery"}"#), [422, 422, 422, 422, 422, 422]),
-    row("POST", "/v1/auth/login", Some(r#"{"email":"nobody@example.org","password":"wrong password!"}"#), [401, 401, 401, 401, 401, 401]),
+    // a login per principal: failures lock a login after 5 (U2)
+    row("POST", "/v1/auth/login", Some(r#"{"email":"nobody-{self}@example.org","password":"wrong password!"}"#), [401, 401, 401, 401, 401, 401]),
     row("POST", "/v1/auth/refresh", Some(r#"{"refresh_token":"not-a-token"}"#), [401, 401, 401, 401, 401, 401]),
     row("POST", "/v1/auth/logout", Some(r#"{"refresh_token":"not-a-token"}"#), [401, 204, 204, 204, 204, 204]),
     row("GET", "/v1/auth/siwe/nonce", None, [200, 200, 200, 200, 200, 200]),
     row("POST", "/v1/auth/siwe/verify", Some(r#"{"message":"hello","signature":"0x00"}"#), [422, 422, 422, 422, 422, 422]),
+    // e-mail tokens are the proof (U2, E5); a reset request answers 202 for any address
+    row("POST", "/v1/auth/email/verify", Some(r#"{"token":"not-a-token"}"#), [422, 422, 422, 422, 422, 422]),
+    row("POST", "/v1/auth/password/forgot", Some(r#"{"email":"nobody@example.org"}"#), [202, 202, 202, 202, 202, 202]),
+    row("POST", "/v1/auth/password/reset", Some(r#"{"token":"not-a-token","password":"a brand new password"}"#), [422, 422, 422, 422, 422, 422]),
     // me: any signed-in user, about themselves only
     row("GET", "/v1/me", None, [401, 200, 200, 200, 200, 200]),
     row("PATCH", "/v1/me/profile", Some(r#"{"bio":"matrix"}"#), [401, 200, 200, 200, 200, 200]),
     row("POST", "/v1/me/wallets/link", Some(r#"{"message":"hello","signature":"0x00"}"#), [401, 422, 422, 422, 422, 422]),
+    // the caller's own e-mail and grant (E5): every principal here registered with a verified e-mail
+    row("POST", "/v1/me/email", Some(r#"{"email":"matrix@example.org"}"#), [401, 409, 409, 409, 409, 409]),
+    row("POST", "/v1/me/email/verification", None, [401, 409, 409, 409, 409, 409]),
+    row("POST", "/v1/me/signup-grant", None, [401, 200, 200, 200, 200, 200]),
     // users: public profiles (no email, no wallet) for signed-in users
     row("GET", "/v1/users/{self}/profile", None, [401, 200, 200, 200, 200, 200]),
     row("GET", "/v1/users/{other}/profile", None, [401, 200, 200, 200, 200, 200]),
@@ -81,8 +90,7 @@ const TABLE: &[Row] = &[
     row("PUT", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
     row("DELETE", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
     row("PUT", "/v1/admin/users/{self}/roles/admin", None, [401, 403, 403, 403, 403, 200]),
-    // PMP ledger (E1, E2): transfers need the citizen role; history is the caller's own
-    row("POST", "/v1/pmp/transfers", Some("{}"), [401, 422, 422, 422, 422, 422]),
+    // PMP ledger (E1, E2, E5): no route moves PMP between citizens; history is the caller's own
     row("GET", "/v1/me/pmp/history", None, [401, 200, 200, 200, 200, 200]),
     // wallet views: the caller's own; explorer views are public chain data
     row("GET", "/v1/me/wallet", None, [401, 200, 200, 200, 200, 200]),

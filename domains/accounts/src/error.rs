@@ -13,6 +13,35 @@ use crate::auth::siwe::SiweError;
 pub mod kind {
     /// An admin tried to revoke their own admin role.
     pub const CANNOT_REVOKE_OWN_ADMIN: &str = "cannot-revoke-own-admin";
+    /// An e-mail token is unknown, expired, already used, or for another purpose (U2).
+    pub const EMAIL_TOKEN_REFUSED: &str = "email-token-refused";
+    /// The account's e-mail is already verified (U2).
+    pub const EMAIL_ALREADY_VERIFIED: &str = "email-already-verified";
+    /// The account has an e-mail already; only an account without one may add one (E5).
+    pub const EMAIL_ALREADY_SET: &str = "email-already-set";
+    /// The account has no e-mail to verify; add one first (E5).
+    pub const NO_EMAIL: &str = "no-email";
+    /// The sign-up grant waits for a verified e-mail (E5).
+    pub const EMAIL_NOT_VERIFIED: &str = "email-not-verified";
+    /// Today's sign-up grants are all paid; retry the next UTC day (E5).
+    pub const SIGNUP_GRANT_DAILY_LIMIT: &str = "signup-grant-daily-limit";
+    /// Too many failed sign-ins for this login: locked for a while, whatever the password (U2).
+    pub const LOGIN_LOCKED: &str = "login-locked";
+    /// Too many mails to this address for now (U2).
+    pub const MAIL_QUOTA: &str = "mail-quota";
+
+    /// Every kind above.
+    pub const ALL: &[&str] = &[
+        CANNOT_REVOKE_OWN_ADMIN,
+        EMAIL_TOKEN_REFUSED,
+        EMAIL_ALREADY_VERIFIED,
+        EMAIL_ALREADY_SET,
+        NO_EMAIL,
+        EMAIL_NOT_VERIFIED,
+        SIGNUP_GRANT_DAILY_LIMIT,
+        LOGIN_LOCKED,
+        MAIL_QUOTA,
+    ];
 }
 
 /// Why the accounts domain refused a request.
@@ -36,6 +65,26 @@ pub enum AccountsError {
     /// A Sign-In with Ethereum message or signature was refused (U2).
     #[error(transparent)]
     Siwe(#[from] SiweError),
+    /// An e-mail token (verification or reset) is unknown, expired, used or of another purpose.
+    #[error("this link is invalid, expired or already used; ask for a new one")]
+    EmailTokenRefused,
+    #[error("this account's e-mail address is already verified")]
+    EmailAlreadyVerified,
+    #[error("this account already has an e-mail address")]
+    EmailAlreadySet,
+    #[error("this account has no e-mail address; add one with POST /v1/me/email")]
+    NoEmail,
+    #[error("verify your e-mail address first (POST /v1/me/email/verification sends the link)")]
+    EmailNotVerified,
+    /// E5: the daily global limit of sign-up grants is reached.
+    #[error("today's sign-up grants are all paid; ask again after {retry_after_secs} s")]
+    SignupGrantDailyLimit { retry_after_secs: u64 },
+    /// U2: the login is locked after repeated failures; the password was not checked.
+    #[error("too many failed sign-ins for this login; retry after {retry_after_secs} s")]
+    LoginLocked { retry_after_secs: u64 },
+    /// U2: too many mails to one address.
+    #[error("too many mails to this address; retry after {retry_after_secs} s")]
+    MailQuota { retry_after_secs: u64 },
     /// Fields that do not meet the rules, each with what would be accepted.
     #[error("the request has invalid fields")]
     Invalid(Vec<FieldError>),
@@ -82,6 +131,34 @@ impl From<AccountsError> for ApiError {
             AccountsError::CannotRevokeOwnAdmin => {
                 ApiError::conflict(kind::CANNOT_REVOKE_OWN_ADMIN, e.to_string())
             }
+            AccountsError::EmailTokenRefused => {
+                ApiError::unprocessable(kind::EMAIL_TOKEN_REFUSED, e.to_string())
+            }
+            AccountsError::EmailAlreadyVerified => {
+                ApiError::conflict(kind::EMAIL_ALREADY_VERIFIED, e.to_string())
+            }
+            AccountsError::EmailAlreadySet => {
+                ApiError::conflict(kind::EMAIL_ALREADY_SET, e.to_string())
+            }
+            AccountsError::NoEmail => ApiError::conflict(kind::NO_EMAIL, e.to_string()),
+            AccountsError::EmailNotVerified => {
+                ApiError::conflict(kind::EMAIL_NOT_VERIFIED, e.to_string())
+            }
+            AccountsError::SignupGrantDailyLimit { retry_after_secs } => ApiError::Throttled {
+                kind: kind::SIGNUP_GRANT_DAILY_LIMIT,
+                detail: e.to_string().into(),
+                retry_after_secs,
+            },
+            AccountsError::LoginLocked { retry_after_secs } => ApiError::Throttled {
+                kind: kind::LOGIN_LOCKED,
+                detail: e.to_string().into(),
+                retry_after_secs,
+            },
+            AccountsError::MailQuota { retry_after_secs } => ApiError::Throttled {
+                kind: kind::MAIL_QUOTA,
+                detail: e.to_string().into(),
+                retry_after_secs,
+            },
             AccountsError::Invalid(fields) => ApiError::Validation(fields),
         }
     }
@@ -138,6 +215,48 @@ mod tests {
                 kind::CANNOT_REVOKE_OWN_ADMIN,
             ),
             (
+                AccountsError::EmailTokenRefused,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                kind::EMAIL_TOKEN_REFUSED,
+            ),
+            (
+                AccountsError::EmailAlreadyVerified,
+                StatusCode::CONFLICT,
+                kind::EMAIL_ALREADY_VERIFIED,
+            ),
+            (
+                AccountsError::EmailAlreadySet,
+                StatusCode::CONFLICT,
+                kind::EMAIL_ALREADY_SET,
+            ),
+            (AccountsError::NoEmail, StatusCode::CONFLICT, kind::NO_EMAIL),
+            (
+                AccountsError::EmailNotVerified,
+                StatusCode::CONFLICT,
+                kind::EMAIL_NOT_VERIFIED,
+            ),
+            (
+                AccountsError::SignupGrantDailyLimit {
+                    retry_after_secs: 5,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+                kind::SIGNUP_GRANT_DAILY_LIMIT,
+            ),
+            (
+                AccountsError::LoginLocked {
+                    retry_after_secs: 5,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+                kind::LOGIN_LOCKED,
+            ),
+            (
+                AccountsError::MailQuota {
+                    retry_after_secs: 5,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+                kind::MAIL_QUOTA,
+            ),
+            (
                 AccountsError::invalid("bio", "too long"),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 kit::VALIDATION_FAILED,
@@ -152,6 +271,8 @@ mod tests {
 
     #[test]
     fn domain_kinds_do_not_reuse_the_kits() {
-        assert!(!kit::ALL.contains(&kind::CANNOT_REVOKE_OWN_ADMIN));
+        for k in kind::ALL {
+            assert!(!kit::ALL.contains(k), "{k}");
+        }
     }
 }

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     audit::{self, Action, Entry},
     auth::{
+        email::{SignupGrant, signup_grant_of},
         extract::{AuthUser, RequestMeta},
         roles::{Role, load_roles},
         siwe::{self, SignedMessage},
@@ -47,8 +48,12 @@ pub struct Profile {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Me {
     pub user_id: Uuid,
-    /// `null` for accounts created by Sign-In with Ethereum.
+    /// `null` for accounts created by Sign-In with Ethereum (until they add one).
     pub email: Option<String>,
+    /// Whether the account proved it reads `email` (U2).
+    pub email_verified: bool,
+    /// The sign-up grant: paid once the e-mail is verified (E5).
+    pub signup_grant: SignupGrant,
     pub roles: Vec<Role>,
     pub profile: Profile,
     /// The linked wallet (EIP-55 checksummed), if any.
@@ -77,7 +82,7 @@ async fn load_profile(db: &sqlx::PgPool, user_id: Uuid) -> Result<Option<Profile
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<ApiJson<Me>> {
     let row = sqlx::query!(
-        r#"SELECT u.email, u.created_at, w.address AS "address?: WalletAddress" FROM auth.users u
+        r#"SELECT u.email, u.email_verified_at, u.created_at, w.address AS "address?: WalletAddress" FROM auth.users u
            LEFT JOIN auth.wallets w ON w.user_id = u.id WHERE u.id = $1"#,
         user.user_id,
     )
@@ -85,12 +90,18 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<ApiJ
     .await?
     .ok_or(AccountsError::AccountGone)?;
     let roles = load_roles(&state.db, user.user_id).await?;
+    let signup_grant = {
+        let mut conn = state.db.acquire().await?;
+        signup_grant_of(&mut conn, user.user_id).await?
+    };
     let profile = load_profile(&state.db, user.user_id)
         .await?
         .unwrap_or_default();
     Ok(ApiJson(Me {
         user_id: user.user_id,
         email: row.email,
+        email_verified: row.email_verified_at.is_some(),
+        signup_grant,
         roles: roles.to_vec(),
         profile,
         wallet: row.address,

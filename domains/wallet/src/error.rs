@@ -50,9 +50,6 @@ pub enum WalletError {
         "everything your wallets are entitled to in the published Money Waves is claimed already"
     )]
     AllClaimed,
-    /// E1: PMP goes to a registered user.
-    #[error("recipient")]
-    NoSuchRecipient,
     /// A path or field that is not a 20-byte address.
     #[error("use a 0x-prefixed 20-byte hex address")]
     InvalidAddress,
@@ -75,7 +72,6 @@ impl From<WalletError> for ApiError {
             WalletError::NotInAnyWave | WalletError::AllClaimed => {
                 ApiError::absent(kind::NOTHING_TO_CLAIM, e.to_string())
             }
-            WalletError::NoSuchRecipient => ApiError::NotFound("recipient".into()),
             WalletError::InvalidAddress => ApiError::invalid_field("address", e.to_string()),
             WalletError::InvalidEbit(_) => {
                 ApiError::invalid_field("annual_ebit_pmc", e.to_string())
@@ -117,11 +113,6 @@ mod tests {
                 WalletError::AllClaimed,
                 StatusCode::NOT_FOUND,
                 kind::NOTHING_TO_CLAIM,
-            ),
-            (
-                WalletError::NoSuchRecipient,
-                StatusCode::NOT_FOUND,
-                kit::NOT_FOUND,
             ),
             (
                 WalletError::InvalidAddress,

@@ -2,7 +2,8 @@
 //!
 //! The money book over HTTP (E1–E3, M1, M5):
 //!
-//! - [`pmp`]: a citizen's PMP history and internal transfers (`/v1/pmp/*`, `/v1/me/pmp/*`);
+//! - [`pmp`]: a citizen's PMP history (`/v1/me/pmp/history`); no route moves PMP between
+//!   citizens (E5);
 //! - [`my_wallet`]: the signed-in citizen's own wallet (`/v1/me/wallet`) and its history;
 //! - [`explorer`]: the public explorer of an address's PMC (`/v1/accounts/{address}/pmc`);
 //! - [`mirror`]: the reads of the indexer's chain mirror both views share;
@@ -20,7 +21,7 @@ pub mod mirror;
 pub mod my_wallet;
 pub mod pmp;
 
-use posmul_api_kit::{AppState, audit, auth, config, display, idempotency, pagination, state};
+use posmul_api_kit::{AppState, audit, auth, config, display, pagination, state};
 use posmul_economy::{credits, ledger};
 use utoipa_axum::router::OpenApiRouter;
 

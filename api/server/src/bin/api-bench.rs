@@ -1,4 +1,4 @@
-//! `api-bench`: the PMP ledger over HTTP against PostgreSQL's own limit (docs/DESIGN.md#e1, the ledger at the database's limit).
+//! `api-bench`: the PMP ledger over HTTP against PostgreSQL's own limit (docs/DESIGN.md#e1, the ledger at the database's limit), through its ledger-writing routes: stakes and withdrawals (E2).
 //!
 //! ```text
 //! cargo run --release -p posmul-api --bin api-bench
@@ -7,20 +7,23 @@
 //! In one run, against the PostgreSQL of `DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; only its server is used):
 //! 1. creates a fresh database `posmul_bench_<pid>`, migrates it, serves the whole API (every
-//!    layer) in-process on a free port, and registers `BENCH_USERS` citizens;
-//! 2. runs `BENCH_CLIENTS` concurrent clients for `BENCH_SECONDS`, each sending
-//!    `POST /v1/pmp/transfers` (1 PMP to a random other citizen, a fresh `Idempotency-Key` each,
-//!    bearer-authenticated): transfers/s, p50, p99;
+//!    layer) in-process on a free port, registers and verifies `BENCH_USERS` citizens (the
+//!    sign-up grant is their PMP) and a moderator who creates `BENCH_GAMES` games;
+//! 2. runs `BENCH_CLIENTS` concurrent clients for `BENCH_SECONDS`, each sending stake +
+//!    withdraw pairs (`POST /v1/predictions/games/{id}/stakes` of 1 PMP on a random game with a
+//!    fresh `Idempotency-Key`, then `POST /v1/predictions/predictions/{id}/withdraw`,
+//!    bearer-authenticated): two ledger-writing requests a pair, each a transaction that moves
+//!    PMP (E2: PMP moves only into and out of stakes); ledger writes/s, p50 and p99 of a pair;
 //! 3. the same clients against `GET /v1/me/wallet`, then against a trivial axum handler on the
 //!    same machine: requests/s, p50, p99;
 //! 4. drops the API's pool and database, then runs pgbench's built-in tpcb-like script with the
 //!    same client count (`pgbench -i -s BENCH_PGBENCH_SCALE` into a scratch database, then
-//!    `pgbench -c <clients> -j 2 -T <seconds>`), and prints the ratio transfers/s ÷ pgbench tps
-//!    (goal ≥ 0.5).
+//!    `pgbench -c <clients> -j 2 -T <seconds>`), and prints the ratio ledger writes/s ÷ pgbench
+//!    tps (goal ≥ 0.5).
 //!
 //! Variables: `BENCH_CLIENTS` (64), `BENCH_SECONDS` (15), `BENCH_READ_SECONDS` (5),
-//! `BENCH_USERS` (64), `BENCH_POOL` (API pool size, 32), `BENCH_PGBENCH_SCALE` (16),
-//! `PGBENCH` (the pgbench binary, `pgbench`).
+//! `BENCH_USERS` (64), `BENCH_GAMES` (64), `BENCH_POOL` (API pool size, 32),
+//! `BENCH_PGBENCH_SCALE` (16), `PGBENCH` (the pgbench binary, `pgbench`).
 
 mod bench;
 
@@ -28,12 +31,12 @@ use std::{process::Command, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, bail};
 use axum::{Router, routing::get};
-use bench::{create_database, drop_database, load, register, succeeded};
+use bench::{create_database, create_game, drop_database, load, load_timed, register, succeeded};
 use posmul_api::Application;
 use posmul_api_kit::ApiConfig;
 use posmul_core::config::Env;
 use rand::{Rng, rngs::StdRng};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -43,6 +46,7 @@ struct Settings {
     seconds: u64,
     read_seconds: u64,
     users: usize,
+    games: usize,
     pool: u32,
     pgbench_scale: u32,
     pgbench: String,
@@ -57,6 +61,7 @@ impl Settings {
             seconds: env.or("BENCH_SECONDS", 15)?,
             read_seconds: env.or("BENCH_READ_SECONDS", 5)?,
             users: env.or("BENCH_USERS", 64)?,
+            games: env.or("BENCH_GAMES", 64)?,
             pool: env.or("BENCH_POOL", 32)?,
             pgbench_scale: env.or("BENCH_PGBENCH_SCALE", 16)?,
             pgbench: env.raw("PGBENCH").unwrap_or_else(|| "pgbench".into()),
@@ -71,13 +76,13 @@ impl Settings {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let s = Settings::from_env()?;
-    if s.users < 2 || s.clients == 0 {
-        bail!("BENCH_USERS must be at least 2 and BENCH_CLIENTS at least 1");
+    if s.users < 2 || s.clients == 0 || s.games == 0 {
+        bail!("BENCH_USERS must be at least 2, BENCH_CLIENTS and BENCH_GAMES at least 1");
     }
     let db_name = format!("posmul_bench_{}", std::process::id());
     let scratch = format!("posmul_pgbench_{}", std::process::id());
     println!(
-        "api-bench: {} clients, {} s transfers, {} s reads, {} users; PostgreSQL at {}",
+        "api-bench: {} clients, {} s stake + withdraw pairs, {} s reads, {} users; PostgreSQL at {}",
         s.clients,
         s.seconds,
         s.read_seconds,
@@ -100,43 +105,85 @@ async fn run(s: &Settings, db_name: &str, scratch: &str) -> anyhow::Result<()> {
 
     let mut config = ApiConfig::for_tests(s.url(db_name));
     config.signup_grant_pmp = 1_000_000_000;
+    config.signup_grants_per_day = u32::MAX;
     let app = Application::build_with_pool(config, pool.clone()).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
+    let mailbox = app
+        .state()
+        .mailer
+        .mailbox_dir()
+        .context("the bench mails to a folder")?
+        .to_path_buf();
     let server = tokio::spawn(app.run_until(std::future::pending()));
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(s.clients)
         .build()
         .context("failed to build the HTTP client")?;
-    let users = Arc::new(register(&client, &base, s.users).await?);
+    let mut users = register(&client, &base, &mailbox, s.users + 1).await?;
+    let (moderator, moderator_token) = users.pop().context("no moderator")?;
+    sqlx::query("INSERT INTO auth.user_roles (user_id, role) VALUES ($1, 'moderator')")
+        .bind(moderator)
+        .execute(&pool)
+        .await
+        .context("failed to make the moderator")?;
+    let starts = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let mut games = Vec::with_capacity(s.games);
+    for i in 0..s.games {
+        games.push(create_game(&client, &base, &moderator_token, i, starts).await?);
+    }
+    let games = Arc::new(games);
+    let users = Arc::new(users);
+    tokio::time::sleep(
+        (starts - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(200),
+    )
+    .await;
     println!(
-        "registered {} citizens; sending PMP for {} s …",
+        "registered {} citizens, {} games open; stake + withdraw pairs for {} s …",
         users.len(),
+        games.len(),
         s.seconds
     );
 
-    let transfers = load(s.clients, Duration::from_secs(s.seconds), {
-        let (client, base, users) = (client.clone(), base.clone(), Arc::clone(&users));
+    // PMP moves only into and out of stakes (E2): a stake and its withdrawal are the API's
+    // ledger-writing requests; the pair's latency is recorded.
+    let pairs = load_timed(s.clients, Duration::from_secs(s.seconds), {
+        let (client, base, users, games) = (
+            client.clone(),
+            base.clone(),
+            Arc::clone(&users),
+            Arc::clone(&games),
+        );
         move |worker, rng: &mut StdRng| {
             let (client, base, users) = (client.clone(), base.clone(), Arc::clone(&users));
-            let from = worker % users.len();
-            let mut to = rng.random_range(0..users.len() - 1);
-            if to >= from {
-                to += 1;
-            }
+            let game = games[rng.random_range(0..games.len())];
             async move {
+                let start = std::time::Instant::now();
+                let token = &users[worker % users.len()].1;
                 let res = client
-                    .post(format!("{base}/v1/pmp/transfers"))
-                    .bearer_auth(&users[from].1)
+                    .post(format!("{base}/v1/predictions/games/{game}/stakes"))
+                    .bearer_auth(token)
                     .header("Idempotency-Key", Uuid::new_v4().to_string())
-                    .json(&json!({ "to_user_id": users[to].0, "amount": 1 }))
+                    .json(&json!({ "option": worker % 2, "amount": 1 }))
+                    .send()
+                    .await
+                    .ok()?;
+                if res.status() != 201 {
+                    return None;
+                }
+                let placed: Value = res.json().await.ok()?;
+                let id = placed["id"].as_str()?.to_owned();
+                let res = client
+                    .post(format!("{base}/v1/predictions/predictions/{id}/withdraw"))
+                    .bearer_auth(token)
                     .send()
                     .await;
-                succeeded(res, 201).await
+                succeeded(res, 200).await.then(|| start.elapsed())
             }
         }
     })
     .await;
+    let writes_per_sec = 2.0 * pairs.rate();
 
     println!(
         "reading wallets, then a trivial handler, {} s each …",
@@ -192,12 +239,16 @@ async fn run(s: &Settings, db_name: &str, scratch: &str) -> anyhow::Result<()> {
     drop_database(&s.server_url, db_name).await?;
 
     println!();
-    println!("{}", transfers.line("POST /v1/pmp/transfers"));
+    println!("{}", pairs.line("stake + withdraw (pairs)"));
+    println!(
+        "{:<34} {:>10.0}/s",
+        "ledger writes (2 a pair)", writes_per_sec
+    );
     println!("{}", wallet.line("GET /v1/me/wallet"));
     println!("{}", trivial.line("GET / (trivial axum handler)"));
     println!(
-        "ledger audit after the run: exact ({} transfers written)",
-        transfers.ok
+        "ledger audit after the run: exact ({} stake + withdraw pairs written)",
+        pairs.ok
     );
     println!();
 
@@ -206,19 +257,18 @@ async fn run(s: &Settings, db_name: &str, scratch: &str) -> anyhow::Result<()> {
         s.pgbench_scale, s.clients, s.seconds
     );
     let pgbench = pgbench(s, scratch).await?;
-    let ratio = transfers.rate() / pgbench.tps;
+    let ratio = writes_per_sec / pgbench.tps;
     println!(
         "{:<34} {:>10.0}/s   avg {:>7.2} ms   (pgbench -c {} -j 2 -T {}, scale {})",
         "pgbench tpcb-like", pgbench.tps, pgbench.latency_ms, s.clients, s.seconds, s.pgbench_scale
     );
     println!(
         "{:<34} {:>10.0}/s",
-        "POST /v1/pmp/transfers",
-        transfers.rate()
+        "ledger writes (stake, withdraw)", writes_per_sec
     );
     println!(
         "{:<34} {:>10.2}    (goal >= 0.5)",
-        "ratio transfers/s ÷ pgbench tps", ratio
+        "ratio ledger writes/s ÷ pgbench tps", ratio
     );
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `stakes-bench`: prediction stakes over HTTP on one hot game and spread over 1,000 games,
-//! beside the PMP ledger baseline, in one run.
+//! in one run.
 //!
 //! ```text
 //! cargo run --release -p posmul-api --bin stakes-bench
@@ -9,18 +9,17 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`; only its server is used), it creates a fresh
 //! database `posmul_stakes_bench_<pid>`, migrates it, serves the whole API (every layer) in
 //! process on a free port with its rate limits raised out of the way (1,000,000 requests a
-//! second per IP and per user), registers `BENCH_USERS` citizens with a large PMP grant and a
-//! moderator, and has the moderator create one hot game and `BENCH_GAMES` other games that start
-//! two seconds later (it waits for them to be ACTIVE). Then `BENCH_CLIENTS` concurrent clients,
-//! each signed in as its own citizen, run four phases of `BENCH_SECONDS` each:
+//! second per IP and per user), registers and verifies `BENCH_USERS` citizens with a large PMP
+//! grant and a moderator, and has the moderator create one hot game and `BENCH_GAMES` other
+//! games that start two seconds later (it waits for them to be ACTIVE). Then `BENCH_CLIENTS`
+//! concurrent clients, each signed in as its own citizen, run three phases of `BENCH_SECONDS`
+//! each (`api-bench` measures the ledger against pgbench):
 //!
-//! 1. **ledger baseline** — `POST /v1/pmp/transfers` (1 PMP to a random other citizen, a fresh
-//!    `Idempotency-Key`), as `api-bench` measures it;
-//! 2. **hot game** — every client stakes on the same game (one escrow account, contended) and
+//! 1. **hot game** — every client stakes on the same game (one escrow account, contended) and
 //!    withdraws again (P4 allows one live prediction per user and game, so each stake is paired
 //!    with a withdrawal); the stake's own latency is recorded, and stakes/s counts the stakes;
-//! 3. **spread, stake + withdraw** — the same pairs on a random game of the 1,000;
-//! 4. **spread, stakes only** — each client walks the 1,000 games, one stake per game (no
+//! 2. **spread, stake + withdraw** — the same pairs on a random game of the 1,000;
+//! 3. **spread, stakes only** — each client walks the 1,000 games, one stake per game (no
 //!    withdrawal), so every request is a placement.
 //!
 //! Afterwards it checks that the ledger is exact and the hot game's escrow is empty, prints a
@@ -40,7 +39,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use bench::{Run, create_database, drop_database, load, load_timed, register, succeeded};
+use bench::{create_database, create_game, drop_database, load, load_timed, register, succeeded};
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt, stream};
 use posmul_api::Application;
@@ -112,19 +111,26 @@ async fn run(s: &Settings, db_name: &str) -> anyhow::Result<()> {
         .context("failed to migrate the bench database")?;
     let mut config = ApiConfig::for_tests(url);
     config.signup_grant_pmp = 1_000_000_000;
+    config.signup_grants_per_day = u32::MAX;
     let unlimited = Rate {
         per_minute: 60_000_000,
     };
     (config.ip_rate, config.auth_ip_rate, config.user_rate) = (unlimited, unlimited, unlimited);
     let app = Application::build_with_pool(config, pool.clone()).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
+    let mailbox = app
+        .state()
+        .mailer
+        .mailbox_dir()
+        .context("the bench mails to a folder")?
+        .to_path_buf();
     let server = tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(s.clients)
         .build()
         .context("failed to build the HTTP client")?;
 
-    let mut users = register(&client, &base, s.users + 1).await?;
+    let mut users = register(&client, &base, &mailbox, s.users + 1).await?;
     let (moderator, moderator_token) = users.pop().context("no moderator")?;
     sqlx::query!(
         "INSERT INTO auth.user_roles (user_id, role) VALUES ($1, 'moderator')",
@@ -165,31 +171,6 @@ async fn run(s: &Settings, db_name: &str) -> anyhow::Result<()> {
     });
     let duration = Duration::from_secs(s.seconds);
     let load_before = loadavg();
-
-    println!("ledger baseline: PMP transfers for {} s …", s.seconds);
-    let transfers = load(s.clients, duration, {
-        let t = Arc::clone(&target);
-        move |worker, rng: &mut StdRng| {
-            let t = Arc::clone(&t);
-            let n = t.users.len();
-            let mut to = rng.random_range(0..n - 1);
-            if to >= worker {
-                to += 1;
-            }
-            async move {
-                let res = t
-                    .client
-                    .post(format!("{}/v1/pmp/transfers", t.base))
-                    .bearer_auth(&t.users[worker].1)
-                    .header("Idempotency-Key", Uuid::new_v4().to_string())
-                    .json(&json!({ "to_user_id": t.users[to].0, "amount": 1 }))
-                    .send()
-                    .await;
-                succeeded(res, 201).await
-            }
-        }
-    })
-    .await;
 
     println!("hot game: stake + withdraw for {} s …", s.seconds);
     let hot_pairs = load_timed(s.clients, duration, {
@@ -264,7 +245,6 @@ async fn run(s: &Settings, db_name: &str) -> anyhow::Result<()> {
         s.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
-    println!("{}", transfers.line("ledger: POST /v1/pmp/transfers"));
     println!("{}", hot_pairs.line("hot game: stake (+ withdraw)"));
     let spread = format!("{} games:", s.games);
     println!(
@@ -272,13 +252,6 @@ async fn run(s: &Settings, db_name: &str) -> anyhow::Result<()> {
         spread_pairs.line(&format!("{spread} stake (+ withdraw)"))
     );
     println!("{}", spread_stakes.line(&format!("{spread} stake only")));
-    let ratio = |r: &Run| r.rate() / transfers.rate();
-    println!(
-        "stakes/s ÷ transfers/s: hot {:.2}, spread (+ withdraw) {:.2}, spread (stakes only) {:.2}",
-        ratio(&hot_pairs),
-        ratio(&spread_pairs),
-        ratio(&spread_stakes)
-    );
     println!(
         "with the withdrawals, the pair phases write 2× their stakes/s: hot {:.0}/s, spread {:.0}/s",
         2.0 * hot_pairs.rate(),
@@ -295,49 +268,6 @@ fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
-}
-
-async fn create_game(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    i: usize,
-    starts: chrono::DateTime<Utc>,
-) -> anyhow::Result<Uuid> {
-    const CATEGORIES: [&str; 4] = ["sports", "politics", "entertainment", "invest"];
-    let res = client
-        .post(format!("{base}/v1/predictions/games"))
-        .bearer_auth(token)
-        .json(&json!({
-            "title": format!("Bench game {i}"),
-            "description": "A game of the stakes benchmark, with a long enough description.",
-            "game_type": "binary",
-            "category": CATEGORIES[i % CATEGORIES.len()],
-            "subcategory": "bench",
-            "league": "Bench League",
-            "importance": 3,
-            "min_stake": 1,
-            "max_stake": 1000,
-            "max_participants": null,
-            "starts_at": starts,
-            "ends_at": starts + chrono::Duration::hours(1),
-            "settles_at": starts + chrono::Duration::hours(2),
-            "options": ["Yes", "No"],
-        }))
-        .send()
-        .await?;
-    if res.status() != 201 {
-        bail!(
-            "create game failed: {} {}",
-            res.status(),
-            res.text().await.unwrap_or_default()
-        );
-    }
-    let game: Value = res.json().await?;
-    game["id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .context("no game id")
 }
 
 /// Places a 10-PMP stake of `worker`'s citizen on `game`; the prediction's id when placed.

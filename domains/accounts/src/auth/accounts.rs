@@ -1,7 +1,8 @@
 //! Creating accounts: the one path by which a user comes to exist (password registration or
 //! a first Sign-In with Ethereum), so every account gets the same things in one transaction:
-//! the `citizen` role, an empty profile, the sign-up grant (an issuance posting through
-//! [`crate::ledger`], E2) and an audit entry.
+//! the `citizen` role, an empty profile, an open (empty) PMP account in [`crate::ledger`] and
+//! an audit entry. The sign-up grant is not paid here: it waits for a verified e-mail address
+//! (E5, [`super::email::pay_signup_grant`]).
 
 use posmul_core::WalletAddress;
 use sqlx::PgTransaction;
@@ -99,22 +100,11 @@ pub async fn create(
     if let Some(email) = email {
         bootstrap_admin(tx, state, user_id, email, meta).await?;
     }
-    grant_signup(tx, state, user_id).await?;
+    crate::ledger::open_user_account(tx, user_id)
+        .await
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("PMP account")))?;
     metrics::counter!("auth_registrations_total").increment(1);
     Ok(user_id)
-}
-
-/// The sign-up grant (E2): `SIGNUP_GRANT_PMP` from issuance, through the ledger.
-async fn grant_signup(
-    tx: &mut PgTransaction<'_>,
-    state: &AppState,
-    user_id: Uuid,
-) -> Result<(), ApiError> {
-    let amount = state.config.signup_grant_pmp;
-    crate::ledger::grant_signup(tx, user_id, posmul_core::money::Pmp::new(amount))
-        .await
-        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("sign-up grant")))?;
-    Ok(())
 }
 
 /// Grants `admin` to a user whose email is in `ADMIN_EMAILS` and who lacks it (audited).

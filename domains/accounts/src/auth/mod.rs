@@ -1,20 +1,25 @@
 //! Accounts and sign-in (U2): password registration and login, rotating refresh tokens,
-//! logout, and Sign-In with Ethereum ([`siwe`]).
+//! logout, Sign-In with Ethereum ([`siwe`]), e-mail verification, password reset and the
+//! sign-up grant ([`email`]), per-login throttling of failed sign-ins ([`throttle`]).
 //!
 //! | Route | Who |
 //! |---|---|
-//! | `POST /v1/auth/register` | anyone |
-//! | `POST /v1/auth/login` | anyone |
+//! | `POST /v1/auth/register` | anyone (mails a verification link; the grant waits for it, E5) |
+//! | `POST /v1/auth/login` | anyone (a login locked after failures answers 429 `login-locked`) |
 //! | `POST /v1/auth/refresh` | holder of a refresh token |
 //! | `POST /v1/auth/logout` | signed-in user (revokes one of *their* sessions) |
 //! | `GET /v1/auth/siwe/nonce`, `POST /v1/auth/siwe/verify` | anyone |
+//! | `POST /v1/auth/email/verify`, `POST /v1/auth/password/forgot`, `POST /v1/auth/password/reset` | anyone (see [`email`]) |
+//! | `POST /v1/me/email`, `POST /v1/me/email/verification`, `POST /v1/me/signup-grant` | signed-in user (see [`email`]) |
 //!
 //! All of `/v1/auth/*` also counts against the stricter per-IP `AUTH_RATE_LIMIT_PER_MINUTE`.
 
 pub mod accounts;
+pub mod email;
 pub mod password;
 pub mod session;
 pub mod siwe;
+pub mod throttle;
 
 pub use posmul_api_kit::auth::{extract, jwt, roles};
 
@@ -44,6 +49,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(siwe::nonce))
         .routes(routes!(siwe::verify))
+        .routes(routes!(email::add_email))
+        .routes(routes!(email::request_verification))
+        .routes(routes!(email::verify_email))
+        .routes(routes!(email::claim_signup_grant))
+        .routes(routes!(email::forgot_password))
+        .routes(routes!(email::reset_password))
 }
 
 /// `POST /v1/auth/register`.
@@ -58,7 +69,8 @@ pub struct RegisterRequest {
     pub password: String,
 }
 
-/// Creates an account with email and password, grants the sign-up PMP and signs it in.
+/// Creates an account with email and password, signs it in, and mails a verification link: the
+/// sign-up PMP is paid when the address is verified (E5).
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth",
     request_body = RegisterRequest,
     responses(
@@ -69,6 +81,7 @@ pub struct RegisterRequest {
         (status = 415, description = "not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid email or password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded`: password hashing is busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn register(
@@ -78,7 +91,7 @@ pub async fn register(
 ) -> ApiResult<(StatusCode, ApiJson<TokenPair>)> {
     let email = Email::parse(&req.email).map_err(AccountsError::from)?;
     let password = Password::parse_new(&req.password, &email).map_err(AccountsError::from)?;
-    let password_hash = password::hash(password).await?;
+    let password_hash = password::hash(&state.hashing, password).await?;
     let mut tx = state.db.begin().await?;
     let user_id = accounts::create(
         &mut tx,
@@ -90,8 +103,10 @@ pub async fn register(
         &meta,
     )
     .await?;
+    let mail = email::verification_for(&mut tx, &state, user_id, email.as_str()).await?;
     let pair = session::issue(&mut tx, &state, user_id, None).await?;
     tx.commit().await?;
+    state.mailer.send_in_background(mail);
     tracing::info!(%user_id, "registered");
     Ok((StatusCode::CREATED, ApiJson(pair)))
 }
@@ -112,11 +127,12 @@ pub struct LoginRequest {
     responses(
         (status = 200, description = "signed in", body = TokenPair),
         (status = 401, description = "wrong email or password (`invalid-credentials`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded`: password hashing is busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "wrong body shape", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limited, or `login-locked`: too many failed sign-ins for this e-mail, whatever the password (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
@@ -124,6 +140,12 @@ pub async fn login(
     meta: RequestMeta,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<ApiJson<TokenPair>> {
+    // U2: counted before the password is checked, so parallel guesses are bounded too.
+    let login_key = throttle::login_key(&req.email);
+    let attempt = {
+        let mut conn = state.db.acquire().await?;
+        throttle::attempt(&mut conn, &state, &login_key).await?
+    };
     let email = Email::parse(&req.email).ok();
     let row = match &email {
         Some(e) => {
@@ -141,7 +163,8 @@ pub async fn login(
         Some(r) => (Some(r.id), Some(r.password_hash)),
         None => (None, None),
     };
-    let ok = req.password.len() <= 1024 && password::verify(req.password, stored).await?;
+    let ok = req.password.len() <= 1024
+        && password::verify(&state.hashing, req.password, stored).await?;
     let Some(user_id) = user_id.filter(|_| ok) else {
         audit::record(
             &state.db,
@@ -159,9 +182,30 @@ pub async fn login(
         .await?;
         metrics::counter!("auth_signins_total", "method" => "password", "outcome" => "failed")
             .increment(1);
+        if attempt.locks {
+            audit::record(
+                &state.db,
+                Entry {
+                    action: Action::SignInLocked,
+                    actor: None,
+                    subject: user_id,
+                    meta: &meta,
+                    details: serde_json::json!({
+                        "failures": attempt.failures,
+                        "locked_for_secs": attempt.lock_secs.ceil() as u64,
+                    }),
+                },
+            )
+            .await?;
+            tracing::warn!(
+                failures = attempt.failures,
+                "login locked after failed sign-ins"
+            );
+        }
         return Err(AccountsError::WrongPassword.into());
     };
     let mut tx = state.db.begin().await?;
+    throttle::succeeded(&mut tx, &login_key).await?;
     if let Some(e) = &email {
         accounts::bootstrap_admin(&mut tx, &state, user_id, e.as_str(), &meta).await?;
     }

@@ -4,9 +4,12 @@
 //! - [`Email`]: trimmed, lower-cased, `local@domain.tld` shape, at most 254 characters.
 //! - [`Password`]: 10–128 characters, not all one character, not the email itself. No
 //!   composition rules (NIST SP 800-63B). Hashed with argon2id (OWASP parameters: 19 MiB,
-//!   2 passes, 1 lane) on the blocking pool.
+//!   2 passes, 1 lane) on the blocking pool, in one of the bounded slots of
+//!   [`posmul_api_kit::hashing::HashGate`] (503 with `Retry-After` when none frees in time).
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+
+use posmul_api_kit::hashing::HashGate;
 
 use crate::error::{ApiError, FieldError};
 
@@ -95,16 +98,15 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes with argon2id and a random salt; returns the PHC string.
-pub async fn hash(password: Password) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
+/// Hashes with argon2id and a random salt in a hashing slot; returns the PHC string.
+pub async fn hash(gate: &HashGate, password: Password) -> Result<String, ApiError> {
+    gate.run(move || {
         argon2()
             .hash_password(password.0.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
     .map_err(ApiError::Internal)
 }
 
@@ -112,9 +114,14 @@ pub async fn hash(password: Password) -> Result<String, ApiError> {
 /// that an unknown email and a wrong password take the same time.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$n4nm1Kiv1zDhlEz2Q2jzYIf6Nxry1XUAUQ7b9MKnHJ0";
 
-/// Checks `password` against a stored PHC hash (or against a dummy when `None`).
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
+/// Checks `password` against a stored PHC hash (or against a dummy when `None`), in a hashing
+/// slot.
+pub async fn verify(
+    gate: &HashGate,
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, ApiError> {
+    gate.run(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let parsed = match PasswordHash::new(&phc) {
@@ -126,8 +133,7 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
             .is_ok();
         Ok(ok && known)
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
     .map_err(ApiError::Internal)
 }
 
@@ -166,17 +172,25 @@ mod tests {
 
     #[tokio::test]
     async fn u2_passwords_are_hashed_with_argon2id_and_verify() {
+        let gate = HashGate::new(1, std::time::Duration::from_secs(30));
         let email = Email::parse("alice@example.org").unwrap();
-        let h = hash(Password::parse_new("correct horse battery", &email).unwrap())
-            .await
-            .unwrap();
+        let h = hash(
+            &gate,
+            Password::parse_new("correct horse battery", &email).unwrap(),
+        )
+        .await
+        .unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(
-            verify("correct horse battery".into(), Some(h.clone()))
+            verify(&gate, "correct horse battery".into(), Some(h.clone()))
                 .await
                 .unwrap()
         );
-        assert!(!verify("wrong horse battery".into(), Some(h)).await.unwrap());
-        assert!(!verify("anything at all".into(), None).await.unwrap());
+        assert!(
+            !verify(&gate, "wrong horse battery".into(), Some(h))
+                .await
+                .unwrap()
+        );
+        assert!(!verify(&gate, "anything at all".into(), None).await.unwrap());
     }
 }

@@ -293,7 +293,10 @@ async fn u1_admins_grant_and_revoke_roles_and_every_change_is_audited(pool: PgPo
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, vec!["role_revoked", "role_granted", "register"]);
+    assert_eq!(
+        actions,
+        vec!["role_revoked", "role_granted", "email_verified", "register"]
+    );
     let granted = &audit["items"][1];
     assert_eq!(granted["actor_user_id"], root.user_id.to_string());
     assert_eq!(granted["details"]["role"], "moderator");

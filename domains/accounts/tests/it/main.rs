@@ -9,6 +9,8 @@ mod flows;
 mod jwt;
 mod service;
 mod siwe;
+mod throttle;
+mod verification;
 mod wallet_column;
 
 use reqwest::{Response, StatusCode};

@@ -396,3 +396,86 @@ async fn u2_a_linked_wallet_is_stored_as_20_bytes_and_every_reply_shows_it_check
         .unwrap();
     assert_eq!(pair["user_id"], alice.user_id.to_string());
 }
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e5_a_siwe_account_earns_the_signup_grant_only_by_adding_and_verifying_an_email(
+    pool: PgPool,
+) {
+    let app = spawn_app(pool).await;
+    let wallet = PrivateKeySigner::random();
+    let body = signed(&wallet, &fresh_msg(&app).await.text(wallet.address())).await;
+    let pair: Value = post(&app, "/v1/auth/siwe/verify", &body, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = pair["access_token"].as_str().unwrap();
+    let user_id: uuid::Uuid = pair["user_id"].as_str().unwrap().parse().unwrap();
+    let balance = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            posmul_economy::ledger::balance(
+                &mut db.acquire().await.unwrap(),
+                posmul_economy::ledger::Account::user(user_id),
+            )
+            .await
+            .unwrap()
+            .get()
+        }
+    };
+    // The attack this closes: a fresh key per account, a grant per key.
+    assert_eq!(
+        balance(&app).await,
+        0,
+        "E5: a new wallet earns nothing by itself"
+    );
+    let res = post(&app, "/v1/me/email/verification", &json!({}), Some(token)).await;
+    assert_problem(res, StatusCode::CONFLICT, "no-email").await;
+
+    let res = post(
+        &app,
+        "/v1/me/email",
+        &json!({ "email": "Wallet@Example.org" }),
+        Some(token),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let again = post(
+        &app,
+        "/v1/me/email",
+        &json!({ "email": "other@example.org" }),
+        Some(token),
+    )
+    .await;
+    assert_problem(again, StatusCode::CONFLICT, "email-already-set").await;
+    let mail_token = app.mailed_token("wallet@example.org", "verify-email").await;
+    let res = post(
+        &app,
+        "/v1/auth/email/verify",
+        &json!({ "token": mail_token }),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(balance(&app).await, 1000, "E5: paid at verification");
+    let me = get(&app, "/v1/me", token).await;
+    assert_eq!(me["email"], "wallet@example.org");
+    assert_eq!(me["email_verified"], true);
+
+    // An address another account has is refused.
+    let other = PrivateKeySigner::random();
+    let body = signed(&other, &fresh_msg(&app).await.text(other.address())).await;
+    let pair: Value = post(&app, "/v1/auth/siwe/verify", &body, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = post(
+        &app,
+        "/v1/me/email",
+        &json!({ "email": "wallet@example.org" }),
+        pair["access_token"].as_str(),
+    )
+    .await;
+    assert_problem(res, StatusCode::CONFLICT, "email-taken").await;
+}

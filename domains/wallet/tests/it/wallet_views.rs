@@ -66,6 +66,29 @@ async fn credit(db: &PgPool, user: Uuid, amount: Wei, key: &str) {
 }
 
 /// The indexer's cursor at block 120, finalized up to 100.
+/// An internal ledger movement between two users (no route lets a citizen send PMP, E5).
+async fn internal_transfer(db: &PgPool, from: Uuid, to: Uuid, amount: i64) {
+    let mut tx = db.begin().await.unwrap();
+    posmul_economy::ledger::transfer_between_open_accounts(
+        &mut tx,
+        posmul_economy::ledger::TransferRequest {
+            from: posmul_economy::ledger::Account::user(from),
+            to: posmul_economy::ledger::Account::user(to),
+            amount: posmul_core::money::Pmp::new(amount),
+            kind: posmul_economy::ledger::TransferKind::UserTransfer,
+            reference: posmul_economy::ledger::Reference {
+                kind: posmul_economy::ledger::ReferenceKind::User,
+                id: to,
+            },
+            idempotency_key: None,
+            memo: None,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 async fn index_chain(db: &PgPool) {
     sqlx::query!(
         "INSERT INTO chain.cursors (chain_id, pmc, money_wave, donation_hub, deployment_block, indexed_block, finalized_block, head_block)
@@ -316,16 +339,7 @@ async fn the_wallet_history_merges_pmp_and_pmc_page_by_page(pool: PgPool) {
             &format!("k{i}"),
         )
         .await;
-        let res = app
-            .client
-            .post(app.url("/v1/pmp/transfers"))
-            .bearer_auth(&alice.access_token)
-            .header("Idempotency-Key", format!("t{i}"))
-            .json(&json!({ "to_user_id": bob.user_id, "amount": 10 + i }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        internal_transfer(&app.db, alice.user_id, bob.user_id, 10 + i).await;
     }
     let mut seen = Vec::new();
     let mut path = "/v1/me/wallet/history?limit=3".to_owned();

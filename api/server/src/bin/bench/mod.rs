@@ -1,8 +1,13 @@
 //! What the HTTP benchmarks (`api-bench`, `stakes-bench`) share: a scratch database on the
-//! server of `DATABASE_URL`, registered citizens, and a closed-loop load generator that reports
-//! rate, p50 and p99.
+//! server of `DATABASE_URL`, registered citizens whose e-mail is verified (so they hold the
+//! sign-up grant, E5), games to stake on, and a closed-loop load generator that reports rate,
+//! p50 and p99.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, bail};
 use posmul_core::config::Env;
@@ -65,10 +70,13 @@ pub async fn succeeded(res: reqwest::Result<reqwest::Response>, want: u16) -> bo
     }
 }
 
-/// Registers `n` citizens; returns (user id, access token) each.
+/// Registers `n` citizens and verifies their e-mail with the tokens the API wrote to
+/// `mailbox` (the bench runs the API with a mailbox folder), so each holds the sign-up grant;
+/// returns (user id, access token) each.
 pub async fn register(
     client: &reqwest::Client,
     base: &str,
+    mailbox: &Path,
     n: usize,
 ) -> anyhow::Result<Vec<(Uuid, String)>> {
     let mut users = Vec::with_capacity(n);
@@ -96,7 +104,111 @@ pub async fn register(
             .to_owned();
         users.push((id, token));
     }
+    let tokens = mailed_tokens(mailbox, n).await?;
+    for (i, token) in tokens.iter().enumerate() {
+        let res = client
+            .post(format!("{base}/v1/auth/email/verify"))
+            .json(&json!({ "token": token }))
+            .send()
+            .await?;
+        if res.status() != 200 {
+            bail!(
+                "verifying bench{i}@example.org failed: {} {}",
+                res.status(),
+                res.text().await.unwrap_or_default()
+            );
+        }
+    }
     Ok(users)
+}
+
+/// The verification tokens mailed to `bench0@…` … `bench<n-1>@…`, waiting up to 30 s for them.
+async fn mailed_tokens(mailbox: &Path, n: usize) -> anyhow::Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut found: HashMap<String, String> = HashMap::new();
+        if let Ok(entries) = std::fs::read_dir(mailbox) {
+            for entry in entries.flatten() {
+                let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                    continue;
+                };
+                // Long lines (the link) come quoted-printable: join soft breaks, decode `=3D`.
+                let text = text
+                    .replace("=\r\n", "")
+                    .replace("=\n", "")
+                    .replace("=3D", "=");
+                let to = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("To: "))
+                    .map(str::to_owned);
+                let token = text.split("/verify-email?token=").nth(1).map(|rest| {
+                    rest.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                        .collect::<String>()
+                });
+                if let (Some(to), Some(token)) = (to, token) {
+                    found.insert(to, token);
+                }
+            }
+        }
+        let tokens: Option<Vec<String>> = (0..n)
+            .map(|i| found.get(&format!("bench{i}@example.org")).cloned())
+            .collect();
+        if let Some(tokens) = tokens {
+            return Ok(tokens);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the verification mails did not all arrive in {}",
+                mailbox.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates game `i` (binary, stakes 1–1000 PMP) as a moderator, starting at `starts`.
+pub async fn create_game(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    i: usize,
+    starts: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Uuid> {
+    const CATEGORIES: [&str; 4] = ["sports", "politics", "entertainment", "invest"];
+    let res = client
+        .post(format!("{base}/v1/predictions/games"))
+        .bearer_auth(token)
+        .json(&json!({
+            "title": format!("Bench game {i}"),
+            "description": "A game of the stakes benchmark, with a long enough description.",
+            "game_type": "binary",
+            "category": CATEGORIES[i % CATEGORIES.len()],
+            "subcategory": "bench",
+            "league": "Bench League",
+            "importance": 3,
+            "min_stake": 1,
+            "max_stake": 1000,
+            "max_participants": null,
+            "starts_at": starts,
+            "ends_at": starts + chrono::Duration::hours(1),
+            "settles_at": starts + chrono::Duration::hours(2),
+            "options": ["Yes", "No"],
+        }))
+        .send()
+        .await?;
+    if res.status() != 201 {
+        bail!(
+            "create game failed: {} {}",
+            res.status(),
+            res.text().await.unwrap_or_default()
+        );
+    }
+    let game: serde_json::Value = res.json().await?;
+    game["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .context("no game id")
 }
 
 /// Runs `clients` workers for `duration`, each awaiting `request(worker, rng)` in a loop; a
