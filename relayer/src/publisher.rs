@@ -23,6 +23,7 @@ use alloy::{
     rpc::types::Filter,
     sol_types::{SolCall, SolEvent},
 };
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 pub use crate::app::{ChainState, LOCK_KEY, Relayer};
@@ -78,6 +79,11 @@ impl Relayer {
                 chain_id: self.sender.chain_id,
                 money_wave: self.money_wave,
                 cap: chain.daily_cap,
+                now: DateTime::from_timestamp(
+                    i64::try_from(chain.latest_timestamp).unwrap_or(i64::MAX),
+                    0,
+                )
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 export_dir: self.sender.settings.export_dir.clone(),
             };
             wave::build(&self.pool, &params).await?;

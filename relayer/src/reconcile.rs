@@ -110,7 +110,7 @@ pub async fn reconcile(relayer: &Relayer) -> Result<Report> {
         r#"SELECT count(*) AS "count!" FROM credits.credits c
            LEFT JOIN relayer.wave_credits wc ON wc.credit_id = c.id
            LEFT JOIN relayer.waves w ON w.day = wc.day
-           WHERE (c.state = 'pending') <> (wc.credit_id IS NULL)
+           WHERE (c.state IN ('pending', 'revoked')) <> (wc.credit_id IS NULL)
               OR (wc.credit_id IS NOT NULL AND (c.wave_day IS DISTINCT FROM w.date OR wc.amount <> c.amount))"#,
     )
     .fetch_one(pool)

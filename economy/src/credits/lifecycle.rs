@@ -3,7 +3,7 @@
 //! carry no value; only the relayer makes them, and only through these functions.
 
 use alloy::primitives::{Address, U256};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::{WalletAddress, money::Wei};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -18,20 +18,25 @@ pub struct WaveCandidate {
     pub address: Address,
 }
 
-/// The pending credits of `date` or earlier whose user has a wallet, in wave order (earning
-/// day, creation time, id), locked until the caller's transaction ends (M3: older first).
+/// The pending credits of `date` or earlier whose user has a wallet and whose
+/// `wave_eligible_at` (a settlement's dispute window, P6) is not after `now`, in wave order
+/// (earning day, creation time, id), locked until the caller's transaction ends (M3: older
+/// first).
 pub async fn pending_for_wave(
     conn: &mut PgConnection,
     date: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<Vec<WaveCandidate>> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.amount AS "amount: Wei", w.address AS "address: WalletAddress"
            FROM credits.credits c
            JOIN auth.wallets w ON w.user_id = c.user_id
            WHERE c.state = 'pending' AND c.day <= $1
+             AND (c.wave_eligible_at IS NULL OR c.wave_eligible_at <= $2)
            ORDER BY c.day, c.created_at, c.id
            FOR UPDATE OF c"#,
         date,
+        now,
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::{merkle::StandardMerkleTree, money::Wei};
 use sqlx::{PgConnection, PgPool};
 
@@ -102,6 +102,8 @@ pub struct BuildParams {
     pub money_wave: Address,
     /// The on-chain cap for the day (`dailyCap()` before publishing).
     pub cap: Wei,
+    /// The chain's time: credits still in a dispute window at it wait (P6).
+    pub now: DateTime<Utc>,
     /// Where the JSON dump goes (`<dir>/<chainId>/wave-<day>.json`).
     pub export_dir: PathBuf,
 }
@@ -113,7 +115,8 @@ pub async fn build(pool: &PgPool, params: &BuildParams) -> Result<Wave> {
     let mut tx = pool.begin().await?;
     let (previous, previous_total) = previous_allocation(&mut tx, params.day).await?;
     let candidates =
-        posmul_economy::credits::lifecycle::pending_for_wave(&mut tx, params.date).await?;
+        posmul_economy::credits::lifecycle::pending_for_wave(&mut tx, params.date, params.now)
+            .await?;
     let (n, amount) = take_within_cap(&candidates, params.cap.as_u256());
     let included = &candidates[..n];
     if n < candidates.len() {
