@@ -243,7 +243,8 @@ pub struct WalletHistoryEntry {
     pub pmp_balance_after: Option<i64>,
     /// PMC only: the credited amount.
     pub pmc_amount: Option<PmcAmount>,
-    /// PMC only: pending, in_wave or claimed.
+    /// PMC only: pending, in_wave, claimed, or revoked (taken back before any wave: a
+    /// settlement corrected within its dispute window).
     pub credit_state: Option<CreditState>,
     /// PMC only: the UTC day it was earned.
     pub credit_day: Option<NaiveDate>,

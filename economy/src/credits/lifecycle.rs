@@ -1,6 +1,8 @@
 //! The life of a credit after [`super::issue`] (E3): `pending` → `in_wave` (the relayer put it
 //! in wave d) → `claimed` (the chain's mirror shows a final claim covering it). These moves
-//! carry no value; only the relayer makes them, and only through these functions.
+//! carry no value; only the relayer makes them, and only through these functions. A credit
+//! joins a wave only once its `wave_eligible_at` (if any) is not after the relayer's time;
+//! revoking one ([`super::revoke`]) is its issuer's move, not the relayer's.
 
 use alloy::primitives::{Address, U256};
 use chrono::{DateTime, NaiveDate, Utc};
