@@ -21,7 +21,7 @@
 //! | `SIWE_MAX_AGE_SECS` | `600` | how old `Issued At` may be |
 //! | `SIGNUP_GRANT_PMP` | `1000` | PMP granted once, when an account verifies its e-mail (E2, E5) |
 //! | `SIGNUP_GRANTS_PER_DAY` | `1000` | at most this many sign-up grants are paid per UTC day of the API's clock, all accounts together (E5) |
-//! | `SMTP_URL` | unset | mail through SMTP: `smtps://user:pass@host:465`, `smtp://user:pass@host:587?tls=required` (STARTTLS), or `smtp://host:port` (plain, for a relay on the same machine); TLS by rustls |
+//! | `SMTP_URL` | unset | mail through SMTP: `smtps://user:pass@host:465`, `smtp://user:pass@host:587?tls=required` (STARTTLS), or `smtp://host:port` (plain: refused outside `POSMUL_ENV=dev` unless the host is this machine); TLS by rustls |
 //! | `SMTP_TIMEOUT_SECS` | `10` | one SMTP delivery's time limit |
 //! | `MAILBOX_DIR` | `.dev/mailbox` with `POSMUL_ENV=dev` | without `SMTP_URL`: each mail is written there as an `.eml` file instead of being sent; outside `POSMUL_ENV=dev` one of the two is required |
 //! | `MAIL_FROM` | `PosMul <no-reply@posmul.dev>` | the sender of the API's mail |
@@ -109,6 +109,27 @@ impl PartialEq for Secret {
 }
 
 impl Eq for Secret {}
+
+/// Whether `url` is plain SMTP (no TLS required) to a host other than this machine.
+fn plaintext_smtp_off_host(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return false;
+    };
+    if url.contains("tls=required") {
+        return false;
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
 
 /// A rate: `per_minute` requests a minute, bursting up to `per_minute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +258,16 @@ impl ApiConfig {
             }
         };
         let mail = match (env.raw("SMTP_URL"), env.raw("MAILBOX_DIR")) {
+            (Some(url), _) if !dev && plaintext_smtp_off_host(&url) => {
+                // Credentials and reset links would cross the network in clear text.
+                return Err(ConfigError::Malformed {
+                    name: "SMTP_URL".into(),
+                    value: "***".into(),
+                    reason: "plain smtp:// leaves this machine without TLS; use smtps:// or \
+                             smtp://…?tls=required (plain SMTP only to a relay on localhost)"
+                        .into(),
+                });
+            }
             (Some(url), _) => MailSetting::Smtp {
                 url: Secret::new(url),
                 timeout: secs("SMTP_TIMEOUT_SECS", 10)?,
