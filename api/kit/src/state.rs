@@ -44,7 +44,7 @@ impl AppState {
         };
         Ok(AppState {
             jwt: Arc::new(JwtKeys::new(
-                config.jwt_secret.expose().as_bytes(),
+                secrecy::ExposeSecret::expose_secret(&config.jwt_secret).as_bytes(),
                 config.access_ttl,
             )),
             db,
