@@ -10,7 +10,10 @@
 //! Configuration: environment variables, see `posmul_relayer::config`. Data goes to stdout, logs
 //! to stderr, so `posmul-relayer status | jq` works.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -180,15 +183,16 @@ async fn run(config: &RelayerConfig, pool: PgPool) -> anyhow::Result<()> {
     let ops = OpsListener::bind(config.metrics_addr)
         .await
         .with_context(|| format!("failed to bind METRICS_ADDR {}", config.metrics_addr))?;
-    let metrics = global_metrics(|b| b);
+    let election = Arc::new(OnceLock::new());
+    ops.spawn(
+        global_metrics(|b| b),
+        posmul_relayer::metrics::readiness_once_started(election.clone()),
+    );
     tracing::info!(?config, "relayer starting");
     let Some(relayer) = open_patiently(config, &pool).await? else {
         return Ok(());
     };
-    ops.spawn(
-        metrics,
-        posmul_relayer::metrics::readiness(relayer.election.clone()),
-    );
+    let _ = election.set(relayer.election.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if config.demo_day.is_some() {
         posmul_relayer::demo::check_local(relayer.provider())

@@ -18,7 +18,10 @@
 //!   `posmul_relayer_contract_surplus_wei` (PMC held by MoneyWave − (minted − claimed)).
 //!
 //! `/readyz` answers 200 while this instance holds the relayer lock (the active instance), 503
-//! on a standby.
+//! on a standby and while `run` still waits for its node at start-up (`"role": "starting"`;
+//! `/metrics` is served meanwhile).
+
+use std::sync::{Arc, OnceLock};
 
 use posmul_core::service::{Election, Readiness, ReadinessCheck, readiness_check};
 
@@ -47,15 +50,24 @@ pub fn gas_balance(
 
 /// The relayer's `/readyz`: ready while it leads.
 pub fn readiness(election: Election) -> ReadinessCheck {
+    let started = Arc::new(OnceLock::new());
+    let _ = started.set(election);
+    readiness_once_started(started)
+}
+
+/// [`readiness`] for an election that exists once the relayer has started (`run` serves
+/// `/metrics` while it waits for its node): not ready before.
+pub fn readiness_once_started(election: Arc<OnceLock<Election>>) -> ReadinessCheck {
     readiness_check(move || {
-        let leading = election.is_leader();
+        let role = match election.get() {
+            None => "starting",
+            Some(e) if e.is_leader() => "leader",
+            Some(_) => "standby",
+        };
         async move {
             Readiness {
-                ready: leading,
-                body: serde_json::json!({
-                    "ready": leading,
-                    "role": if leading { "leader" } else { "standby" },
-                }),
+                ready: role == "leader",
+                body: serde_json::json!({"ready": role == "leader", "role": role}),
             }
         }
     })

@@ -59,29 +59,12 @@ use posmul_core::{
     tls::{Environment, TlsSettings},
 };
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::client::TrustedProxies;
 
 /// Development-only JWT secret, accepted only with `POSMUL_ENV=dev`.
 pub const DEV_JWT_SECRET: &str = "posmul-dev-only-secret-do-not-use-in-production-0123456789";
-
-/// A secret that never prints.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 /// Which clock the API's rules read (`CLOCK`; see [`posmul_core::clock`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +130,8 @@ pub struct ApiConfig {
     pub database_url: String,
     pub database_max_connections: u32,
     pub migrate: bool,
-    pub jwt_secret: Secret,
+    /// Never printed (`Debug` shows `[REDACTED]`), wiped when dropped.
+    pub jwt_secret: SecretString,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub cors_origins: Vec<String>,
@@ -193,9 +177,9 @@ impl ApiConfig {
     pub fn from_source<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let tls = TlsSettings::from_env(env)?;
         let dev = tls.environment() == Environment::Dev;
-        let jwt_secret = match env.raw("JWT_SECRET") {
+        let jwt_secret = match env.raw("JWT_SECRET").map(SecretString::from) {
             Some(s) => s,
-            None if dev => DEV_JWT_SECRET.to_owned(),
+            None if dev => SecretString::from(DEV_JWT_SECRET),
             None => {
                 return Err(ConfigError::Missing {
                     name: "JWT_SECRET".into(),
@@ -203,7 +187,7 @@ impl ApiConfig {
                 });
             }
         };
-        if !dev && jwt_secret == DEV_JWT_SECRET {
+        if !dev && jwt_secret.expose_secret() == DEV_JWT_SECRET {
             // It is in this repository for everyone to read: tokens signed with it are forgeable.
             return Err(ConfigError::Malformed {
                 name: "JWT_SECRET".into(),
@@ -213,7 +197,7 @@ impl ApiConfig {
                     .into(),
             });
         }
-        if jwt_secret.len() < 32 {
+        if jwt_secret.expose_secret().len() < 32 {
             return Err(ConfigError::Malformed {
                 name: "JWT_SECRET".into(),
                 value: "***".into(),
@@ -292,7 +276,7 @@ impl ApiConfig {
             database_url: posmul_core::config::database_url(env),
             database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 20)?,
             migrate: env.or("DATABASE_MIGRATE", true)?,
-            jwt_secret: Secret::new(jwt_secret),
+            jwt_secret,
             access_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             cors_origins: env.list("CORS_ORIGINS", &[]),
@@ -353,7 +337,7 @@ impl ApiConfig {
             database_url: database_url.into(),
             database_max_connections: 10,
             migrate: false,
-            jwt_secret: Secret::new(DEV_JWT_SECRET),
+            jwt_secret: SecretString::from(DEV_JWT_SECRET),
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
             cors_origins: vec![],
@@ -430,6 +414,14 @@ mod tests {
     fn outside_dev_a_jwt_secret_is_required() {
         assert!(matches!(cfg(&[]), Err(ConfigError::Missing { .. })));
         assert!(cfg(&[("POSMUL_ENV", "dev")]).is_ok());
+    }
+
+    #[test]
+    fn the_jwt_secret_never_prints() {
+        let secret = "a-thirty-two-byte-or-longer-secret-for-the-test";
+        let c = cfg(&[("JWT_SECRET", secret)]).expect("config");
+        assert!(!format!("{c:?}").contains(secret));
+        assert_eq!(c.jwt_secret.expose_secret(), secret);
     }
 
     #[test]
@@ -534,8 +526,10 @@ mod tests {
 
     #[test]
     fn in_prod_a_plaintext_redis_off_the_host_is_refused() {
+        // Not the development secret, which prod refuses before it looks at REDIS_URL.
+        const PROD_SECRET: &str = "a-production-secret-of-more-than-32-bytes";
         let err = cfg(&[
-            ("JWT_SECRET", DEV_JWT_SECRET),
+            ("JWT_SECRET", PROD_SECRET),
             ("REDIS_URL", "redis://:hunter2@cache.internal:6379"),
         ])
         .unwrap_err();
@@ -547,7 +541,7 @@ mod tests {
         assert!(!msg.contains("hunter2"), "{msg}");
         for ok in ["rediss://cache.internal:6379", "redis://127.0.0.1:6379"] {
             assert!(
-                cfg(&[("JWT_SECRET", DEV_JWT_SECRET), ("REDIS_URL", ok)]).is_ok(),
+                cfg(&[("JWT_SECRET", PROD_SECRET), ("REDIS_URL", ok)]).is_ok(),
                 "{ok}"
             );
         }

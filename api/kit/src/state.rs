@@ -55,7 +55,7 @@ impl AppState {
             mailer: Arc::new(mailer),
             hashing: Arc::new(hashing),
             jwt: Arc::new(JwtKeys::new(
-                config.jwt_secret.expose().as_bytes(),
+                secrecy::ExposeSecret::expose_secret(&config.jwt_secret).as_bytes(),
                 config.access_ttl,
             )),
             db,

@@ -323,6 +323,11 @@ async fn run_waits_for_a_node_that_comes_up_late_then_publishes_and_reports_its_
         "run waits for the node instead of exiting: {}",
         logs()
     );
+    let readyz = alloy::transports::http::reqwest::get(format!("http://{metrics_addr}/readyz"))
+        .await
+        .expect("GET /readyz while waiting");
+    assert_eq!(readyz.status().as_u16(), 503);
+    assert!(readyz.text().await.expect("body").contains("starting"));
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let status = wave::load(&pool, 0).await.expect("db").map(|w| w.status);
