@@ -77,21 +77,30 @@ pub enum ClockSetting {
 }
 
 /// Where the API's mail goes (`SMTP_URL`, else `MAILBOX_DIR`; see [`crate::mail`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum MailSetting {
     /// An SMTP server (the URL may hold credentials, so it never prints).
-    Smtp { url: Secret, timeout: Duration },
+    Smtp {
+        url: SecretString,
+        timeout: Duration,
+    },
     /// A folder: every mail is written there as an `.eml` file (development and tests).
     Mailbox { dir: PathBuf },
 }
 
-impl PartialEq for Secret {
+impl PartialEq for MailSetting {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+        match (self, other) {
+            (Self::Smtp { url: a, timeout: t }, Self::Smtp { url: b, timeout: u }) => {
+                a.expose_secret() == b.expose_secret() && t == u
+            }
+            (Self::Mailbox { dir: a }, Self::Mailbox { dir: b }) => a == b,
+            _ => false,
+        }
     }
 }
 
-impl Eq for Secret {}
+impl Eq for MailSetting {}
 
 /// Whether `url` is plain SMTP (no TLS required) to a host other than this machine.
 fn plaintext_smtp_off_host(url: &str) -> bool {
@@ -253,7 +262,7 @@ impl ApiConfig {
                 });
             }
             (Some(url), _) => MailSetting::Smtp {
-                url: Secret::new(url),
+                url: SecretString::from(url),
                 timeout: secs("SMTP_TIMEOUT_SECS", 10)?,
             },
             (None, Some(dir)) => MailSetting::Mailbox { dir: dir.into() },

@@ -65,9 +65,11 @@ impl Mailer {
             .map_err(|e| MailError::Address(from.to_owned(), e))?;
         let transport = match setting {
             MailSetting::Smtp { url, timeout } => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())?
-                    .timeout(Some(*timeout))
-                    .build(),
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(
+                    secrecy::ExposeSecret::expose_secret(url),
+                )?
+                .timeout(Some(*timeout))
+                .build(),
             ),
             MailSetting::Mailbox { dir } => Transport::Folder(dir.clone()),
         };

@@ -9,7 +9,7 @@ use posmul_api::testing::{
     TEST_PASSWORD, TestApp, TestUser, decode_mail, spawn_app, spawn_app_with, spawn_app_with_clock,
     token_in,
 };
-use posmul_api_kit::config::{MailSetting, Secret};
+use posmul_api_kit::config::MailSetting;
 use posmul_core::Clock;
 use posmul_economy::ledger::{self, Account};
 use reqwest::StatusCode;
@@ -490,7 +490,7 @@ async fn u2_verification_mail_goes_through_smtp_when_configured(pool: PgPool) {
     let (port, mut received) = smtp_server().await;
     let app = spawn_app_with(pool, |c| {
         c.mail = MailSetting::Smtp {
-            url: Secret::new(format!("smtp://127.0.0.1:{port}")),
+            url: format!("smtp://127.0.0.1:{port}").into(),
             timeout: Duration::from_secs(5),
         };
         c.web_url = "https://app.posmul.example".into();
