@@ -428,7 +428,8 @@ mod tests {
     #[test]
     fn the_jwt_secret_never_prints() {
         let secret = "a-thirty-two-byte-or-longer-secret-for-the-test";
-        let c = cfg(&[("JWT_SECRET", secret)]).expect("config");
+        let c =
+            cfg(&[("JWT_SECRET", secret), ("MAILBOX_DIR", "/tmp/posmul-mail")]).expect("config");
         assert!(!format!("{c:?}").contains(secret));
         assert_eq!(c.jwt_secret.expose_secret(), secret);
     }
@@ -550,7 +551,12 @@ mod tests {
         assert!(!msg.contains("hunter2"), "{msg}");
         for ok in ["rediss://cache.internal:6379", "redis://127.0.0.1:6379"] {
             assert!(
-                cfg(&[("JWT_SECRET", PROD_SECRET), ("REDIS_URL", ok)]).is_ok(),
+                cfg(&[
+                    ("JWT_SECRET", PROD_SECRET),
+                    ("REDIS_URL", ok),
+                    ("MAILBOX_DIR", "/tmp/posmul-mail")
+                ])
+                .is_ok(),
                 "{ok}"
             );
         }
