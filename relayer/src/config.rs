@@ -382,7 +382,7 @@ mod tests {
         ] {
             let mut all = vec![("PRIVATE_KEY", KEY)];
             all.extend(vars);
-            let err = RelayerConfig::from_env(&env(&all)).err().expect("refused");
+            let err = RelayerConfig::from_env(&env(&all)).expect_err("refused");
             assert!(err.to_string().contains(bad), "{err}");
         }
     }

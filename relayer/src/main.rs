@@ -141,11 +141,13 @@ async fn open(config: &RelayerConfig, pool: PgPool) -> anyhow::Result<Relayer> {
 /// answer or a wrong set-up (worth stopping for).
 fn unreachable(e: &Error) -> bool {
     use alloy::transports::RpcError;
-    match e {
-        Error::Rpc(RpcError::Transport(_)) => true,
-        Error::Contract(alloy::contract::Error::TransportError(RpcError::Transport(_))) => true,
-        _ => false,
-    }
+    matches!(
+        e,
+        Error::Rpc(RpcError::Transport(_))
+            | Error::Contract(alloy::contract::Error::TransportError(RpcError::Transport(
+                _
+            )))
+    )
 }
 
 /// Opens the relayer for `run`, waiting with back-off for a node that cannot be reached yet
