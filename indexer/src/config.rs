@@ -55,8 +55,9 @@ impl FromStr for Finality {
     }
 }
 
-/// Everything the indexer needs besides the deployment and the database pool.
-#[derive(Debug, Clone)]
+/// Everything the indexer needs besides the deployment and the database pool. `Debug` shows
+/// the RPC URLs by their origin and the database URL without its password.
+#[derive(Clone)]
 pub struct IndexerConfig {
     pub chain_id: u64,
     pub rpc_urls: Vec<String>,
@@ -77,6 +78,26 @@ pub struct IndexerConfig {
     pub standby_poll: Duration,
     /// Trusted roots and the plaintext rule of every link (`TLS_CA_FILE`, `POSMUL_ENV`).
     pub tls: TlsSettings,
+}
+
+impl std::fmt::Debug for IndexerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let origins: Vec<String> = self
+            .rpc_urls
+            .iter()
+            .map(|u| posmul_core::rpc::origin(u))
+            .collect();
+        f.debug_struct("IndexerConfig")
+            .field("chain_id", &self.chain_id)
+            .field("rpc_urls", &origins)
+            .field("database_url", &posmul_core::db::redact(&self.database_url))
+            .field("deployments_dir", &self.deployments_dir)
+            .field("poll_interval", &self.poll_interval)
+            .field("finality", &self.finality)
+            .field("http_addr", &self.http_addr)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl IndexerConfig {
@@ -192,6 +213,20 @@ mod tests {
         assert!(err.to_string().contains("FINALITY"), "{err}");
         let err = IndexerConfig::from_env(&env(&[("BLOCK_RANGE_START", "0")])).expect_err("zero");
         assert!(err.to_string().contains("BLOCK_RANGE_START"), "{err}");
+    }
+
+    #[test]
+    fn the_config_prints_rpc_urls_by_origin_only() {
+        let mut c = IndexerConfig::local(
+            137,
+            vec!["https://polygon.example.com/v2/SECRETKEY?k=SECRETQ".into()],
+        );
+        c.database_url = "postgres://indexer:SECRETPW@db.example.com/posmul".into();
+        let printed = format!("{c:?}");
+        assert!(printed.contains("https://polygon.example.com"), "{printed}");
+        for secret in ["SECRETKEY", "SECRETQ", "SECRETPW"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
     }
 
     #[test]

@@ -215,6 +215,20 @@ impl Relayer {
         })
     }
 
+    /// Checks that the node still answers the chain id the relayer signs for (a node behind a
+    /// load balancer can change); a pass stops before anything is read or sent otherwise.
+    pub async fn check_chain(&self) -> Result<()> {
+        let rpc = self.provider().get_chain_id().await?;
+        if rpc != self.sender.chain_id {
+            return Err(Error::WrongChain {
+                rpc,
+                expected: self.sender.chain_id,
+                source_name: "the chain the relayer started on".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Reads the gas wallet's balance, sets `posmul_relayer_gas_balance_wei` and
     /// `posmul_relayer_gas_balance_low`, and warns when the balance goes below
     /// `gas_balance_alert_wei`.
@@ -257,9 +271,10 @@ impl Relayer {
         }
     }
 
-    /// Runs until `shutdown` resolves: catch up, serve claim batches, mark the credits whose
-    /// claims the indexer mirrored as `claimed`, sleep; errors are logged and retried with
-    /// backoff (an RPC outage only delays). Demo mode's fast chain clock runs beside it
+    /// Runs until `shutdown` resolves: check the node's chain id, read the gas wallet, catch
+    /// up, serve claim batches, mark the credits whose claims the indexer mirrored as
+    /// `claimed`, sleep; errors are logged and retried with backoff (an RPC outage only
+    /// delays; the fee ceiling waits one poll interval). Demo mode's fast chain clock runs beside it
     /// ([`crate::demo::run`]), not in it.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
@@ -271,6 +286,7 @@ impl Relayer {
         let mut backoff = self.sender.settings.poll_interval;
         loop {
             let pass = async {
+                self.check_chain().await?;
                 self.gas_balance().await?;
                 self.catch_up_locked().await?;
                 crate::claims::process_queue(self).await?;
