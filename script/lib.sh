@@ -20,21 +20,26 @@ ensure_node_modules() {
   done
 }
 
-# A command from Debian's packages: $1 the command, $2 the package. Installed with apt-get when
-# missing and running as root (as CI does); otherwise stops with the command to run.
+# Installs Debian package $1 with apt-get when running as root (as CI does), refreshing the
+# package lists once if the first attempt fails; otherwise stops and names $2, the command to run.
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing $1 (apt-get)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; then
+      apt-get update -qq >/dev/null 2>&1 || true
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null \
+        || die "apt-get install $1 failed"
+    fi
+  else
+    die "${2:-$1} is missing: run 'sudo apt-get install $1'"
+  fi
+}
+
+# A command from Debian's packages: $1 the command, $2 the package.
 ensure_command() {
   command -v "$1" >/dev/null && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing $2 (apt-get) for $1"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1; then
-      apt-get update -qq >/dev/null 2>&1 || true
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null \
-        || die "apt-get install $2 failed"
-    fi
-    command -v "$1" >/dev/null || die "$2 is installed but $1 is still not on PATH"
-  else
-    die "$1 is missing: run 'sudo apt-get install $2'"
-  fi
+  apt_install "$2" "$1"
+  command -v "$1" >/dev/null || die "$2 is installed but $1 is still not on PATH"
 }
 
 # python3 with its venv module (schemathesis is installed into .venv/).
@@ -42,13 +47,8 @@ ensure_python_venv() {
   ensure_command python3 python3
   python3 -c 'import ensurepip, venv' 2>/dev/null && return 0
   local v; v="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing python$v-venv (apt-get)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "python$v-venv" >/dev/null 2>&1 \
-      || die "apt-get install python$v-venv failed"
-  else
-    die "python3's venv module is missing: run 'sudo apt-get install python3-venv'"
-  fi
+  apt_install "python$v-venv" "python3's venv module"
+  python3 -c 'import ensurepip, venv' 2>/dev/null || die "python$v-venv is installed but venv still fails"
 }
 
 ensure_cargo() {
