@@ -40,9 +40,17 @@ pub async fn healthz() -> ApiJson<Health> {
             content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
-    sqlx::query!("SELECT 1 AS ready")
-        .fetch_one(&state.db)
+    database_ready(&state.db)
         .await
         .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e).context("readiness probe")))?;
     Ok(ApiJson(Health { status: "ok" }))
+}
+
+/// The readiness probe shared by `/readyz` and the operations listener: one round trip to the
+/// database.
+pub async fn database_ready(db: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query!("SELECT 1 AS ready")
+        .fetch_one(db)
+        .await
+        .map(drop)
 }

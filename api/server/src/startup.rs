@@ -234,14 +234,7 @@ impl Application {
         let db = self.state.db.clone();
         let ready = readiness_check(move || {
             let db = db.clone();
-            async move {
-                Readiness::plain(
-                    sqlx::query!("SELECT 1 AS ready")
-                        .fetch_one(&db)
-                        .await
-                        .is_ok(),
-                )
-            }
+            async move { Readiness::plain(health::database_ready(&db).await.is_ok()) }
         });
         let ops = self.ops.spawn(self.state.metrics.clone(), ready);
         let served = axum::serve(

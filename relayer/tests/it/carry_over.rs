@@ -5,10 +5,7 @@
 
 use std::time::Duration;
 
-use posmul_core::{
-    bindings::{MoneyWave, PMC},
-    money::Wei,
-};
+use posmul_core::{bindings::PMC, money::Wei};
 use posmul_economy::{
     credits::{self, CreditRequest, CreditSource},
     ledger::{Reference, ReferenceKind},
@@ -22,7 +19,7 @@ use posmul_testkit::LocalChain;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::waves::{addr, assert_reconciled, chain, chain_on, current_proof, user};
+use super::waves::{addr, assert_reconciled, chain, chain_on, user};
 
 /// Issues a PMC credit of `pmc` PMC earned on MoneyWave day `day`, through the money book (so
 /// its postings keep E1).
@@ -145,20 +142,9 @@ async fn m8_a_credit_larger_than_the_cap_is_split_and_its_rest_stays_first_in_li
     );
 
     // Its leaf holds all three parts; a claim pays them all.
-    let p = current_proof(&pool, a).await.expect("a leaf");
-    assert_eq!(p.cumulative_amount, Wei::from_pmc(250));
-    MoneyWave::new(c.deployment.money_wave, &c.claimer)
-        .claim(a, p.cumulative_amount.as_u256(), p.proof.clone())
-        .send()
-        .await
-        .expect("claim sent")
-        .get_receipt()
-        .await
-        .expect("claim mined");
-    let pmc = PMC::new(c.deployment.pmc, c.local.admin());
     assert_eq!(
-        pmc.balanceOf(a).call().await.expect("balance"),
-        Wei::from_pmc(250).as_u256()
+        c.claim_current(&pool, a).await,
+        (Wei::from_pmc(250), Wei::from_pmc(250).as_u256())
     );
     assert_reconciled(&r).await;
     assert_e1(&pool).await;

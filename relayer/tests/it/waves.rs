@@ -4,7 +4,7 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use alloy::{
-    primitives::Address,
+    primitives::{Address, U256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
     rpc::types::Filter,
     sol_types::SolEvent,
@@ -135,6 +135,27 @@ impl Chain {
         MoneyWave::new(self.deployment.money_wave, self.local.admin())
     }
 
+    /// Claims `account`'s leaf of the current root with the stored proof (sent by the third-party
+    /// claimer: anyone may claim, the tokens go to `account`); returns the leaf's cumulative
+    /// amount and `account`'s PMC balance afterwards.
+    pub(crate) async fn claim_current(&self, pool: &PgPool, account: Address) -> (Wei, U256) {
+        let p = current_proof(pool, account).await.expect("a leaf");
+        MoneyWave::new(self.deployment.money_wave, &self.claimer)
+            .claim(account, p.cumulative_amount.as_u256(), p.proof.clone())
+            .send()
+            .await
+            .expect("claim sent")
+            .get_receipt()
+            .await
+            .expect("claim mined");
+        let balance = PMC::new(self.deployment.pmc, self.local.admin())
+            .balanceOf(account)
+            .call()
+            .await
+            .expect("balance");
+        (p.cumulative_amount, balance)
+    }
+
     pub(crate) async fn published_days(&self) -> Vec<u64> {
         let f = Filter::new()
             .address(self.deployment.money_wave)
@@ -246,21 +267,11 @@ async fn m3_m4_m5_a_full_day_is_published_proved_and_claimed(pool: PgPool) {
     assert_eq!(tree.root(), w.root);
 
     // Anyone can claim for alice with the stored proof; the tokens go to alice.
-    let p = current_proof(&pool, alice).await.expect("alice has a leaf");
-    assert_eq!(p.cumulative_amount, Wei::from_pmc(12));
-    MoneyWave::new(c.deployment.money_wave, &c.claimer)
-        .claim(alice, p.cumulative_amount.as_u256(), p.proof.clone())
-        .send()
-        .await
-        .expect("claim sent")
-        .get_receipt()
-        .await
-        .expect("claim mined");
-    let pmc = PMC::new(c.deployment.pmc, c.local.admin());
     assert_eq!(
-        pmc.balanceOf(alice).call().await.expect("balance"),
-        Wei::from_pmc(12).as_u256()
+        c.claim_current(&pool, alice).await,
+        (Wei::from_pmc(12), Wei::from_pmc(12).as_u256())
     );
+    let pmc = PMC::new(c.deployment.pmc, c.local.admin());
 
     // Bob asks the relayer to claim for him: a claimMany batch.
     posmul_economy::claims::enqueue(&pool, ub, bob)

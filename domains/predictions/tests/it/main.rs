@@ -18,5 +18,7 @@ mod p4_stakes;
 mod p5_settlement;
 /// P5: accuracy and leaderboards.
 mod rankings;
+/// Two API replicas behave as one.
+mod replicas;
 /// Server-sent event streams.
 mod streams;

@@ -7,14 +7,14 @@ use sqlx::PgPool;
 use crate::support::{GameBuilder, World, set_budget, wei};
 
 /// An SSE response read event by event (what was read past an event is kept for the next).
-struct Events {
+pub(crate) struct Events {
     res: reqwest::Response,
     buf: String,
 }
 
 impl Events {
     /// Opens a stream and reads its `open` event.
-    async fn open(req: reqwest::RequestBuilder) -> Events {
+    pub(crate) async fn open(req: reqwest::RequestBuilder) -> Events {
         let res = req
             .header("accept", "text/event-stream")
             .send()
@@ -30,7 +30,7 @@ impl Events {
     }
 
     /// The next event of `kind` (earlier events of other kinds are skipped).
-    async fn next(&mut self, kind: &str) -> Value {
+    pub(crate) async fn next(&mut self, kind: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(at) = self.buf.find(&format!("event: {kind}\ndata: "))
