@@ -5,6 +5,7 @@
 //! ([`crate::problem`]) are decided here and nowhere else. The `Display` text is the problem's
 //! `detail`. Ledger and credit errors keep the money book's one mapping (in the kit).
 
+use chrono::{DateTime, Utc};
 use posmul_api_kit::ApiError;
 use posmul_core::money::Pmp;
 use posmul_economy::{credits::CreditError, ledger::LedgerError};
@@ -80,6 +81,10 @@ pub enum PredictionError {
     TooLong { field: &'static str, max: usize },
     #[error("a game is editable only while created; it is {}", .0.as_str())]
     NotEditable(GameStatus),
+    #[error(
+        "you have {max} proposals open, the most a citizen may have; propose again once one has ended or was cancelled"
+    )]
+    TooManyOpenProposals { max: u32 },
 
     // ---------------------------------------------------------------- P3, P4
     #[error("{} only while the game is active; it is {}", .action.verb(), .status.as_str())]
@@ -121,6 +126,18 @@ pub enum PredictionError {
     CorrectionChangesNothing,
     #[error("explain the correction in 10 to 1000 characters")]
     ReasonLength,
+
+    // ---------------------------------------------------------------- P6
+    #[error("you created this game or staked in it, so someone else must decide it")]
+    ConflictOfInterest,
+    #[error(
+        "the settlement's dispute window ended at {0}; its credits may be in a wave and it can no longer be corrected"
+    )]
+    DisputeWindowClosed(DateTime<Utc>),
+    #[error("this proposal is already approved")]
+    AlreadyApproved,
+    #[error("only a citizen's user-proposed game needs approval")]
+    NeedsNoApproval,
 
     // ---------------------------------------------------------------- M2, rankings
     #[error("0 to 1000 with at most 6 decimals")]
@@ -202,6 +219,7 @@ impl From<PredictionError> for ApiError {
                 ApiError::invalid_field(name, format!("at most {max} characters"))
             }
             E::NotEditable(_) => conflict(problem::GAME_NOT_EDITABLE),
+            E::TooManyOpenProposals { .. } => conflict(problem::TOO_MANY_OPEN_PROPOSALS),
             E::NotActive { .. } => conflict(problem::GAME_NOT_ACTIVE),
             E::OptionNotFound => rule(problem::OPTION_NOT_FOUND),
             E::StakeBelowMinimum(_) => rule(problem::STAKE_BELOW_MINIMUM),
@@ -217,6 +235,12 @@ impl From<PredictionError> for ApiError {
             E::NotSettled => conflict(problem::GAME_NOT_SETTLED),
             E::CorrectionChangesNothing => rule(problem::CORRECTION_CHANGES_NOTHING),
             E::ReasonLength => field("reason"),
+            E::ConflictOfInterest => {
+                ApiError::denied(problem::CONFLICT_OF_INTEREST, detail.clone())
+            }
+            E::DisputeWindowClosed(_) => conflict(problem::DISPUTE_WINDOW_CLOSED),
+            E::AlreadyApproved => conflict(problem::GAME_ALREADY_APPROVED),
+            E::NeedsNoApproval => conflict(problem::GAME_NEEDS_NO_APPROVAL),
             E::MultiplierOutOfRange => field("multiplier"),
             E::OutOfRange {
                 field: name,

@@ -10,7 +10,7 @@
 //! back, and the credits whose last part it carried return to `pending`.
 
 use alloy::primitives::{Address, U256};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::{WalletAddress, money::Wei};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -26,13 +26,15 @@ pub struct WaveCandidate {
     pub address: Address,
 }
 
-/// The pending credits of `date` or earlier whose user has a wallet, in wave order (earning
-/// day, creation time, id), each with what is left of it (M8), locked until the caller's
-/// transaction ends (M3: older first). A credit that was split keeps its place: it is still the
-/// earliest in that order.
+/// The pending credits of `date` or earlier whose user has a wallet and whose
+/// `wave_eligible_at` (a settlement's dispute window, P6) is not after `now`, in wave order
+/// (earning day, creation time, id), each with what is left of it (M8), locked until the
+/// caller's transaction ends (M3: older first). A credit that was split keeps its place: it is
+/// still the earliest in that order (its window was over when its first part joined a wave).
 pub async fn pending_for_wave(
     conn: &mut PgConnection,
     date: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<Vec<WaveCandidate>> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.amount - COALESCE(p.waved, 0) AS "left!: Wei", w.address AS "address: WalletAddress"
@@ -41,9 +43,11 @@ pub async fn pending_for_wave(
            LEFT JOIN LATERAL (SELECT sum(wc.amount) AS waved FROM relayer.wave_credits wc
                               WHERE wc.credit_id = c.id) p ON true
            WHERE c.state = 'pending' AND c.day <= $1
+             AND (c.wave_eligible_at IS NULL OR c.wave_eligible_at <= $2)
            ORDER BY c.day, c.created_at, c.id
            FOR UPDATE OF c"#,
         date,
+        now,
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -467,6 +467,7 @@ async fn waves_in_the_database(pool: &PgPool, credits: &[(u64, u64, u8)], caps: 
                     id,
                 },
                 idempotency_key: format!("case:{id}"),
+                wave_eligible_at: None,
             },
         )
         .await
@@ -484,6 +485,8 @@ async fn waves_in_the_database(pool: &PgPool, credits: &[(u64, u64, u8)], caps: 
             money_wave: Address::ZERO,
             cap: Wei::from_u256(U256::from(cap)),
             supply_headroom: Wei::from_u256(U256::MAX),
+            // The wave's day has ended (no credit here has a dispute window).
+            now: date(day + 1).and_time(chrono::NaiveTime::MIN).and_utc(),
             export_dir: std::env::temp_dir(),
         };
         let (w, _) = wave::build_in(&mut tx, &params).await.expect("built");

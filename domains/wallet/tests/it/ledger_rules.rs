@@ -457,6 +457,7 @@ fn credit(user: Uuid, amount: Wei, key: &str) -> CreditRequest {
             id: Uuid::from_u128(7),
         },
         idempotency_key: key.to_owned(),
+        wave_eligible_at: None,
     }
 }
 
