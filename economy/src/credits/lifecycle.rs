@@ -1,13 +1,16 @@
 //! The life of a credit after [`super::issue`] (E3): `pending` → `in_wave` (the relayer put all
 //! of it in waves) → `claimed` (the chain's mirror shows a final claim covering it). These moves
-//! carry no value; only the relayer makes them, and only through these functions.
+//! carry no value; only the relayer makes them, and only through these functions. A credit
+//! joins a wave only once its `wave_eligible_at` (if any) is not after the relayer's time;
+//! revoking one ([`super::revoke`]) is its issuer's move, not the relayer's.
 //!
 //! **Parts (M8).** A wave may carry a credit in part: the relayer records each part in
 //! `relayer.wave_credits` (one row per credit and wave). A credit stays `pending` while its parts
 //! fall short of its amount, its rest first in line for the next wave; it turns `in_wave`, with
-//! the date of the wave of its last part, once they cover it. The one move back is
-//! [`release_wave`]: a wave stored but never published that the relayer rebuilds gives its parts
-//! back, and the credits whose last part it carried return to `pending`.
+//! the date of the wave of its last part, once they cover it. Such a credit can no longer be
+//! revoked, and a revoked one never gets a part (the parts triggers check both). The one move
+//! back is [`release_wave`]: a wave stored but never published that the relayer rebuilds gives
+//! its parts back, and the credits whose last part it carried return to `pending`.
 
 use alloy::primitives::{Address, U256};
 use chrono::{DateTime, NaiveDate, Utc};

@@ -579,3 +579,74 @@ async fn m3_m8_waves_built_in_the_database_respect_the_cap_keep_order_and_add_up
         waves_in_the_database(&pool, &credits, &caps).await;
     }
 }
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn p6_m3_a_wave_takes_no_credit_whose_dispute_window_is_still_open(pool: PgPool) {
+    // Two pending credits of day 0 with linked wallets: one eligible at once, one whose
+    // settlement's dispute window ends half an hour after the day.
+    let end_of_day = date(1).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let mut ids = Vec::new();
+    for (n, eligible) in [
+        (1u8, None),
+        (2, Some(end_of_day + chrono::Duration::minutes(30))),
+    ] {
+        let id = credit(&pool, 1, 0, None, Address::ZERO).await;
+        let user: Uuid =
+            sqlx::query_scalar!("SELECT user_id FROM credits.credits WHERE id = $1", id)
+                .fetch_one(&pool)
+                .await
+                .expect("owner");
+        sqlx::query!(
+            "UPDATE credits.credits SET wave_eligible_at = $2 WHERE id = $1",
+            id,
+            eligible,
+        )
+        .execute(&pool)
+        .await
+        .expect("eligibility");
+        let address = Address::repeat_byte(n);
+        sqlx::query!(
+            "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+            address.as_slice(),
+            user,
+        )
+        .execute(&pool)
+        .await
+        .expect("wallet");
+        ids.push(id);
+    }
+    let export_dir = std::env::temp_dir().join(format!("posmul-window-{}", Uuid::new_v4()));
+    let params = |day: u64, now| wave::BuildParams {
+        day,
+        date: date(day),
+        chain_id: CHAIN,
+        money_wave: Address::ZERO,
+        cap: Wei::from_pmc(1000),
+        supply_headroom: Wei::from_u256(U256::MAX),
+        now,
+        export_dir: export_dir.clone(),
+    };
+    // Wave 0 is built as day 0 ends: the second credit's window is still open.
+    let w0 = wave::build(&pool, &params(0, end_of_day))
+        .await
+        .expect("wave 0");
+    assert_eq!((w0.credit_count, w0.amount), (1, Wei::from_pmc(1)));
+    let w1 = wave::build(&pool, &params(1, end_of_day + chrono::Duration::days(1)))
+        .await
+        .expect("wave 1");
+    assert_eq!(
+        (w1.credit_count, w1.amount),
+        (1, Wei::from_pmc(1)),
+        "it joins the first wave built after its window"
+    );
+    let states: Vec<(Uuid, Option<NaiveDate>)> =
+        sqlx::query_as("SELECT id, wave_day FROM credits.credits ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("credits");
+    assert_eq!(
+        states,
+        vec![(ids[0], Some(date(0))), (ids[1], Some(date(1)))]
+    );
+    let _ = std::fs::remove_dir_all(&export_dir);
+}
