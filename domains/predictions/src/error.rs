@@ -5,7 +5,6 @@
 //! ([`crate::problem`]) are decided here and nowhere else. The `Display` text is the problem's
 //! `detail`. Ledger and credit errors keep the money book's one mapping (in the kit).
 
-use chrono::{DateTime, Utc};
 use posmul_api_kit::ApiError;
 use posmul_core::money::Pmp;
 use posmul_economy::{credits::CreditError, ledger::LedgerError};
@@ -131,9 +130,9 @@ pub enum PredictionError {
     #[error("you created this game or staked in it, so someone else must decide it")]
     ConflictOfInterest,
     #[error(
-        "the settlement's dispute window ended at {0}; its credits may be in a wave and it can no longer be corrected"
+        "the settlement's dispute window is over (see its dispute_ends_at): its credits may be in a wave, so it can no longer be corrected"
     )]
-    DisputeWindowClosed(DateTime<Utc>),
+    DisputeWindowClosed,
     #[error("this proposal is already approved")]
     AlreadyApproved,
     #[error("only a citizen's user-proposed game needs approval")]
@@ -238,7 +237,7 @@ impl From<PredictionError> for ApiError {
             E::ConflictOfInterest => {
                 ApiError::denied(problem::CONFLICT_OF_INTEREST, detail.clone())
             }
-            E::DisputeWindowClosed(_) => conflict(problem::DISPUTE_WINDOW_CLOSED),
+            E::DisputeWindowClosed => conflict(problem::DISPUTE_WINDOW_CLOSED),
             E::AlreadyApproved => conflict(problem::GAME_ALREADY_APPROVED),
             E::NeedsNoApproval => conflict(problem::GAME_NEEDS_NO_APPROVAL),
             E::MultiplierOutOfRange => field("multiplier"),

@@ -553,11 +553,7 @@ pub async fn correct(
     // P6: only within the window; a settlement from before the window existed has none.
     let dispute_ends_at = match settled.dispute_ends_at {
         Some(end) if now < end => end,
-        end => {
-            return Err(PredictionError::DisputeWindowClosed(
-                end.unwrap_or(DateTime::UNIX_EPOCH),
-            ));
-        }
+        _ => return Err(PredictionError::DisputeWindowClosed),
     };
     let mut decided = entrants(
         &mut tx,
@@ -573,9 +569,7 @@ pub async fn correct(
             let amount = credits::revoke(&mut tx, credit)
                 .await
                 .map_err(|e| match e {
-                    CreditError::Irrevocable { .. } => {
-                        PredictionError::DisputeWindowClosed(dispute_ends_at)
-                    }
+                    CreditError::Irrevocable { .. } => PredictionError::DisputeWindowClosed,
                     other => other.into(),
                 })?;
             revoked = revoked
