@@ -250,7 +250,7 @@ pub struct WalletHistoryEntry {
     /// `pmc_in_wave`.
     pub credit_state: Option<CreditState>,
     /// PMC only: how much of it waves already carry: all of it once in_wave or claimed, the
-    /// parts so far while a split credit is still pending, 0 before.
+    /// parts so far while a split credit is still pending, 0 before and for a revoked one.
     pub pmc_in_wave: Option<PmcAmount>,
     /// PMC only: the UTC day it was earned.
     pub credit_day: Option<NaiveDate>,
@@ -313,6 +313,7 @@ pub async fn my_wallet_history(
                    cr.id, cr.source, NULL, NULL, cr.amount,
                    CASE WHEN cr.state = 'pending'
                         THEN COALESCE((SELECT sum(wc.amount) FROM relayer.wave_credits wc WHERE wc.credit_id = cr.id), 0)
+                        WHEN cr.state = 'revoked' THEN 0
                         ELSE cr.amount END,
                    cr.state,
                    cr.day, cr.wave_day, NULL, NULL,

@@ -238,8 +238,7 @@ pub async fn build_in(
 ) -> Result<(Wave, Option<StandardMerkleTree>)> {
     let (previous, previous_total) = previous_allocation(&mut *conn, params.day).await?;
     let candidates =
-        posmul_economy::credits::lifecycle::pending_for_wave(conn, params.date, params.now)
-            .await?;
+        posmul_economy::credits::lifecycle::pending_for_wave(conn, params.date, params.now).await?;
     let taken = take_within_cap(&candidates, params.limit().as_u256());
     drop(candidates);
     if taken.carried_credits > 0 {

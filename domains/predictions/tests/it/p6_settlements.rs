@@ -270,3 +270,64 @@ async fn p6_after_the_dispute_window_a_correction_is_refused(pool: PgPool) {
         .unwrap();
     assert_eq!(corrections, 0);
 }
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn p6_m8_a_correction_is_refused_whole_once_a_wave_carries_part_of_a_credit(pool: PgPool) {
+    let w = World::new(pool.clone()).await;
+    let resolver = w.resolver().await;
+    let admin = w.admin().await;
+    let (a, b, c) = (
+        w.user("a@example.org").await,
+        w.user("b@example.org").await,
+        w.user("c@example.org").await,
+    );
+    set_budget(&pool, wei(24_000)).await;
+    let game = w.game(GameBuilder::new("sports", "Derby winner")).await;
+    game.stake(&w.app, &a, 0, 100).await;
+    game.stake(&w.app, &b, 0, 300).await;
+    game.stake(&w.app, &c, 1, 100).await;
+    game.close(&w).await;
+    assert_eq!(game.settle(&w.app, &resolver, 0).await.0, 201);
+    let before = live_credits(&pool).await;
+    // A relayer whose chain clock ran ahead of the API's put 100 wei of b's 750 in a wave (M8:
+    // the credit stays pending, split); the window is still open on the API's clock.
+    let b_credit: Uuid = sqlx::query_scalar("SELECT id FROM credits.credits WHERE user_id = $1")
+        .bind(b.user_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget, root,
+                                    allocation_hash, leaf_count, credit_count)
+         VALUES (0, CURRENT_DATE, 31337, decode(repeat('ee', 20), 'hex'), 'built', 100, 100, 100, 100,
+                 decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'), 1, 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO relayer.wave_credits (credit_id, day, address, amount)
+         VALUES ($1, 0, decode(repeat('22', 20), 'hex'), 100)",
+    )
+    .bind(b_credit)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    w.advance(Duration::minutes(30));
+    let body = json!({ "winning_option": 1, "reason": "the official result was misread" });
+    let (status, p) = w.post(&admin, &game.path("/corrections"), &body).await;
+    assert_eq!((status, problem(&p)), (409, "dispute-window-closed"), "{p}");
+    // Nothing of it stays: no credit revoked (a's, had it gone first, is live again), none of
+    // the corrected outcome, no correction row.
+    assert_eq!(live_credits(&pool).await, before);
+    let (revoked, corrections): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM credits.credits WHERE state = 'revoked'),
+                (SELECT count(*) FROM predictions.corrections)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((revoked, corrections), (0, 0));
+    w.assert_books_exact().await;
+}

@@ -497,17 +497,23 @@ async fn e3_a_credit_is_issued_once_per_key_and_posted_double_entry(pool: PgPool
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
-async fn e3_p6_only_a_pending_credit_is_revoked_and_a_revoked_one_joins_no_wave(pool: PgPool) {
+async fn e3_p6_m8_only_a_pending_credit_no_wave_carries_is_revoked_and_a_revoked_one_joins_no_wave(
+    pool: PgPool,
+) {
     let user = Uuid::now_v7();
-    sqlx::query("INSERT INTO auth.users (id, email) VALUES ($1, 'revoked@example.org')")
-        .bind(user)
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO auth.wallets (address, user_id) VALUES (decode(repeat('22', 20), 'hex'), $1)",
+    sqlx::query!(
+        "INSERT INTO auth.users (id, email) VALUES ($1, 'revoked@example.org')",
+        user
     )
-    .bind(user)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let address = [0x22_u8; 20];
+    sqlx::query!(
+        "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+        &address[..],
+        user
+    )
     .execute(&pool)
     .await
     .unwrap();
@@ -523,9 +529,40 @@ async fn e3_p6_only_a_pending_credit_is_revoked_and_a_revoked_one_joins_no_wave(
     let in_wave = credits::issue(&mut tx, credit(user, Wei::from_pmc(5), "payment:waved"))
         .await
         .unwrap();
-    credits::lifecycle::mark_in_wave(&mut tx, day, &[in_wave.id])
+    let split = credits::issue(&mut tx, credit(user, Wei::from_pmc(4), "payment:split"))
         .await
         .unwrap();
+    // Wave 0 carries all of one credit and 1 PMC of another (M8: that one stays pending).
+    sqlx::query!(
+        "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget, root,
+                                    allocation_hash, leaf_count, credit_count)
+         VALUES (0, $1, 31337, $2, 'built', $3, $3, $3, $3, $4, $4, 1, 2)",
+        day,
+        &[0xEE_u8; 20][..],
+        Wei::from_pmc(6) as _,
+        &[0_u8; 32][..],
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "INSERT INTO relayer.wave_credits (credit_id, day, address, amount)
+         VALUES ($1, 0, $3, $4), ($2, 0, $3, $5)",
+        in_wave.id,
+        split.id,
+        &address[..],
+        Wei::from_pmc(5) as _,
+        Wei::from_pmc(1) as _,
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(
+        credits::lifecycle::mark_in_wave(&mut tx, day, &[in_wave.id, split.id])
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         credits::revoke(&mut tx, taken.id).await.unwrap(),
         Wei::from_pmc(2)
@@ -552,13 +589,28 @@ async fn e3_p6_only_a_pending_credit_is_revoked_and_a_revoked_one_joins_no_wave(
         ),
         "a credit in a wave is irrevocable: {waved:?}"
     );
+    let part = credits::revoke(&mut tx, split.id).await.unwrap_err();
+    assert!(
+        matches!(
+            part,
+            CreditError::Irrevocable {
+                state: CreditState::Pending,
+                waved,
+                ..
+            } if waved == Wei::from_pmc(1)
+        ),
+        "a pending credit a wave carries in part is irrevocable (M8): {part:?}"
+    );
     let candidates = credits::lifecycle::pending_for_wave(&mut tx, day, later)
         .await
         .unwrap();
     assert_eq!(
-        candidates.iter().map(|c| c.id).collect::<Vec<_>>(),
-        vec![kept.id],
-        "a revoked credit joins no wave"
+        candidates
+            .iter()
+            .map(|c| (c.id, Wei::from_u256(c.amount)))
+            .collect::<Vec<_>>(),
+        vec![(kept.id, Wei::from_pmc(3)), (split.id, Wei::from_pmc(3))],
+        "a revoked credit joins no wave; the split one waits with its rest"
     );
     tx.commit().await.unwrap();
 
@@ -566,7 +618,7 @@ async fn e3_p6_only_a_pending_credit_is_revoked_and_a_revoked_one_joins_no_wave(
     let totals = credits::totals(&mut conn, user).await.unwrap();
     assert_eq!(
         (totals.pending, totals.in_wave, totals.total),
-        (Wei::from_pmc(3), Wei::from_pmc(5), Wei::from_pmc(8)),
+        (Wei::from_pmc(6), Wei::from_pmc(6), Wei::from_pmc(12)),
         "the revoked credit counts nowhere"
     );
     let audit = credits::audit(&mut conn).await.unwrap();
