@@ -234,7 +234,7 @@ pub async fn revoke(tx: &mut PgTransaction<'_>, id: Uuid) -> Result<Wei> {
     if state != CreditState::Pending || !waved.is_zero() {
         return Err(CreditError::Irrevocable { id, state, waved });
     }
-    let revoked: Option<Wei> = sqlx::query_scalar!(
+    let revoked: Wei = sqlx::query_scalar!(
         r#"WITH c AS (
                UPDATE credits.credits SET state = 'revoked', revoked_at = now()
                WHERE id = $1 AND state = 'pending'

@@ -745,10 +745,11 @@ async fn p6_m8_a_credit_a_wave_carries_in_part_is_irrevocable_and_a_revoked_one_
     tx.commit().await.expect("commit");
 
     // The parts triggers refuse a part of a revoked credit, whoever writes it.
+    let address = Address::repeat_byte(2);
     let part = sqlx::query!(
         "INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, 0, $2, 1)",
         other,
-        Address::repeat_byte(2).as_slice(),
+        address.as_slice(),
     )
     .execute(&pool)
     .await
