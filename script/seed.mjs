@@ -1,11 +1,13 @@
 // Seeds a running PosMul API with demo data and drives the demo economy through every state,
 // through the public HTTP API only (so the seed obeys every rule a client does; no SQL):
 //
-//   users (an admin, alice, bob) who verify their e-mail from the development mailbox (so the
-//   sign-up grant is paid, E5) → alice links a wallet (Sign-In with
-//   Ethereum, signed with an anvil key) → an economy configuration (M1), which applies from the
-//   next day of the API's clock → four games timed in that clock → stakes → the first game
-//   closes and the admin settles it → PMC credits issued → the relayer puts them in a wave and
+//   users (an admin, a resolver, alice, bob) who verify their e-mail from the development
+//   mailbox (so the sign-up grant is paid, E5) → alice links a wallet (Sign-In with Ethereum,
+//   signed with an anvil key) → an economy configuration (M1), which applies from the next day
+//   of the API's clock → four games timed in that clock, created by the admin → stakes → the
+//   first game closes and the resolver settles it (P6: not the admin who created it) → PMC
+//   credits issued, joining a wave after the dispute window (2 hours of the API's clock) → the
+//   relayer puts them in a wave and
 //   publishes it → alice asks the relayer to claim for her → her PMC shows on chain in
 //   GET /v1/me/wallet.
 //
@@ -129,9 +131,12 @@ const ceilHour = (t) => new Date(Math.ceil(t.getTime() / HOUR) * HOUR);
 
 // ── Users, each verified from the mailbox (E5: the sign-up grant is paid at verification).
 const admin = await user("admin@posmul.dev");
+// P6: no one settles a game they created; the admin creates the games, a resolver settles.
+const resolver = await user("resolver@posmul.dev");
+await must("PUT", `/v1/admin/users/${resolver.id}/roles/resolver`, { token: admin.token });
 const alice = await user("alice@posmul.dev");
 const bob = await user("bob@posmul.dev");
-say(`users admin, alice, bob (password "${password}"), e-mail verified; sign-up grant: ${alice.grant?.status} ${alice.grant?.amount ?? "?"} PMP each`);
+say(`users admin, resolver, alice, bob (password "${password}"), e-mail verified; sign-up grant: ${alice.grant?.status} ${alice.grant?.amount ?? "?"} PMP each`);
 const start = await clock();
 say(`the API's clock: ${iso(start.now)} (day ${start.day}, ${start.kind} clock)`);
 
@@ -210,16 +215,17 @@ for (const [u, option, amount] of [[alice, 0, 50], [bob, 2, 30]]) {
 }
 say(`STAKED: alice 50 PMP on "Home", bob 30 PMP on "Away" (game ${first})`);
 
-// ── Settlement (P5): the admin settles the first game once it has closed.
+// ── Settlement (P5): the resolver settles the first game once it has closed (the admin
+//    created it, so P6 refuses the admin).
 await clockReaches("the first game to close", firstEnds);
 const settled = await must("POST", `/v1/predictions/games/${first}/settlement`, {
-  token: admin.token, body: { winning_option: 0 },
+  token: resolver.token, body: { winning_option: 0 },
 });
 say(`SETTLED: "Home" wins; pool ${settled.pool_pmc} PMC, ${settled.winners} winner(s), ${settled.burned_stakes} PMP of stakes consumed; credits of day ${settled.day}`);
 
 // ── The credit (E3): pending until its day's wave.
 const before = await must("GET", "/v1/me/wallet", { token: alice.token });
-say(`CREDITS ISSUED: alice has ${pmc(before.credits.pending)} pending for the wave of ${settled.day}`);
+say(`CREDITS ISSUED: alice has ${pmc(before.credits.pending)} pending for the wave of ${settled.day} (after the dispute window, ${settled.dispute_ends_at})`);
 const balanceBefore = BigInt(before.wallets[0]?.onchain?.balance?.wei ?? "0");
 
 // ── The wave (M3, M4): after day `settled.day` ends on the chain, the relayer builds it, then

@@ -6,9 +6,10 @@
 //!
 //! - [`ledger`]: the PMP ledger (E1, E2): accounts, double-entry transfers, holds in escrow,
 //!   internal idempotency, history and the zero-sum audit.
-//! - [`credits`]: PMC credits (E3, M3, M8) and their whole lifecycle: issued `pending` →
-//!   `in_wave` (the relayer's waves carry all of it, split over days when it is larger than a
-//!   day's room) → `claimed` (the chain's mirror), see [`credits::lifecycle`].
+//! - [`credits`]: PMC credits (E3, M3, M8) and their whole lifecycle: issued `pending` (joining
+//!   waves from its `wave_eligible_at`, P6) → `in_wave` (the relayer's waves carry all of it,
+//!   split over days when it is larger than a day's room) → `claimed` (the chain's mirror), see
+//!   [`credits::lifecycle`]; or, still pending and in no wave, `revoked` ([`credits::revoke`]).
 //! - [`config`]: the versioned economy configuration and the daily budget B(d) (M1).
 //! - [`wave`]: the read side of Money Wave (M4, M5): the current published wave of a chain, an
 //!   account's cumulative entitlement, what it claimed and can claim, its proof.

@@ -39,6 +39,7 @@ use alloy::{
     rpc::types::Filter,
     sol_types::{SolCall, SolEvent},
 };
+use chrono::{DateTime, Utc};
 use posmul_economy::codec;
 use sqlx::PgPool;
 
@@ -109,6 +110,12 @@ impl Relayer {
             money_wave: self.money_wave,
             cap: chain.daily_cap,
             supply_headroom: chain.supply_headroom,
+            // The chain's time: a credit still in its dispute window waits (P6).
+            now: DateTime::from_timestamp(
+                i64::try_from(chain.latest_timestamp).unwrap_or(i64::MAX),
+                0,
+            )
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
             export_dir: self.sender.settings.export_dir.clone(),
         })
     }

@@ -113,6 +113,7 @@ pub async fn reconcile(relayer: &Relayer) -> Result<Report> {
                       FROM relayer.wave_credits GROUP BY credit_id) p ON p.credit_id = c.id
            LEFT JOIN relayer.waves w ON w.day = p.last_day
            WHERE CASE WHEN c.state = 'pending' THEN COALESCE(p.waved, 0) >= c.amount
+                      WHEN c.state = 'revoked' THEN p.waved IS NOT NULL
                       ELSE p.waved IS DISTINCT FROM c.amount OR c.wave_day IS DISTINCT FROM w.date END"#,
     )
     .fetch_one(pool)

@@ -36,8 +36,16 @@ pub enum Action {
     BootstrapAdmin,
     /// An admin set a new economy configuration version (M1).
     EconomyConfigSet,
-    /// An admin corrected a prediction game's settlement (P5).
+    /// An admin corrected a prediction game's settlement (P5, P6).
     PredictionSettlementCorrected,
+    /// An admin or resolver settled a prediction game (P5, P6).
+    PredictionGameSettled,
+    /// An admin or resolver cancelled a prediction game (P3, P6).
+    PredictionGameCancelled,
+    /// A moderator approved a user-proposed game for the hourly pools (P6).
+    PredictionGameApproved,
+    /// An admin set a category multiplier of the hourly pools (M2, P6).
+    PredictionMultiplierSet,
 }
 
 impl Action {
@@ -60,6 +68,10 @@ impl Action {
             Action::BootstrapAdmin => "bootstrap_admin",
             Action::EconomyConfigSet => "economy_config_set",
             Action::PredictionSettlementCorrected => "prediction_settlement_corrected",
+            Action::PredictionGameSettled => "prediction_game_settled",
+            Action::PredictionGameCancelled => "prediction_game_cancelled",
+            Action::PredictionGameApproved => "prediction_game_approved",
+            Action::PredictionMultiplierSet => "prediction_multiplier_set",
         }
     }
 }

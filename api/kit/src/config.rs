@@ -45,6 +45,9 @@
 //! | `RPC_URL` | `http://127.0.0.1:8545` | with `CLOCK=chain`: the chain whose latest block's time is "now" |
 //! | `CLOCK_MAX_AGE_MS` | `1000` | with `CLOCK=chain`: how long a reading of the chain's time is reused |
 //! | `TLS_CA_FILE` | unset | extra CA certificates (PEM) trusted by PostgreSQL and `rediss://` |
+//! | `PREDICTION_DISPUTE_WINDOW_SECS` | `7200` (2 hours) | P6: after a settlement (on the API's clock), how long its credits wait before joining a wave and an admin may correct it |
+//! | `PREDICTION_MIN_STAKERS` | `5` | P6: distinct stakers a user-proposed game needs at its end to keep its share of the hourly pools |
+//! | `PREDICTION_MAX_OPEN_PROPOSALS` | `3` | P2: user-proposed games a citizen may have open (not yet ended, settled or cancelled) at once |
 //!
 //! TLS: `DATABASE_URL` takes `sslmode=require` or `verify-full` (with `sslrootcert=` or
 //! `TLS_CA_FILE`), `REDIS_URL` a `rediss://` URL. Outside `POSMUL_ENV=dev`, a plaintext link to
@@ -123,6 +126,28 @@ fn plaintext_smtp_off_host(url: &str) -> bool {
     !loopback
 }
 
+/// The rules of the predictions domain that are settings (DESIGN.md P2, P6; see the table above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PredictionSettings {
+    /// P6: how long a settlement stays open to correction; its credits join waves only after.
+    pub dispute_window: Duration,
+    /// P6: the distinct stakers a user-proposed game needs at its end to keep its pool (M2).
+    pub min_stakers: u32,
+    /// P2: the user-proposed games a citizen may have open at once.
+    pub max_open_proposals: u32,
+}
+
+impl Default for PredictionSettings {
+    /// The documented defaults: 2 hours, 5 stakers, 3 proposals.
+    fn default() -> Self {
+        PredictionSettings {
+            dispute_window: Duration::from_secs(2 * 3600),
+            min_stakers: 5,
+            max_open_proposals: 3,
+        }
+    }
+}
+
 /// A rate: `per_minute` requests a minute, bursting up to `per_minute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -174,6 +199,7 @@ pub struct ApiConfig {
     pub clock: ClockSetting,
     /// Trusted roots and the plaintext rule of every link (`TLS_CA_FILE`, `POSMUL_ENV`).
     pub tls: TlsSettings,
+    pub predictions: PredictionSettings,
 }
 
 impl ApiConfig {
@@ -334,6 +360,11 @@ impl ApiConfig {
             )?,
             clock,
             tls,
+            predictions: PredictionSettings {
+                dispute_window: secs("PREDICTION_DISPUTE_WINDOW_SECS", 2 * 3600)?,
+                min_stakers: env.or("PREDICTION_MIN_STAKERS", 5)?,
+                max_open_proposals: env.or("PREDICTION_MAX_OPEN_PROPOSALS", 3)?,
+            },
         })
     }
 
@@ -387,6 +418,7 @@ impl ApiConfig {
             trusted_proxies: TrustedProxies::none(),
             clock: ClockSetting::System,
             tls: TlsSettings::default(),
+            predictions: PredictionSettings::default(),
         }
     }
 }
@@ -491,6 +523,27 @@ mod tests {
         assert!(c.password_hash_concurrency >= 1);
         assert!(c.redis_url.is_none());
         assert_eq!(c.clock, ClockSetting::System);
+        assert_eq!(c.predictions, PredictionSettings::default());
+        assert_eq!(c.predictions.dispute_window, Duration::from_secs(7200));
+        assert_eq!(
+            (c.predictions.min_stakers, c.predictions.max_open_proposals),
+            (5, 3)
+        );
+        let c = cfg(&[
+            ("POSMUL_ENV", "dev"),
+            ("PREDICTION_DISPUTE_WINDOW_SECS", "60"),
+            ("PREDICTION_MIN_STAKERS", "2"),
+            ("PREDICTION_MAX_OPEN_PROPOSALS", "10"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.predictions,
+            PredictionSettings {
+                dispute_window: Duration::from_secs(60),
+                min_stakers: 2,
+                max_open_proposals: 10,
+            }
+        );
     }
 
     #[test]

@@ -154,6 +154,13 @@ pub enum ApiError {
     /// Authenticated, but lacking the role the action requires.
     #[error("this action requires the {required} role")]
     Forbidden { required: &'static str },
+    /// Authenticated and holding the role, but refused this action on this resource (403), with
+    /// a stable kind (e.g. a domain's `conflict-of-interest`).
+    #[error("{detail}")]
+    Denied {
+        kind: &'static str,
+        detail: Cow<'static, str>,
+    },
     /// The resource does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(Cow<'static, str>),
@@ -251,6 +258,14 @@ impl ApiError {
         }
     }
 
+    /// A 403 with a stable kind: the caller may not do this to this resource.
+    pub fn denied(kind: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::Denied {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
     /// A 404 with a stable kind and a detail saying what to do next.
     pub fn absent(kind: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
         ApiError::Absent {
@@ -276,7 +291,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) | ApiError::InvalidCredentials(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } | ApiError::Denied { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::Absent { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } | ApiError::Throttled { .. } => {
@@ -305,7 +320,8 @@ impl ApiError {
             ApiError::Conflict { kind, .. }
             | ApiError::Unprocessable { kind, .. }
             | ApiError::Absent { kind, .. }
-            | ApiError::Throttled { kind, .. } => kind,
+            | ApiError::Throttled { kind, .. }
+            | ApiError::Denied { kind, .. } => kind,
             ApiError::RateLimited { .. } => kind::RATE_LIMITED,
             ApiError::Overloaded { .. } => kind::OVERLOADED,
             ApiError::Unavailable(_) => kind::UNAVAILABLE,

@@ -186,7 +186,11 @@ impl Application {
             .await
             .with_context(|| format!("failed to bind METRICS_ADDR {}", config.metrics_addr))?;
         let state = AppState::with_clock(config, db, clock).await?;
-        let scheduler = posmul_predictions::scheduler::spawn(state.db.clone(), state.clock.clone());
+        let scheduler = posmul_predictions::scheduler::spawn(
+            state.db.clone(),
+            state.clock.clone(),
+            state.config.predictions,
+        );
         let router = app(state.clone());
         Ok(Application {
             listener,

@@ -104,12 +104,14 @@ const TABLE: &[Row] = &[
     // economy configuration (M1): admin only
     row("GET", "/v1/admin/economy", None, [401, 403, 403, 403, 403, 200]),
     row("POST", "/v1/admin/economy", Some("{}"), [401, 403, 403, 403, 403, 422]),
-    // predictions (P1-P5): reads public; proposing/staking signed in; settling resolver; corrections admin
+    // predictions (P1-P6): reads public; proposing/staking signed in; approving moderator; settling resolver; corrections admin
     row("GET", "/v1/predictions/games", None, [200, 200, 200, 200, 200, 200]),
     // an official (sports) game: staff create it, citizens may only propose user_proposed games
     row("POST", "/v1/predictions/games", Some(r#"{"title":"Matrix official game","description":"An official game made by the authorization matrix.","game_type":"binary","category":"sports","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#), [401, 403, 403, 201, 403, 201]),
     row("GET", "/v1/predictions/games/{other}", None, [404, 404, 404, 404, 404, 404]),
     row("PUT", "/v1/predictions/games/{other}", Some(r#"{"title":"Matrix official game","description":"An official game made by the authorization matrix.","game_type":"binary","category":"sports","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#), [401, 404, 404, 404, 404, 404]),
+    // approving a citizen's proposal for the hourly pools (P6): moderators and admins
+    row("POST", "/v1/predictions/games/{other}/approval", None, [401, 403, 403, 404, 403, 404]),
     row("POST", "/v1/predictions/games/{other}/stakes", Some("{}"), [401, 422, 422, 422, 422, 422]),
     row("POST", "/v1/predictions/predictions/{other}/withdraw", None, [401, 404, 404, 404, 404, 404]),
     row("POST", "/v1/predictions/games/{other}/settlement", Some("{}"), [401, 403, 403, 403, 422, 422]),

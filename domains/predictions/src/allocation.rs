@@ -87,6 +87,20 @@ pub fn hour_pool(budget: U256, hour: u32) -> U256 {
     }
 }
 
+/// M2: the part of `amount`, released during hour `released_hour` (0–23) of a UTC day, that
+/// hour `hour` of the same day takes back: the hours that start after the release share it,
+/// ⌊amount / n⌋ each, the day's last hour also the remainder — so they take it back exactly. An
+/// hour at or before the release takes nothing, and so does every hour of a release made during
+/// the day's last hour (no hour of its day is left: it is never minted).
+pub fn returned_share(amount: U256, released_hour: u32, hour: u32) -> U256 {
+    if released_hour >= 23 || hour <= released_hour || hour > 23 {
+        return U256::ZERO;
+    }
+    let n = U256::from(23 - released_hour);
+    let base = amount / n;
+    if hour == 23 { base + amount % n } else { base }
+}
+
 /// A game that qualifies for an hour's pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QualifyingGame {
@@ -225,6 +239,20 @@ mod tests {
     }
 
     #[test]
+    fn m2_a_release_returns_to_the_hours_after_it_exactly() {
+        // 500,000 released at 11:30 (hour 11): 12 hours left, 41,666 each and 8 more at 23:00.
+        let r = u(500_000);
+        assert_eq!(returned_share(r, 11, 11), U256::ZERO);
+        assert_eq!(returned_share(r, 11, 12), u(41_666));
+        assert_eq!(returned_share(r, 11, 23), u(41_674));
+        assert_eq!(
+            returned_share(r, 23, 23),
+            U256::ZERO,
+            "too late: not minted"
+        );
+    }
+
+    #[test]
     fn mul_div_is_exact_beyond_256_bits() {
         let (q, r) = mul_div_rem(U256::MAX, U256::MAX, U256::MAX);
         assert_eq!((q, r), (U256::MAX, U256::ZERO));
@@ -258,6 +286,16 @@ mod tests {
                     prop_assert!(*max - *min <= U256::from(1u8));
                 }
             }
+        }
+
+        #[test]
+        fn m2_a_release_is_taken_back_whole_by_the_later_hours_of_its_day(
+            amount in any::<[u64; 4]>(),
+            released in 0u32..23,
+        ) {
+            let amount = U256::from_limbs(amount);
+            let total = (0..24).fold(U256::ZERO, |acc, h| acc + returned_share(amount, released, h));
+            prop_assert_eq!(total, amount);
         }
 
         #[test]

@@ -80,6 +80,10 @@ pub enum PredictionError {
     TooLong { field: &'static str, max: usize },
     #[error("a game is editable only while created; it is {}", .0.as_str())]
     NotEditable(GameStatus),
+    #[error(
+        "you have {max} proposals open, the most a citizen may have; propose again once one has ended or was cancelled"
+    )]
+    TooManyOpenProposals { max: u32 },
 
     // ---------------------------------------------------------------- P3, P4
     #[error("{} only while the game is active; it is {}", .action.verb(), .status.as_str())]
@@ -121,6 +125,18 @@ pub enum PredictionError {
     CorrectionChangesNothing,
     #[error("explain the correction in 10 to 1000 characters")]
     ReasonLength,
+
+    // ---------------------------------------------------------------- P6
+    #[error("you created this game or staked in it, so someone else must decide it")]
+    ConflictOfInterest,
+    #[error(
+        "the settlement's dispute window is over (see its dispute_ends_at): its credits may be in a wave, so it can no longer be corrected"
+    )]
+    DisputeWindowClosed,
+    #[error("this proposal is already approved")]
+    AlreadyApproved,
+    #[error("only a citizen's user-proposed game needs approval")]
+    NeedsNoApproval,
 
     // ---------------------------------------------------------------- M2, rankings
     #[error("0 to 1000 with at most 6 decimals")]
@@ -202,6 +218,7 @@ impl From<PredictionError> for ApiError {
                 ApiError::invalid_field(name, format!("at most {max} characters"))
             }
             E::NotEditable(_) => conflict(problem::GAME_NOT_EDITABLE),
+            E::TooManyOpenProposals { .. } => conflict(problem::TOO_MANY_OPEN_PROPOSALS),
             E::NotActive { .. } => conflict(problem::GAME_NOT_ACTIVE),
             E::OptionNotFound => rule(problem::OPTION_NOT_FOUND),
             E::StakeBelowMinimum(_) => rule(problem::STAKE_BELOW_MINIMUM),
@@ -217,6 +234,12 @@ impl From<PredictionError> for ApiError {
             E::NotSettled => conflict(problem::GAME_NOT_SETTLED),
             E::CorrectionChangesNothing => rule(problem::CORRECTION_CHANGES_NOTHING),
             E::ReasonLength => field("reason"),
+            E::ConflictOfInterest => {
+                ApiError::denied(problem::CONFLICT_OF_INTEREST, detail.clone())
+            }
+            E::DisputeWindowClosed => conflict(problem::DISPUTE_WINDOW_CLOSED),
+            E::AlreadyApproved => conflict(problem::GAME_ALREADY_APPROVED),
+            E::NeedsNoApproval => conflict(problem::GAME_NEEDS_NO_APPROVAL),
             E::MultiplierOutOfRange => field("multiplier"),
             E::OutOfRange {
                 field: name,

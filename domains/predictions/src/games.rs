@@ -1,4 +1,14 @@
-//! Games (P1-P3): creation and validation, edits while CREATED, reads and search.
+//! Games (P1-P3, P6): creation and validation, edits while CREATED, a moderator's approval of
+//! a proposal, reads and search.
+//!
+//! A citizen's proposal (a `user_proposed` game that is not official) is limited and moderated
+//! so that proposals cannot be used to draw the hourly pools: a citizen has at most
+//! `max_open_proposals` open at once — CREATED or ACTIVE by its times; one that has ended or
+//! was settled or cancelled no longer counts ([`TooManyOpenProposals`](PredictionError::TooManyOpenProposals),
+//! checked under a per-citizen lock, so concurrent proposals never pass it) — and it takes part
+//! in the pools only once a moderator approved it ([`approve`]; an edit clears the approval).
+//! No one approves, settles, cancels or corrects a game they created or staked in
+//! ([`ensure_disinterested`], P6).
 //!
 //! Every read derives the status from the game's times (`predictions.effective_status`), so a
 //! game is never shown ACTIVE after its end or CREATED after its start, whether or not the
@@ -7,16 +17,21 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use posmul_api_kit::pagination::{Page, PageParams};
+use posmul_api_kit::{
+    audit,
+    auth::extract::RequestMeta,
+    config::PredictionSettings,
+    pagination::{Page, PageParams},
+};
 use posmul_core::money::{Pmp, Wei};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, PgTransaction};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
     error::{PredictionError, Result},
-    events,
+    events, pools,
     types::{Category, GameStatus, GameType, PredictionStatus},
 };
 
@@ -218,6 +233,9 @@ pub struct GameSummary {
     pub settles_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub winning_option: Option<i16>,
+    /// When a moderator approved this proposal for the hourly pools (P6); null for a proposal
+    /// not approved yet, and for official games, which need no approval.
+    pub approved_at: Option<DateTime<Utc>>,
 }
 
 /// The caller's own prediction in a game.
@@ -240,7 +258,9 @@ pub struct GameDetail {
     pub game: GameSummary,
     pub description: String,
     pub options: Vec<OptionView>,
-    /// The PMC allocated to this game by the hourly pools so far (M2), in wei.
+    /// The PMC this game holds from the hourly pools so far (M2): what it was allocated, less
+    /// what went back to the day's budget (a cancelled game, or a proposal without enough
+    /// stakers at its end), in wei.
     #[schema(value_type = String, example = "1000000000000000000")]
     pub pool_wei: Wei,
     /// The same in PMC (decimal).
@@ -316,14 +336,45 @@ async fn store(
     Ok(())
 }
 
-/// Creates a game (P1, P2). Staff games are official.
-#[tracing::instrument(skip(db, input), fields(category = ?input.category), err(level = "info"))]
+/// P2: refuses a citizen's proposal beyond `max` open ones. Takes a transaction lock per
+/// citizen first, so concurrent proposals count one another.
+async fn check_open_proposals(
+    tx: &mut PgTransaction<'_>,
+    now: DateTime<Utc>,
+    creator: Uuid,
+    max: u32,
+) -> Result<()> {
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended('predictions.proposals:' || $1::UUID::TEXT, 0))",
+        creator,
+    )
+    .execute(&mut **tx)
+    .await?;
+    let open = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "open!" FROM predictions.games
+         WHERE creator_id = $1 AND category = 'user_proposed' AND NOT official
+           AND predictions.effective_status(status, starts_at, ends_at, $2) IN ('created', 'active')"#,
+        creator,
+        now,
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    if open >= i64::from(max) {
+        return Err(PredictionError::TooManyOpenProposals { max });
+    }
+    Ok(())
+}
+
+/// Creates a game (P1, P2). Staff games are official; a citizen's proposal counts against
+/// `settings.max_open_proposals`.
+#[tracing::instrument(skip(db, input, settings), fields(category = ?input.category), err(level = "info"))]
 pub async fn create(
     db: &PgPool,
     now: DateTime<Utc>,
     creator: Uuid,
     proposer: Proposer,
     input: GameInput,
+    settings: &PredictionSettings,
 ) -> Result<GameDetail> {
     let game = input.validate(proposer, now)?;
     let id = Uuid::now_v7();
@@ -332,6 +383,9 @@ pub async fn create(
         official: proposer == Proposer::Staff,
     };
     let mut tx = db.begin().await?;
+    if proposer == Proposer::Citizen {
+        check_open_proposals(&mut tx, now, creator, settings.max_open_proposals).await?;
+    }
     store(&mut tx, now, id, owner, &game).await?;
     events::game_event(
         &mut tx,
@@ -384,6 +438,15 @@ pub async fn update(
     };
     let game = input.validate(as_proposer, now)?;
     store(&mut tx, now, id, owner, &game).await?;
+    if !owner.official {
+        // A moderator approved what the proposal said; a changed proposal is approved anew.
+        sqlx::query!(
+            "UPDATE predictions.games SET approved_at = NULL, approved_by = NULL WHERE id = $1",
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     events::game_event(
         &mut tx,
         id,
@@ -412,7 +475,7 @@ pub async fn detail(
                 predictions.effective_status(g.status, g.starts_at, g.ends_at, $2) AS "status!: GameStatus",
                 g.official, g.creator_id, g.min_stake AS "min_stake: Pmp", g.max_stake AS "max_stake: Pmp",
                 g.max_participants, g.participants, g.total_staked AS "total_staked: Pmp",
-                g.starts_at, g.ends_at, g.settles_at, g.created_at, g.winning_option
+                g.starts_at, g.ends_at, g.settles_at, g.created_at, g.winning_option, g.approved_at
          FROM predictions.games g WHERE g.id = $1"#,
         id,
         now,
@@ -420,15 +483,13 @@ pub async fn detail(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(PredictionError::GameNotFound)?;
-    let more = sqlx::query!(
-        r#"SELECT description,
-                (SELECT COALESCE(SUM(amount), 0) FROM predictions.hourly_allocations a WHERE a.game_id = g.id)
-                    AS "pool!: Wei"
-         FROM predictions.games g WHERE g.id = $1"#,
-        id,
+    let description = sqlx::query_scalar!(
+        "SELECT description FROM predictions.games WHERE id = $1",
+        id
     )
     .fetch_one(&mut *conn)
     .await?;
+    let pool = pools::game_pool(&mut *conn, id).await?;
     let options = sqlx::query_as!(
         OptionView,
         r#"SELECT position, label, total_staked AS "total_staked: Pmp", stakers
@@ -455,11 +516,113 @@ pub async fn detail(
     };
     Ok(GameDetail {
         game,
-        description: more.description,
+        description,
         options,
-        pool_pmc: more.pool.to_pmc_string(),
-        pool_wei: more.pool,
+        pool_pmc: pool.to_pmc_string(),
+        pool_wei: pool,
         my_position,
+    })
+}
+
+/// P6: refuses `user` any decision on game `game_id` they created or staked in — any
+/// prediction counts, even one withdrawn since.
+pub async fn ensure_disinterested(
+    conn: &mut PgConnection,
+    game_id: Uuid,
+    user: Uuid,
+) -> Result<()> {
+    let interested = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM predictions.games WHERE id = $1 AND creator_id = $2)
+               OR EXISTS (SELECT 1 FROM predictions.predictions WHERE game_id = $1 AND user_id = $2)
+               AS "interested!""#,
+        game_id,
+        user,
+    )
+    .fetch_one(conn)
+    .await?;
+    if interested {
+        return Err(PredictionError::ConflictOfInterest);
+    }
+    Ok(())
+}
+
+/// A moderator's approval of a proposal (P6).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Approval {
+    pub game_id: Uuid,
+    pub approved_by: Uuid,
+    /// From this time on (the API's clock) the proposal takes part in the hourly pools; it keeps
+    /// what it received only with enough distinct stakers at its end.
+    pub approved_at: DateTime<Utc>,
+}
+
+/// P6: a moderator approves a citizen's proposal for the hourly pools, once, in the audit log.
+/// Not the proposer's, nor a staker's, own decision; not for a game that is settled or
+/// cancelled.
+#[tracing::instrument(skip(db, meta), err(level = "info"))]
+pub async fn approve(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    moderator: Uuid,
+    game_id: Uuid,
+    meta: &RequestMeta,
+) -> Result<Approval> {
+    let mut tx = db.begin().await?;
+    // The approval decides which hours the game takes part in: ordered with their computation.
+    pools::lock(&mut tx).await?;
+    let game = sqlx::query!(
+        r#"SELECT category AS "category: Category", official, approved_at,
+                predictions.effective_status(status, starts_at, ends_at, $2) AS "status!: GameStatus"
+         FROM predictions.games WHERE id = $1 FOR UPDATE"#,
+        game_id,
+        now,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(PredictionError::GameNotFound)?;
+    if game.category != Category::UserProposed || game.official {
+        return Err(PredictionError::NeedsNoApproval);
+    }
+    ensure_disinterested(&mut tx, game_id, moderator).await?;
+    if matches!(game.status, GameStatus::Settled | GameStatus::Cancelled) {
+        return Err(PredictionError::Final(game.status));
+    }
+    if game.approved_at.is_some() {
+        return Err(PredictionError::AlreadyApproved);
+    }
+    let approved_at = pools::effective_time(&mut tx, now).await?;
+    sqlx::query!(
+        "UPDATE predictions.games SET approved_at = $2, approved_by = $3, updated_at = now() WHERE id = $1",
+        game_id,
+        approved_at,
+        moderator,
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            action: audit::Action::PredictionGameApproved,
+            actor: Some(moderator),
+            subject: None,
+            meta,
+            details: serde_json::json!({ "game_id": game_id, "approved_at": approved_at }),
+        },
+    )
+    .await?;
+    events::game_event(
+        &mut tx,
+        game_id,
+        "approved",
+        serde_json::json!({ "approved_at": approved_at }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%game_id, %moderator, "proposal approved");
+    Ok(Approval {
+        game_id,
+        approved_by: moderator,
+        approved_at,
     })
 }
 
@@ -509,7 +672,7 @@ pub async fn list(
                 predictions.effective_status(g.status, g.starts_at, g.ends_at, $8) AS "status!: GameStatus",
                 g.official, g.creator_id, g.min_stake AS "min_stake: Pmp", g.max_stake AS "max_stake: Pmp",
                 g.max_participants, g.participants, g.total_staked AS "total_staked: Pmp",
-                g.starts_at, g.ends_at, g.settles_at, g.created_at, g.winning_option
+                g.starts_at, g.ends_at, g.settles_at, g.created_at, g.winning_option, g.approved_at
          FROM predictions.games g
          WHERE ($1::TEXT IS NULL OR g.category = $1)
            AND ($2::TEXT IS NULL OR predictions.effective_status(g.status, g.starts_at, g.ends_at, $8) = $2)

@@ -20,6 +20,8 @@ pub const GAME_STAKE_RANGE_INVALID: &str = "game-stake-range-invalid";
 pub const GAME_IMPORTANCE_OUT_OF_RANGE: &str = "game-importance-out-of-range";
 pub const GAME_PARTICIPANT_CAP_INVALID: &str = "game-participant-cap-invalid";
 pub const GAME_NOT_EDITABLE: &str = "game-not-editable";
+/// A citizen has as many proposals open as the setting allows.
+pub const TOO_MANY_OPEN_PROPOSALS: &str = "too-many-open-proposals";
 
 // P3, P4: stakes and withdrawals.
 pub const GAME_NOT_ACTIVE: &str = "game-not-active";
@@ -37,3 +39,12 @@ pub const GAME_CANCELLED: &str = "game-cancelled";
 pub const GAME_FINAL: &str = "game-final";
 pub const GAME_NOT_SETTLED: &str = "game-not-settled";
 pub const CORRECTION_CHANGES_NOTHING: &str = "correction-changes-nothing";
+
+// P6: settlements no one can bend, proposals moderators approve.
+/// The caller created the game or staked in it (even if the stake was withdrawn).
+pub const CONFLICT_OF_INTEREST: &str = "conflict-of-interest";
+/// The settlement's dispute window is over: its credits may be in a wave.
+pub const DISPUTE_WINDOW_CLOSED: &str = "dispute-window-closed";
+pub const GAME_ALREADY_APPROVED: &str = "game-already-approved";
+/// Only a citizen's user-proposed game needs a moderator's approval.
+pub const GAME_NEEDS_NO_APPROVAL: &str = "game-needs-no-approval";

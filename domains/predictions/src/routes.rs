@@ -16,20 +16,20 @@ use uuid::Uuid;
 
 use posmul_api_kit::{
     auth::{
-        extract::{Admin, AuthUser, RequestMeta, RequireRole, Resolver},
+        extract::{Admin, AuthUser, Moderator, RequestMeta, RequireRole, Resolver},
         roles::{Role, load_roles},
     },
     error::{ApiError, ApiJson, ApiResult, Problem},
     pagination::{Page, PageParams},
     state::AppState,
 };
-use posmul_core::money::Pmp;
+use posmul_core::money::{Pmp, Wei};
 
 use crate::{
     Runtime,
     error::PredictionError,
     events::{self, AcceptsEventStream},
-    games::{self, GameDetail, GameFilter, GameInput, GameSummary, Proposer},
+    games::{self, Approval, GameDetail, GameFilter, GameInput, GameSummary, Proposer},
     pools::{self, HourDetail, HourlyPool},
     settlement::{self, Correction, CorrectionRequest, SettleRequest, Settlement},
     stakes::{self, MaybeIdempotent, MyPrediction, Prediction, StakeOutcome, StakeRequest},
@@ -97,6 +97,7 @@ pub async fn list_games(
         (status = 201, description = "created", body = GameDetail),
         (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "citizens propose only user_proposed games", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`too-many-open-proposals`: a citizen has as many proposals open (not yet ended, settled or cancelled) as `PREDICTION_MAX_OPEN_PROPOSALS` allows (default 3)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "a P2 rule is broken; `type` names it (game-title-too-short, proposed-game-title-too-short, game-description-too-short, game-too-few-options, game-options-do-not-fit-type, game-option-invalid, game-times-out-of-order, game-ends-in-the-past, game-stake-range-invalid, game-importance-out-of-range, game-participant-cap-invalid)", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id), err(Debug))]
@@ -107,7 +108,15 @@ pub async fn create_game(
 ) -> ApiResult<(StatusCode, ApiJson<GameDetail>)> {
     let who = proposer(&state, &user).await?;
     let now = state.clock.now().await;
-    let game = games::create(&state.db, now, user.user_id, who, input).await?;
+    let game = games::create(
+        &state.db,
+        now,
+        user.user_id,
+        who,
+        input,
+        &state.config.predictions,
+    )
+    .await?;
     Ok((StatusCode::CREATED, ApiJson(game)))
 }
 
@@ -129,6 +138,31 @@ pub async fn get_game(
     Ok(ApiJson(
         games::detail(&mut conn, now, id, user.map(|u| u.user_id)).await?,
     ))
+}
+
+/// Approves a citizen's proposal for the hourly pools (moderator or admin; P6, audited). From
+/// then on it takes part in the pools; it keeps what it received only with enough distinct
+/// stakers at its end (`PREDICTION_MIN_STAKERS`, default 5). An edit of the proposal clears the
+/// approval.
+#[utoipa::path(post, path = "/v1/predictions/games/{id}/approval", tag = TAG, security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the proposal")),
+    responses(
+        (status = 201, description = "approved", body = Approval),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: requires the moderator role; `conflict-of-interest`: the caller created the game or staked in it", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such game", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "game-already-approved, game-needs-no-approval (not a citizen's proposal), game-final", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(game = %id), err(Debug))]
+pub async fn approve(
+    State(state): State<AppState>,
+    moderator: RequireRole<Moderator>,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+) -> ApiResult<(StatusCode, ApiJson<Approval>)> {
+    let now = state.clock.now().await;
+    let approval = games::approve(&state.db, now, moderator.user_id(), id, &meta).await?;
+    Ok((StatusCode::CREATED, ApiJson(approval)))
 }
 
 /// Replaces a game while it is CREATED (its creator, or staff).
@@ -221,13 +255,15 @@ pub async fn my_predictions(
     ))
 }
 
-/// Settles a CLOSED game once, naming the winning option (admin or resolver; P5).
+/// Settles a CLOSED game once, naming the winning option (admin or resolver; P5, P6: not one
+/// who created the game or staked in it; audited). Its credits join waves only after the
+/// dispute window (`dispute_ends_at`).
 #[utoipa::path(post, path = "/v1/predictions/games/{id}/settlement", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "the game")),
     request_body = SettleRequest,
     responses(
         (status = 201, description = "settled", body = Settlement),
-        (status = 403, description = "requires the resolver role", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: requires the resolver role; `conflict-of-interest`: the caller created the game or staked in it", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "no such game", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "game-not-closed, game-already-settled, game-cancelled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "option-not-found", body = Problem, content_type = "application/problem+json"),
@@ -237,11 +273,21 @@ pub async fn settle(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
     resolver: RequireRole<Resolver>,
+    meta: RequestMeta,
     Path(id): Path<Uuid>,
     ApiJson(req): ApiJson<SettleRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<Settlement>)> {
     let now = state.clock.now().await;
-    let s = settlement::settle(&state.db, now, resolver.user_id(), id, req.winning_option).await?;
+    let s = settlement::settle(
+        &state.db,
+        now,
+        resolver.user_id(),
+        id,
+        req.winning_option,
+        &state.config.predictions,
+        &meta,
+    )
+    .await?;
     runtime.cache.invalidate(redis_target(&state)).await;
     Ok((StatusCode::CREATED, ApiJson(s)))
 }
@@ -268,38 +314,56 @@ pub struct Cancelled {
     /// PMP refunded to the stakers.
     #[schema(value_type = i64)]
     pub refunded: Pmp,
+    /// PMC the game had received from the hourly pools, returned to the day's budget (M2).
+    #[schema(value_type = String)]
+    pub released_wei: Wei,
 }
 
-/// Cancels a game that is not final and refunds every stake (admin or resolver).
+/// Cancels a game that is not final and refunds every stake (admin or resolver, not one who
+/// created the game or staked in it; audited). What it received from the hourly pools returns
+/// to the later hours of the day.
 #[utoipa::path(post, path = "/v1/predictions/games/{id}/cancel", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "the game")),
     responses(
         (status = 200, description = "cancelled", body = Cancelled),
-        (status = 403, description = "requires the resolver role", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: requires the resolver role; `conflict-of-interest`: the caller created the game or staked in it", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "no such game", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "game-final", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(game = %id), err(Debug))]
 pub async fn cancel(
     State(state): State<AppState>,
-    _resolver: RequireRole<Resolver>,
+    resolver: RequireRole<Resolver>,
+    meta: RequestMeta,
     Path(id): Path<Uuid>,
 ) -> ApiResult<ApiJson<Cancelled>> {
-    let refunded = settlement::cancel(&state.db, state.clock.now().await, id).await?;
+    let now = state.clock.now().await;
+    let c = settlement::cancel(
+        &state.db,
+        now,
+        resolver.user_id(),
+        id,
+        &state.config.predictions,
+        &meta,
+    )
+    .await?;
     Ok(ApiJson(Cancelled {
         game_id: id,
-        refunded,
+        refunded: c.refunded,
+        released_wei: c.released,
     }))
 }
 
-/// Corrects a wrong settlement (admin only; audited in `predictions.corrections`).
+/// Corrects a wrong settlement within its dispute window (admin only, not one who created the
+/// game or staked in it; audited): the credits of the replaced outcome are revoked and the
+/// corrected winners credited, so nobody is paid twice (P6).
 #[utoipa::path(post, path = "/v1/predictions/games/{id}/corrections", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "the game")),
     request_body = CorrectionRequest,
     responses(
         (status = 201, description = "corrected", body = Correction),
-        (status = 403, description = "requires the admin role", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "game-not-settled", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: requires the admin role; `conflict-of-interest`: the caller created the game or staked in it", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "game-not-settled, dispute-window-closed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "option-not-found, correction-changes-nothing, bad reason", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(game = %id), err(Debug))]
@@ -371,7 +435,7 @@ pub async fn list_multipliers(
     Ok(ApiJson(pools::multipliers(&mut conn).await?))
 }
 
-/// Sets a category's multiplier (admin); applies to hours computed afterwards.
+/// Sets a category's multiplier (admin; audited); applies to hours computed afterwards.
 #[utoipa::path(put, path = "/v1/predictions/category-multipliers/{category}", tag = TAG, security(("bearer" = [])),
     params(("category" = Category, Path, description = "the category")),
     request_body = Multiplier,
@@ -384,6 +448,7 @@ pub async fn list_multipliers(
 pub async fn set_multiplier(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
+    meta: RequestMeta,
     Path(category): Path<Category>,
     ApiJson(m): ApiJson<Multiplier>,
 ) -> ApiResult<StatusCode> {
@@ -393,7 +458,7 @@ pub async fn set_multiplier(
     {
         return Err(PredictionError::MultiplierOutOfRange.into());
     }
-    pools::set_multiplier(&state.db, category, m.multiplier, admin.user_id()).await?;
+    pools::set_multiplier(&state.db, category, m.multiplier, admin.user_id(), &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use posmul_api_kit::config::PredictionSettings;
 use posmul_core::{
     Clock,
     service::{Election, Leader},
@@ -63,9 +64,13 @@ pub async fn transitions(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<usize>
 }
 
 /// One scheduler tick at `now`.
-pub async fn tick(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<TickReport> {
+pub async fn tick(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    settings: &PredictionSettings,
+) -> sqlx::Result<TickReport> {
     let transitions = transitions(db, now).await?;
-    let hours = pools::catch_up(db, now).await?;
+    let hours = pools::catch_up(db, now, settings).await?;
     Ok(TickReport { transitions, hours })
 }
 
@@ -79,14 +84,18 @@ pub async fn become_active(db: &PgPool) -> sqlx::Result<Option<Leader>> {
 }
 
 /// Runs the scheduler in the background for the life of the process; each tick reads `clock`.
-pub fn spawn(db: PgPool, clock: Clock) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    db: PgPool,
+    clock: Clock,
+    settings: PredictionSettings,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             match become_active(&db).await {
                 Ok(Some(mut leader)) => {
                     tracing::info!("predictions scheduler: this instance is active");
                     loop {
-                        if let Err(e) = tick(&db, clock.now().await).await {
+                        if let Err(e) = tick(&db, clock.now().await, &settings).await {
                             tracing::warn!(error = %e, "predictions scheduler tick failed");
                         }
                         tokio::time::sleep(TICK).await;

@@ -244,11 +244,13 @@ pub struct WalletHistoryEntry {
     pub pmp_balance_after: Option<i64>,
     /// PMC only: the credited amount.
     pub pmc_amount: Option<PmcAmount>,
-    /// PMC only: pending, in_wave or claimed. A credit stays pending until waves carry all of
-    /// it: one larger than a day's room is split across days (M8), see `pmc_in_wave`.
+    /// PMC only: pending, in_wave, claimed, or revoked (taken back before any wave carried any
+    /// of it: a settlement corrected within its dispute window). A credit stays pending until
+    /// waves carry all of it: one larger than a day's room is split across days (M8), see
+    /// `pmc_in_wave`.
     pub credit_state: Option<CreditState>,
     /// PMC only: how much of it waves already carry: all of it once in_wave or claimed, the
-    /// parts so far while a split credit is still pending, 0 before.
+    /// parts so far while a split credit is still pending, 0 before and for a revoked one.
     pub pmc_in_wave: Option<PmcAmount>,
     /// PMC only: the UTC day it was earned.
     pub credit_day: Option<NaiveDate>,
@@ -311,6 +313,7 @@ pub async fn my_wallet_history(
                    cr.id, cr.source, NULL, NULL, cr.amount,
                    CASE WHEN cr.state = 'pending'
                         THEN COALESCE((SELECT sum(wc.amount) FROM relayer.wave_credits wc WHERE wc.credit_id = cr.id), 0)
+                        WHEN cr.state = 'revoked' THEN 0
                         ELSE cr.amount END,
                    cr.state,
                    cr.day, cr.wave_day, NULL, NULL,

@@ -1,16 +1,19 @@
 //! The life of a credit after [`super::issue`] (E3): `pending` → `in_wave` (the relayer put all
 //! of it in waves) → `claimed` (the chain's mirror shows a final claim covering it). These moves
-//! carry no value; only the relayer makes them, and only through these functions.
+//! carry no value; only the relayer makes them, and only through these functions. A credit
+//! joins a wave only once its `wave_eligible_at` (if any) is not after the relayer's time;
+//! revoking one ([`super::revoke`]) is its issuer's move, not the relayer's.
 //!
 //! **Parts (M8).** A wave may carry a credit in part: the relayer records each part in
 //! `relayer.wave_credits` (one row per credit and wave). A credit stays `pending` while its parts
 //! fall short of its amount, its rest first in line for the next wave; it turns `in_wave`, with
-//! the date of the wave of its last part, once they cover it. The one move back is
-//! [`release_wave`]: a wave stored but never published that the relayer rebuilds gives its parts
-//! back, and the credits whose last part it carried return to `pending`.
+//! the date of the wave of its last part, once they cover it. Such a credit can no longer be
+//! revoked, and a revoked one never gets a part (the parts triggers check both). The one move
+//! back is [`release_wave`]: a wave stored but never published that the relayer rebuilds gives
+//! its parts back, and the credits whose last part it carried return to `pending`.
 
 use alloy::primitives::{Address, U256};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::{WalletAddress, money::Wei};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -26,13 +29,15 @@ pub struct WaveCandidate {
     pub address: Address,
 }
 
-/// The pending credits of `date` or earlier whose user has a wallet, in wave order (earning
-/// day, creation time, id), each with what is left of it (M8), locked until the caller's
-/// transaction ends (M3: older first). A credit that was split keeps its place: it is still the
-/// earliest in that order.
+/// The pending credits of `date` or earlier whose user has a wallet and whose
+/// `wave_eligible_at` (a settlement's dispute window, P6) is not after `now`, in wave order
+/// (earning day, creation time, id), each with what is left of it (M8), locked until the
+/// caller's transaction ends (M3: older first). A credit that was split keeps its place: it is
+/// still the earliest in that order (its window was over when its first part joined a wave).
 pub async fn pending_for_wave(
     conn: &mut PgConnection,
     date: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<Vec<WaveCandidate>> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.amount - COALESCE(p.waved, 0) AS "left!: Wei", w.address AS "address: WalletAddress"
@@ -41,9 +46,11 @@ pub async fn pending_for_wave(
            LEFT JOIN LATERAL (SELECT sum(wc.amount) AS waved FROM relayer.wave_credits wc
                               WHERE wc.credit_id = c.id) p ON true
            WHERE c.state = 'pending' AND c.day <= $1
+             AND (c.wave_eligible_at IS NULL OR c.wave_eligible_at <= $2)
            ORDER BY c.day, c.created_at, c.id
            FOR UPDATE OF c"#,
         date,
+        now,
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -14,9 +14,13 @@
 //! A credit's state follows the wave: `pending` until the relayer has put all of it in waves
 //! (`in_wave`, with the `wave_day` of its last part: a credit larger than a day's room is split
 //! across days, M8), `claimed` once the chain shows the claim. Those changes move no value
-//! ([`lifecycle`]).
+//! ([`lifecycle`]). A credit may carry the earliest time a wave takes it
+//! ([`CreditRequest::wave_eligible_at`]: a settlement's dispute window, P6); until then it
+//! waits, pending. A pending credit that no wave carries any part of, and only such a one, can
+//! be taken back with [`revoke`] (a settlement corrected within its window): two more postings
+//! reverse it, so E1 holds and it never reaches a wave.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use posmul_core::money::Wei;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgTransaction};
@@ -54,6 +58,8 @@ pub enum CreditState {
     InWave,
     /// Claimed on chain.
     Claimed,
+    /// Taken back before any wave carried it ([`revoke`]); counts nowhere.
+    Revoked,
 }
 
 /// A credit to issue.
@@ -68,6 +74,8 @@ pub struct CreditRequest {
     pub reference: Reference,
     /// Names the business event; required.
     pub idempotency_key: String,
+    /// The earliest time a wave may take it (stored to the microsecond); `None`: at once.
+    pub wave_eligible_at: Option<DateTime<Utc>>,
 }
 
 /// An issued credit.
@@ -81,6 +89,8 @@ pub struct Credit {
     pub state: CreditState,
     pub wave_day: Option<NaiveDate>,
     pub reference: Reference,
+    /// The earliest time a wave may take it (`None`: at once).
+    pub wave_eligible_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// True when the key already named this credit and nothing was added.
     pub replayed: bool,
@@ -94,6 +104,18 @@ pub enum CreditError {
     BadKey,
     #[error("idempotency key {key:?} already names a different credit")]
     IdempotencyConflict { key: String },
+    /// Only a pending credit that no wave carries can be revoked: one in a wave, in part (M8)
+    /// or whole, or claimed, is irrevocable (E3).
+    #[error(
+        "credit {id} is {state:?} with {waved} wei in waves: only a pending credit no wave carries can be revoked"
+    )]
+    Irrevocable {
+        id: Uuid,
+        state: CreditState,
+        waved: Wei,
+    },
+    #[error("no credit {0}")]
+    NotFound(Uuid),
     #[error("credits database error")]
     Database(#[from] sqlx::Error),
     #[error("stored credits are inconsistent: {0}")]
@@ -113,11 +135,13 @@ pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Cre
     }
     let conn: &mut PgConnection = tx;
     let id = Uuid::now_v7();
+    let wave_eligible_at = req.wave_eligible_at.map(|t| t.trunc_subsecs(6));
     // One statement: claim the key, add to the user's account (opening it), post both sides.
     let created: Option<DateTime<Utc>> = sqlx::query_scalar!(
         r#"WITH c AS (
-               INSERT INTO credits.credits (id, user_id, source, amount, day, reference_kind, reference_id, idempotency_key)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               INSERT INTO credits.credits (id, user_id, source, amount, day, reference_kind, reference_id, idempotency_key,
+                                            wave_eligible_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                ON CONFLICT (idempotency_key) DO NOTHING
                RETURNING id, created_at),
            acct AS (
@@ -140,6 +164,7 @@ pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Cre
         req.reference.kind as _,
         req.reference.id,
         &req.idempotency_key,
+        wave_eligible_at,
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -157,6 +182,7 @@ pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Cre
                 state: CreditState::Pending,
                 wave_day: None,
                 reference: req.reference,
+                wave_eligible_at,
                 created_at,
                 replayed: false,
             })
@@ -169,7 +195,8 @@ pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Cre
                 && existing.source == req.source
                 && existing.amount == req.amount
                 && existing.day == req.day
-                && existing.reference == req.reference;
+                && existing.reference == req.reference
+                && existing.wave_eligible_at == wave_eligible_at;
             if same {
                 Ok(existing)
             } else {
@@ -181,12 +208,64 @@ pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Cre
     }
 }
 
+/// Revokes pending credit `id` (see the module docs): it turns `revoked` and two postings
+/// reverse its issuance, in the caller's transaction (READ COMMITTED, the default). A credit
+/// that left `pending`, or that a wave carries any part of (M8: a split credit stays `pending`
+/// until its parts cover it), is [`CreditError::Irrevocable`], so a credit is never both in a
+/// wave and revoked. Returns its amount.
+#[tracing::instrument(skip(tx), err(level = "info"))]
+pub async fn revoke(tx: &mut PgTransaction<'_>, id: Uuid) -> Result<Wei> {
+    let conn: &mut PgConnection = tx;
+    // Lock first: a relayer building a wave holds its candidates locked until it commits, and
+    // the next statement then sees the parts it wrote.
+    let state = sqlx::query_scalar!(
+        r#"SELECT state AS "state: CreditState" FROM credits.credits WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(CreditError::NotFound(id))?;
+    let waved = sqlx::query_scalar!(
+        r#"SELECT COALESCE(sum(amount), 0) AS "waved!: Wei" FROM relayer.wave_credits WHERE credit_id = $1"#,
+        id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if state != CreditState::Pending || !waved.is_zero() {
+        return Err(CreditError::Irrevocable { id, state, waved });
+    }
+    let revoked: Wei = sqlx::query_scalar!(
+        r#"WITH c AS (
+               UPDATE credits.credits SET state = 'revoked', revoked_at = now()
+               WHERE id = $1 AND state = 'pending'
+               RETURNING id, user_id, amount),
+           acct AS (
+               UPDATE credits.accounts a SET balance = a.balance - c.amount
+               FROM c WHERE a.kind = 'user' AND a.reference_id = c.user_id
+               RETURNING a.id),
+           p AS (
+               INSERT INTO credits.postings (credit_id, account_id, amount)
+               SELECT c.id, acct.id, -c.amount FROM c, acct
+               UNION ALL
+               SELECT c.id, i.id, c.amount FROM c, credits.accounts i WHERE i.kind = 'issuance'
+               RETURNING 1)
+           SELECT c.amount AS "amount!: Wei" FROM c WHERE (SELECT count(*) FROM p) = 2"#,
+        id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| CreditError::Corrupt(format!("credit {id} could not be reversed")))?;
+    metrics::counter!("posmul_pmc_credits_revoked_total").increment(1);
+    Ok(revoked)
+}
+
 /// The credit an idempotency key names.
 pub async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Credit>> {
     let credit = sqlx::query!(
         r#"SELECT id, user_id, source AS "source: CreditSource", amount AS "amount: Wei", day,
                   state AS "state: CreditState", wave_day,
-                  reference_kind AS "reference_kind: ReferenceKind", reference_id, created_at
+                  reference_kind AS "reference_kind: ReferenceKind", reference_id, wave_eligible_at,
+                  created_at
            FROM credits.credits WHERE idempotency_key = $1"#,
         key,
     )
@@ -204,6 +283,7 @@ pub async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Credit>
             kind: r.reference_kind,
             id: r.reference_id,
         },
+        wave_eligible_at: r.wave_eligible_at,
         created_at: r.created_at,
         replayed: true,
     });
@@ -220,7 +300,8 @@ pub async fn list(
     let rows = sqlx::query!(
         r#"SELECT id, user_id, source AS "source: CreditSource", amount AS "amount: Wei", day,
                   state AS "state: CreditState", wave_day,
-                  reference_kind AS "reference_kind: ReferenceKind", reference_id, created_at
+                  reference_kind AS "reference_kind: ReferenceKind", reference_id, wave_eligible_at,
+                  created_at
            FROM credits.credits
            WHERE user_id = $1 AND ($2::TIMESTAMPTZ IS NULL OR (created_at, id) < ($2, $3))
            ORDER BY created_at DESC, id DESC LIMIT $4"#,
@@ -245,6 +326,7 @@ pub async fn list(
                 kind: r.reference_kind,
                 id: r.reference_id,
             },
+            wave_eligible_at: r.wave_eligible_at,
             created_at: r.created_at,
             replayed: false,
         })

@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use posmul_core::{merkle::StandardMerkleTree, money::Wei};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -156,6 +156,8 @@ pub struct BuildParams {
     pub cap: Wei,
     /// What PMC can still mint: `MAX_SUPPLY − totalSupply` (M8).
     pub supply_headroom: Wei,
+    /// The chain's time: credits still in a dispute window at it wait (P6).
+    pub now: DateTime<Utc>,
     /// Where the JSON dump goes (`<dir>/<chainId>/wave-<day>.json`).
     pub export_dir: PathBuf,
 }
@@ -236,7 +238,7 @@ pub async fn build_in(
 ) -> Result<(Wave, Option<StandardMerkleTree>)> {
     let (previous, previous_total) = previous_allocation(&mut *conn, params.day).await?;
     let candidates =
-        posmul_economy::credits::lifecycle::pending_for_wave(conn, params.date).await?;
+        posmul_economy::credits::lifecycle::pending_for_wave(conn, params.date, params.now).await?;
     let taken = take_within_cap(&candidates, params.limit().as_u256());
     drop(candidates);
     if taken.carried_credits > 0 {

@@ -38,6 +38,7 @@ async fn issue(pool: &PgPool, relayer: &Relayer, user: Uuid, pmc: u64, day: u64)
                 id,
             },
             idempotency_key: format!("test:{id}"),
+            wave_eligible_at: None,
         },
     )
     .await

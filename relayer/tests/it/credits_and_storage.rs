@@ -467,6 +467,7 @@ async fn waves_in_the_database(pool: &PgPool, credits: &[(u64, u64, u8)], caps: 
                     id,
                 },
                 idempotency_key: format!("case:{id}"),
+                wave_eligible_at: None,
             },
         )
         .await
@@ -484,6 +485,8 @@ async fn waves_in_the_database(pool: &PgPool, credits: &[(u64, u64, u8)], caps: 
             money_wave: Address::ZERO,
             cap: Wei::from_u256(U256::from(cap)),
             supply_headroom: Wei::from_u256(U256::MAX),
+            // The wave's day has ended (no credit here has a dispute window).
+            now: date(day + 1).and_time(chrono::NaiveTime::MIN).and_utc(),
             export_dir: std::env::temp_dir(),
         };
         let (w, _) = wave::build_in(&mut tx, &params).await.expect("built");
@@ -575,4 +578,266 @@ async fn m3_m8_waves_built_in_the_database_respect_the_cap_keep_order_and_add_up
         let (credits, caps) = cases.new_tree(&mut runner).expect("a case").current();
         waves_in_the_database(&pool, &credits, &caps).await;
     }
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn p6_m3_a_wave_takes_no_credit_whose_dispute_window_is_still_open(pool: PgPool) {
+    // Two pending credits of day 0 with linked wallets: one eligible at once, one whose
+    // settlement's dispute window ends half an hour after the day.
+    let end_of_day = date(1).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let mut ids = Vec::new();
+    for (n, eligible) in [
+        (1u8, None),
+        (2, Some(end_of_day + chrono::Duration::minutes(30))),
+    ] {
+        let id = credit(&pool, 1, 0, None, Address::ZERO).await;
+        let user: Uuid =
+            sqlx::query_scalar!("SELECT user_id FROM credits.credits WHERE id = $1", id)
+                .fetch_one(&pool)
+                .await
+                .expect("owner");
+        sqlx::query!(
+            "UPDATE credits.credits SET wave_eligible_at = $2 WHERE id = $1",
+            id,
+            eligible,
+        )
+        .execute(&pool)
+        .await
+        .expect("eligibility");
+        let address = Address::repeat_byte(n);
+        sqlx::query!(
+            "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+            address.as_slice(),
+            user,
+        )
+        .execute(&pool)
+        .await
+        .expect("wallet");
+        ids.push(id);
+    }
+    let export_dir = std::env::temp_dir().join(format!("posmul-window-{}", Uuid::new_v4()));
+    let params = |day: u64, now| wave::BuildParams {
+        day,
+        date: date(day),
+        chain_id: CHAIN,
+        money_wave: Address::ZERO,
+        cap: Wei::from_pmc(1000),
+        supply_headroom: Wei::from_u256(U256::MAX),
+        now,
+        export_dir: export_dir.clone(),
+    };
+    // Wave 0 is built as day 0 ends: the second credit's window is still open.
+    let w0 = wave::build(&pool, &params(0, end_of_day))
+        .await
+        .expect("wave 0");
+    assert_eq!((w0.credit_count, w0.amount), (1, Wei::from_pmc(1)));
+    let w1 = wave::build(&pool, &params(1, end_of_day + chrono::Duration::days(1)))
+        .await
+        .expect("wave 1");
+    assert_eq!(
+        (w1.credit_count, w1.amount),
+        (1, Wei::from_pmc(1)),
+        "it joins the first wave built after its window"
+    );
+    let states: Vec<(Uuid, Option<NaiveDate>)> =
+        sqlx::query_as("SELECT id, wave_day FROM credits.credits ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("credits");
+    assert_eq!(
+        states,
+        vec![(ids[0], Some(date(0))), (ids[1], Some(date(1)))]
+    );
+    let _ = std::fs::remove_dir_all(&export_dir);
+}
+
+/// A credit of `pmc` PMC earned on day 0, issued through the money book (E1) to a new user
+/// whose wallet is `address`.
+async fn issued(pool: &PgPool, pmc: u64, address: Address) -> Uuid {
+    use posmul_economy::{
+        credits::{CreditRequest, CreditSource},
+        ledger::{Reference, ReferenceKind},
+    };
+    let user = Uuid::new_v4();
+    sqlx::query!("INSERT INTO auth.users (id) VALUES ($1)", user)
+        .execute(pool)
+        .await
+        .expect("user");
+    sqlx::query!(
+        "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+        address.as_slice(),
+        user,
+    )
+    .execute(pool)
+    .await
+    .expect("wallet");
+    let mut tx = pool.begin().await.expect("tx");
+    let id = Uuid::new_v4();
+    let c = posmul_economy::credits::issue(
+        &mut tx,
+        CreditRequest {
+            user_id: user,
+            source: CreditSource::PredictionWin,
+            amount: Wei::from_pmc(pmc),
+            day: date(0),
+            reference: Reference {
+                kind: ReferenceKind::Prediction,
+                id,
+            },
+            idempotency_key: format!("revocable:{id}"),
+            wave_eligible_at: None,
+        },
+    )
+    .await
+    .expect("issued");
+    tx.commit().await.expect("commit");
+    c.id
+}
+
+/// Build parameters of wave `day` with the cap `cap_pmc`, at the end of that day.
+fn params_at(day: u64, cap_pmc: u64, export_dir: &std::path::Path) -> wave::BuildParams {
+    wave::BuildParams {
+        day,
+        date: date(day),
+        chain_id: CHAIN,
+        money_wave: Address::ZERO,
+        cap: Wei::from_pmc(cap_pmc),
+        supply_headroom: Wei::from_u256(U256::MAX),
+        now: date(day + 1).and_time(chrono::NaiveTime::MIN).and_utc(),
+        export_dir: export_dir.to_path_buf(),
+    }
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn p6_m8_a_credit_a_wave_carries_in_part_is_irrevocable_and_a_revoked_one_takes_no_part(
+    pool: PgPool,
+) {
+    use posmul_economy::credits::{self, CreditError, CreditState};
+    let export_dir = std::env::temp_dir().join(format!("posmul-revoke-{}", Uuid::new_v4()));
+    // Wave 0 has room for 4 PMC: it carries 4 of the first credit's 10 (M8: the credit stays
+    // pending, its rest first in line) and nothing of the second.
+    let split = issued(&pool, 10, Address::repeat_byte(1)).await;
+    let other = issued(&pool, 3, Address::repeat_byte(2)).await;
+    let w0 = wave::build(&pool, &params_at(0, 4, &export_dir))
+        .await
+        .expect("wave 0");
+    assert_eq!((w0.credit_count, w0.amount), (1, Wei::from_pmc(4)));
+
+    let mut tx = pool.begin().await.expect("tx");
+    let refused = credits::revoke(&mut tx, split)
+        .await
+        .expect_err("a part is in a wave");
+    assert!(
+        matches!(
+            refused,
+            CreditError::Irrevocable {
+                state: CreditState::Pending,
+                waved,
+                ..
+            } if waved == Wei::from_pmc(4)
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        credits::revoke(&mut tx, other).await.expect("revoked"),
+        Wei::from_pmc(3)
+    );
+    tx.commit().await.expect("commit");
+
+    // The parts triggers refuse a part of a revoked credit, whoever writes it.
+    let address = Address::repeat_byte(2);
+    let part = sqlx::query!(
+        "INSERT INTO relayer.wave_credits (credit_id, day, address, amount) VALUES ($1, 0, $2, 1)",
+        other,
+        address.as_slice(),
+    )
+    .execute(&pool)
+    .await
+    .expect_err("a revoked credit takes no part");
+    assert_eq!(
+        part.as_database_error().and_then(|d| d.code()).as_deref(),
+        Some("23514"),
+        "{part}"
+    );
+
+    // Wave 1 carries the split credit's rest and nothing of the revoked one.
+    let w1 = wave::build(&pool, &params_at(1, 1000, &export_dir))
+        .await
+        .expect("wave 1");
+    assert_eq!((w1.credit_count, w1.amount), (1, Wei::from_pmc(6)));
+    let states: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, state FROM credits.credits ORDER BY created_at, id")
+            .fetch_all(&pool)
+            .await
+            .expect("credits");
+    assert_eq!(
+        states,
+        vec![(split, "in_wave".to_owned()), (other, "revoked".to_owned())]
+    );
+    let mut conn = pool.acquire().await.expect("conn");
+    let audit = credits::audit(&mut conn).await.expect("audit");
+    assert!(audit.is_exact(), "E1 through a revocation: {audit:?}");
+    let _ = std::fs::remove_dir_all(&export_dir);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn p6_m8_a_revocation_waits_for_a_wave_being_built_and_refuses_what_it_took(pool: PgPool) {
+    use posmul_economy::credits::{self, CreditError, CreditState};
+    let export_dir = std::env::temp_dir().join(format!("posmul-revoke-{}", Uuid::new_v4()));
+    let credit = issued(&pool, 10, Address::repeat_byte(1)).await;
+    // The relayer builds wave 0 (room for 4 PMC) and has not committed yet: the credit is
+    // locked, its first part written, its state still pending.
+    let mut building = pool.begin().await.expect("tx");
+    wave::build_in(&mut building, &params_at(0, 4, &export_dir))
+        .await
+        .expect("wave 0");
+    // A correction revokes it meanwhile: it waits for the build's lock.
+    let revoking = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin().await.expect("tx");
+            let r = credits::revoke(&mut tx, credit).await;
+            tx.commit().await.expect("commit");
+            r
+        }
+    });
+    let mut waited = false;
+    for _ in 0..200 {
+        let blocked = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock'"#
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("activity");
+        if blocked > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(waited, "the revocation waits for the wave's lock");
+    building.commit().await.expect("the wave is stored");
+    let refused = revoking
+        .await
+        .expect("task")
+        .expect_err("the wave took a part first");
+    assert!(
+        matches!(
+            refused,
+            CreditError::Irrevocable {
+                state: CreditState::Pending,
+                waved,
+                ..
+            } if waved == Wei::from_pmc(4)
+        ),
+        "{refused:?}"
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM credits.credits WHERE id = $1")
+        .bind(credit)
+        .fetch_one(&pool)
+        .await
+        .expect("state");
+    assert_eq!(state, "pending");
+    let _ = std::fs::remove_dir_all(&export_dir);
 }

@@ -35,6 +35,7 @@ async fn earn(db: &PgPool, user: &TestUser, amount: Wei, day: chrono::NaiveDate)
                 id: Uuid::new_v4(),
             },
             idempotency_key: format!("prediction:{}", Uuid::new_v4()),
+            wave_eligible_at: None,
         },
     )
     .await

@@ -5,7 +5,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{Game, GameBuilder, World, set_budget, start, wei};
+use crate::support::{Game, GameBuilder, World, set_budget, settings, start, wei};
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutable(pool: PgPool) {
@@ -44,7 +44,7 @@ async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutab
 
     // Whether this call or the app's scheduler computes the hour, the qualifying set is fixed
     // by the games' times: the same row.
-    let (row, _) = pools::compute_hour(&pool, hour).await.unwrap();
+    let (row, _) = pools::compute_hour(&pool, hour, &settings()).await.unwrap();
     assert_eq!(row.amount, wei(1_000_000), "B/24");
     assert_eq!(
         row.qualifying_games, 3,
@@ -81,7 +81,7 @@ async fn m2_an_hour_is_split_by_games_times_multiplier_computed_once_and_immutab
     assert_eq!(status, 200, "{shown}");
     assert_eq!(shown["allocated"], "1000000");
     assert_eq!(shown["allocations"].as_array().map(Vec::len), Some(3));
-    let (_, again) = pools::compute_hour(&pool, hour).await.unwrap();
+    let (_, again) = pools::compute_hour(&pool, hour, &settings()).await.unwrap();
     assert!(!again, "an hour is computed once");
     let rewrite = sqlx::query("UPDATE predictions.hourly_allocations SET amount = 0")
         .execute(&pool)
@@ -119,23 +119,30 @@ async fn m2_missed_hours_are_caught_up_and_the_day_sums_to_the_budget(pool: PgPo
             .body_at(created),
     )
     .unwrap();
-    let game = games::create(&pool, created, creator, games::Proposer::Staff, input)
-        .await
-        .unwrap()
-        .game
-        .id;
+    let game = games::create(
+        &pool,
+        created,
+        creator,
+        games::Proposer::Staff,
+        input,
+        &settings(),
+    )
+    .await
+    .unwrap()
+    .game
+    .id;
     // The system computed the hour before that day, then was down until its last hour.
-    pools::compute_hour(&pool, day_start - Duration::hours(1))
+    pools::compute_hour(&pool, day_start - Duration::hours(1), &settings())
         .await
         .unwrap();
     let until = day_start + Duration::hours(23) + Duration::minutes(30);
     assert_eq!(
-        pools::catch_up(&pool, until).await.unwrap(),
+        pools::catch_up(&pool, until, &settings()).await.unwrap(),
         24,
         "the missed hours are computed"
     );
     assert_eq!(
-        pools::catch_up(&pool, until).await.unwrap(),
+        pools::catch_up(&pool, until, &settings()).await.unwrap(),
         0,
         "and only once"
     );

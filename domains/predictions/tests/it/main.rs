@@ -16,6 +16,10 @@ mod p3_lifecycle;
 mod p4_stakes;
 /// P5, E3: settlement and corrections.
 mod p5_settlement;
+/// P2, P6, M2: the hourly pools cannot be taken by spam.
+mod p6_pools;
+/// P5, P6: settlements no one can bend.
+mod p6_settlements;
 /// P5: accuracy and leaderboards.
 mod rankings;
 /// Two API replicas behave as one.

@@ -188,20 +188,25 @@ async fn p5_a_wrong_settlement_is_corrected_by_an_audited_admin_action(pool: PgP
     assert_eq!(b_credits, 1, "the corrected winner is credited");
     w.assert_books_exact().await;
 
-    // Corrected back: the first winner keeps the credit of the settlement, and is not credited
-    // twice; the prediction that lost again keeps its credit too (credits are irrevocable).
+    // Corrected back within the dispute window (P6): b's credit is revoked and a is credited
+    // anew, so the live credits are one outcome's, never both.
     let back = json!({ "winning_option": 0, "reason": "the first reading was right after all" });
     let (status, c) = w.post(&admin, &path, &back).await;
     assert_eq!(status, 201, "{c}");
-    assert_eq!(c["minted"], "0", "a prediction is credited once");
+    assert_eq!(
+        (c["minted"].as_str(), c["revoked"].as_str()),
+        (Some("1000"), Some("1000"))
+    );
     let (_, g) = w.get(Some(&a), &game.path("")).await;
     assert_eq!(g["my_position"]["status"], "won");
     let (_, g) = w.get(Some(&b), &game.path("")).await;
     assert_eq!(g["my_position"]["status"], "lost");
-    let credits: i64 = sqlx::query_scalar("SELECT count(*) FROM credits.credits")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(credits, 2);
+    let live: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT user_id, amount::TEXT FROM credits.credits WHERE state <> 'revoked'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(live, vec![(a.user_id, "1000".to_owned())]);
     w.assert_books_exact().await;
 }

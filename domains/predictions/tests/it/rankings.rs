@@ -1,9 +1,10 @@
+use posmul_api_kit::auth::extract::RequestMeta;
 use posmul_predictions::settlement;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{GameBuilder, World};
+use crate::support::{GameBuilder, World, settings};
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn p5_accuracy_is_kept_per_user_and_category_and_leaderboards_refresh_on_settlement(
@@ -88,9 +89,17 @@ async fn leaderboards_are_cached_in_redis_when_configured_and_a_settlement_inval
     let first = w.game(GameBuilder::new("sports", "First game")).await;
     first.stake(&w.app, &a, 0, 50).await;
     first.close(&w).await;
-    settlement::settle(&pool, w.now().await, resolver.user_id, first.id, 0)
-        .await
-        .unwrap();
+    settlement::settle(
+        &pool,
+        w.now().await,
+        resolver.user_id,
+        first.id,
+        0,
+        &settings(),
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
     let (_, cached) = w.get(None, board).await;
     assert_eq!(
         cached["entries"].as_array().map(Vec::len),

@@ -6,7 +6,7 @@
 use alloy::primitives::U256;
 use chrono::{DateTime, Duration, Utc};
 use posmul_api::testing::{TestApp, TestUser, spawn_app_with_clock};
-use posmul_api_kit::{ApiConfig, auth::roles::Role};
+use posmul_api_kit::{ApiConfig, auth::roles::Role, config::PredictionSettings};
 use posmul_core::{Clock, money::Wei};
 use posmul_economy::{credits, ledger, ledger::Account};
 use posmul_predictions::pools;
@@ -41,7 +41,9 @@ impl World {
         let app = spawn_app_with_clock(db.clone(), clock.clone(), configure).await;
         // The system starts at `start()`: its hourly pools begin with that hour (what the
         // scheduler's first tick does too), so settlement catch-ups never reach further back.
-        pools::catch_up(&db, start()).await.expect("first hour");
+        pools::catch_up(&db, start(), &PredictionSettings::default())
+            .await
+            .expect("first hour");
         let moderator = app
             .register_with_role("mod@example.org", Role::Moderator)
             .await;
@@ -324,4 +326,54 @@ pub async fn set_budget(db: &PgPool, budget_wei: Wei) {
 /// `n` wei.
 pub fn wei(n: u64) -> Wei {
     Wei::from_u256(U256::from(n))
+}
+
+/// Every game's allocation of `hour` (M2), in wei.
+pub async fn allocations(
+    db: &PgPool,
+    hour: DateTime<Utc>,
+) -> std::collections::BTreeMap<Uuid, u64> {
+    let rows: Vec<(Uuid, Wei)> = sqlx::query_as(
+        "SELECT game_id, amount FROM predictions.hourly_allocations WHERE hour = $1",
+    )
+    .bind(hour)
+    .fetch_all(db)
+    .await
+    .expect("allocations");
+    rows.into_iter()
+        .map(|(id, a)| (id, a.as_u256().to::<u64>()))
+        .collect()
+}
+
+/// The pool of `hour` (M2) as stored, in wei: `(amount, allocated)`.
+pub async fn pool_of(db: &PgPool, hour: DateTime<Utc>) -> (u64, u64) {
+    let (amount, allocated): (Wei, Wei) =
+        sqlx::query_as("SELECT amount, allocated FROM predictions.hourly_pools WHERE hour = $1")
+            .bind(hour)
+            .fetch_one(db)
+            .await
+            .expect("a computed hour");
+    (
+        amount.as_u256().to::<u64>(),
+        allocated.as_u256().to::<u64>(),
+    )
+}
+
+/// The audit entries of `action` by `actor` about game `game`.
+pub async fn audited(db: &PgPool, action: &str, actor: Uuid, game: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM auth.audit_log WHERE action = $1 AND actor_user_id = $2
+           AND details->>'game_id' = $3",
+    )
+    .bind(action)
+    .bind(actor)
+    .bind(game.to_string())
+    .fetch_one(db)
+    .await
+    .expect("audit log")
+}
+
+/// The predictions settings the test API runs with (the documented defaults).
+pub fn settings() -> PredictionSettings {
+    PredictionSettings::default()
 }

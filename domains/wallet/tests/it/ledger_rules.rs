@@ -457,6 +457,7 @@ fn credit(user: Uuid, amount: Wei, key: &str) -> CreditRequest {
             id: Uuid::from_u128(7),
         },
         idempotency_key: key.to_owned(),
+        wave_eligible_at: None,
     }
 }
 
@@ -493,6 +494,185 @@ async fn e3_a_credit_is_issued_once_per_key_and_posted_double_entry(pool: PgPool
     assert_eq!((totals.pending, totals.total), (amount, amount));
     let audit = credits::audit(&mut conn).await.unwrap();
     assert!(audit.is_exact(), "{audit:?}");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e3_p6_m8_only_a_pending_credit_no_wave_carries_is_revoked_and_a_revoked_one_joins_no_wave(
+    pool: PgPool,
+) {
+    let user = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO auth.users (id, email) VALUES ($1, 'revoked@example.org')",
+        user
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let address = [0x22_u8; 20];
+    sqlx::query!(
+        "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2)",
+        &address[..],
+        user
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let later = day.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    let mut tx = pool.begin().await.unwrap();
+    let kept = credits::issue(&mut tx, credit(user, Wei::from_pmc(3), "payment:kept"))
+        .await
+        .unwrap();
+    let taken = credits::issue(&mut tx, credit(user, Wei::from_pmc(2), "payment:taken"))
+        .await
+        .unwrap();
+    let in_wave = credits::issue(&mut tx, credit(user, Wei::from_pmc(5), "payment:waved"))
+        .await
+        .unwrap();
+    let split = credits::issue(&mut tx, credit(user, Wei::from_pmc(4), "payment:split"))
+        .await
+        .unwrap();
+    // Wave 0 carries all of one credit and 1 PMC of another (M8: that one stays pending).
+    sqlx::query!(
+        "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount, total_cumulative, cap, budget, root,
+                                    allocation_hash, leaf_count, credit_count)
+         VALUES (0, $1, 31337, $2, 'built', $3, $3, $3, $3, $4, $4, 1, 2)",
+        day,
+        &[0xEE_u8; 20][..],
+        Wei::from_pmc(6) as _,
+        &[0_u8; 32][..],
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "INSERT INTO relayer.wave_credits (credit_id, day, address, amount)
+         VALUES ($1, 0, $3, $4), ($2, 0, $3, $5)",
+        in_wave.id,
+        split.id,
+        &address[..],
+        Wei::from_pmc(5) as _,
+        Wei::from_pmc(1) as _,
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(
+        credits::lifecycle::mark_in_wave(&mut tx, day, &[in_wave.id, split.id])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        credits::revoke(&mut tx, taken.id).await.unwrap(),
+        Wei::from_pmc(2)
+    );
+    let again = credits::revoke(&mut tx, taken.id).await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            CreditError::Irrevocable {
+                state: CreditState::Revoked,
+                ..
+            }
+        ),
+        "{again:?}"
+    );
+    let waved = credits::revoke(&mut tx, in_wave.id).await.unwrap_err();
+    assert!(
+        matches!(
+            waved,
+            CreditError::Irrevocable {
+                state: CreditState::InWave,
+                ..
+            }
+        ),
+        "a credit in a wave is irrevocable: {waved:?}"
+    );
+    let part = credits::revoke(&mut tx, split.id).await.unwrap_err();
+    assert!(
+        matches!(
+            part,
+            CreditError::Irrevocable {
+                state: CreditState::Pending,
+                waved,
+                ..
+            } if waved == Wei::from_pmc(1)
+        ),
+        "a pending credit a wave carries in part is irrevocable (M8): {part:?}"
+    );
+    let candidates = credits::lifecycle::pending_for_wave(&mut tx, day, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        candidates
+            .iter()
+            .map(|c| (c.id, Wei::from_u256(c.amount)))
+            .collect::<Vec<_>>(),
+        vec![(kept.id, Wei::from_pmc(3)), (split.id, Wei::from_pmc(3))],
+        "a revoked credit joins no wave; the split one waits with its rest"
+    );
+    tx.commit().await.unwrap();
+
+    let mut conn = pool.acquire().await.unwrap();
+    let totals = credits::totals(&mut conn, user).await.unwrap();
+    assert_eq!(
+        (totals.pending, totals.in_wave, totals.total),
+        (Wei::from_pmc(6), Wei::from_pmc(6), Wei::from_pmc(12)),
+        "the revoked credit counts nowhere"
+    );
+    let audit = credits::audit(&mut conn).await.unwrap();
+    assert!(audit.is_exact(), "E1 holds through a revocation: {audit:?}");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m3_p6_a_credit_joins_waves_only_from_its_wave_eligible_time(pool: PgPool) {
+    let user = Uuid::now_v7();
+    sqlx::query("INSERT INTO auth.users (id, email) VALUES ($1, 'eligible@example.org')")
+        .bind(user)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO auth.wallets (address, user_id) VALUES (decode(repeat('33', 20), 'hex'), $1)",
+    )
+    .bind(user)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let eligible = day.and_hms_opt(23, 30, 0).unwrap().and_utc();
+    let mut tx = pool.begin().await.unwrap();
+    let req = CreditRequest {
+        wave_eligible_at: Some(eligible),
+        ..credit(user, Wei::from_pmc(1), "prediction:window")
+    };
+    let issued = credits::issue(&mut tx, req.clone()).await.unwrap();
+    assert_eq!(issued.wave_eligible_at, Some(eligible));
+    let replay = credits::issue(&mut tx, req.clone()).await.unwrap();
+    assert!(replay.replayed);
+    let other = credits::issue(
+        &mut tx,
+        CreditRequest {
+            wave_eligible_at: None,
+            ..req
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(other, CreditError::IdempotencyConflict { .. }),
+        "another eligibility is another credit: {other:?}"
+    );
+    let before =
+        credits::lifecycle::pending_for_wave(&mut tx, day, eligible - chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+    assert!(before.is_empty(), "{before:?}");
+    let from = credits::lifecycle::pending_for_wave(&mut tx, day, eligible)
+        .await
+        .unwrap();
+    assert_eq!(from.len(), 1);
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]

@@ -58,6 +58,7 @@ async fn credit(db: &PgPool, user: Uuid, amount: Wei, key: &str) {
                 id: Uuid::from_u128(42),
             },
             idempotency_key: key.to_owned(),
+            wave_eligible_at: None,
         },
     )
     .await
