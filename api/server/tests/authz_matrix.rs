@@ -90,6 +90,9 @@ const TABLE: &[Row] = &[
     row("PUT", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
     row("DELETE", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
     row("PUT", "/v1/admin/users/{self}/roles/admin", None, [401, 403, 403, 403, 403, 200]),
+    // bans (U1): the admin's ban of the victim is lifted by the next row
+    row("PUT", "/v1/admin/users/{other}/ban", Some(r#"{"reason":"matrix"}"#), [401, 403, 403, 403, 403, 200]),
+    row("DELETE", "/v1/admin/users/{other}/ban", None, [401, 403, 403, 403, 403, 200]),
     // PMP ledger (E1, E2, E5): no route moves PMP between citizens; history is the caller's own
     row("GET", "/v1/me/pmp/history", None, [401, 200, 200, 200, 200, 200]),
     // wallet views: the caller's own; explorer views are public chain data
