@@ -35,6 +35,8 @@
 //! | `PASSWORD_HASH_CONCURRENCY` | the number of CPUs | argon2id hashes running at once (each holds 19 MiB) |
 //! | `PASSWORD_HASH_WAIT_MS` | `500` | how long a request waits for a hashing slot before the API answers 503 with `Retry-After` |
 //! | `TOKEN_VERSION_CACHE_MS` | `1000` | how long a replica reuses an account's token version and ban state; a ban, role change or password reset ends older access tokens at once on the replica that made it, within this time on the others (U1) |
+//! | `SSE_STREAMS_PER_CLIENT` | `5` | event streams (SSE) one client may hold open on a replica: the signed-in user, or the client address for public streams; beyond, 429 `too-many-streams` |
+//! | `SSE_STREAMS_TOTAL` | `1000` | event streams one replica holds open in all; beyond, 429 `too-many-streams` |
 //! | `BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
 //! | `REQUEST_TIMEOUT_MS` | `15000` | per-request timeout |
 //! | `RATE_LIMIT_PER_MINUTE` | `600` | per client IP, all `/v1` routes (burst = the same) |
@@ -166,6 +168,10 @@ pub struct ApiConfig {
     pub password_hash_wait: Duration,
     /// How long an account's token version and ban state are reused (U1).
     pub token_version_cache: Duration,
+    /// Event streams one client may hold open (per replica).
+    pub sse_streams_per_client: usize,
+    /// Event streams one replica holds open in all.
+    pub sse_streams_total: usize,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub ip_rate: Rate,
@@ -322,6 +328,8 @@ impl ApiConfig {
             password_hash_concurrency: env.or("PASSWORD_HASH_CONCURRENCY", cpus)?.max(1),
             password_hash_wait: env.millis("PASSWORD_HASH_WAIT_MS", 500)?,
             token_version_cache: env.millis("TOKEN_VERSION_CACHE_MS", 1000)?,
+            sse_streams_per_client: env.or("SSE_STREAMS_PER_CLIENT", 5)?,
+            sse_streams_total: env.or("SSE_STREAMS_TOTAL", 1000)?,
             body_limit_bytes: env.or("BODY_LIMIT_BYTES", 64 * 1024)?,
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", 15_000)?,
             ip_rate: Rate {
@@ -381,6 +389,8 @@ impl ApiConfig {
             password_hash_concurrency: 2,
             password_hash_wait: Duration::from_millis(500),
             token_version_cache: Duration::from_secs(1),
+            sse_streams_per_client: 5,
+            sse_streams_total: 1000,
             body_limit_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             ip_rate: Rate {

@@ -55,6 +55,8 @@ pub use error::PredictionError;
 #[derive(Default)]
 pub struct Runtime {
     pub hub: events::Hub,
+    /// The open event streams, bounded per client and per replica.
+    pub streams: Arc<events::StreamSlots>,
     pub cache: stats::LeaderboardCache,
 }
 
