@@ -51,7 +51,8 @@ use posmul_api_kit::AppState;
 
 pub use error::PredictionError;
 
-/// Per-process state of the predictions domain: the event hub and the leaderboard cache.
+/// Per-process state of the predictions domain: the event hub, the open streams and the
+/// leaderboard cache.
 #[derive(Default)]
 pub struct Runtime {
     pub hub: events::Hub,

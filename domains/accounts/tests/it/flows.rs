@@ -292,9 +292,15 @@ async fn u1_admins_grant_and_revoke_roles_and_every_change_is_audited(pool: PgPo
         .collect();
     assert_eq!(
         actions,
-        vec!["role_revoked", "role_granted", "email_verified", "register"]
+        vec![
+            "role_revoked",
+            "sign_in",
+            "role_granted",
+            "email_verified",
+            "register"
+        ]
     );
-    let granted = &audit["items"][1];
+    let granted = &audit["items"][2];
     assert_eq!(granted["actor_user_id"], root.user_id.to_string());
     assert_eq!(granted["details"]["role"], "moderator");
     let bootstrap = sqlx::query_scalar!(

@@ -2,6 +2,8 @@
 //! bootstrap, never from an e-mail address; a revoked role, a ban or a password reset ends the
 //! account's access tokens on their next request, not when they expire.
 
+use std::time::Duration;
+
 use posmul_accounts::admin::{BootstrapError, bootstrap};
 use posmul_api::testing::{TestApp, TestUser, spawn_app};
 use posmul_api_kit::auth::roles::Role;
@@ -46,7 +48,9 @@ async fn u1_the_bootstrap_makes_one_admin_and_is_refused_once_an_admin_exists(po
 
     let id = bootstrap(&app.db, " Root@Example.org ").await.unwrap();
     assert_eq!(id, root.user_id);
-    // The bootstrap changed root's roles: the token from before it is over.
+    // The bootstrap changed root's roles: the token from before it is over. The command runs in
+    // another process, so the API sees the new version within TOKEN_VERSION_CACHE_MS (1 s).
+    tokio::time::sleep(app.state.config.token_version_cache + Duration::from_millis(100)).await;
     let res = get(&app, "/v1/me", &root.access_token).await;
     assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     let root = app.login("root@example.org").await;

@@ -159,7 +159,7 @@ async fn u2_event_streams_are_bounded_per_client_and_in_total(pool: PgPool) {
             reopened = Some(res);
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(reopened.is_some(), "the slot came back when the stream closed");
     drop(second);
