@@ -316,10 +316,12 @@ async fn u1_every_route_checks_roles_and_ownership_on_the_server(pool: PgPool) {
         "authorization matrix mismatches:\n{}",
         failures.join("\n")
     );
-    // The 404s for `{prediction}` were about ownership: its owner withdraws it.
+    // The 404s for `{prediction}` were about ownership: its owner withdraws it (signed in
+    // again: the admin's rows changed the victim's roles and ban, which ended its tokens, U1).
+    let victim = app.login(&victim.email).await;
     post_json(
         &app,
-        victim,
+        &victim,
         &format!("/v1/predictions/predictions/{}/withdraw", v.prediction),
         serde_json::json!({}),
         200,
