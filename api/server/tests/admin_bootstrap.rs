@@ -70,12 +70,11 @@ async fn u1_the_bootstrap_command_makes_the_first_admin_once(pool: PgPool) {
     assert!(!out.status.success(), "a second bootstrap is refused");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("an admin already exists"), "{stderr}");
-    let admins = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM auth.user_roles WHERE role = 'admin'"#
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let admins =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM auth.user_roles WHERE role = 'admin'"#)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(admins, 1);
 }
 

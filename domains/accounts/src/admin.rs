@@ -375,7 +375,9 @@ pub async fn unban_user(
 /// Why the bootstrap command refused to make an admin.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
-    #[error("an admin already exists: the bootstrap runs once; ask an admin to grant roles through the admin API")]
+    #[error(
+        "an admin already exists: the bootstrap runs once; ask an admin to grant roles through the admin API"
+    )]
     AdminExists,
     #[error("{0}")]
     InvalidEmail(String),

@@ -142,7 +142,9 @@ impl From<AccountsError> for ApiError {
             AccountsError::CannotRevokeOwnAdmin => {
                 ApiError::conflict(kind::CANNOT_REVOKE_OWN_ADMIN, e.to_string())
             }
-            AccountsError::CannotBanSelf => ApiError::conflict(kind::CANNOT_BAN_SELF, e.to_string()),
+            AccountsError::CannotBanSelf => {
+                ApiError::conflict(kind::CANNOT_BAN_SELF, e.to_string())
+            }
             AccountsError::EmailTokenRefused => {
                 ApiError::unprocessable(kind::EMAIL_TOKEN_REFUSED, e.to_string())
             }

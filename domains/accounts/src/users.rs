@@ -244,23 +244,22 @@ pub async fn link_wallet(
     ApiJson(req): ApiJson<SignedMessage>,
 ) -> ApiResult<(StatusCode, ApiJson<Wallet>)> {
     let mut tx = state.db.begin().await?;
-    let address =
-        match siwe::verify_signed_message(
-            &mut tx,
-            &state.config,
-            siwe::SiwePurpose::LinkWallet,
-            &req.message,
-            &req.signature,
-        )
-        .await?
-        {
-            Ok(msg) => msg.address,
-            Err(e) => {
-                drop(tx);
-                siwe::audit_failure(&state, &meta, &e, Some(user.user_id)).await?;
-                return Err(AccountsError::from(e).into());
-            }
-        };
+    let address = match siwe::verify_signed_message(
+        &mut tx,
+        &state.config,
+        siwe::SiwePurpose::LinkWallet,
+        &req.message,
+        &req.signature,
+    )
+    .await?
+    {
+        Ok(msg) => msg.address,
+        Err(e) => {
+            drop(tx);
+            siwe::audit_failure(&state, &meta, &e, Some(user.user_id)).await?;
+            return Err(AccountsError::from(e).into());
+        }
+    };
     let linked_at = sqlx::query_scalar!(
         "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2) RETURNING linked_at",
         address.as_slice(),

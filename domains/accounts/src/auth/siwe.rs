@@ -19,11 +19,11 @@
 use std::str::FromStr;
 
 use alloy::primitives::{Address, Signature};
+use axum::extract::Query;
 use axum::extract::State;
 use chrono::{DateTime, FixedOffset, Utc};
 use posmul_core::WalletAddress;
 use rand::{Rng, distr::Alphanumeric};
-use axum::extract::Query;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
@@ -114,9 +114,13 @@ pub enum SiweError {
     MalformedSignature,
     #[error("the signature was not made by the message's address")]
     WrongSigner,
-    #[error("the nonce is unknown, already used, expired or for another purpose; ask for a new one")]
+    #[error(
+        "the nonce is unknown, already used, expired or for another purpose; ask for a new one"
+    )]
     BadNonce,
-    #[error("the message's statement must be {expected:?}: this route accepts only messages signed for that purpose")]
+    #[error(
+        "the message's statement must be {expected:?}: this route accepts only messages signed for that purpose"
+    )]
     WrongPurpose { expected: &'static str },
 }
 
@@ -442,23 +446,22 @@ pub async fn verify(
     ApiJson(req): ApiJson<SignedMessage>,
 ) -> ApiResult<ApiJson<TokenPair>> {
     let mut tx = state.db.begin().await?;
-    let address =
-        match verify_signed_message(
-            &mut tx,
-            &state.config,
-            SiwePurpose::SignIn,
-            &req.message,
-            &req.signature,
-        )
-        .await?
-        {
-            Ok(msg) => msg.address,
-            Err(e) => {
-                drop(tx);
-                audit_failure(&state, &meta, &e, None).await?;
-                return Err(AccountsError::from(e).into());
-            }
-        };
+    let address = match verify_signed_message(
+        &mut tx,
+        &state.config,
+        SiwePurpose::SignIn,
+        &req.message,
+        &req.signature,
+    )
+    .await?
+    {
+        Ok(msg) => msg.address,
+        Err(e) => {
+            drop(tx);
+            audit_failure(&state, &meta, &e, None).await?;
+            return Err(AccountsError::from(e).into());
+        }
+    };
     let existing = sqlx::query_scalar!(
         "SELECT user_id FROM auth.wallets WHERE address = $1",
         address.as_slice(),

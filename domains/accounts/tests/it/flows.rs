@@ -240,7 +240,11 @@ async fn u1_admins_grant_and_revoke_roles_and_every_change_is_audited(pool: PgPo
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "the bootstrap made the first admin");
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the bootstrap made the first admin"
+    );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["roles"], json!(["citizen", "moderator"]));
 

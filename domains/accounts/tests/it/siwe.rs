@@ -510,7 +510,10 @@ async fn u2_a_sign_in_message_cannot_link_the_wallet_to_another_account(pool: Pg
     )
     .await;
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
-    assert!(p["detail"].as_str().unwrap().contains("Link this wallet"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("Link this wallet"),
+        "{p}"
+    );
 
     // Nor by rewriting the statement over a sign-in nonce: the nonce is bound to its purpose.
     let mut m = fresh_msg(&app).await;
@@ -539,7 +542,10 @@ async fn u2_a_link_message_cannot_sign_in(pool: PgPool) {
     let body = signed(&wallet, &link_msg(&app).await.text(wallet.address())).await;
     let res = post(&app, "/v1/auth/siwe/verify", &body, None).await;
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
-    assert!(p["detail"].as_str().unwrap().contains("Sign in to PosMul"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("Sign in to PosMul"),
+        "{p}"
+    );
 
     let mut m = link_msg(&app).await;
     m.statement = "Sign in to PosMul.".into();

@@ -37,14 +37,20 @@ async fn send(
 }
 
 async fn is_admin(app: &TestApp, user: &TestUser) -> bool {
-    get(app, "/v1/admin/users", &user.access_token).await.status() == StatusCode::OK
+    get(app, "/v1/admin/users", &user.access_token)
+        .await
+        .status()
+        == StatusCode::OK
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn u1_the_bootstrap_makes_one_admin_and_is_refused_once_an_admin_exists(pool: PgPool) {
     let app = spawn_app(pool).await;
     let root = app.register_user("root@example.org").await;
-    assert!(!is_admin(&app, &root).await, "no one is admin by signing up");
+    assert!(
+        !is_admin(&app, &root).await,
+        "no one is admin by signing up"
+    );
 
     let id = bootstrap(&app.db, " Root@Example.org ").await.unwrap();
     assert_eq!(id, root.user_id);
@@ -134,7 +140,9 @@ async fn u1_a_revoked_admin_stays_revoked_after_signing_in_again(pool: PgPool) {
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn u1_a_role_change_ends_the_users_access_tokens_on_the_next_request(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let admin = app.register_with_role("admin@example.org", Role::Admin).await;
+    let admin = app
+        .register_with_role("admin@example.org", Role::Admin)
+        .await;
     let bob = app.register_user("bob@example.org").await;
     assert_eq!(
         get(&app, "/v1/me", &bob.access_token).await.status(),
@@ -173,7 +181,9 @@ async fn u1_a_role_change_ends_the_users_access_tokens_on_the_next_request(pool:
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn u1_a_ban_takes_effect_on_the_next_request_and_bars_signing_in(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let admin = app.register_with_role("admin@example.org", Role::Admin).await;
+    let admin = app
+        .register_with_role("admin@example.org", Role::Admin)
+        .await;
     let bob = app.register_user("bob@example.org").await;
     let ban_url = format!("/v1/admin/users/{}/ban", bob.user_id);
 

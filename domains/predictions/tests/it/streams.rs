@@ -161,6 +161,9 @@ async fn u2_event_streams_are_bounded_per_client_and_in_total(pool: PgPool) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(reopened.is_some(), "the slot came back when the stream closed");
+    assert!(
+        reopened.is_some(),
+        "the slot came back when the stream closed"
+    );
     drop(second);
 }
