@@ -1,5 +1,7 @@
 // Seeds a running PosMul API with demo data and drives the demo economy through every state,
-// through the public HTTP API only (so the seed obeys every rule a client does; no SQL):
+// through the public HTTP API only (so the seed obeys every rule a client does; no SQL), but for
+// the first admin, which no API can make (U1): the seed runs `posmul-api admin bootstrap` once
+// admin@posmul.dev has verified its e-mail, as an operator would:
 //
 //   users (an admin, a resolver, alice, bob) who verify their e-mail from the development
 //   mailbox (so the sign-up grant is paid, E5) → alice links a wallet (Sign-In with Ethereum,
@@ -22,7 +24,8 @@
 // Environment: ANVIL_JSON (default .dev/anvil.json, written by `anvil --config-out`) for the
 // key alice's wallet signs with (account ALICE_KEY_INDEX, default 5); `cast` on PATH;
 // MAILBOX_DIR (default .dev/mailbox: the API's mailbox in development, where the verification
-// links land); SEED_TIMEOUT_SECONDS (default 900) bounds every wait.
+// links land); POSMUL_API_BIN (default target/debug/posmul-api) with DATABASE_URL for the
+// admin bootstrap; SEED_TIMEOUT_SECONDS (default 900) bounds every wait.
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -122,7 +125,21 @@ async function user(email) {
     await must("POST", "/v1/auth/email/verify", { body: { token: mailToken } });
     me = await must("GET", "/v1/me", { token });
   }
-  return { email, token, id: me.id ?? me.user_id, grant: me.signup_grant };
+  return { email, token, id: me.id ?? me.user_id, grant: me.signup_grant, roles: me.roles ?? [] };
+}
+
+/** Makes `u` the first admin with the bootstrap command (U1), unless it is one already; signs in
+ * again, since the role change ends the tokens issued before it. */
+async function firstAdmin(u) {
+  if (u.roles.includes("admin")) return u;
+  const bin = process.env.POSMUL_API_BIN ?? "target/debug/posmul-api";
+  try {
+    execFileSync(bin, ["admin", "bootstrap", "--email", u.email], { stdio: ["ignore", "ignore", "pipe"] });
+  } catch (e) {
+    throw new Error(`${bin} admin bootstrap --email ${u.email} failed (another admin already exists?): ${e.stderr ?? e.message}`);
+  }
+  const r = await must("POST", "/v1/auth/login", { body: { email: u.email, password } });
+  return { ...u, token: r.access_token, roles: ["citizen", "admin"] };
 }
 
 const HOUR = 3_600_000;
@@ -130,10 +147,15 @@ const iso = (t) => t.toISOString();
 const ceilHour = (t) => new Date(Math.ceil(t.getTime() / HOUR) * HOUR);
 
 // ── Users, each verified from the mailbox (E5: the sign-up grant is paid at verification).
-const admin = await user("admin@posmul.dev");
+const admin = await firstAdmin(await user("admin@posmul.dev"));
 // P6: no one settles a game they created; the admin creates the games, a resolver settles.
-const resolver = await user("resolver@posmul.dev");
-await must("PUT", `/v1/admin/users/${resolver.id}/roles/resolver`, { token: admin.token });
+// A role change ends the tokens issued before it (U1): the resolver signs in again.
+let resolver = await user("resolver@posmul.dev");
+if (!resolver.roles.includes("resolver")) {
+  await must("PUT", `/v1/admin/users/${resolver.id}/roles/resolver`, { token: admin.token });
+  const r = await must("POST", "/v1/auth/login", { body: { email: resolver.email, password } });
+  resolver = { ...resolver, token: r.access_token, roles: [...resolver.roles, "resolver"] };
+}
 const alice = await user("alice@posmul.dev");
 const bob = await user("bob@posmul.dev");
 say(`users admin, resolver, alice, bob (password "${password}"), e-mail verified; sign-up grant: ${alice.grant?.status} ${alice.grant?.amount ?? "?"} PMP each`);
@@ -147,9 +169,9 @@ if (!wallet) {
   const anvil = JSON.parse(readFileSync(process.env.ANVIL_JSON ?? ".dev/anvil.json", "utf8"));
   const key = anvil.private_keys[Number(process.env.ALICE_KEY_INDEX ?? 5)];
   const address = execFileSync("cast", ["wallet", "address", key], { encoding: "utf8" }).trim();
-  const n = await must("GET", "/v1/auth/siwe/nonce");
+  const n = await must("GET", "/v1/auth/siwe/nonce?purpose=link-wallet");
   const message = `${n.domain} wants you to sign in with your Ethereum account:\n${address}\n\n` +
-    `Link this wallet to PosMul.\n\nURI: ${n.uri}\nVersion: ${n.version}\nChain ID: ${n.chain_id}\n` +
+    `${n.statement}\n\nURI: ${n.uri}\nVersion: ${n.version}\nChain ID: ${n.chain_id}\n` +
     `Nonce: ${n.nonce}\nIssued At: ${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")}`;
   const signature = execFileSync("cast", ["wallet", "sign", "--private-key", key, message], { encoding: "utf8" }).trim();
   await must("POST", "/v1/me/wallets/link", { token: alice.token, body: { message, signature } });

@@ -1,6 +1,6 @@
 //! The append-only audit log of security-relevant actions (U2): sign-ins, failed sign-ins and
 //! locked logins, refresh-token reuse, e-mail verification and password resets, role changes,
-//! wallet links, admin actions.
+//! wallet links, bans, admin actions.
 //!
 //! Write with [`record`] inside the transaction of the action it describes (or on its own for
 //! refusals such as a failed sign-in). The table refuses UPDATE, DELETE and TRUNCATE.
@@ -33,7 +33,12 @@ pub enum Action {
     SignInLocked,
     RoleGranted,
     RoleRevoked,
+    /// The first admin, made by the one-time bootstrap command (U1).
     BootstrapAdmin,
+    /// An admin banned an account: its tokens end on their next request (U1).
+    UserBanned,
+    /// An admin lifted a ban (U1).
+    UserUnbanned,
     /// An admin set a new economy configuration version (M1).
     EconomyConfigSet,
     /// An admin corrected a prediction game's settlement (P5, P6).
@@ -66,6 +71,8 @@ impl Action {
             Action::RoleGranted => "role_granted",
             Action::RoleRevoked => "role_revoked",
             Action::BootstrapAdmin => "bootstrap_admin",
+            Action::UserBanned => "user_banned",
+            Action::UserUnbanned => "user_unbanned",
             Action::EconomyConfigSet => "economy_config_set",
             Action::PredictionSettlementCorrected => "prediction_settlement_corrected",
             Action::PredictionGameSettled => "prediction_game_settled",

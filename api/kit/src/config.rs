@@ -34,7 +34,9 @@
 //! | `LOGIN_LOCK_MAX_SECS` | `3600` | the longest lock |
 //! | `PASSWORD_HASH_CONCURRENCY` | the number of CPUs | argon2id hashes running at once (each holds 19 MiB) |
 //! | `PASSWORD_HASH_WAIT_MS` | `500` | how long a request waits for a hashing slot before the API answers 503 with `Retry-After` |
-//! | `ADMIN_EMAILS` | empty | emails that become admin on register/login (bootstrap) |
+//! | `TOKEN_VERSION_CACHE_MS` | `1000` | how long a replica reuses an account's token version and ban state; a ban, role change or password reset ends older access tokens at once on the replica that made it, within this time on the others (U1) |
+//! | `SSE_STREAMS_PER_CLIENT` | `5` | event streams (SSE) one client may hold open on a replica: the signed-in user, or the client address for public streams; beyond, 429 `too-many-streams` |
+//! | `SSE_STREAMS_TOTAL` | `1000` | event streams one replica holds open in all; beyond, 429 `too-many-streams` |
 //! | `BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
 //! | `REQUEST_TIMEOUT_MS` | `15000` | per-request timeout |
 //! | `RATE_LIMIT_PER_MINUTE` | `600` | per client IP, all `/v1` routes (burst = the same) |
@@ -189,7 +191,12 @@ pub struct ApiConfig {
     pub login_lock_max: Duration,
     pub password_hash_concurrency: usize,
     pub password_hash_wait: Duration,
-    pub admin_emails: Vec<String>,
+    /// How long an account's token version and ban state are reused (U1).
+    pub token_version_cache: Duration,
+    /// Event streams one client may hold open (per replica).
+    pub sse_streams_per_client: usize,
+    /// Event streams one replica holds open in all.
+    pub sse_streams_total: usize,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub ip_rate: Rate,
@@ -246,6 +253,17 @@ impl ApiConfig {
                 name: "TRUST_FORWARDED_FOR".into(),
                 value: "***".into(),
                 reason: "replaced by TRUSTED_PROXIES (the networks of your reverse proxies)".into(),
+            });
+        }
+        if env.raw("ADMIN_EMAILS").is_some() {
+            // It made any address an admin at every sign-in, verified or not, so a revocation
+            // never stuck (U1); an operator who still sets it must learn it no longer works.
+            return Err(ConfigError::Malformed {
+                name: "ADMIN_EMAILS".into(),
+                value: "***".into(),
+                reason: "removed: create the first admin once with `posmul-api admin bootstrap \
+                         --email …`; later roles change through the admin API"
+                    .into(),
             });
         }
         let redis_url = env.raw("REDIS_URL");
@@ -335,11 +353,9 @@ impl ApiConfig {
             login_lock_max: secs("LOGIN_LOCK_MAX_SECS", 3600)?,
             password_hash_concurrency: env.or("PASSWORD_HASH_CONCURRENCY", cpus)?.max(1),
             password_hash_wait: env.millis("PASSWORD_HASH_WAIT_MS", 500)?,
-            admin_emails: env
-                .list("ADMIN_EMAILS", &[])
-                .into_iter()
-                .map(|e| e.to_lowercase())
-                .collect(),
+            token_version_cache: env.millis("TOKEN_VERSION_CACHE_MS", 1000)?,
+            sse_streams_per_client: env.or("SSE_STREAMS_PER_CLIENT", 5)?,
+            sse_streams_total: env.or("SSE_STREAMS_TOTAL", 1000)?,
             body_limit_bytes: env.or("BODY_LIMIT_BYTES", 64 * 1024)?,
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", 15_000)?,
             ip_rate: Rate {
@@ -403,7 +419,9 @@ impl ApiConfig {
             login_lock_max: Duration::from_secs(3600),
             password_hash_concurrency: 2,
             password_hash_wait: Duration::from_millis(500),
-            admin_emails: vec![],
+            token_version_cache: Duration::from_secs(1),
+            sse_streams_per_client: 5,
+            sse_streams_total: 1000,
             body_limit_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             ip_rate: Rate {
@@ -503,6 +521,12 @@ mod tests {
                 .trusted_proxies
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn u1_admin_emails_is_refused_so_no_address_becomes_admin_by_signing_in() {
+        let err = cfg(&[("POSMUL_ENV", "dev"), ("ADMIN_EMAILS", "root@example.org")]).unwrap_err();
+        assert!(err.to_string().contains("admin bootstrap"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub mod kind {
     pub const INVALID_CREDENTIALS: &str = "invalid-credentials";
     /// The role in `required_role` is missing.
     pub const FORBIDDEN: &str = "forbidden";
+    /// The account is banned: no sign-in, no refresh, no request with a token it holds (U1).
+    pub const BANNED: &str = "banned";
     pub const NOT_FOUND: &str = "not-found";
     pub const METHOD_NOT_ALLOWED: &str = "method-not-allowed";
     pub const TIMEOUT: &str = "timeout";
@@ -90,6 +92,7 @@ pub mod kind {
         UNAUTHENTICATED,
         INVALID_CREDENTIALS,
         FORBIDDEN,
+        BANNED,
         NOT_FOUND,
         METHOD_NOT_ALLOWED,
         TIMEOUT,
@@ -161,6 +164,9 @@ pub enum ApiError {
         kind: &'static str,
         detail: Cow<'static, str>,
     },
+    /// The account is banned (U1): refused on its next request, whatever token it holds.
+    #[error("this account is banned")]
+    Banned,
     /// The resource does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(Cow<'static, str>),
@@ -291,7 +297,9 @@ impl ApiError {
             ApiError::Unauthenticated(_) | ApiError::InvalidCredentials(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden { .. } | ApiError::Denied { .. } => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } | ApiError::Denied { .. } | ApiError::Banned => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound(_) | ApiError::Absent { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } | ApiError::Throttled { .. } => {
@@ -316,6 +324,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => kind::UNAUTHENTICATED,
             ApiError::InvalidCredentials(_) => kind::INVALID_CREDENTIALS,
             ApiError::Forbidden { .. } => kind::FORBIDDEN,
+            ApiError::Banned => kind::BANNED,
             ApiError::NotFound(_) => kind::NOT_FOUND,
             ApiError::Conflict { kind, .. }
             | ApiError::Unprocessable { kind, .. }

@@ -1,5 +1,5 @@
 //! What every handler can reach: the pool, the configuration, the clock, the JWT keys, the rate
-//! limiter, the mailer, the password-hashing slots and the metrics handle.
+//! limiter, the accounts' standing cache, the mailer, the password-hashing slots and the metrics handle.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use posmul_core::{Clock, tls::TlsSettings};
 use sqlx::PgPool;
 
 use crate::{
-    auth::jwt::JwtKeys,
+    auth::{jwt::JwtKeys, standing::StandingCache},
     config::{ApiConfig, ClockSetting},
     hashing::HashGate,
     mail::Mailer,
@@ -26,6 +26,8 @@ pub struct AppState {
     /// day); security times (tokens, sessions, SIWE) stay on the wall clock.
     pub clock: Clock,
     pub jwt: Arc<JwtKeys>,
+    /// Accounts' token versions and bans, cached briefly (U1).
+    pub standing: Arc<StandingCache>,
     pub limiter: Arc<RateLimiter>,
     /// Verification and reset mail (SMTP, or the mailbox folder).
     pub mailer: Arc<Mailer>,
@@ -58,6 +60,7 @@ impl AppState {
                 secrecy::ExposeSecret::expose_secret(&config.jwt_secret).as_bytes(),
                 config.access_ttl,
             )),
+            standing: Arc::new(StandingCache::new(config.token_version_cache)),
             db,
             config: Arc::new(config),
             clock,

@@ -1,13 +1,64 @@
-//! `posmul-api`: serves the PosMul HTTP API. Configuration: environment variables (see
-//! `posmul_api_kit::config`). Stops gracefully on SIGINT/SIGTERM.
+//! `posmul-api`: the PosMul HTTP API's command line (`posmul-api --help`).
+//!
+//! ```text
+//! posmul-api [serve]                          serve the API until SIGINT/SIGTERM (the default)
+//! posmul-api admin bootstrap --email ADDRESS  make the first admin, once (U1)
+//! ```
+//! Configuration: environment variables (see `posmul_api_kit::config`); `admin bootstrap`
+//! reads only `DATABASE_URL`, `DATABASE_MIGRATE`, `POSMUL_ENV` and `TLS_CA_FILE`.
 
 use anyhow::Context as _;
+use clap::{Parser, Subcommand};
 use posmul_api::Application;
 use posmul_api_kit::{ApiConfig, telemetry};
+use posmul_core::{config::Env, tls::TlsSettings};
+
+/// The PosMul API: accounts, the PMP ledger, predictions, PMC credits and claims over HTTP.
+/// Configured by environment variables (DATABASE_URL, JWT_SECRET, SMTP_URL or MAILBOX_DIR, ...;
+/// see the README's configuration section).
+#[derive(Debug, Parser)]
+#[command(name = "posmul-api", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default command): migrates the database unless DATABASE_MIGRATE is
+    /// false, and stops gracefully on SIGINT/SIGTERM.
+    Serve,
+    /// Administration that cannot go through the API.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Make the account with this verified e-mail the first admin (U1). Refused once any admin
+    /// exists: later roles change only through the admin API, audited.
+    Bootstrap {
+        /// The e-mail of a registered account that has verified it.
+        #[arg(long)]
+        email: String,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     telemetry::init_tracing();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Admin {
+            command: AdminCommand::Bootstrap { email },
+        } => bootstrap(&email).await,
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
     let config = ApiConfig::from_env().context("failed to read the API configuration")?;
     let app = Application::build(config)
         .await
@@ -17,5 +68,24 @@ async fn main() -> anyhow::Result<()> {
     app.run_until_stopped()
         .await
         .context("the API server failed")?;
+    Ok(())
+}
+
+/// Only the database settings: the bootstrap needs no JWT secret, mail or chain.
+async fn bootstrap(email: &str) -> anyhow::Result<()> {
+    let env = Env::process();
+    let tls = TlsSettings::from_env(&env).context("POSMUL_ENV / TLS_CA_FILE")?;
+    let url = posmul_core::config::database_url(&env);
+    let db = if env.or("DATABASE_MIGRATE", true)? {
+        posmul_core::db::connect_and_migrate(&url, 2, &tls).await
+    } else {
+        posmul_core::db::connect(&url, 2, &tls).await
+    }
+    .context("failed to open the database")?;
+    let user_id = posmul_accounts::admin::bootstrap(&db, email)
+        .await
+        .context("admin bootstrap refused")?;
+    println!("{user_id}");
+    tracing::info!(%user_id, "the first admin is made; sign in again for a token with the role");
     Ok(())
 }

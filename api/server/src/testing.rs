@@ -235,8 +235,43 @@ impl TestApp {
         }
     }
 
-    /// Registers `email` and grants it `role` directly in the database (role checks read the
-    /// database, so the user's token carries the role at once).
+    /// Signs `email` in with [`TEST_PASSWORD`]; panics unless it succeeds.
+    pub async fn login(&self, email: &str) -> TestUser {
+        let res = self
+            .client
+            .post(self.url("/v1/auth/login"))
+            .json(&serde_json::json!({ "email": email, "password": TEST_PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(
+            res.status(),
+            200,
+            "login {email}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let pair: TokenPair = res.json().await.expect("a token pair");
+        TestUser {
+            user_id: pair.user_id,
+            email: email.trim().to_lowercase(),
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+        }
+    }
+
+    /// Registers and verifies `email`, makes it the first admin as `posmul-api admin
+    /// bootstrap` does (U1), and signs it in again (the bootstrap ends its earlier tokens).
+    pub async fn register_first_admin(&self, email: &str) -> TestUser {
+        self.register_user(email).await;
+        posmul_accounts::admin::bootstrap(&self.db, email)
+            .await
+            .expect("the first admin");
+        self.login(email).await
+    }
+
+    /// Registers `email` and grants it `role` directly in the database, without bumping its
+    /// token version, so the token it holds keeps working and role checks (which read the
+    /// database) see the role at once.
     pub async fn register_with_role(&self, email: &str, role: Role) -> TestUser {
         let user = self.register_user(email).await;
         self.grant_role(user.user_id, role).await;

@@ -5,7 +5,9 @@
 //! Principals: anonymous, citizen, merchant, moderator, resolver, admin. In paths and bodies,
 //! `{self}` is the caller's user id (the victim's for anonymous), `{other}` another citizen's
 //! (the "victim"), `{other_wallet}` the victim's linked wallet address, `{category}` a
-//! prediction category.
+//! prediction category, `{game}` a game the victim proposed, `{active_game}` an active game the
+//! victim staked on and `{prediction}` that stake: real ids of the victim's, so a row checks
+//! ownership and roles, not the answer for an id that does not exist.
 //! Statuses other than 401/403 only show that the caller got past authorization (the body may
 //! be deliberately invalid so that rows are repeatable).
 
@@ -90,6 +92,9 @@ const TABLE: &[Row] = &[
     row("PUT", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
     row("DELETE", "/v1/admin/users/{other}/roles/merchant", None, [401, 403, 403, 403, 403, 200]),
     row("PUT", "/v1/admin/users/{self}/roles/admin", None, [401, 403, 403, 403, 403, 200]),
+    // bans (U1): the admin's ban of the victim is lifted by the next row
+    row("PUT", "/v1/admin/users/{other}/ban", Some(r#"{"reason":"matrix"}"#), [401, 403, 403, 403, 403, 200]),
+    row("DELETE", "/v1/admin/users/{other}/ban", None, [401, 403, 403, 403, 403, 200]),
     // PMP ledger (E1, E2, E5): no route moves PMP between citizens; history is the caller's own
     row("GET", "/v1/me/pmp/history", None, [401, 200, 200, 200, 200, 200]),
     // wallet views: the caller's own; explorer views are public chain data
@@ -108,16 +113,22 @@ const TABLE: &[Row] = &[
     row("GET", "/v1/predictions/games", None, [200, 200, 200, 200, 200, 200]),
     // an official (sports) game: staff create it, citizens may only propose user_proposed games
     row("POST", "/v1/predictions/games", Some(r#"{"title":"Matrix official game","description":"An official game made by the authorization matrix.","game_type":"binary","category":"sports","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#), [401, 403, 403, 201, 403, 201]),
-    row("GET", "/v1/predictions/games/{other}", None, [404, 404, 404, 404, 404, 404]),
-    row("PUT", "/v1/predictions/games/{other}", Some(r#"{"title":"Matrix official game","description":"An official game made by the authorization matrix.","game_type":"binary","category":"sports","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#), [401, 404, 404, 404, 404, 404]),
-    // approving a citizen's proposal for the hourly pools (P6): moderators and admins
-    row("POST", "/v1/predictions/games/{other}/approval", None, [401, 403, 403, 404, 403, 404]),
-    row("POST", "/v1/predictions/games/{other}/stakes", Some("{}"), [401, 422, 422, 422, 422, 422]),
-    row("POST", "/v1/predictions/predictions/{other}/withdraw", None, [401, 404, 404, 404, 404, 404]),
-    row("POST", "/v1/predictions/games/{other}/settlement", Some("{}"), [401, 403, 403, 403, 422, 422]),
-    row("GET", "/v1/predictions/games/{other}/settlement", None, [404, 404, 404, 404, 404, 404]),
-    row("POST", "/v1/predictions/games/{other}/cancel", None, [401, 403, 403, 403, 404, 404]),
-    row("POST", "/v1/predictions/games/{other}/corrections", Some("{}"), [401, 403, 403, 403, 403, 422]),
+    // real ids owned by the victim: `{game}` a game the victim proposed (CREATED), `{active_game}`
+    // an ACTIVE game the victim staked on, `{prediction}` that stake; so a refusal here is about
+    // ownership or role, not an id that does not exist (the victim's own withdrawal is checked
+    // after the table)
+    row("GET", "/v1/predictions/games/{game}", None, [200, 200, 200, 200, 200, 200]),
+    row("PUT", "/v1/predictions/games/{game}", Some(r#"{"title":"Victim proposes a game","description":"A game the victim proposed, edited by the matrix.","game_type":"binary","category":"user_proposed","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#), [401, 403, 403, 200, 403, 200]),
+    // approving a citizen's proposal for the hourly pools (P6): moderators and admins; the
+    // moderator approves it, the admin then finds it approved
+    row("POST", "/v1/predictions/games/{game}/approval", None, [401, 403, 403, 201, 403, 409]),
+    row("POST", "/v1/predictions/games/{active_game}/stakes", Some("{}"), [401, 422, 422, 422, 422, 422]),
+    row("POST", "/v1/predictions/predictions/{prediction}/withdraw", None, [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/predictions/games/{active_game}/settlement", Some("{}"), [401, 403, 403, 403, 422, 422]),
+    row("GET", "/v1/predictions/games/{active_game}/settlement", None, [404, 404, 404, 404, 404, 404]),
+    // the resolver cancels the victim's proposal; the admin then finds it final
+    row("POST", "/v1/predictions/games/{game}/cancel", None, [401, 403, 403, 403, 200, 409]),
+    row("POST", "/v1/predictions/games/{active_game}/corrections", Some("{}"), [401, 403, 403, 403, 403, 422]),
     row("GET", "/v1/predictions/pools", None, [200, 200, 200, 200, 200, 200]),
     // `{hour}` stays literal: public, and past authorization a bad time is a 400
     row("GET", "/v1/predictions/pools/{hour}", None, [400, 400, 400, 400, 400, 400]),
@@ -127,17 +138,52 @@ const TABLE: &[Row] = &[
     row("GET", "/v1/predictions/users/{other}/stats", None, [200, 200, 200, 200, 200, 200]),
     row("GET", "/v1/predictions/leaderboard", None, [200, 200, 200, 200, 200, 200]),
     // event streams answer 406 unless asked with `Accept: text/event-stream`
-    row("GET", "/v1/predictions/games/{other}/events", None, [406, 406, 406, 406, 406, 406]),
+    row("GET", "/v1/predictions/games/{active_game}/events", None, [406, 406, 406, 406, 406, 406]),
     row("GET", "/v1/predictions/me/events", None, [401, 406, 406, 406, 406, 406]),
     row("GET", "/v1/predictions/me/predictions", None, [401, 200, 200, 200, 200, 200]),
 ];
 
-fn fill(template: &str, me: &TestUser, other: &TestUser, other_wallet: &str) -> String {
+/// The victim's things the rows name.
+struct Victim {
+    user: TestUser,
+    wallet: String,
+    game: String,
+    active_game: String,
+    prediction: String,
+}
+
+fn fill(template: &str, me: &TestUser, v: &Victim) -> String {
     template
         .replace("{self}", &me.user_id.to_string())
-        .replace("{other}", &other.user_id.to_string())
-        .replace("{other_wallet}", other_wallet)
+        .replace("{other}", &v.user.user_id.to_string())
+        .replace("{other_wallet}", &v.wallet)
         .replace("{category}", "sports")
+        .replace("{active_game}", &v.active_game)
+        .replace("{game}", &v.game)
+        .replace("{prediction}", &v.prediction)
+}
+
+/// `POST` `body` as `user`; the response's JSON (panics unless the status is `want`).
+async fn post_json(
+    app: &posmul_api::testing::TestApp,
+    user: &TestUser,
+    path: &str,
+    body: Value,
+    want: u16,
+) -> Value {
+    let res = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(&user.access_token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, want, "POST {path}: {body}");
+    body
 }
 
 /// `/v1/users/{user_id}/profile` and `/v1/users/{other}/profile` are the same route.
@@ -201,11 +247,53 @@ async fn u1_every_route_checks_roles_and_ownership_on_the_server(pool: PgPool) {
         }));
     }
 
+    // The victim's game, and a stake of theirs on an active game (staff made it, started).
+    let staff = principals[5].clone().unwrap();
+    let proposal = post_json(
+        &app,
+        &victim,
+        "/v1/predictions/games",
+        serde_json::from_str(r#"{"title":"Victim proposes a game","description":"A game the victim proposed, edited by the matrix.","game_type":"binary","category":"user_proposed","subcategory":null,"league":null,"importance":1,"min_stake":1,"max_stake":10,"max_participants":null,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z","settles_at":"2098-01-03T00:00:00Z","options":["Yes","No"]}"#).unwrap(),
+        201,
+    )
+    .await;
+    let active = post_json(
+        &app,
+        &staff,
+        "/v1/predictions/games",
+        serde_json::json!({
+            "title": "Matrix active game", "description": "An active game the victim stakes on.",
+            "game_type": "binary", "category": "sports", "subcategory": null, "league": null,
+            "importance": 1, "min_stake": 1, "max_stake": 10, "max_participants": null,
+            "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2098-01-02T00:00:00Z",
+            "settles_at": "2098-01-03T00:00:00Z", "options": ["Yes", "No"]
+        }),
+        201,
+    )
+    .await;
+    let active_game = active["id"].as_str().unwrap().to_owned();
+    let stake = post_json(
+        &app,
+        &victim,
+        &format!("/v1/predictions/games/{active_game}/stakes"),
+        serde_json::json!({ "option": 0, "amount": 5 }),
+        201,
+    )
+    .await;
+    let v = Victim {
+        wallet: victim_wallet,
+        game: proposal["id"].as_str().unwrap().to_owned(),
+        active_game,
+        prediction: stake["id"].as_str().unwrap().to_owned(),
+        user: victim,
+    };
+    let victim = &v.user;
+
     let mut failures = vec![];
     for row in TABLE {
         for (i, who) in principals.iter().enumerate() {
-            let me = who.as_ref().unwrap_or(&victim);
-            let url = app.url(&fill(row.path, me, &victim, &victim_wallet));
+            let me = who.as_ref().unwrap_or(victim);
+            let url = app.url(&fill(row.path, me, &v));
             let method = Method::from_bytes(row.method.as_bytes()).unwrap();
             let mut req = app.client.request(method, &url);
             if let Some(u) = who {
@@ -215,7 +303,7 @@ async fn u1_every_route_checks_roles_and_ownership_on_the_server(pool: PgPool) {
                 req = req
                     .header("content-type", "application/json")
                     .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-                    .body(fill(body, me, &victim, &victim_wallet));
+                    .body(fill(body, me, &v));
             }
             let status = req.send().await.unwrap().status().as_u16();
             if status != row.expect[i] {
@@ -231,6 +319,17 @@ async fn u1_every_route_checks_roles_and_ownership_on_the_server(pool: PgPool) {
         "authorization matrix mismatches:\n{}",
         failures.join("\n")
     );
+    // The 404s for `{prediction}` were about ownership: its owner withdraws it (signed in
+    // again: the admin's rows changed the victim's roles and ban, which ended its tokens, U1).
+    let victim = app.login(&victim.email).await;
+    post_json(
+        &app,
+        &victim,
+        &format!("/v1/predictions/predictions/{}/withdraw", v.prediction),
+        serde_json::json!({}),
+        200,
+    )
+    .await;
     assert!(
         missing.is_empty(),
         "routes without a row in the authorization table: {missing:?}"

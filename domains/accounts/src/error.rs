@@ -13,6 +13,8 @@ use crate::auth::siwe::SiweError;
 pub mod kind {
     /// An admin tried to revoke their own admin role.
     pub const CANNOT_REVOKE_OWN_ADMIN: &str = "cannot-revoke-own-admin";
+    /// An admin tried to ban their own account.
+    pub const CANNOT_BAN_SELF: &str = "cannot-ban-self";
     /// An e-mail token is unknown, expired, already used, or for another purpose (U2).
     pub const EMAIL_TOKEN_REFUSED: &str = "email-token-refused";
     /// The account's e-mail is already verified (U2).
@@ -33,6 +35,7 @@ pub mod kind {
     /// Every kind above.
     pub const ALL: &[&str] = &[
         CANNOT_REVOKE_OWN_ADMIN,
+        CANNOT_BAN_SELF,
         EMAIL_TOKEN_REFUSED,
         EMAIL_ALREADY_VERIFIED,
         EMAIL_ALREADY_SET,
@@ -56,12 +59,18 @@ pub enum AccountsError {
     /// A valid access token names an account that no longer exists.
     #[error("this account no longer exists")]
     AccountGone,
+    /// The account is banned: no sign-in, no refresh (U1).
+    #[error("this account is banned")]
+    Banned,
     /// No user has this id.
     #[error("user")]
     NoSuchUser,
     /// U1: an admin keeps their own admin role; another admin must revoke it.
     #[error("an admin cannot revoke their own admin role; ask another admin")]
     CannotRevokeOwnAdmin,
+    /// U1: an admin does not ban their own account.
+    #[error("an admin cannot ban their own account")]
+    CannotBanSelf,
     /// A Sign-In with Ethereum message or signature was refused (U2).
     #[error(transparent)]
     Siwe(#[from] SiweError),
@@ -118,7 +127,8 @@ impl From<AccountsError> for ApiError {
                 | SiweError::Expired
                 | SiweError::NotYetValid
                 | SiweError::WrongSigner
-                | SiweError::BadNonce,
+                | SiweError::BadNonce
+                | SiweError::WrongPurpose { .. },
             ) => ApiError::InvalidCredentials(e.to_string().into()),
             AccountsError::Siwe(SiweError::Malformed(_)) => {
                 ApiError::invalid_field("message", e.to_string())
@@ -127,9 +137,13 @@ impl From<AccountsError> for ApiError {
                 ApiError::invalid_field("signature", e.to_string())
             }
             AccountsError::AccountGone => ApiError::Unauthenticated(e.to_string().into()),
+            AccountsError::Banned => ApiError::Banned,
             AccountsError::NoSuchUser => ApiError::NotFound("user".into()),
             AccountsError::CannotRevokeOwnAdmin => {
                 ApiError::conflict(kind::CANNOT_REVOKE_OWN_ADMIN, e.to_string())
+            }
+            AccountsError::CannotBanSelf => {
+                ApiError::conflict(kind::CANNOT_BAN_SELF, e.to_string())
             }
             AccountsError::EmailTokenRefused => {
                 ApiError::unprocessable(kind::EMAIL_TOKEN_REFUSED, e.to_string())
@@ -214,6 +228,12 @@ mod tests {
                 StatusCode::CONFLICT,
                 kind::CANNOT_REVOKE_OWN_ADMIN,
             ),
+            (
+                AccountsError::CannotBanSelf,
+                StatusCode::CONFLICT,
+                kind::CANNOT_BAN_SELF,
+            ),
+            (AccountsError::Banned, StatusCode::FORBIDDEN, kit::BANNED),
             (
                 AccountsError::EmailTokenRefused,
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -221,13 +221,14 @@ pub struct Wallet {
     pub linked_at: DateTime<Utc>,
 }
 
-/// Links a wallet to the signed-in user by a signed EIP-4361 message (nonce from
-/// `GET /v1/auth/siwe/nonce`). One wallet per user; a wallet belongs to one user.
+/// Links a wallet to the signed-in user by a signed EIP-4361 message for linking (statement
+/// `Link this wallet to PosMul.`, nonce from `GET /v1/auth/siwe/nonce?purpose=link-wallet`;
+/// a sign-in message is refused, U2). One wallet per user; a wallet belongs to one user.
 #[utoipa::path(post, path = "/v1/me/wallets/link", tag = "me", security(("bearer" = [])),
     request_body = SignedMessage,
     responses(
         (status = 201, description = "linked", body = Wallet),
-        (status = 401, description = "not signed in, or the message is refused", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "not signed in, or the message is refused (wrong purpose, domain, URI, chain id, time, nonce or signer)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`wallet-taken` (another account has it) or `wallet-already-linked` (this account has one)", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
@@ -243,17 +244,22 @@ pub async fn link_wallet(
     ApiJson(req): ApiJson<SignedMessage>,
 ) -> ApiResult<(StatusCode, ApiJson<Wallet>)> {
     let mut tx = state.db.begin().await?;
-    let address =
-        match siwe::verify_signed_message(&mut tx, &state.config, &req.message, &req.signature)
-            .await?
-        {
-            Ok(msg) => msg.address,
-            Err(e) => {
-                drop(tx);
-                siwe::audit_failure(&state, &meta, &e, Some(user.user_id)).await?;
-                return Err(AccountsError::from(e).into());
-            }
-        };
+    let address = match siwe::verify_signed_message(
+        &mut tx,
+        &state.config,
+        siwe::SiwePurpose::LinkWallet,
+        &req.message,
+        &req.signature,
+    )
+    .await?
+    {
+        Ok(msg) => msg.address,
+        Err(e) => {
+            drop(tx);
+            siwe::audit_failure(&state, &meta, &e, Some(user.user_id)).await?;
+            return Err(AccountsError::from(e).into());
+        }
+    };
     let linked_at = sqlx::query_scalar!(
         "INSERT INTO auth.wallets (address, user_id) VALUES ($1, $2) RETURNING linked_at",
         address.as_slice(),

@@ -10,8 +10,19 @@
 //! A stream is served only to a client that asks for one (`Accept: text/event-stream`, as every
 //! `EventSource` does); anything else gets a 406 `not-acceptable`, so a generic HTTP client
 //! never blocks on a response that does not end.
+//!
+//! Open streams are bounded per client (the signed-in user, or the client address for the public
+//! game streams: `SSE_STREAMS_PER_CLIENT`, 5) and per replica (`SSE_STREAMS_TOTAL`, 1000): a
+//! stream beyond either is refused with 429 `too-many-streams` and `Retry-After`, so nobody holds
+//! a replica's connections and memory by opening streams ([`StreamSlots`]). A slot is freed when
+//! the client goes away and its response stream is dropped.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{
     extract::FromRequestParts,
@@ -27,7 +38,76 @@ use sqlx::{PgConnection, PgPool, postgres::PgListener};
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
 
-use posmul_api_kit::error::Problem;
+use posmul_api_kit::error::{ApiError, Problem};
+
+/// The problem kind of a stream refused by [`StreamSlots`].
+pub const TOO_MANY_STREAMS: &str = "too-many-streams";
+
+/// The open streams of this replica, per client and in all.
+#[derive(Debug, Default)]
+pub struct StreamSlots {
+    open: Mutex<(usize, HashMap<String, usize>)>,
+}
+
+/// One open stream's slot; freed when dropped (with the response stream that holds it).
+#[derive(Debug)]
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    client: String,
+}
+
+impl StreamSlots {
+    /// Takes a slot for `client` unless it has `per_client` open or the replica `total`.
+    pub fn acquire(
+        self: &Arc<Self>,
+        client: String,
+        per_client: usize,
+        total: usize,
+    ) -> Result<StreamSlot, ApiError> {
+        let refused = |detail: &'static str| ApiError::Throttled {
+            kind: TOO_MANY_STREAMS,
+            detail: detail.into(),
+            retry_after_secs: 5,
+        };
+        let mut open = self
+            .open
+            .lock()
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("stream slots poisoned")))?;
+        if open.0 >= total {
+            return Err(refused(
+                "this server has as many event streams open as it serves; retry later",
+            ));
+        }
+        let mine = open.1.entry(client.clone()).or_insert(0);
+        if *mine >= per_client {
+            return Err(refused(
+                "you have as many event streams open as one client may; close one first",
+            ));
+        }
+        *mine += 1;
+        open.0 += 1;
+        metrics::gauge!("predictions_event_streams_open").set(open.0 as f64);
+        Ok(StreamSlot {
+            slots: Arc::clone(self),
+            client,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.slots.open.lock() {
+            open.0 = open.0.saturating_sub(1);
+            if let Some(n) = open.1.get_mut(&self.client) {
+                *n -= 1;
+                if *n == 0 {
+                    open.1.remove(&self.client);
+                }
+            }
+            metrics::gauge!("predictions_event_streams_open").set(open.0 as f64);
+        }
+    }
+}
 
 /// The notification channel.
 pub const CHANNEL: &str = "predictions_events";
@@ -138,12 +218,14 @@ impl Hub {
     }
 }
 
-/// An SSE response of the events `keep` accepts.
+/// An SSE response of the events `keep` accepts; it holds `slot` until the client goes away.
 pub fn stream(
     rx: broadcast::Receiver<Arc<StreamEvent>>,
+    slot: StreamSlot,
     keep: impl Fn(&StreamEvent) -> bool + Send + 'static,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let events = tokio_stream_from(rx).filter_map(move |e| {
+        let _held = &slot;
         let out = if keep(&e) {
             Event::default()
                 .event(e.kind.clone())

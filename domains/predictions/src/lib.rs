@@ -60,10 +60,13 @@ use posmul_api_kit::AppState;
 
 pub use error::PredictionError;
 
-/// Per-process state of the predictions domain: the event hub and the leaderboard cache.
+/// Per-process state of the predictions domain: the event hub, the open streams and the
+/// leaderboard cache.
 #[derive(Default)]
 pub struct Runtime {
     pub hub: events::Hub,
+    /// The open event streams, bounded per client and per replica.
+    pub streams: Arc<events::StreamSlots>,
     pub cache: stats::LeaderboardCache,
 }
 

@@ -516,12 +516,14 @@ pub async fn leaderboard(
         (status = 200, description = "text/event-stream of StreamEvent", body = events::StreamEvent, content_type = "text/event-stream"),
         (status = 404, description = "no such game", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "`not-acceptable`: send `Accept: text/event-stream`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too-many-streams`: this client (by address) or the server has as many streams open as allowed (`Retry-After`), or rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(game = %id), err(Debug))]
 pub async fn game_events(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
     _stream: AcceptsEventStream,
+    meta: RequestMeta,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
     let exists = sqlx::query_scalar!(
@@ -533,8 +535,13 @@ pub async fn game_events(
     if !exists {
         return Err(PredictionError::GameNotFound.into());
     }
+    let slot = runtime.streams.acquire(
+        format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown")),
+        state.config.sse_streams_per_client,
+        state.config.sse_streams_total,
+    )?;
     let rx = runtime.hub.subscribe(&state.db).await?;
-    Ok(events::stream(rx, move |e| e.game_id == Some(id)).into_response())
+    Ok(events::stream(rx, slot, move |e| e.game_id == Some(id)).into_response())
 }
 
 /// The caller's event stream (SSE): their settlements, credits and refunds.
@@ -543,6 +550,7 @@ pub async fn game_events(
         (status = 200, description = "text/event-stream of StreamEvent", body = events::StreamEvent, content_type = "text/event-stream"),
         (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "`not-acceptable`: send `Accept: text/event-stream`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too-many-streams`: the caller or the server has as many streams open as allowed (`Retry-After`), or rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn my_events(
@@ -551,7 +559,12 @@ pub async fn my_events(
     user: AuthUser,
     _stream: AcceptsEventStream,
 ) -> ApiResult<Response> {
-    let rx = runtime.hub.subscribe(&state.db).await?;
     let me = user.user_id;
-    Ok(events::stream(rx, move |e| e.user_id == Some(me)).into_response())
+    let slot = runtime.streams.acquire(
+        format!("user:{me}"),
+        state.config.sse_streams_per_client,
+        state.config.sse_streams_total,
+    )?;
+    let rx = runtime.hub.subscribe(&state.db).await?;
+    Ok(events::stream(rx, slot, move |e| e.user_id == Some(me)).into_response())
 }

@@ -83,7 +83,7 @@ pub fn wei(v: &Value) -> U256 {
 pub async fn link_wallet(app: &TestApp, user: &TestUser, wallet: &PrivateKeySigner) {
     let n: Value = app
         .client
-        .get(app.url("/v1/auth/siwe/nonce"))
+        .get(app.url("/v1/auth/siwe/nonce?purpose=link-wallet"))
         .send()
         .await
         .expect("nonce request")
@@ -91,9 +91,10 @@ pub async fn link_wallet(app: &TestApp, user: &TestUser, wallet: &PrivateKeySign
         .await
         .expect("nonce");
     let text = format!(
-        "{} wants you to sign in with your Ethereum account:\n{}\n\nSign in to PosMul.\n\nURI: {}\nVersion: 1\nChain ID: {}\nNonce: {}\nIssued At: {}",
+        "{} wants you to sign in with your Ethereum account:\n{}\n\n{}\n\nURI: {}\nVersion: 1\nChain ID: {}\nNonce: {}\nIssued At: {}",
         n["domain"].as_str().expect("domain"),
         wallet.address().to_checksum(None),
+        n["statement"].as_str().expect("statement"),
         n["uri"].as_str().expect("uri"),
         n["chain_id"].as_u64().expect("chain id"),
         n["nonce"].as_str().expect("nonce"),

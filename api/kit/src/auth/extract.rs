@@ -1,8 +1,10 @@
 //! Authentication and authorization as extractors: handlers name what they need in their
 //! signature and never read headers themselves.
 //!
-//! - [`AuthUser`]: a valid `Authorization: Bearer <access token>`; otherwise 401
-//!   `unauthenticated`. Also applies the per-user rate limit (429 `rate-limited`).
+//! - [`AuthUser`]: a valid `Authorization: Bearer <access token>` whose token version is the
+//!   account's current one ([`super::standing`]: a ban, a role change or a password reset ends
+//!   older tokens on their next request); otherwise 401 `unauthenticated`, or 403 `banned` for
+//!   a banned account. Also applies the per-user rate limit (429 `rate-limited`).
 //! - [`RequireRole<R>`]: an [`AuthUser`] whose *current* roles (read from the database, so a
 //!   revocation applies at once) satisfy `R` ([`Citizen`], [`Merchant`], [`Moderator`],
 //!   [`Resolver`], [`Admin`]); otherwise 403 `forbidden`. Admin satisfies every role.
@@ -55,6 +57,23 @@ impl FromRequestParts<AppState> for AuthUser {
             .limiter
             .check(&format!("user:{}", claims.sub), state.config.user_rate)
             .await?;
+        // U1: the token is good only while the account's standing is what it was at issue.
+        match state.standing.get(&state.db, claims.sub).await? {
+            None => {
+                return Err(ApiError::Unauthenticated(
+                    "this account no longer exists".into(),
+                ));
+            }
+            Some(s) if s.banned => return Err(ApiError::Banned),
+            Some(s) if s.token_version != claims.ver => {
+                return Err(ApiError::Unauthenticated(
+                    "this access token was revoked (a role change, a ban or a password reset); \
+                     refresh it or sign in again"
+                        .into(),
+                ));
+            }
+            Some(_) => {}
+        }
         let user = AuthUser {
             user_id: claims.sub,
             roles: claims.roles.into_iter().collect(),

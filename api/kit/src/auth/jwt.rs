@@ -31,6 +31,9 @@ pub struct Claims {
     pub aud: String,
     /// A unique token id.
     pub jti: Uuid,
+    /// The account's token version at issue (U1): a ban, a role change or a password reset
+    /// bumps it, and a token naming an older one is refused on its next request.
+    pub ver: i64,
 }
 
 /// The signing and verification keys, and the validation rules.
@@ -63,8 +66,13 @@ impl JwtKeys {
         self.ttl
     }
 
-    /// Signs an access token for `user_id`.
-    pub fn issue(&self, user_id: Uuid, roles: RoleSet) -> Result<String, ApiError> {
+    /// Signs an access token for `user_id` at its current `token_version`.
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        roles: RoleSet,
+        token_version: i64,
+    ) -> Result<String, ApiError> {
         let now = now_secs();
         let claims = Claims {
             sub: user_id,
@@ -74,6 +82,7 @@ impl JwtKeys {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             jti: Uuid::new_v4(),
+            ver: token_version,
         };
         self.sign(&claims)
     }

@@ -1,8 +1,9 @@
 //! Roles (U1): citizen, merchant, moderator, resolver, admin.
 //!
-//! Every account holds `citizen` from creation. Admins grant and revoke the others
-//! ([`crate::admin`]); the first admin comes from `ADMIN_EMAILS`. An admin passes every role
-//! check ([`RoleSet::satisfies`]): admins can act as moderator, resolver or merchant.
+//! Every account holds `citizen` from creation. Admins grant and revoke the others through the
+//! admin API (audited); the first admin comes from the one-time bootstrap command
+//! (`posmul-api admin bootstrap --email …`). An admin passes every role check
+//! ([`RoleSet::satisfies`]): admins can act as moderator, resolver or merchant.
 
 use std::{fmt, str::FromStr};
 

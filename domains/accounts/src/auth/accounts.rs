@@ -13,7 +13,6 @@ use crate::{
     audit::{self, Action, Entry},
     auth::extract::RequestMeta,
     error::ApiError,
-    state::AppState,
 };
 
 /// How the account is created.
@@ -30,7 +29,6 @@ pub enum NewAccount<'a> {
 /// Creates the account; returns its id.
 pub async fn create(
     tx: &mut PgTransaction<'_>,
-    state: &AppState,
     account: NewAccount<'_>,
     meta: &RequestMeta,
 ) -> Result<Uuid, ApiError> {
@@ -97,47 +95,9 @@ pub async fn create(
         },
     )
     .await?;
-    if let Some(email) = email {
-        bootstrap_admin(tx, state, user_id, email, meta).await?;
-    }
     crate::ledger::open_user_account(tx, user_id)
         .await
         .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("PMP account")))?;
     metrics::counter!("auth_registrations_total").increment(1);
     Ok(user_id)
-}
-
-/// Grants `admin` to a user whose email is in `ADMIN_EMAILS` and who lacks it (audited).
-pub async fn bootstrap_admin(
-    tx: &mut PgTransaction<'_>,
-    state: &AppState,
-    user_id: Uuid,
-    email: &str,
-    meta: &RequestMeta,
-) -> Result<(), ApiError> {
-    if !state.config.admin_emails.iter().any(|e| e == email) {
-        return Ok(());
-    }
-    let inserted = sqlx::query!(
-        "INSERT INTO auth.user_roles (user_id, role) VALUES ($1, 'admin') ON CONFLICT DO NOTHING",
-        user_id,
-    )
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if inserted > 0 {
-        audit::record(
-            &mut **tx,
-            Entry {
-                action: Action::BootstrapAdmin,
-                actor: None,
-                subject: Some(user_id),
-                meta,
-                details: serde_json::json!({ "reason": "ADMIN_EMAILS" }),
-            },
-        )
-        .await?;
-        tracing::info!(%user_id, "bootstrap admin granted from ADMIN_EMAILS");
-    }
-    Ok(())
 }

@@ -47,7 +47,7 @@ use uuid::Uuid;
 use super::{
     extract::{AuthUser, RequestMeta},
     password::{self, Email, Password},
-    throttle,
+    standing, throttle,
 };
 use crate::{
     audit::{self, Action, Entry},
@@ -698,8 +698,9 @@ pub struct ResetPassword {
 }
 
 /// Sets a new password with the token from a reset mail. The token works once; every session
-/// of the account ends (all refresh-token families are revoked), and the login's lock after
-/// failed sign-ins is lifted.
+/// of the account ends (all refresh-token families are revoked, and access tokens already
+/// issued are refused from the next request on: the token version is bumped, U1), and the
+/// login's lock after failed sign-ins is lifted.
 #[utoipa::path(post, path = "/v1/auth/password/reset", tag = "auth",
     request_body = ResetPassword,
     responses(
@@ -753,6 +754,8 @@ pub async fn reset_password(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // U1: whoever held the old password may hold an access token too; it ends now.
+    standing::bump(&mut *tx, token.user_id).await?;
     throttle::succeeded(&mut tx, &throttle::login_key(&token.email)).await?;
     audit::record(
         &mut *tx,
@@ -766,6 +769,7 @@ pub async fn reset_password(
     )
     .await?;
     tx.commit().await?;
+    state.standing.forget(token.user_id);
     tracing::info!(user_id = %token.user_id, revoked, "password reset");
     Ok(StatusCode::NO_CONTENT)
 }

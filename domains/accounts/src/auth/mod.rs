@@ -8,7 +8,7 @@
 //! | `POST /v1/auth/login` | anyone (a login locked after failures answers 429 `login-locked`) |
 //! | `POST /v1/auth/refresh` | holder of a refresh token |
 //! | `POST /v1/auth/logout` | signed-in user (revokes one of *their* sessions) |
-//! | `GET /v1/auth/siwe/nonce`, `POST /v1/auth/siwe/verify` | anyone |
+//! | `GET /v1/auth/siwe/nonce`, `POST /v1/auth/siwe/verify` | anyone (a nonce and a message per purpose, see [`siwe`]) |
 //! | `POST /v1/auth/email/verify`, `POST /v1/auth/password/forgot`, `POST /v1/auth/password/reset` | anyone (see [`email`]) |
 //! | `POST /v1/me/email`, `POST /v1/me/email/verification`, `POST /v1/me/signup-grant` | signed-in user (see [`email`]) |
 //!
@@ -21,7 +21,7 @@ pub mod session;
 pub mod siwe;
 pub mod throttle;
 
-pub use posmul_api_kit::auth::{extract, jwt, roles};
+pub use posmul_api_kit::auth::{extract, jwt, roles, standing};
 
 use axum::{extract::State, http::StatusCode};
 use serde::Deserialize;
@@ -95,7 +95,6 @@ pub async fn register(
     let mut tx = state.db.begin().await?;
     let user_id = accounts::create(
         &mut tx,
-        &state,
         NewAccount::Password {
             email: &email,
             password_hash: &password_hash,
@@ -127,6 +126,7 @@ pub struct LoginRequest {
     responses(
         (status = 200, description = "signed in", body = TokenPair),
         (status = 401, description = "wrong email or password (`invalid-credentials`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`banned`: the account is banned (U1)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`overloaded`: password hashing is busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
@@ -206,9 +206,6 @@ pub async fn login(
     };
     let mut tx = state.db.begin().await?;
     throttle::succeeded(&mut tx, &login_key).await?;
-    if let Some(e) = &email {
-        accounts::bootstrap_admin(&mut tx, &state, user_id, e.as_str(), &meta).await?;
-    }
     audit::record(
         &mut *tx,
         Entry {
@@ -241,6 +238,7 @@ pub struct RefreshRequest {
     responses(
         (status = 200, description = "a new pair; the old refresh token is spent", body = TokenPair),
         (status = 401, description = "invalid, expired, reused or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`banned`: the account is banned (U1)", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "not JSON", body = Problem, content_type = "application/problem+json"),

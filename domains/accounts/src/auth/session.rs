@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::roles::load_roles;
+use super::{roles::load_roles, standing};
 use crate::{
     audit::{self, Action, Entry},
     auth::extract::RequestMeta,
@@ -49,14 +49,21 @@ fn new_token() -> String {
 }
 
 /// Issues a new pair for `user_id`; `family` continues a rotation, `None` starts a session.
+/// Every sign-in and refresh comes here, so a banned account gets no token at all (U1).
 pub async fn issue(
     conn: &mut PgConnection,
     state: &AppState,
     user_id: Uuid,
     family: Option<Uuid>,
 ) -> Result<TokenPair, ApiError> {
+    let standing = standing::load(&mut *conn, user_id)
+        .await?
+        .ok_or(AccountsError::AccountGone)?;
+    if standing.banned {
+        return Err(AccountsError::Banned.into());
+    }
     let roles = load_roles(&mut *conn, user_id).await?;
-    let access_token = state.jwt.issue(user_id, roles)?;
+    let access_token = state.jwt.issue(user_id, roles, standing.token_version)?;
     let refresh_token = new_token();
     let ttl = state.config.refresh_ttl;
     let expires_at = Utc::now()

@@ -1,29 +1,32 @@
 //! Sign-In with Ethereum (EIP-4361), for signing in and for linking a wallet (U2).
 //!
-//! 1. `GET /v1/auth/siwe/nonce` stores a random nonce (single use, expiring after
-//!    `SIWE_NONCE_TTL_SECS`) and returns it with the domain, URI and chain id to put in the
-//!    message.
+//! 1. `GET /v1/auth/siwe/nonce?purpose=sign-in|link-wallet` stores a random nonce for that
+//!    [`SiwePurpose`] (single use, expiring after `SIWE_NONCE_TTL_SECS`) and returns it with the
+//!    domain, URI, chain id and the statement (the purpose, in words) to put in the message.
 //! 2. The wallet signs the EIP-4361 message (EIP-191 `personal_sign`).
-//! 3. `POST /v1/auth/siwe/verify {message, signature}` — or `POST /v1/me/wallets/link` for a
-//!    signed-in user — goes through [`verify_signed_message`]: the message is parsed
-//!    ([`SiweMessage::parse`]), its domain, URI, chain id and version must be ours, `Issued At`
+//! 3. `POST /v1/auth/siwe/verify {message, signature}` (purpose `sign-in`) — or
+//!    `POST /v1/me/wallets/link` for a signed-in user (purpose `link-wallet`) — goes through
+//!    [`verify_signed_message`]: the message is parsed ([`SiweMessage::parse`]), its statement
+//!    must be the route's purpose, its domain, URI, chain id and version must be ours, `Issued At`
 //!    must be neither in the future (60 s skew) nor older than `SIWE_MAX_AGE_SECS`,
 //!    `Expiration Time` must be ahead and `Not Before` behind; the signature must recover to the
-//!    message's address; and the nonce is consumed atomically in the caller's transaction (a
-//!    replay finds it gone).
+//!    message's address; and the nonce is consumed atomically in the caller's transaction, only
+//!    for the purpose it was issued for (a replay finds it gone). So a signature a wallet gave
+//!    to sign in cannot link that wallet to another account, nor a link signature sign in (U2).
 //!
 //! Sign-in then finds the wallet's user or creates one ([`super::accounts::create`]).
 
 use std::str::FromStr;
 
 use alloy::primitives::{Address, Signature};
+use axum::extract::Query;
 use axum::extract::State;
 use chrono::{DateTime, FixedOffset, Utc};
 use posmul_core::WalletAddress;
 use rand::{Rng, distr::Alphanumeric};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     accounts::{self, NewAccount},
@@ -39,6 +42,35 @@ use crate::{
 
 /// Allowed clock skew for `Issued At` and `Not Before`.
 pub const CLOCK_SKEW_SECS: i64 = 60;
+
+/// What a signed message is for (U2): its statement says it, and its nonce was issued for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SiwePurpose {
+    /// `POST /v1/auth/siwe/verify`: sign in (or create the wallet's account).
+    #[default]
+    SignIn,
+    /// `POST /v1/me/wallets/link`: link the wallet to the signed-in account.
+    LinkWallet,
+}
+
+impl SiwePurpose {
+    /// The EIP-4361 `statement` a message for this purpose must carry, exactly.
+    pub const fn statement(self) -> &'static str {
+        match self {
+            SiwePurpose::SignIn => "Sign in to PosMul.",
+            SiwePurpose::LinkWallet => "Link this wallet to PosMul.",
+        }
+    }
+
+    /// The stored name (`auth.siwe_nonces.purpose`).
+    const fn as_db(self) -> &'static str {
+        match self {
+            SiwePurpose::SignIn => "sign_in",
+            SiwePurpose::LinkWallet => "link_wallet",
+        }
+    }
+}
 
 /// A parsed EIP-4361 message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +114,14 @@ pub enum SiweError {
     MalformedSignature,
     #[error("the signature was not made by the message's address")]
     WrongSigner,
-    #[error("the nonce is unknown, already used or expired; ask for a new one")]
+    #[error(
+        "the nonce is unknown, already used, expired or for another purpose; ask for a new one"
+    )]
     BadNonce,
+    #[error(
+        "the message's statement must be {expected:?}: this route accepts only messages signed for that purpose"
+    )]
+    WrongPurpose { expected: &'static str },
 }
 
 impl SiweError {
@@ -102,6 +140,7 @@ impl SiweError {
             SiweError::MalformedSignature => "malformed_signature",
             SiweError::WrongSigner => "wrong_signer",
             SiweError::BadNonce => "bad_nonce",
+            SiweError::WrongPurpose { .. } => "wrong_purpose",
         }
     }
 }
@@ -255,11 +294,13 @@ pub fn recover_signer(message: &str, signature: &str) -> Result<Address, SiweErr
         .map_err(|_| SiweError::WrongSigner)
 }
 
-/// Verifies a signed message and consumes its nonce in `conn`'s transaction. Returns the
-/// message on success; its `address` is what `auth.wallets` stores and responses show.
+/// Verifies a signed message for `purpose` and consumes its nonce in `conn`'s transaction.
+/// Returns the message on success; its `address` is what `auth.wallets` stores and responses
+/// show.
 pub async fn verify_signed_message(
     conn: &mut PgConnection,
     config: &ApiConfig,
+    purpose: SiwePurpose,
     message: &str,
     signature: &str,
 ) -> Result<Result<SiweMessage, SiweError>, ApiError> {
@@ -267,6 +308,11 @@ pub async fn verify_signed_message(
         Ok(m) => m,
         Err(e) => return Ok(Err(e)),
     };
+    if msg.statement.as_deref() != Some(purpose.statement()) {
+        return Ok(Err(SiweError::WrongPurpose {
+            expected: purpose.statement(),
+        }));
+    }
     if let Err(e) = msg.check(config, Utc::now()) {
         return Ok(Err(e));
     }
@@ -276,8 +322,10 @@ pub async fn verify_signed_message(
         Err(e) => return Ok(Err(e)),
     }
     let consumed = sqlx::query_scalar!(
-        "DELETE FROM auth.siwe_nonces WHERE nonce = $1 AND expires_at > now() RETURNING nonce",
+        "DELETE FROM auth.siwe_nonces WHERE nonce = $1 AND purpose = $2 AND expires_at > now()
+         RETURNING nonce",
         msg.nonce,
+        purpose.as_db(),
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -302,16 +350,37 @@ pub struct NonceResponse {
     pub chain_id: u64,
     /// The `Version:` the message must name (`1`).
     pub version: String,
+    /// What the nonce is for: only the route of that purpose accepts it.
+    pub purpose: SiwePurpose,
+    /// The statement the message must carry, exactly (the purpose, in words).
+    #[schema(example = "Sign in to PosMul.")]
+    pub statement: String,
 }
 
-/// Issues a single-use, expiring sign-in nonce.
+/// `GET /v1/auth/siwe/nonce` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NonceQuery {
+    /// `sign-in` (the default: `POST /v1/auth/siwe/verify`) or `link-wallet`
+    /// (`POST /v1/me/wallets/link`).
+    #[serde(default)]
+    #[param(inline)]
+    pub purpose: SiwePurpose,
+}
+
+/// Issues a single-use, expiring nonce for one purpose: signing in, or linking a wallet (U2).
 #[utoipa::path(get, path = "/v1/auth/siwe/nonce", tag = "auth",
+    params(NonceQuery),
     responses(
         (status = 200, description = "a fresh nonce and the message parameters", body = NonceResponse),
+        (status = 400, description = "an unknown purpose", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
-pub async fn nonce(State(state): State<AppState>) -> ApiResult<ApiJson<NonceResponse>> {
+pub async fn nonce(
+    State(state): State<AppState>,
+    Query(query): Query<NonceQuery>,
+) -> ApiResult<ApiJson<NonceResponse>> {
     let nonce: String = rand::rng()
         .sample_iter(&Alphanumeric)
         .take(24)
@@ -324,9 +393,10 @@ pub async fn nonce(State(state): State<AppState>) -> ApiResult<ApiJson<NonceResp
         .execute(&state.db)
         .await?;
     sqlx::query!(
-        "INSERT INTO auth.siwe_nonces (nonce, expires_at) VALUES ($1, $2)",
+        "INSERT INTO auth.siwe_nonces (nonce, expires_at, purpose) VALUES ($1, $2, $3)",
         nonce,
         expires_at,
+        query.purpose.as_db(),
     )
     .execute(&state.db)
     .await?;
@@ -337,6 +407,8 @@ pub async fn nonce(State(state): State<AppState>) -> ApiResult<ApiJson<NonceResp
         uri: state.config.siwe_uri.clone(),
         chain_id: state.config.chain_id,
         version: "1".into(),
+        purpose: query.purpose,
+        statement: query.purpose.statement().into(),
     }))
 }
 
@@ -352,12 +424,14 @@ pub struct SignedMessage {
     pub signature: String,
 }
 
-/// Signs in with an Ethereum wallet; creates the account on first sign-in.
+/// Signs in with an Ethereum wallet; creates the account on first sign-in. The message must be
+/// for signing in: statement `Sign in to PosMul.`, nonce from `?purpose=sign-in`.
 #[utoipa::path(post, path = "/v1/auth/siwe/verify", tag = "auth",
     request_body = SignedMessage,
     responses(
         (status = 200, description = "signed in (account created if new)", body = TokenPair),
-        (status = 401, description = "refused: wrong domain, URI, chain id, time, nonce or signer", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "refused: wrong purpose, domain, URI, chain id, time, nonce or signer", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`banned`: the wallet's account is banned", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "the wallet was linked concurrently", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
@@ -372,15 +446,22 @@ pub async fn verify(
     ApiJson(req): ApiJson<SignedMessage>,
 ) -> ApiResult<ApiJson<TokenPair>> {
     let mut tx = state.db.begin().await?;
-    let address =
-        match verify_signed_message(&mut tx, &state.config, &req.message, &req.signature).await? {
-            Ok(msg) => msg.address,
-            Err(e) => {
-                drop(tx);
-                audit_failure(&state, &meta, &e, None).await?;
-                return Err(AccountsError::from(e).into());
-            }
-        };
+    let address = match verify_signed_message(
+        &mut tx,
+        &state.config,
+        SiwePurpose::SignIn,
+        &req.message,
+        &req.signature,
+    )
+    .await?
+    {
+        Ok(msg) => msg.address,
+        Err(e) => {
+            drop(tx);
+            audit_failure(&state, &meta, &e, None).await?;
+            return Err(AccountsError::from(e).into());
+        }
+    };
     let existing = sqlx::query_scalar!(
         "SELECT user_id FROM auth.wallets WHERE address = $1",
         address.as_slice(),
@@ -390,7 +471,7 @@ pub async fn verify(
     let (user_id, created) = match existing {
         Some(id) => (id, false),
         None => (
-            accounts::create(&mut tx, &state, NewAccount::Wallet { address }, &meta).await?,
+            accounts::create(&mut tx, NewAccount::Wallet { address }, &meta).await?,
             true,
         ),
     };

@@ -228,8 +228,8 @@ async fn e2_a_new_account_receives_the_signup_grant_through_the_ledger(pool: PgP
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn u1_admins_grant_and_revoke_roles_and_every_change_is_audited(pool: PgPool) {
-    let app = spawn_app_with(pool, |c| c.admin_emails = vec!["root@example.org".into()]).await;
-    let root = app.register_user("root@example.org").await;
+    let app = spawn_app(pool).await;
+    let root = app.register_first_admin("root@example.org").await;
     let bob = app.register_user("bob@example.org").await;
 
     let roles_url = |role: &str| app.url(&format!("/v1/admin/users/{}/roles/{role}", bob.user_id));
@@ -243,12 +243,13 @@ async fn u1_admins_grant_and_revoke_roles_and_every_change_is_audited(pool: PgPo
     assert_eq!(
         res.status(),
         StatusCode::OK,
-        "ADMIN_EMAILS bootstraps the first admin"
+        "the bootstrap made the first admin"
     );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["roles"], json!(["citizen", "moderator"]));
 
-    // Bob is a moderator at once (role checks read the database) but not an admin.
+    // The change ended bob's token; signed in again he is a moderator but not an admin.
+    let bob = app.login("bob@example.org").await;
     let res = app
         .client
         .put(roles_url("admin"))
@@ -295,9 +296,15 @@ async fn u1_admins_grant_and_revoke_roles_and_every_change_is_audited(pool: PgPo
         .collect();
     assert_eq!(
         actions,
-        vec!["role_revoked", "role_granted", "email_verified", "register"]
+        vec![
+            "role_revoked",
+            "sign_in",
+            "role_granted",
+            "email_verified",
+            "register"
+        ]
     );
-    let granted = &audit["items"][1];
+    let granted = &audit["items"][2];
     assert_eq!(granted["actor_user_id"], root.user_id.to_string());
     assert_eq!(granted["details"]["role"], "moderator");
     let bootstrap = sqlx::query_scalar!(

@@ -35,6 +35,7 @@ fn claims(sub: Uuid, exp: u64) -> Claims {
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
         jti: Uuid::new_v4(),
+        ver: 0,
     }
 }
 

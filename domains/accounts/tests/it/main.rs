@@ -9,6 +9,7 @@ mod flows;
 mod jwt;
 mod service;
 mod siwe;
+mod standing;
 mod throttle;
 mod verification;
 mod wallet_column;

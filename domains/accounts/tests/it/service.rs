@@ -81,6 +81,7 @@ async fn the_openapi_document_describes_every_route_and_the_ui_is_served(pool: P
         "/v1/users/{user_id}/profile",
         "/v1/admin/users",
         "/v1/admin/users/{user_id}/roles/{role}",
+        "/v1/admin/users/{user_id}/ban",
         "/v1/admin/audit",
         "/healthz",
         "/readyz",

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use crate::assert_problem;
 
 struct Msg {
+    statement: String,
     domain: String,
     uri: String,
     chain_id: u64,
@@ -25,9 +26,10 @@ struct Msg {
 impl Msg {
     fn text(&self, address: alloy::primitives::Address) -> String {
         let mut s = format!(
-            "{} wants you to sign in with your Ethereum account:\n{}\n\nSign in to PosMul.\n\nURI: {}\nVersion: 1\nChain ID: {}\nNonce: {}\nIssued At: {}",
+            "{} wants you to sign in with your Ethereum account:\n{}\n\n{}\n\nURI: {}\nVersion: 1\nChain ID: {}\nNonce: {}\nIssued At: {}",
             self.domain,
             address.to_checksum(None),
+            self.statement,
             self.uri,
             self.chain_id,
             self.nonce,
@@ -43,17 +45,29 @@ impl Msg {
     }
 }
 
+/// A message to sign in with, on a fresh nonce.
 async fn fresh_msg(app: &TestApp) -> Msg {
+    msg_for(app, "sign-in").await
+}
+
+/// A message to link a wallet with, on a fresh nonce.
+async fn link_msg(app: &TestApp) -> Msg {
+    msg_for(app, "link-wallet").await
+}
+
+async fn msg_for(app: &TestApp, purpose: &str) -> Msg {
     let n: Value = app
         .client
-        .get(app.url("/v1/auth/siwe/nonce"))
+        .get(app.url(&format!("/v1/auth/siwe/nonce?purpose={purpose}")))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    assert_eq!(n["purpose"], purpose);
     Msg {
+        statement: n["statement"].as_str().unwrap().into(),
         domain: n["domain"].as_str().unwrap().into(),
         uri: n["uri"].as_str().unwrap().into(),
         chain_id: n["chain_id"].as_u64().unwrap(),
@@ -235,7 +249,7 @@ async fn u2_a_user_links_one_wallet_and_a_wallet_belongs_to_one_user(pool: PgPoo
     let w1 = PrivateKeySigner::random();
     let w2 = PrivateKeySigner::random();
 
-    let body = signed(&w1, &fresh_msg(&app).await.text(w1.address())).await;
+    let body = signed(&w1, &link_msg(&app).await.text(w1.address())).await;
     let res = post(
         &app,
         "/v1/me/wallets/link",
@@ -247,11 +261,11 @@ async fn u2_a_user_links_one_wallet_and_a_wallet_belongs_to_one_user(pool: PgPoo
     let linked: Value = res.json().await.unwrap();
     assert_eq!(linked["address"], w1.address().to_checksum(None));
 
-    let body = signed(&w1, &fresh_msg(&app).await.text(w1.address())).await;
+    let body = signed(&w1, &link_msg(&app).await.text(w1.address())).await;
     let res = post(&app, "/v1/me/wallets/link", &body, Some(&bob.access_token)).await;
     assert_problem(res, StatusCode::CONFLICT, "wallet-taken").await;
 
-    let body = signed(&w2, &fresh_msg(&app).await.text(w2.address())).await;
+    let body = signed(&w2, &link_msg(&app).await.text(w2.address())).await;
     let res = post(
         &app,
         "/v1/me/wallets/link",
@@ -331,7 +345,7 @@ async fn u2_a_linked_wallet_is_stored_as_20_bytes_and_every_reply_shows_it_check
     let checksummed = address.to_checksum(None);
 
     // EIP-4361 wants the signed message's address checksummed: a lower-case one is refused.
-    let mut lower = fresh_msg(&app).await.text(address);
+    let mut lower = link_msg(&app).await.text(address);
     lower = lower.replace(&checksummed, &checksummed.to_lowercase());
     let body = signed(&wallet, &lower).await;
     let res = post(
@@ -345,7 +359,7 @@ async fn u2_a_linked_wallet_is_stored_as_20_bytes_and_every_reply_shows_it_check
     assert!(problem.to_string().contains("EIP-55"), "{problem}");
 
     // The checksummed (mixed-case) message links; the row holds the address's 20 bytes.
-    let body = signed(&wallet, &fresh_msg(&app).await.text(address)).await;
+    let body = signed(&wallet, &link_msg(&app).await.text(address)).await;
     let res = post(
         &app,
         "/v1/me/wallets/link",
@@ -478,4 +492,69 @@ async fn e5_a_siwe_account_earns_the_signup_grant_only_by_adding_and_verifying_a
     )
     .await;
     assert_problem(res, StatusCode::CONFLICT, "email-taken").await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_sign_in_message_cannot_link_the_wallet_to_another_account(pool: PgPool) {
+    // The attack: a phishing site asks the victim's wallet to "sign in", then presents that
+    // signature to link the victim's wallet to the attacker's account (and its PMC claims).
+    let app = spawn_app(pool).await;
+    let mallory = app.register_user("mallory@example.org").await;
+    let victim = PrivateKeySigner::random();
+    let body = signed(&victim, &fresh_msg(&app).await.text(victim.address())).await;
+    let res = post(
+        &app,
+        "/v1/me/wallets/link",
+        &body,
+        Some(&mallory.access_token),
+    )
+    .await;
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("Link this wallet"),
+        "{p}"
+    );
+
+    // Nor by rewriting the statement over a sign-in nonce: the nonce is bound to its purpose.
+    let mut m = fresh_msg(&app).await;
+    m.statement = "Link this wallet to PosMul.".into();
+    let body = signed(&victim, &m.text(victim.address())).await;
+    let res = post(
+        &app,
+        "/v1/me/wallets/link",
+        &body,
+        Some(&mallory.access_token),
+    )
+    .await;
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    assert!(p["detail"].as_str().unwrap().contains("nonce"), "{p}");
+    let linked = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM auth.wallets"#)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(linked, 0);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_a_link_message_cannot_sign_in(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let wallet = PrivateKeySigner::random();
+    let body = signed(&wallet, &link_msg(&app).await.text(wallet.address())).await;
+    let res = post(&app, "/v1/auth/siwe/verify", &body, None).await;
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("Sign in to PosMul"),
+        "{p}"
+    );
+
+    let mut m = link_msg(&app).await;
+    m.statement = "Sign in to PosMul.".into();
+    let body = signed(&wallet, &m.text(wallet.address())).await;
+    let res = post(&app, "/v1/auth/siwe/verify", &body, None).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    let users = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM auth.users"#)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 0, "no account was made");
 }

@@ -106,3 +106,64 @@ async fn game_and_user_streams_deliver_stakes_settlements_and_credits(pool: PgPo
         .unwrap();
     assert_eq!(no_stream.status(), 401);
 }
+
+/// A stream's request, sent; the response is returned whatever its status.
+async fn request_stream(req: reqwest::RequestBuilder) -> reqwest::Response {
+    req.header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("stream request")
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u2_event_streams_are_bounded_per_client_and_in_total(pool: PgPool) {
+    // The attack: one client opens streams until the replica's connections and memory are gone.
+    let w = World::with_config(pool, |c| {
+        c.sse_streams_per_client = 2;
+        c.sse_streams_total = 3;
+    })
+    .await;
+    let a = w.user("a@example.org").await;
+    let b = w.user("b@example.org").await;
+    let mine = || {
+        w.app
+            .client
+            .get(w.app.url("/v1/predictions/me/events"))
+            .bearer_auth(&a.access_token)
+    };
+    let first = Events::open(mine()).await;
+    let second = Events::open(mine()).await;
+    let third = request_stream(mine()).await;
+    assert_eq!(third.status(), 429, "a third stream of one user");
+    assert!(third.headers().contains_key("retry-after"));
+    let body: Value = third.json().await.unwrap();
+    assert_eq!(body["type"], "https://posmul.dev/problems/too-many-streams");
+
+    // Another user has slots of their own, up to the replica's total.
+    let theirs = || {
+        w.app
+            .client
+            .get(w.app.url("/v1/predictions/me/events"))
+            .bearer_auth(&b.access_token)
+    };
+    let _b1 = Events::open(theirs()).await;
+    let over = request_stream(theirs()).await;
+    assert_eq!(over.status(), 429, "the replica's total is reached");
+
+    // A closed stream frees its slot.
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..100 {
+        let res = request_stream(mine()).await;
+        if res.status() == 200 {
+            reopened = Some(res);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        reopened.is_some(),
+        "the slot came back when the stream closed"
+    );
+    drop(second);
+}
