@@ -45,6 +45,7 @@
 //! | `RPC_URL` | `http://127.0.0.1:8545` | with `CLOCK=chain`: the chain whose latest block's time is "now" |
 //! | `CLOCK_MAX_AGE_MS` | `1000` | with `CLOCK=chain`: how long a reading of the chain's time is reused |
 //! | `TLS_CA_FILE` | unset | extra CA certificates (PEM) trusted by PostgreSQL and `rediss://` |
+//! | `BUSINESS_METRICS_INTERVAL_SECS` | `60` | how often the business and economy gauges (`posmul_active_users_24h`, `posmul_economy_*`, …; see `ops/README.md`) are read from the database; `0` turns the reading off |
 //!
 //! TLS: `DATABASE_URL` takes `sslmode=require` or `verify-full` (with `sslrootcert=` or
 //! `TLS_CA_FILE`), `REDIS_URL` a `rediss://` URL. Outside `POSMUL_ENV=dev`, a plaintext link to
@@ -172,6 +173,8 @@ pub struct ApiConfig {
     pub user_rate: Rate,
     pub trusted_proxies: TrustedProxies,
     pub clock: ClockSetting,
+    /// How often the business gauges are read from the database (zero: never).
+    pub business_metrics_interval: Duration,
     /// Trusted roots and the plaintext rule of every link (`TLS_CA_FILE`, `POSMUL_ENV`).
     pub tls: TlsSettings,
 }
@@ -333,6 +336,7 @@ impl ApiConfig {
                 },
             )?,
             clock,
+            business_metrics_interval: secs("BUSINESS_METRICS_INTERVAL_SECS", 60)?,
             tls,
         })
     }
@@ -386,6 +390,8 @@ impl ApiConfig {
             },
             trusted_proxies: TrustedProxies::none(),
             clock: ClockSetting::System,
+            // Tests read the gauges when they choose (`posmul_api::business_metrics::refresh`).
+            business_metrics_interval: Duration::ZERO,
             tls: TlsSettings::default(),
         }
     }

@@ -14,8 +14,7 @@ async fn main() -> anyhow::Result<()> {
         .context("failed to start the API")?;
     let addr = app.local_addr();
     tracing::info!(%addr, clock = app.state().clock.kind(), "PosMul API listening: http://{addr}/v1, docs http://{addr}/docs/");
-    app.run_until_stopped()
-        .await
-        .context("the API server failed")?;
-    Ok(())
+    let served = app.run_until_stopped().await;
+    posmul_core::service::flush_traces();
+    served.context("the API server failed")
 }

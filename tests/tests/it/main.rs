@@ -3,6 +3,7 @@
 //! the links off the machine over TLS against servers it starts.
 
 mod full_day;
+mod ops_files;
 mod prediction_day;
 mod support;
 mod tls;
