@@ -15,7 +15,12 @@
 //! - `posmul_relayer_fee_ceiling_hits_total`: sends and replacements the fee ceiling held back
 //!   (the wave waits; see [`crate::sender`]);
 //! - reconciliation: `posmul_relayer_reconcile_problems` (0 when every check holds) and
-//!   `posmul_relayer_contract_surplus_wei` (PMC held by MoneyWave − (minted − claimed)).
+//!   `posmul_relayer_contract_surplus_wei` (PMC held by MoneyWave − (minted − claimed));
+//! - delayed roots (M6): `posmul_relayer_waves_revoked_total` (waves taken off after a
+//!   `RootRevoked`); from `watch` ([`crate::watch`]): `posmul_relayer_watch_mismatch` (1 while
+//!   the pending root differs from its allocation file or the database: page on it, the guardian
+//!   has until the root's `claimable_at`), `posmul_relayer_watch_revocations_total`,
+//!   `posmul_relayer_watch_errors_total` (checks that could not run).
 //!
 //! `/readyz` answers 200 while this instance holds the relayer lock (the active instance), 503
 //! on a standby and while `run` still waits for its node at start-up (`"role": "starting"`;
