@@ -213,41 +213,28 @@ impl TestApp {
     /// Registers `email` with [`TEST_PASSWORD`], without verifying it; panics unless it
     /// succeeds.
     pub async fn register_unverified(&self, email: &str) -> TestUser {
-        let res = self
-            .client
-            .post(self.url("/v1/auth/register"))
-            .json(&serde_json::json!({ "email": email, "password": TEST_PASSWORD }))
-            .send()
-            .await
-            .expect("register request");
-        assert_eq!(
-            res.status(),
-            201,
-            "register {email}: {}",
-            res.text().await.unwrap_or_default()
-        );
-        let pair: TokenPair = res.json().await.expect("a token pair");
-        TestUser {
-            user_id: pair.user_id,
-            email: email.trim().to_lowercase(),
-            access_token: pair.access_token,
-            refresh_token: pair.refresh_token,
-        }
+        self.sign_in_at("/v1/auth/register", email, 201).await
     }
 
     /// Signs `email` in with [`TEST_PASSWORD`]; panics unless it succeeds.
     pub async fn login(&self, email: &str) -> TestUser {
+        self.sign_in_at("/v1/auth/login", email, 200).await
+    }
+
+    /// Posts `email` and [`TEST_PASSWORD`] to `path`; panics unless it answers `expect` with a
+    /// token pair.
+    async fn sign_in_at(&self, path: &str, email: &str, expect: u16) -> TestUser {
         let res = self
             .client
-            .post(self.url("/v1/auth/login"))
+            .post(self.url(path))
             .json(&serde_json::json!({ "email": email, "password": TEST_PASSWORD }))
             .send()
             .await
-            .expect("login request");
+            .expect("sign-in request");
         assert_eq!(
             res.status(),
-            200,
-            "login {email}: {}",
+            expect,
+            "{path} {email}: {}",
             res.text().await.unwrap_or_default()
         );
         let pair: TokenPair = res.json().await.expect("a token pair");
