@@ -123,6 +123,13 @@ pub fn database_url<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> String {
         .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
 }
 
+/// `DATABASE_MIGRATE` (default `true`): whether a service applies pending migrations on start.
+/// Only the database's owner may; a service that connects as its own role
+/// ([`crate::db::ServiceRole`]) runs with `false` after the owner migrated (`posmul-api migrate`).
+pub fn database_migrate<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<bool, ConfigError> {
+    env.or("DATABASE_MIGRATE", true)
+}
+
 /// Default for `DATABASE_URL`.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/posmul";
 

@@ -4,6 +4,11 @@
 //! migrations under `migrations/` are compiled into every binary, so a service can bring an
 //! empty database up to date on start.
 //!
+//! Roles: the migrations create one NOLOGIN role per service ([`ServiceRole`]) with the least
+//! privilege it needs (`migrations/20261205002000_database_roles.sql`); each service connects
+//! as a login user that is a member of its role, and only the owner runs the migrations
+//! (`DATABASE_MIGRATE=false` for the services, `posmul-api migrate` as the owner).
+//!
 //! TLS: `DATABASE_URL` takes libpq's `sslmode` (`disable`, `allow`, `prefer` the default,
 //! `require`, `verify-ca`, `verify-full`) and `sslrootcert=<PEM file>`; without `sslrootcert`
 //! the server's certificate must chain to the public roots or to `TLS_CA_FILE`. Outside
@@ -21,6 +26,38 @@ use crate::tls::{TlsError, TlsSettings};
 
 /// The ordered migrations of the whole system.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// The database role of a service, created by the migrations: what it may write is granted
+/// there and nothing else (docs/ARCHITECTURE.md "Who writes which table").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceRole {
+    /// `posmul_api`: accounts, predictions, the ledger, credit issuance, the claim queue.
+    Api,
+    /// `posmul_indexer`: the chain mirror only.
+    Indexer,
+    /// `posmul_relayer`: the waves, their transactions, a credit's wave and claim transitions.
+    Relayer,
+}
+
+impl ServiceRole {
+    /// Every service role.
+    pub const ALL: [ServiceRole; 3] = [ServiceRole::Api, ServiceRole::Indexer, ServiceRole::Relayer];
+
+    /// The role's name in PostgreSQL.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ServiceRole::Api => "posmul_api",
+            ServiceRole::Indexer => "posmul_indexer",
+            ServiceRole::Relayer => "posmul_relayer",
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Database failures at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +84,12 @@ pub enum DbError {
     /// A migration failed; the database is left at the last successful one.
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The user of `DATABASE_URL` may not migrate: a service role, not the owner.
+    #[error(
+        "migrations refused: {0}; the user of DATABASE_URL is not the database's owner (a service role?): \
+         run the migrations as the owner (`posmul-api migrate`) and start the service with DATABASE_MIGRATE=false"
+    )]
+    MigrateRefused(sqlx::migrate::MigrateError),
 }
 
 /// The connection options of `url`: checked against the plaintext rule, and trusting
@@ -97,8 +140,39 @@ pub async fn connect_and_migrate(
     tls: &TlsSettings,
 ) -> Result<PgPool, DbError> {
     let pool = connect(url, max_connections, tls).await?;
-    MIGRATOR.run(&pool).await?;
+    MIGRATOR.run(&pool).await.map_err(|e| {
+        if insufficient_privilege(&e) {
+            DbError::MigrateRefused(e)
+        } else {
+            DbError::Migrate(e)
+        }
+    })?;
     Ok(pool)
+}
+
+/// Opens a pool, applying pending migrations first when `migrate` (`DATABASE_MIGRATE`).
+pub async fn open(
+    url: &str,
+    max_connections: u32,
+    tls: &TlsSettings,
+    migrate: bool,
+) -> Result<PgPool, DbError> {
+    if migrate {
+        connect_and_migrate(url, max_connections, tls).await
+    } else {
+        connect(url, max_connections, tls).await
+    }
+}
+
+/// PostgreSQL's `insufficient_privilege` (42501) anywhere in a migration's failure.
+fn insufficient_privilege(e: &sqlx::migrate::MigrateError) -> bool {
+    use sqlx::migrate::MigrateError;
+    let db = match e {
+        MigrateError::Execute(sqlx::Error::Database(d))
+        | MigrateError::ExecuteMigration(sqlx::Error::Database(d), _) => d,
+        _ => return false,
+    };
+    db.code().as_deref() == Some("42501")
 }
 
 /// The URL without its password, for messages and logs.

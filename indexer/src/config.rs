@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | `CHAIN_ID` | `31337` | chain to index; selects `deployments/<CHAIN_ID>.json` and keys every row |
 //! | `RPC_URLS` | `http://127.0.0.1:8545` | comma-separated JSON-RPC URLs (`http(s)://` or `ws(s)://`), tried in order, failing over |
-//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | PostgreSQL |
+//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | PostgreSQL; in production a login user in the role `posmul_indexer` (README "Database roles") |
+//! | `DATABASE_MIGRATE` | `true` | apply pending migrations on start; `false` when `DATABASE_URL`'s user is not the database's owner |
 //! | `DEPLOYMENTS_DIR` | `deployments` | folder of `<chainId>.json` deployment files |
 //! | `POLL_INTERVAL_MS` | `1000` | head polling interval (a `ws://` URL also wakes on new heads) |
 //! | `FINALITY` | `auto` | `tag` (the node's `finalized` block), `depth` (`CONFIRMATIONS`), or `auto` (tag when the node answers it, else depth) |
@@ -62,6 +63,8 @@ pub struct IndexerConfig {
     pub chain_id: u64,
     pub rpc_urls: Vec<String>,
     pub database_url: String,
+    /// Apply pending migrations on start (`DATABASE_MIGRATE`; the owner only).
+    pub database_migrate: bool,
     pub deployments_dir: PathBuf,
     pub poll_interval: Duration,
     pub finality: Finality,
@@ -107,6 +110,7 @@ impl IndexerConfig {
             chain_id,
             rpc_urls,
             database_url: posmul_core::config::DEFAULT_DATABASE_URL.to_owned(),
+            database_migrate: true,
             deployments_dir: PathBuf::from("deployments"),
             poll_interval: Duration::from_millis(1000),
             finality: Finality::Auto,
@@ -133,6 +137,7 @@ impl IndexerConfig {
         let d = IndexerConfig::local(chain_id, env.list("RPC_URLS", &["http://127.0.0.1:8545"]));
         let c = IndexerConfig {
             database_url: posmul_core::config::database_url(env),
+            database_migrate: posmul_core::config::database_migrate(env)?,
             deployments_dir: env.or("DEPLOYMENTS_DIR", d.deployments_dir.clone())?,
             poll_interval: env.millis("POLL_INTERVAL_MS", 1000)?,
             finality: env.or("FINALITY", d.finality)?,

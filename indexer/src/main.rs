@@ -11,7 +11,12 @@ async fn main() -> anyhow::Result<()> {
     let config = IndexerConfig::from_env(&env).context("invalid indexer configuration")?;
     let deployment = Deployment::load(&config.deployments_dir, config.chain_id)
         .context("failed to load the deployment")?;
-    let pool = db::connect_and_migrate(&config.database_url, 4, &config.tls)
+    let pool = db::open(
+        &config.database_url,
+        4,
+        &config.tls,
+        config.database_migrate,
+    )
         .await
         .context("failed to prepare the database")?;
     let indexer = Indexer::build(config, &deployment, pool)

@@ -2,7 +2,8 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | the database |
+//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | the database; in production a login user in the role `posmul_relayer` (README "Database roles") |
+//! | `DATABASE_MIGRATE` | `true` | apply pending migrations on start; `false` when `DATABASE_URL`'s user is not the database's owner |
 //! | `RPC_URL` | `http://127.0.0.1:8545` | the chain's JSON-RPC endpoint |
 //! | `CHAIN_ID` | asked from the node | which `deployments/<chainId>.json` to read |
 //! | `DEPLOYMENTS_DIR` | `deployments` | where the deploy script writes |
@@ -94,6 +95,8 @@ pub fn default_priority_floor(chain_id: u64) -> u128 {
 /// Everything the binary reads.
 pub struct RelayerConfig {
     pub database_url: String,
+    /// Apply pending migrations on start (`DATABASE_MIGRATE`; the owner only).
+    pub database_migrate: bool,
     pub rpc_url: String,
     pub chain_id: Option<u64>,
     pub deployments_dir: PathBuf,
@@ -146,6 +149,7 @@ impl RelayerConfig {
             .map_err(|e| e.for_variable("RPC_URL", posmul_core::rpc::origin(&rpc_url)))?;
         Ok(RelayerConfig {
             database_url: posmul_core::config::database_url(env),
+            database_migrate: posmul_core::config::database_migrate(env)?,
             rpc_url,
             chain_id: env.optional("CHAIN_ID")?,
             deployments_dir: env.or("DEPLOYMENTS_DIR", PathBuf::from("deployments"))?,

@@ -67,7 +67,12 @@ async fn main() -> anyhow::Result<()> {
     init_logging("info");
     let config =
         RelayerConfig::from_env(&Env::process()).context("failed to read the configuration")?;
-    let pool = posmul_core::db::connect_and_migrate(&config.database_url, 5, &config.tls)
+    let pool = posmul_core::db::open(
+        &config.database_url,
+        5,
+        &config.tls,
+        config.database_migrate,
+    )
         .await
         .context("failed to open the database")?;
     match cli.command.unwrap_or(Command::Run) {

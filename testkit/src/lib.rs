@@ -8,7 +8,8 @@
 //! [`tls`] has what the TLS tests share: a CA and a server certificate made in the test, a
 //! TLS-terminating proxy (put in front of anvil: `https://` and `wss://`), a PostgreSQL cluster
 //! and a Redis that accept TLS only. [`rate_limit`] has a node that answers `429 Too Many
-//! Requests` before it passes requests on to anvil.
+//! Requests` before it passes requests on to anvil. [`roles::pool_as`] connects as a service's
+//! database role.
 //!
 //! Only `[dev-dependencies]` use this crate; no production binary links it. Every helper panics
 //! with what failed: a broken fixture is the test's failure, and a `Result` would only move the
@@ -35,6 +36,7 @@ use posmul_core::{
 use tokio::task::JoinHandle;
 
 pub mod rate_limit;
+pub mod roles;
 pub mod tls;
 
 /// MoneyWave's day in seconds: day `d` starts at `genesis + d × DAY`.

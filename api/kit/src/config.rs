@@ -4,9 +4,9 @@
 //! |---|---|---|
 //! | `API_ADDR` | `127.0.0.1:8080` | listen address (`:0` picks a free port) |
 //! | `METRICS_ADDR` | `127.0.0.1:9100` | the operations listener (`/metrics`, `/healthz`, `/readyz`), never the public one; loopback unless an address opens it |
-//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | PostgreSQL |
+//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/posmul` | PostgreSQL; in production a login user in the role `posmul_api` (README "Database roles") |
 //! | `DATABASE_MAX_CONNECTIONS` | `20` | pool size |
-//! | `DATABASE_MIGRATE` | `true` | apply pending migrations on start |
+//! | `DATABASE_MIGRATE` | `true` | apply pending migrations on start; `false` when `DATABASE_URL`'s user is not the database's owner (then the owner runs `posmul-api migrate`) |
 //! | `POSMUL_ENV` | `prod` | `prod` or `dev`; `dev` allows the development JWT secret and plaintext links off the host |
 //! | `JWT_SECRET` | required (a dev default when `POSMUL_ENV=dev`) | HS256 key, ≥ 32 bytes |
 //! | `ACCESS_TOKEN_TTL_SECS` | `900` | access token lifetime |
@@ -328,7 +328,7 @@ impl ApiConfig {
             metrics_addr: env.or("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9100)))?,
             database_url: posmul_core::config::database_url(env),
             database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 20)?,
-            migrate: env.or("DATABASE_MIGRATE", true)?,
+            migrate: posmul_core::config::database_migrate(env)?,
             jwt_secret,
             access_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,

@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! posmul-api [serve]                          serve the API until SIGINT/SIGTERM (the default)
+//! posmul-api migrate                          apply the pending migrations as the owner and exit
 //! posmul-api admin bootstrap --email ADDRESS  make the first admin, once (U1)
 //! ```
-//! Configuration: environment variables (see `posmul_api_kit::config`); `admin bootstrap`
-//! reads only `DATABASE_URL`, `DATABASE_MIGRATE`, `POSMUL_ENV` and `TLS_CA_FILE`.
+//! Configuration: environment variables (see `posmul_api_kit::config`); `migrate` and
+//! `admin bootstrap` read only `DATABASE_URL`, `DATABASE_MIGRATE`, `POSMUL_ENV` and
+//! `TLS_CA_FILE`. Run `migrate` as the database's owner before starting the services as their
+//! roles (README "Database roles").
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -28,6 +31,8 @@ enum Command {
     /// Serve the API (the default command): migrates the database unless DATABASE_MIGRATE is
     /// false, and stops gracefully on SIGINT/SIGTERM.
     Serve,
+    /// Apply the pending migrations as DATABASE_URL's user (the database's owner) and exit.
+    Migrate,
     /// Administration that cannot go through the API.
     Admin {
         #[command(subcommand)]
@@ -52,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_tracing();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
+        Command::Migrate => migrate().await,
         Command::Admin {
             command: AdminCommand::Bootstrap { email },
         } => bootstrap(&email).await,
@@ -76,16 +82,25 @@ async fn bootstrap(email: &str) -> anyhow::Result<()> {
     let env = Env::process();
     let tls = TlsSettings::from_env(&env).context("POSMUL_ENV / TLS_CA_FILE")?;
     let url = posmul_core::config::database_url(&env);
-    let db = if env.or("DATABASE_MIGRATE", true)? {
-        posmul_core::db::connect_and_migrate(&url, 2, &tls).await
-    } else {
-        posmul_core::db::connect(&url, 2, &tls).await
-    }
-    .context("failed to open the database")?;
+    let db = posmul_core::db::open(&url, 2, &tls, env.or("DATABASE_MIGRATE", true)?)
+        .await
+        .context("failed to open the database")?;
     let user_id = posmul_accounts::admin::bootstrap(&db, email)
         .await
         .context("admin bootstrap refused")?;
     println!("{user_id}");
     tracing::info!(%user_id, "the first admin is made; sign in again for a token with the role");
+    Ok(())
+}
+
+/// Applies the pending migrations as `DATABASE_URL`'s user (the owner) and stops.
+async fn migrate() -> anyhow::Result<()> {
+    let env = Env::process();
+    let url = posmul_core::config::database_url(&env);
+    let tls = TlsSettings::from_env(&env).context("invalid TLS settings")?;
+    posmul_core::db::connect_and_migrate(&url, 1, &tls)
+        .await
+        .context("failed to migrate the database")?;
+    tracing::info!(database = %posmul_core::db::redact(&url), "migrations applied");
     Ok(())
 }

@@ -149,21 +149,13 @@ impl Application {
     /// Connects to the database (migrating if configured), builds the state and binds
     /// `config.addr` (port 0 picks a free port; see [`Application::port`]).
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
-        let db = if config.migrate {
-            posmul_core::db::connect_and_migrate(
-                &config.database_url,
-                config.database_max_connections,
-                &config.tls,
-            )
-            .await?
-        } else {
-            posmul_core::db::connect(
-                &config.database_url,
-                config.database_max_connections,
-                &config.tls,
-            )
-            .await?
-        };
+        let db = posmul_core::db::open(
+            &config.database_url,
+            config.database_max_connections,
+            &config.tls,
+            config.migrate,
+        )
+        .await?;
         Self::build_with_pool(config, db).await
     }
 
