@@ -8,40 +8,10 @@
 //! PostgreSQL (a fresh database from `#[sqlx::test]`), the contracts deployed from the bytecode
 //! in `contracts/abi`, the API, the relayer loop and the indexer all running in this process.
 
-use crate::support::{CHAIN_ID, Stack, get, link_wallet, pmc, wait_for, wei};
+use crate::support::{CHAIN_ID, Stack, earn, get, link_wallet, pmc, wait_for, wei};
 use alloy::primitives::U256;
-use posmul_api::testing::TestUser;
-use posmul_core::money::Wei;
-use posmul_economy::{
-    credits::{self, CreditRequest, CreditSource},
-    ledger::{Reference, ReferenceKind},
-};
 use posmul_relayer::reconcile;
 use sqlx::PgPool;
-use uuid::Uuid;
-
-/// A PMC credit through the API's credit ledger (as a prediction win would issue it).
-async fn earn(db: &PgPool, user: &TestUser, amount: Wei, day: chrono::NaiveDate) {
-    let mut tx = db.begin().await.expect("tx");
-    credits::issue(
-        &mut tx,
-        CreditRequest {
-            user_id: user.user_id,
-            source: CreditSource::PredictionWin,
-            amount,
-            day,
-            reference: Reference {
-                kind: ReferenceKind::Prediction,
-                id: Uuid::new_v4(),
-            },
-            idempotency_key: format!("prediction:{}", Uuid::new_v4()),
-            wave_eligible_at: None,
-        },
-    )
-    .await
-    .expect("credit issued");
-    tx.commit().await.expect("commit");
-}
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn e3_m3_m4_m5_a_full_day_from_credits_to_the_wallet_view(pool: PgPool) {

@@ -4,7 +4,9 @@
 //! the finalized block moves, the finalized block two behind the head) with PMC, MoneyWave
 //! (day 0 = the UTC day of the chain's clock at start) and DonationHub deployed, and, over the
 //! test's fresh database, the API (`posmul_api::testing`), the indexer and the relayer loop, all
-//! running in this process. [`Stack::stop`] stops them.
+//! running in this process, each connected as its own database role (`posmul_api`,
+//! `posmul_indexer`, `posmul_relayer`: README "Database roles"), as in production; the test's
+//! own `pool` (the superuser's) only reads and sets up. [`Stack::stop`] stops them.
 //!
 //! The API reads the chain's clock ([`Clock::chain`], as in demo mode), so one time rules
 //! everything: a test moves it with [`Stack::travel_to`] or [`Stack::end_day`] and games, hourly
@@ -22,13 +24,18 @@ use posmul_api::testing::{TestApp, TestUser, spawn_app_with_clock};
 use posmul_core::{
     Clock,
     bindings::{MoneyWave, PMC},
+    db::ServiceRole,
     deployment::Deployment,
     merkle,
     money::Wei,
 };
+use posmul_economy::{
+    credits::{self, CreditRequest, CreditSource},
+    ledger::{Reference, ReferenceKind},
+};
 use posmul_indexer::{Finality, Indexer, IndexerConfig};
 use posmul_relayer::{Relayer, config::Settings};
-use posmul_testkit::{DAILY_CAP_PMC, LocalChain, Miner};
+use posmul_testkit::{DAILY_CAP_PMC, LocalChain, Miner, roles::pool_as};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -39,6 +46,28 @@ pub const CHAIN_ID: u64 = 31337;
 /// `n` PMC in wei.
 pub fn pmc(n: &str) -> Wei {
     Wei::parse_pmc(n).expect("a PMC amount")
+}
+
+/// A PMC credit through the API's credit ledger (as a prediction win would issue it).
+pub async fn earn(db: &PgPool, user: &TestUser, amount: Wei, day: chrono::NaiveDate) {
+    let mut tx = db.begin().await.expect("tx");
+    credits::issue(
+        &mut tx,
+        CreditRequest {
+            user_id: user.user_id,
+            source: CreditSource::PredictionWin,
+            amount,
+            day,
+            reference: Reference {
+                kind: ReferenceKind::Prediction,
+                id: Uuid::new_v4(),
+            },
+            idempotency_key: format!("prediction:{}", Uuid::new_v4()),
+        },
+    )
+    .await
+    .expect("credit issued");
+    tx.commit().await.expect("commit");
 }
 
 /// Polls `cond` every 100 ms for up to `secs` seconds.
@@ -126,7 +155,10 @@ pub struct Stack {
     pub deployment: Deployment,
     pub app: TestApp,
     pub relayer: Relayer,
+    /// The superuser's pool of the test's database: the test's own reads and set-up.
     pub pool: PgPool,
+    /// The services' pools, each acting as the service's role.
+    role_pools: Vec<PgPool>,
     export_dir: PathBuf,
     miner: Miner,
     indexer: JoinHandle<()>,
@@ -135,8 +167,12 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts anvil, deploys the contracts and runs the services over `pool`.
+    /// Starts anvil, deploys the contracts and runs the services over `pool`'s database, each
+    /// as its role.
     pub async fn start(pool: PgPool) -> Stack {
+        let api_pool = pool_as(&pool, ServiceRole::Api, 5).await;
+        let indexer_pool = pool_as(&pool, ServiceRole::Indexer, 3).await;
+        let relayer_pool = pool_as(&pool, ServiceRole::Relayer, 3).await;
         let chain = LocalChain::with_slots_in_an_epoch(1);
         let deployment = chain.deploy(DAILY_CAP_PMC).await;
         // Blocks keep coming (every 100 ms), so the finalized block moves.
@@ -146,7 +182,7 @@ impl Stack {
         let clock = Clock::chain(chain.admin().clone(), Duration::from_millis(50))
             .await
             .expect("the chain clock");
-        let app = spawn_app_with_clock(pool.clone(), clock, |_| {}).await;
+        let app = spawn_app_with_clock(api_pool.clone(), clock, |_| {}).await;
         let mut config = IndexerConfig::local(CHAIN_ID, vec![chain.url()]);
         config.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         config.poll_interval = Duration::from_millis(50);
@@ -154,7 +190,7 @@ impl Stack {
         config.retry_base = Duration::from_millis(20);
         config.retry_max = Duration::from_millis(300);
         config.standby_poll = Duration::from_millis(100);
-        let indexer = Indexer::build(config, &deployment, pool.clone())
+        let indexer = Indexer::build(config, &deployment, indexer_pool.clone())
             .await
             .expect("indexer builds");
         let indexer = tokio::spawn(async move {
@@ -162,7 +198,7 @@ impl Stack {
         });
         let export_dir = std::env::temp_dir().join(format!("posmul-e2e-{}", Uuid::new_v4()));
         let relayer = Relayer::new(
-            pool.clone(),
+            relayer_pool.clone(),
             ProviderBuilder::new()
                 .disable_recommended_fillers()
                 .connect(&chain.url())
@@ -201,6 +237,7 @@ impl Stack {
             app,
             relayer,
             pool,
+            role_pools: vec![api_pool, indexer_pool, relayer_pool],
             export_dir,
             miner,
             indexer,
@@ -338,7 +375,12 @@ impl Stack {
             .expect("relayer task")
             .expect("relayer stopped cleanly");
         self.indexer.abort();
+        let _ = self.indexer.await;
         drop(self.miner);
+        drop(self.app);
+        for p in self.role_pools {
+            p.close().await;
+        }
         let _ = std::fs::remove_dir_all(self.export_dir);
     }
 }
