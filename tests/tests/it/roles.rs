@@ -179,10 +179,9 @@ async fn every_table_has_a_grant_decision_for_every_role(pool: PgPool) {
 /// owner (writes at least one row); both in transactions rolled back.
 async fn refused(owner: &PgPool, role: &PgPool, name: ServiceRole, sql: &'static str, object: &str) {
     let mut tx = role.begin().await.expect("a transaction as the role");
-    let err = sqlx::query(sql)
-        .execute(&mut *tx)
-        .await
-        .expect_err(&format!("{name} may not: {sql}"));
+    let Err(err) = sqlx::query(sql).execute(&mut *tx).await else {
+        panic!("{name} wrote: {sql}");
+    };
     let db = err.as_database_error().expect("a database error");
     assert_eq!(db.code().as_deref(), Some("42501"), "{name}: {sql}: {db}");
     assert!(
