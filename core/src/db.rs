@@ -41,7 +41,8 @@ pub enum ServiceRole {
 
 impl ServiceRole {
     /// Every service role.
-    pub const ALL: [ServiceRole; 3] = [ServiceRole::Api, ServiceRole::Indexer, ServiceRole::Relayer];
+    pub const ALL: [ServiceRole; 3] =
+        [ServiceRole::Api, ServiceRole::Indexer, ServiceRole::Relayer];
 
     /// The role's name in PostgreSQL.
     pub const fn name(self) -> &'static str {

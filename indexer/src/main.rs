@@ -17,8 +17,8 @@ async fn main() -> anyhow::Result<()> {
         &config.tls,
         config.database_migrate,
     )
-        .await
-        .context("failed to prepare the database")?;
+    .await
+    .context("failed to prepare the database")?;
     let indexer = Indexer::build(config, &deployment, pool)
         .await
         .context("failed to start the indexer")?;

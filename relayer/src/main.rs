@@ -73,8 +73,8 @@ async fn main() -> anyhow::Result<()> {
         &config.tls,
         config.database_migrate,
     )
-        .await
-        .context("failed to open the database")?;
+    .await
+    .context("failed to open the database")?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(&config, pool).await,
         Command::Reconcile => {

@@ -21,6 +21,7 @@ use sqlx::PgPool;
 /// Every table and view of the application schemas and what each role may do with it:
 /// `(table, posmul_api, posmul_indexer, posmul_relayer)`, `-` for nothing; column grants as
 /// `UPDATE(column, …)`. A new table needs its grants in its migration and a row here.
+#[rustfmt::skip]
 const GRANTS: &[(&str, &str, &str, &str)] = &[
     ("auth.audit_log", "SELECT, INSERT", "-", "-"),
     ("auth.email_tokens", "SELECT, INSERT, UPDATE", "-", "-"),
@@ -30,10 +31,20 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
         "-",
         "-",
     ),
-    ("auth.password_credentials", "SELECT, INSERT, UPDATE", "-", "-"),
+    (
+        "auth.password_credentials",
+        "SELECT, INSERT, UPDATE",
+        "-",
+        "-",
+    ),
     ("auth.profiles", "SELECT, INSERT, UPDATE", "-", "-"),
     ("auth.refresh_tokens", "SELECT, INSERT, UPDATE", "-", "-"),
-    ("auth.signup_grant_days", "SELECT, INSERT, UPDATE(granted)", "-", "-"),
+    (
+        "auth.signup_grant_days",
+        "SELECT, INSERT, UPDATE(granted)",
+        "-",
+        "-",
+    ),
     ("auth.signup_grants", "SELECT, INSERT", "-", "-"),
     ("auth.siwe_nonces", "SELECT, INSERT, DELETE", "-", "-"),
     ("auth.user_roles", "SELECT, INSERT, DELETE", "-", "-"),
@@ -53,7 +64,12 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
     ("chain.wave_cap_changes", "SELECT", MIRROR, "SELECT"),
     ("chain.wave_claims", "SELECT", MIRROR, "SELECT"),
     ("chain.waves_published", "SELECT", MIRROR, "SELECT"),
-    ("credits.accounts", "SELECT, INSERT, UPDATE(balance)", "-", "SELECT"),
+    (
+        "credits.accounts",
+        "SELECT, INSERT, UPDATE(balance)",
+        "-",
+        "SELECT",
+    ),
     ("credits.balance_mismatches", "SELECT", "-", "SELECT"),
     (
         "credits.credits",
@@ -63,7 +79,12 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
     ),
     ("credits.postings", "SELECT, INSERT", "-", "SELECT"),
     ("credits.unbalanced_credits", "SELECT", "-", "SELECT"),
-    ("ledger.accounts", "SELECT, INSERT, UPDATE(balance)", "-", "-"),
+    (
+        "ledger.accounts",
+        "SELECT, INSERT, UPDATE(balance)",
+        "-",
+        "-",
+    ),
     ("ledger.balance_mismatches", "SELECT", "-", "-"),
     (
         "ledger.idempotency_keys",
@@ -74,7 +95,12 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
     ("ledger.postings", "SELECT, INSERT", "-", "-"),
     ("ledger.transfers", "SELECT, INSERT", "-", "-"),
     ("ledger.unbalanced_transfers", "SELECT", "-", "-"),
-    ("predictions.category_multipliers", "SELECT, UPDATE", "-", "-"),
+    (
+        "predictions.category_multipliers",
+        "SELECT, UPDATE",
+        "-",
+        "-",
+    ),
     ("predictions.corrections", "SELECT, INSERT", "-", "-"),
     ("predictions.game_events", "SELECT, INSERT", "-", "-"),
     ("predictions.games", "SELECT, INSERT, UPDATE", "-", "-"),
@@ -86,7 +112,12 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
         "-",
         "-",
     ),
-    ("predictions.predictions", "SELECT, INSERT, UPDATE", "-", "-"),
+    (
+        "predictions.predictions",
+        "SELECT, INSERT, UPDATE",
+        "-",
+        "-",
+    ),
     ("predictions.settlements", "SELECT, INSERT", "-", "-"),
     (
         "relayer.claim_requests",
@@ -95,12 +126,37 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
         "SELECT, UPDATE(status, batch_id, cumulative, tx_hash, error, done_at)",
     ),
     ("relayer.economy_config", "SELECT, INSERT", "-", "SELECT"),
-    ("relayer.tx_attempts", "SELECT", "-", "SELECT, INSERT, UPDATE"),
-    ("relayer.wave_credits", "SELECT", "-", "SELECT, INSERT, DELETE"),
-    ("relayer.wave_leaves", "SELECT", "-", "SELECT, INSERT, DELETE"),
+    (
+        "relayer.tx_attempts",
+        "SELECT",
+        "-",
+        "SELECT, INSERT, UPDATE",
+    ),
+    (
+        "relayer.wave_credits",
+        "SELECT",
+        "-",
+        "SELECT, INSERT, DELETE",
+    ),
+    (
+        "relayer.wave_leaves",
+        "SELECT",
+        "-",
+        "SELECT, INSERT, DELETE",
+    ),
     ("relayer.wave_rebuilds", "SELECT", "-", "SELECT, INSERT"),
-    ("relayer.wave_trees", "SELECT", "-", "SELECT, INSERT, DELETE"),
-    ("relayer.waves", "SELECT", "-", "SELECT, INSERT, UPDATE, DELETE"),
+    (
+        "relayer.wave_trees",
+        "SELECT",
+        "-",
+        "SELECT, INSERT, DELETE",
+    ),
+    (
+        "relayer.waves",
+        "SELECT",
+        "-",
+        "SELECT, INSERT, UPDATE, DELETE",
+    ),
 ];
 
 /// The indexer's rights on a mirror table.
@@ -110,7 +166,10 @@ const MIRROR: &str = "SELECT, INSERT, UPDATE, DELETE";
 async fn every_table_has_a_grant_decision_for_every_role(pool: PgPool) {
     // Table privileges, then column privileges where the table's is missing, per role, of
     // every relation outside the system schemas and `public` (sqlx's bookkeeping).
-    let roles: Vec<String> = ServiceRole::ALL.iter().map(|r| r.name().to_owned()).collect();
+    let roles: Vec<String> = ServiceRole::ALL
+        .iter()
+        .map(|r| r.name().to_owned())
+        .collect();
     let rows = sqlx::query!(
         r#"SELECT format('%s.%s', n.nspname, c.relname) AS "relation!", r.rolname::text AS "role!",
                   coalesce(nullif(concat_ws(', ',
@@ -177,7 +236,13 @@ async fn every_table_has_a_grant_decision_for_every_role(pool: PgPool) {
 
 /// Runs `sql` as `role` (refused with `insufficient_privilege` naming `object`) and as the
 /// owner (writes at least one row); both in transactions rolled back.
-async fn refused(owner: &PgPool, role: &PgPool, name: ServiceRole, sql: &'static str, object: &str) {
+async fn refused(
+    owner: &PgPool,
+    role: &PgPool,
+    name: ServiceRole,
+    sql: &'static str,
+    object: &str,
+) {
     let mut tx = role.begin().await.expect("a transaction as the role");
     let Err(err) = sqlx::query(sql).execute(&mut *tx).await else {
         panic!("{name} wrote: {sql}");
@@ -205,7 +270,8 @@ async fn refused(owner: &PgPool, role: &PgPool, name: ServiceRole, sql: &'static
 // Forged writes, each of which the owner could make on the rows of a published wave.
 
 /// A wave the relayer never built: the next day, copied from wave 0 (M3, M4).
-const FORGE_WAVE: &str = "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount,
+const FORGE_WAVE: &str =
+    "INSERT INTO relayer.waves (day, date, chain_id, money_wave, status, amount,
         total_cumulative, cap, budget, root, allocation_hash, leaf_count, credit_count)
      SELECT day + 1, date + 1, chain_id, money_wave, 'built', amount, total_cumulative, cap, budget,
             root, allocation_hash, leaf_count, credit_count FROM relayer.waves WHERE day = 0";
@@ -219,7 +285,8 @@ const FORGE_TRANSFER: &str = "INSERT INTO chain.pmc_transfers (chain_id, block_n
 /// A mirrored balance the chain does not hold.
 const FORGE_BALANCE: &str = "UPDATE chain.pmc_balances SET balance = balance + 1";
 /// A published wave the chain never saw.
-const FORGE_PUBLISHED: &str = "INSERT INTO chain.waves_published (chain_id, block_number, block_hash,
+const FORGE_PUBLISHED: &str =
+    "INSERT INTO chain.waves_published (chain_id, block_number, block_hash,
         tx_hash, log_index, finalized, day, root, amount, allocation_hash, total_cumulative)
      SELECT chain_id, block_number, block_hash, tx_hash, log_index + 1000, finalized, day + 1, root,
             amount, allocation_hash, total_cumulative FROM chain.waves_published";
@@ -245,7 +312,8 @@ const RAISE_BALANCE: &str =
 const FORGE_POSTING: &str = "INSERT INTO ledger.postings (transfer_id, account_id, amount)
      SELECT transfer_id, account_id, amount FROM ledger.postings";
 /// A budget the admin never set (M1).
-const FORGE_CONFIG: &str = "INSERT INTO relayer.economy_config (annual_ebit, effective_from, set_by)
+const FORGE_CONFIG: &str =
+    "INSERT INTO relayer.economy_config (annual_ebit, effective_from, set_by)
      SELECT 1000000, current_date + 1, user_id FROM auth.wallets";
 /// An administrator made without the admin routes.
 const FORGE_ADMIN: &str = "INSERT INTO auth.user_roles (user_id, role)
