@@ -63,6 +63,7 @@ pub async fn earn(db: &PgPool, user: &TestUser, amount: Wei, day: chrono::NaiveD
                 id: Uuid::new_v4(),
             },
             idempotency_key: format!("prediction:{}", Uuid::new_v4()),
+            wave_eligible_at: None,
         },
     )
     .await
