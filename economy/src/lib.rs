@@ -15,6 +15,8 @@
 //!   account's cumulative entitlement, what it claimed and can claim, its proof.
 //! - [`claims`]: the queue of gas-sponsored claims (`claim-for-me`, M5).
 //! - [`codec`]: the on-chain ↔ database encodings (address, 32-byte word).
+//! - [`health`]: the economy's figures for operators (emission vs B(d) and the cap, credits by
+//!   state, unclaimed PMC, MoneyWave's solvency margin, the zero-sum proofs) as gauges.
 //!
 //! Nothing here talks to a chain or serves a request.
 
@@ -22,5 +24,6 @@ pub mod claims;
 pub mod codec;
 pub mod config;
 pub mod credits;
+pub mod health;
 pub mod ledger;
 pub mod wave;

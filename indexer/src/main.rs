@@ -6,7 +6,7 @@ use posmul_indexer::{Indexer, IndexerConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    posmul_core::service::init_logging("info");
+    posmul_core::service::init_logging("posmul-indexer", "info");
     let env = Env::process();
     let config = IndexerConfig::from_env(&env).context("invalid indexer configuration")?;
     let deployment = Deployment::load(&config.deployments_dir, config.chain_id)
@@ -22,9 +22,13 @@ async fn main() -> anyhow::Result<()> {
     let indexer = Indexer::build(config, &deployment, pool)
         .await
         .context("failed to start the indexer")?;
-    tokio::select! {
-        r = indexer.run() => r.context("the indexer stopped")?,
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
-    }
-    Ok(())
+    let result = tokio::select! {
+        r = indexer.run() => r.context("the indexer stopped"),
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted; stopping");
+            Ok(())
+        }
+    };
+    posmul_core::service::flush_traces();
+    result
 }

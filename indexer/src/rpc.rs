@@ -133,13 +133,18 @@ impl Rpc {
         if self.endpoints[i].url.starts_with("ws") {
             *self.endpoints[i].provider.lock().await = None;
         }
-        if self.endpoints.len() > 1 {
-            let _ = self.active.compare_exchange(
-                i,
-                (i + 1) % self.endpoints.len(),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+        if self.endpoints.len() > 1
+            && self
+                .active
+                .compare_exchange(
+                    i,
+                    (i + 1) % self.endpoints.len(),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.status.metrics.failover();
         }
     }
 

@@ -40,6 +40,7 @@ pub struct Metrics {
     pub leader: Gauge,
     reorgs: Counter,
     deep_reorgs: Counter,
+    failovers: Counter,
     deepest: Gauge,
     deepest_seen: AtomicU64,
     rpc_errors: Mutex<Vec<(&'static str, Counter)>>,
@@ -98,6 +99,15 @@ impl Metrics {
             &METADATA,
         );
         recorder.describe_counter(
+            KeyName::from_const_str("posmul_indexer_rpc_failovers_total"),
+            Some(Unit::Count),
+            SharedString::const_str("Switches to the next RPC URL after a failed call"),
+        );
+        let failovers = recorder.register_counter(
+            &Key::from_static_name("posmul_indexer_rpc_failovers_total"),
+            &METADATA,
+        );
+        recorder.describe_counter(
             KeyName::from_const_str("posmul_indexer_rpc_errors_total"),
             Some(Unit::Count),
             SharedString::const_str("Failed RPC calls, by method"),
@@ -132,6 +142,7 @@ impl Metrics {
             leader,
             reorgs,
             deep_reorgs,
+            failovers,
             deepest,
             deepest_seen: AtomicU64::new(0),
             rpc_errors: Mutex::new(rpc_errors),
@@ -157,6 +168,11 @@ impl Metrics {
             c.increment(1);
             list.push((method, c));
         }
+    }
+
+    /// Counts a switch to the next RPC URL.
+    pub fn failover(&self) {
+        self.failovers.increment(1);
     }
 
     /// Counts rows written to `table`.

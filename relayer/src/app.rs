@@ -296,6 +296,7 @@ impl Relayer {
             };
             let wait = match pass.await {
                 Ok(()) => {
+                    crate::metrics::pass_completed();
                     backoff = self.sender.settings.poll_interval;
                     self.sender.settings.poll_interval
                 }

@@ -64,7 +64,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging("info");
+    init_logging("posmul-relayer", "info");
+    let result = command(cli).await;
+    posmul_core::service::flush_traces();
+    result
+}
+
+async fn command(cli: Cli) -> anyhow::Result<()> {
     let config =
         RelayerConfig::from_env(&Env::process()).context("failed to read the configuration")?;
     let pool = posmul_core::db::open(
@@ -189,8 +195,10 @@ async fn run(config: &RelayerConfig, pool: PgPool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("failed to bind METRICS_ADDR {}", config.metrics_addr))?;
     let election = Arc::new(OnceLock::new());
+    let handle = global_metrics(|b| b);
+    posmul_relayer::metrics::describe();
     ops.spawn(
-        global_metrics(|b| b),
+        handle,
         posmul_relayer::metrics::readiness_once_started(election.clone()),
     );
     tracing::info!(?config, "relayer starting");

@@ -212,7 +212,8 @@ impl Sender {
 
     /// Sends `input` to `to` until a receipt exists, resuming recorded attempts. Returns `None`
     /// when `already_done` says the effect is on chain through a transaction not ours to wait for.
-    #[tracing::instrument(skip_all, fields(kind = kind.as_str(), subject), err)]
+    /// The span carries the hash of the latest transaction signed or mined (`tx_hash`).
+    #[tracing::instrument(skip_all, fields(kind = kind.as_str(), subject, tx_hash = tracing::field::Empty), err)]
     pub async fn send_until_mined<F, Fut>(
         &self,
         pool: &PgPool,
@@ -244,6 +245,7 @@ impl Sender {
                     )
                     .execute(pool)
                     .await?;
+                    tracing::Span::current().record("tx_hash", tracing::field::display(a.tx_hash));
                     tracing::info!(tx = %a.tx_hash, block = ?r.block_number, gas = r.gas_used, ok = r.status(), "transaction mined");
                     return Ok(Some(r));
                 }
@@ -440,6 +442,8 @@ impl Sender {
         )
         .fetch_one(pool)
         .await?;
+        // Recorded on the caller's span (`send_until_mined`): traces show which transaction.
+        tracing::Span::current().record("tx_hash", tracing::field::display(tx_hash));
         tracing::info!(tx = %tx_hash, nonce, gas_limit, max_fee = fees.max_fee_per_gas, priority_fee = fees.max_priority_fee_per_gas, "signed");
         self.failpoints.hit(Step::AfterSignBeforeBroadcast)?;
         Ok(Attempt {

@@ -50,6 +50,7 @@
 //! | `PREDICTION_DISPUTE_WINDOW_SECS` | `7200` (2 hours) | P6: after a settlement (on the API's clock), how long its credits wait before joining a wave and an admin may correct it |
 //! | `PREDICTION_MIN_STAKERS` | `5` | P6: distinct stakers a user-proposed game needs at its end to keep its share of the hourly pools |
 //! | `PREDICTION_MAX_OPEN_PROPOSALS` | `3` | P2: user-proposed games a citizen may have open (not yet ended, settled or cancelled) at once |
+//! | `BUSINESS_METRICS_INTERVAL_SECS` | `60` | how often the business and economy gauges (`posmul_active_users_24h`, `posmul_economy_*`, …; see `ops/README.md`) are read from the database; `0` turns the reading off |
 //!
 //! TLS: `DATABASE_URL` takes `sslmode=require` or `verify-full` (with `sslrootcert=` or
 //! `TLS_CA_FILE`), `REDIS_URL` a `rediss://` URL. Outside `POSMUL_ENV=dev`, a plaintext link to
@@ -204,6 +205,8 @@ pub struct ApiConfig {
     pub user_rate: Rate,
     pub trusted_proxies: TrustedProxies,
     pub clock: ClockSetting,
+    /// How often the business gauges are read from the database (zero: never).
+    pub business_metrics_interval: Duration,
     /// Trusted roots and the plaintext rule of every link (`TLS_CA_FILE`, `POSMUL_ENV`).
     pub tls: TlsSettings,
     pub predictions: PredictionSettings,
@@ -375,6 +378,7 @@ impl ApiConfig {
                 },
             )?,
             clock,
+            business_metrics_interval: secs("BUSINESS_METRICS_INTERVAL_SECS", 60)?,
             tls,
             predictions: PredictionSettings {
                 dispute_window: secs("PREDICTION_DISPUTE_WINDOW_SECS", 2 * 3600)?,
@@ -435,6 +439,8 @@ impl ApiConfig {
             },
             trusted_proxies: TrustedProxies::none(),
             clock: ClockSetting::System,
+            // Tests read the gauges when they choose (`posmul_api::business_metrics::refresh`).
+            business_metrics_interval: Duration::ZERO,
             tls: TlsSettings::default(),
             predictions: PredictionSettings::default(),
         }

@@ -19,7 +19,10 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 /// Initializes logging once (later calls are no-ops): core's one set-up with the API's default
 /// filter.
 pub fn init_tracing() {
-    posmul_core::service::init_logging("info,posmul_api=debug,tower_http=info,sqlx=warn");
+    posmul_core::service::init_logging(
+        "posmul-api",
+        "info,posmul_api=debug,tower_http=info,sqlx=warn",
+    );
 }
 
 /// The process-wide Prometheus handle.

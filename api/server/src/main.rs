@@ -71,10 +71,9 @@ async fn serve() -> anyhow::Result<()> {
         .context("failed to start the API")?;
     let addr = app.local_addr();
     tracing::info!(%addr, clock = app.state().clock.kind(), "PosMul API listening: http://{addr}/v1, docs http://{addr}/docs/");
-    app.run_until_stopped()
-        .await
-        .context("the API server failed")?;
-    Ok(())
+    let served = app.run_until_stopped().await;
+    posmul_core::service::flush_traces();
+    served.context("the API server failed")
 }
 
 /// Only the database settings: the bootstrap needs no JWT secret, mail or chain.

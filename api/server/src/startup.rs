@@ -178,18 +178,30 @@ impl Application {
             .await
             .with_context(|| format!("failed to bind METRICS_ADDR {}", config.metrics_addr))?;
         let state = AppState::with_clock(config, db, clock).await?;
+        crate::business_metrics::describe();
         let scheduler = posmul_predictions::scheduler::spawn(
             state.db.clone(),
             state.clock.clone(),
             state.config.predictions,
         );
+        let mut background = vec![scheduler.abort_handle()];
+        let interval = state.config.business_metrics_interval;
+        if !interval.is_zero() {
+            let gauges = crate::business_metrics::spawn(
+                state.db.clone(),
+                state.clock.clone(),
+                state.config.chain_id,
+                interval,
+            );
+            background.push(gauges.abort_handle());
+        }
         let router = app(state.clone());
         Ok(Application {
             listener,
             ops,
             router,
             state,
-            background: vec![scheduler.abort_handle()],
+            background,
         })
     }
 

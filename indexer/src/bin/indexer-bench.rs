@@ -39,7 +39,7 @@ const HOLDERS: u64 = 10_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    posmul_core::service::init_logging("warn");
+    posmul_core::service::init_logging("indexer-bench", "warn");
     let env = Env::process();
     let events: u64 = env.or("BENCH_EVENTS", 1_000_000u64)?;
     let per_tx: u64 = env.or("BENCH_EVENTS_PER_TX", 5_000u64)?;

@@ -4,6 +4,7 @@
 //! database role.
 
 mod full_day;
+mod ops_files;
 mod prediction_day;
 mod roles;
 mod support;
