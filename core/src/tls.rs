@@ -244,6 +244,25 @@ impl TlsSettings {
         }
     }
 
+    /// The rule for an OTLP/HTTP collector URL (`http`, `https`): traces carry request ids
+    /// and user ids.
+    pub fn check_otlp_url(&self, url: &str) -> Result<(), TlsError> {
+        let (scheme, host) = scheme_and_host("OTLP collector", url)?;
+        match scheme.as_str() {
+            "https" => Ok(()),
+            "http" => self.refuse(
+                "OTLP collector",
+                &host,
+                "http://".to_owned(),
+                "an https:// URL",
+            ),
+            other => Err(TlsError::BadUrl {
+                link: "OTLP collector",
+                reason: format!("scheme {other}:// (expected http(s)://)"),
+            }),
+        }
+    }
+
     /// The rule for a Redis URL (`redis`, `rediss`, `redis+unix`, `unix`).
     pub fn check_redis_url(&self, url: &str) -> Result<(), TlsError> {
         let (scheme, host) = scheme_and_host("Redis", url)?;

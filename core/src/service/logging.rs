@@ -14,6 +14,8 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, prelude::*};
 
+use crate::tls::{Environment, TlsSettings};
+
 /// The process's trace pipeline, kept so [`flush_traces`] can empty it before exit.
 static TRACES: OnceLock<Traces> = OnceLock::new();
 
@@ -26,7 +28,8 @@ static TRACES: OnceLock<Traces> = OnceLock::new();
 /// - logs go to stderr, so a command's output on stdout (e.g. `posmul-relayer reconcile`) stays
 ///   machine-readable;
 /// - with an OTLP endpoint set (see the module), spans are exported too. An endpoint that cannot
-///   be used is logged and tracing goes on without export: telemetry never stops a service.
+///   be used (malformed, or plaintext to another host with `POSMUL_ENV=prod`, as every link) is
+///   logged and the service goes on without export: telemetry never stops a service.
 pub fn init_logging(service: &'static str, default_filter: &str) {
     let env = |name: &str| std::env::var(name).ok();
     let filter =
@@ -35,7 +38,13 @@ pub fn init_logging(service: &'static str, default_filter: &str) {
     let service_name = env("OTEL_SERVICE_NAME")
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| service.to_owned());
-    let (traces, trace_error) = match endpoint.as_deref().map(|e| Traces::new(&service_name, e)) {
+    let environment = env("POSMUL_ENV")
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_default();
+    let (traces, trace_error) = match endpoint
+        .as_deref()
+        .map(|e| pipeline(&service_name, e, environment))
+    {
         Some(Ok(t)) => (Some(t), None),
         Some(Err(e)) => (None, Some(e)),
         None => (None, None),
@@ -54,13 +63,24 @@ pub fn init_logging(service: &'static str, default_filter: &str) {
         .is_ok();
     if installed {
         if let Some(t) = traces {
-            tracing::info!(endpoint = endpoint.as_deref().unwrap_or_default(), service = %service_name, "exporting traces over OTLP/HTTP");
+            // By origin only, as RPC URLs: a collector's path or query may carry a key.
+            let collector = crate::rpc::origin(endpoint.as_deref().unwrap_or_default());
+            tracing::info!(%collector, service = %service_name, "exporting traces over OTLP/HTTP");
             let _ = TRACES.set(t);
         }
         if let Some(e) = trace_error {
             tracing::error!(error = %e, "OTLP trace export is not possible; going on without it");
         }
     }
+}
+
+/// The pipeline to `endpoint`, which must keep the plaintext rule of every link
+/// (`posmul_core::tls`: with `POSMUL_ENV=prod`, `http://` only to this machine).
+fn pipeline(service: &str, endpoint: &str, environment: Environment) -> Result<Traces, String> {
+    TlsSettings::new(environment, None)
+        .and_then(|tls| tls.check_otlp_url(endpoint))
+        .map_err(|e| e.to_string())?;
+    Traces::new(service, endpoint).map_err(|e| e.to_string())
 }
 
 /// Sends the spans still buffered to the collector and stops the exporter: call it as a
@@ -120,7 +140,7 @@ impl Traces {
     }
 
     /// The `tracing` layer that turns spans into OpenTelemetry spans of this pipeline.
-    pub fn layer<S>(&self) -> impl Layer<S> + Send + Sync + 'static
+    pub fn layer<S>(&self) -> impl Layer<S> + 'static
     where
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     {
@@ -162,6 +182,16 @@ mod tests {
         init_logging("posmul-test", "info");
         init_logging("posmul-test", "debug");
         tracing::info!("logging works after two initialisations");
+    }
+
+    #[test]
+    fn a_plaintext_collector_off_the_host_is_refused_in_production() {
+        let e = pipeline("t", "http://collector.example:4318/v1/traces", Environment::Prod)
+            .expect_err("plaintext off the host");
+        assert!(e.contains("OTLP collector"), "{e}");
+        assert!(pipeline("t", "http://127.0.0.1:4318/v1/traces", Environment::Prod).is_ok());
+        assert!(pipeline("t", "http://collector.example:4318/v1/traces", Environment::Dev).is_ok());
+        assert!(pipeline("t", "https://collector.example/v1/traces", Environment::Prod).is_ok());
     }
 
     #[test]

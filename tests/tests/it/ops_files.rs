@@ -96,9 +96,11 @@ fn exported() -> BTreeSet<String> {
 /// Series Prometheus itself adds to every target.
 const FROM_PROMETHEUS: &[&str] = &["up", "scrape_duration_seconds", "scrape_samples_scraped"];
 
+/// PromQL's keywords and aggregation operators (which may stand before `by (…)`, not `(`).
 const PROMQL_WORDS: &[&str] = &[
     "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
-    "unless", "offset", "atan2",
+    "unless", "offset", "atan2", "sum", "min", "max", "avg", "group", "stddev", "stdvar",
+    "count", "count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio",
 ];
 
 /// The metric names in a PromQL expression: identifiers that are not functions (followed by
