@@ -35,30 +35,90 @@ use posmul_core::service::{Election, Readiness, ReadinessCheck, readiness_check}
 /// Every counter the relayer exports, with its help text.
 pub const COUNTERS: &[(&str, &str)] = &[
     ("posmul_relayer_waves_built_total", "Waves built and stored"),
-    ("posmul_relayer_waves_published_total", "Waves published on MoneyWave"),
-    ("posmul_relayer_waves_rebuilt_total", "Stored waves the chain no longer allowed, rebuilt (M8)"),
-    ("posmul_relayer_credits_split_total", "Credits cut in two at a wave's limit (M8)"),
-    ("posmul_relayer_replacements_total", "Transactions replaced with higher fees"),
-    ("posmul_relayer_send_errors_total", "Broadcasts the node refused"),
-    ("posmul_relayer_fee_ceiling_hits_total", "Sends and replacements the fee ceiling held back"),
-    ("posmul_relayer_errors_total", "Failed relayer passes (retried with backoff)"),
-    ("posmul_relayer_divergences_total", "Chain and database disagreed: the relayer stopped"),
-    ("posmul_relayer_claims_sent_total", "Claims sent in claimMany batches"),
-    ("posmul_relayer_credits_claimed_total", "Credits marked claimed after their claims were mirrored"),
+    (
+        "posmul_relayer_waves_published_total",
+        "Waves published on MoneyWave",
+    ),
+    (
+        "posmul_relayer_waves_rebuilt_total",
+        "Stored waves the chain no longer allowed, rebuilt (M8)",
+    ),
+    (
+        "posmul_relayer_credits_split_total",
+        "Credits cut in two at a wave's limit (M8)",
+    ),
+    (
+        "posmul_relayer_replacements_total",
+        "Transactions replaced with higher fees",
+    ),
+    (
+        "posmul_relayer_send_errors_total",
+        "Broadcasts the node refused",
+    ),
+    (
+        "posmul_relayer_fee_ceiling_hits_total",
+        "Sends and replacements the fee ceiling held back",
+    ),
+    (
+        "posmul_relayer_errors_total",
+        "Failed relayer passes (retried with backoff)",
+    ),
+    (
+        "posmul_relayer_divergences_total",
+        "Chain and database disagreed: the relayer stopped",
+    ),
+    (
+        "posmul_relayer_claims_sent_total",
+        "Claims sent in claimMany batches",
+    ),
+    (
+        "posmul_relayer_credits_claimed_total",
+        "Credits marked claimed after their claims were mirrored",
+    ),
 ];
 
 /// Every gauge the relayer exports, with its help text.
 pub const GAUGES: &[(&str, &str)] = &[
-    ("posmul_relayer_chain_next_day", "MoneyWave's nextDay as last seen"),
-    ("posmul_relayer_chain_block", "Latest block number as last seen"),
-    ("posmul_relayer_last_finalized_day", "Latest wave day finalized"),
-    ("posmul_relayer_publish_gas", "Gas used by the latest publishWave"),
-    ("posmul_relayer_credit_carried_wei", "What the last wave built left waiting for the next day (wei)"),
-    ("posmul_relayer_gas_balance_wei", "The gas wallet's balance (wei), by wallet"),
-    ("posmul_relayer_gas_balance_low", "1 while the gas wallet is below GAS_BALANCE_ALERT_WEI, by wallet"),
-    ("posmul_relayer_reconcile_problems", "Reconciliation problems found by the last pass (0 when every check holds)"),
-    ("posmul_relayer_contract_surplus_wei", "PMC held by MoneyWave minus (minted - claimed), read from the chain (wei)"),
-    ("posmul_relayer_last_pass_timestamp_seconds", "Unix time the leader last finished a whole pass"),
+    (
+        "posmul_relayer_chain_next_day",
+        "MoneyWave's nextDay as last seen",
+    ),
+    (
+        "posmul_relayer_chain_block",
+        "Latest block number as last seen",
+    ),
+    (
+        "posmul_relayer_last_finalized_day",
+        "Latest wave day finalized",
+    ),
+    (
+        "posmul_relayer_publish_gas",
+        "Gas used by the latest publishWave",
+    ),
+    (
+        "posmul_relayer_credit_carried_wei",
+        "What the last wave built left waiting for the next day (wei)",
+    ),
+    (
+        "posmul_relayer_gas_balance_wei",
+        "The gas wallet's balance (wei), by wallet",
+    ),
+    (
+        "posmul_relayer_gas_balance_low",
+        "1 while the gas wallet is below GAS_BALANCE_ALERT_WEI, by wallet",
+    ),
+    (
+        "posmul_relayer_reconcile_problems",
+        "Reconciliation problems found by the last pass (0 when every check holds)",
+    ),
+    (
+        "posmul_relayer_contract_surplus_wei",
+        "PMC held by MoneyWave minus (minted - claimed), read from the chain (wei)",
+    ),
+    (
+        "posmul_relayer_last_pass_timestamp_seconds",
+        "Unix time the leader last finished a whole pass",
+    ),
 ];
 
 /// Declares every metric of [`COUNTERS`] and [`GAUGES`] on the installed recorder, the

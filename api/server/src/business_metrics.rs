@@ -17,24 +17,60 @@ use sqlx::PgPool;
 
 /// Counters recorded by the API process (its kit, domains and `posmul-economy`).
 pub const COUNTERS: &[(&str, &str)] = &[
-    ("http_requests_total", "HTTP requests by method, matched route and status"),
+    (
+        "http_requests_total",
+        "HTTP requests by method, matched route and status",
+    ),
     ("auth_registrations_total", "Accounts registered"),
-    ("auth_signins_total", "Sign-ins by method (password, siwe) and outcome (ok, failed)"),
-    ("auth_refresh_reuse_total", "Rotated refresh tokens presented again (the family is revoked)"),
-    ("auth_login_locked_refusals_total", "Sign-ins refused while the login is locked (U2)"),
-    ("signup_grants_paid_total", "Sign-up grants paid at e-mail verification (E5)"),
-    ("signup_grants_waiting_total", "Sign-up grants held back by the daily limit (E5)"),
+    (
+        "auth_signins_total",
+        "Sign-ins by method (password, siwe) and outcome (ok, failed)",
+    ),
+    (
+        "auth_refresh_reuse_total",
+        "Rotated refresh tokens presented again (the family is revoked)",
+    ),
+    (
+        "auth_login_locked_refusals_total",
+        "Sign-ins refused while the login is locked (U2)",
+    ),
+    (
+        "signup_grants_paid_total",
+        "Sign-up grants paid at e-mail verification (E5)",
+    ),
+    (
+        "signup_grants_waiting_total",
+        "Sign-up grants held back by the daily limit (E5)",
+    ),
     ("wallets_linked_total", "Wallets linked by signature"),
-    ("mail_sent_total", "Mails sent (or written to the mailbox folder)"),
+    (
+        "mail_sent_total",
+        "Mails sent (or written to the mailbox folder)",
+    ),
     ("mail_failures_total", "Mails that could not be sent"),
-    ("password_hash_overloaded_total", "Requests refused (503) for want of a password-hashing slot"),
-    ("rate_limited_total", "Requests refused by a rate limit (429)"),
-    ("rate_limiter_errors_total", "Rate-limit checks that failed (Redis unreachable): the request was let through"),
-    ("posmul_idempotent_replays_total", "Writes answered from the Idempotency-Key store"),
+    (
+        "password_hash_overloaded_total",
+        "Requests refused (503) for want of a password-hashing slot",
+    ),
+    (
+        "rate_limited_total",
+        "Requests refused by a rate limit (429)",
+    ),
+    (
+        "rate_limiter_errors_total",
+        "Rate-limit checks that failed (Redis unreachable): the request was let through",
+    ),
+    (
+        "posmul_idempotent_replays_total",
+        "Writes answered from the Idempotency-Key store",
+    ),
     ("posmul_pmp_transfers_total", "PMP ledger transfers by kind"),
     ("posmul_pmc_credits_total", "PMC credits issued by source"),
     ("posmul_prediction_stakes_total", "Prediction stakes placed"),
-    ("posmul_prediction_pool_hours_total", "Hourly prediction pools computed (M2)"),
+    (
+        "posmul_prediction_pool_hours_total",
+        "Hourly prediction pools computed (M2)",
+    ),
     ("posmul_prediction_settlements_total", "Games settled (P5)"),
 ];
 

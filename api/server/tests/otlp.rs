@@ -47,7 +47,10 @@ fn start_collector() -> (SocketAddr, Received) {
     (rx.recv().unwrap(), received)
 }
 
-async fn export(State(store): State<Received>, body: Bytes) -> ([(&'static str, &'static str); 1], Vec<u8>) {
+async fn export(
+    State(store): State<Received>,
+    body: Bytes,
+) -> ([(&'static str, &'static str); 1], Vec<u8>) {
     let request = ExportTraceServiceRequest::decode(body).unwrap();
     store.lock().unwrap().push(request);
     // An empty ExportTraceServiceResponse: everything accepted.
@@ -55,12 +58,14 @@ async fn export(State(store): State<Received>, body: Bytes) -> ([(&'static str, 
 }
 
 fn string(kv: &[KeyValue], key: &str) -> Option<String> {
-    kv.iter().find(|a| a.key == key).and_then(|a| match a.value.as_ref() {
-        Some(AnyValue {
-            value: Some(Value::StringValue(s)),
-        }) => Some(s.clone()),
-        _ => None,
-    })
+    kv.iter()
+        .find(|a| a.key == key)
+        .and_then(|a| match a.value.as_ref() {
+            Some(AnyValue {
+                value: Some(Value::StringValue(s)),
+            }) => Some(s.clone()),
+            _ => None,
+        })
 }
 
 /// (service.name, span name, request_id, uri) of every span received.

@@ -94,7 +94,11 @@ pub fn flush_traces() {
 /// Where traces go: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as is, else
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces` (the OTLP specification's rule), else nowhere.
 pub fn traces_endpoint(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    let set = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let set = |name: &str| {
+        env(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
     set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
         set("OTEL_EXPORTER_OTLP_ENDPOINT")
             .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
@@ -186,12 +190,30 @@ mod tests {
 
     #[test]
     fn a_plaintext_collector_off_the_host_is_refused_in_production() {
-        let e = pipeline("t", "http://collector.example:4318/v1/traces", Environment::Prod)
-            .expect_err("plaintext off the host");
+        let e = pipeline(
+            "t",
+            "http://collector.example:4318/v1/traces",
+            Environment::Prod,
+        )
+        .expect_err("plaintext off the host");
         assert!(e.contains("OTLP collector"), "{e}");
         assert!(pipeline("t", "http://127.0.0.1:4318/v1/traces", Environment::Prod).is_ok());
-        assert!(pipeline("t", "http://collector.example:4318/v1/traces", Environment::Dev).is_ok());
-        assert!(pipeline("t", "https://collector.example/v1/traces", Environment::Prod).is_ok());
+        assert!(
+            pipeline(
+                "t",
+                "http://collector.example:4318/v1/traces",
+                Environment::Dev
+            )
+            .is_ok()
+        );
+        assert!(
+            pipeline(
+                "t",
+                "https://collector.example/v1/traces",
+                Environment::Prod
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -219,7 +241,10 @@ mod tests {
         assert_eq!(
             traces_endpoint(&env(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
-                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://other:4318/traces"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://other:4318/traces"
+                ),
             ])),
             Some("http://other:4318/traces".to_owned())
         );

@@ -14,9 +14,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use metrics::{
-    Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
 /// Notes every metric name declared or registered through it.
 #[derive(Default, Clone)]
@@ -98,9 +96,32 @@ const FROM_PROMETHEUS: &[&str] = &["up", "scrape_duration_seconds", "scrape_samp
 
 /// PromQL's keywords and aggregation operators (which may stand before `by (…)`, not `(`).
 const PROMQL_WORDS: &[&str] = &[
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
-    "unless", "offset", "atan2", "sum", "min", "max", "avg", "group", "stddev", "stdvar",
-    "count", "count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "atan2",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
 ];
 
 /// The metric names in a PromQL expression: identifiers that are not functions (followed by
@@ -132,7 +153,9 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
                 i += 1;
             }
             i += 1;
-        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             while i < chars.len() && (ident(chars[i]) || chars[i] == '.') {
                 i += 1;
             }
@@ -147,8 +170,15 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
                 j += 1;
             }
             let call = chars.get(j) == Some(&'(');
-            if ["by", "without", "on", "ignoring", "group_left", "group_right"]
-                .contains(&word.as_str())
+            if [
+                "by",
+                "without",
+                "on",
+                "ignoring",
+                "group_left",
+                "group_right",
+            ]
+            .contains(&word.as_str())
             {
                 skip_list = call;
             } else if !call && !skip_list && !PROMQL_WORDS.contains(&word.as_str()) {
