@@ -15,7 +15,8 @@ use alloy::{
 use posmul_core::bindings::{
     DonationHub::{Donated, RecipientSet},
     MoneyWave::{
-        Claimed, DailyCapChanged, Paused, RoleGranted, RoleRevoked, Unpaused, WavePublished,
+        Claimed, DailyCapChanged, Paused, RoleGranted, RoleRevoked, RootDelayChanged,
+        RootPending, RootRevoked, Unpaused, WavePublished,
     },
     PMC::{DelegateChanged, DelegateVotesChanged, Transfer},
 };
@@ -60,6 +61,25 @@ pub enum Event {
         amount: U256,
         allocation_hash: B256,
         total_cumulative: U256,
+    },
+    /// M6: the wave's root waits until `claimable_at` (unix seconds); the guardian may revoke it.
+    RootPending {
+        day: u64,
+        root: B256,
+        first_day: u64,
+        claimable_at: U256,
+    },
+    /// M6: days `first_day ..= last_day` were unpublished and `burned` PMC burnt.
+    RootRevoked {
+        first_day: u64,
+        last_day: u64,
+        root: B256,
+        burned: U256,
+        account: Address,
+    },
+    RootDelayChanged {
+        previous_delay: U256,
+        new_delay: U256,
     },
     Claimed {
         account: Address,
@@ -165,6 +185,32 @@ pub fn decode_log(contracts: &Contracts, log: &Log) -> Result<Option<EventLog>> 
                     amount: e.amount,
                     allocation_hash: e.allocationHash,
                     total_cumulative: e.totalCumulative,
+                })
+            }
+            RootPending::SIGNATURE_HASH => {
+                let e: RootPending = decode(log)?;
+                Some(Event::RootPending {
+                    day: e.day,
+                    root: e.root,
+                    first_day: e.firstDay,
+                    claimable_at: e.claimableAt,
+                })
+            }
+            RootRevoked::SIGNATURE_HASH => {
+                let e: RootRevoked = decode(log)?;
+                Some(Event::RootRevoked {
+                    first_day: e.firstDay,
+                    last_day: e.lastDay,
+                    root: e.root,
+                    burned: e.burned,
+                    account: e.account,
+                })
+            }
+            RootDelayChanged::SIGNATURE_HASH => {
+                let e: RootDelayChanged = decode(log)?;
+                Some(Event::RootDelayChanged {
+                    previous_delay: e.previousDelay,
+                    new_delay: e.newDelay,
                 })
             }
             Claimed::SIGNATURE_HASH => {

@@ -24,6 +24,9 @@ pub const TABLES: &[&str] = &[
     "role_changes",
     "donation_recipients",
     "donations",
+    "root_pending",
+    "root_revocations",
+    "root_delay_changes",
 ];
 
 const METADATA: Metadata<'static> =

@@ -247,6 +247,21 @@ impl Copies {
                         "recipient_id, donor, beneficiary, amount, memo_hash"
                     ),
                 ),
+                t(
+                    "root_pending",
+                    copy_stmt!("root_pending", "day, root, first_day, claimable_at"),
+                ),
+                t(
+                    "root_revocations",
+                    copy_stmt!(
+                        "root_revocations",
+                        "first_day, last_day, root, burned, account"
+                    ),
+                ),
+                t(
+                    "root_delay_changes",
+                    copy_stmt!("root_delay_changes", "previous_delay, new_delay"),
+                ),
             ],
         }
     }
@@ -400,6 +415,45 @@ impl Copies {
                     .bytes(beneficiary.as_slice())
                     .u256(*amount)
                     .bytes(memo_hash.as_slice())
+                    .end();
+            }
+            Event::RootPending {
+                day,
+                root,
+                first_day,
+                claimable_at,
+            } => {
+                // claimableAt is a uint40 on chain; a larger value would be a broken contract.
+                let at = u64::try_from(*claimable_at).unwrap_or(u64::MAX);
+                self.line(11, e)
+                    .u64(*day)
+                    .bytes(root.as_slice())
+                    .u64(*first_day)
+                    .timestamp(at)
+                    .end();
+            }
+            Event::RootRevoked {
+                first_day,
+                last_day,
+                root,
+                burned,
+                account,
+            } => {
+                self.line(12, e)
+                    .u64(*first_day)
+                    .u64(*last_day)
+                    .bytes(root.as_slice())
+                    .u256(*burned)
+                    .bytes(account.as_slice())
+                    .end();
+            }
+            Event::RootDelayChanged {
+                previous_delay,
+                new_delay,
+            } => {
+                self.line(13, e)
+                    .u256(*previous_delay)
+                    .u256(*new_delay)
                     .end();
             }
         }

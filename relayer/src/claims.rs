@@ -5,10 +5,24 @@
 //! ([`posmul_economy::wave`]). `claimMany` pays each leaf's account, never the caller, and skips
 //! entries with nothing due, so a batch is safe to resend.
 
-use alloy::sol_types::SolCall;
+use alloy::{eips::BlockNumberOrTag, providers::Provider, sol_types::SolCall};
+use chrono::{DateTime, Utc};
 use posmul_economy::{claims as queue, wave};
 
-use crate::{Relayer, Result, contracts::MoneyWave, sender::Kind};
+use crate::{Error, Relayer, Result, contracts::MoneyWave, sender::Kind};
+
+/// The chain's time (the latest block's), which decides whose root delay has passed (M6).
+async fn chain_now(relayer: &Relayer) -> Result<DateTime<Utc>> {
+    let block = relayer
+        .provider()
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await?
+        .ok_or_else(|| Error::Corrupt("the node has no latest block".into()))?;
+    i64::try_from(block.header.timestamp)
+        .ok()
+        .and_then(|t| DateTime::from_timestamp(t, 0))
+        .ok_or_else(|| Error::Corrupt(format!("block time {}", block.header.timestamp)))
+}
 
 /// Sends the queued claims in `claimMany` batches (the relayer loop calls it under the lock).
 #[tracing::instrument(skip_all, err)]
@@ -20,7 +34,9 @@ pub async fn process_queue(relayer: &Relayer) -> Result<usize> {
         let batch = match queue::unfinished_batch(pool).await? {
             Some(b) => b,
             None => {
-                let Some(current) = wave::current(pool, relayer.sender.chain_id).await? else {
+                let now = chain_now(relayer).await?;
+                let Some(current) = wave::current(pool, relayer.sender.chain_id, now).await?
+                else {
                     return Ok(done);
                 };
                 let queued =
@@ -49,7 +65,8 @@ pub async fn process_queue(relayer: &Relayer) -> Result<usize> {
 async fn send_batch(relayer: &Relayer, batch: i64) -> Result<usize> {
     let pool = &relayer.pool;
     let rows = queue::batch(pool, batch).await?;
-    let Some(current) = wave::current(pool, relayer.sender.chain_id).await? else {
+    let now = chain_now(relayer).await?;
+    let Some(current) = wave::current(pool, relayer.sender.chain_id, now).await? else {
         return Ok(0);
     };
     let (mut accounts, mut amounts, mut proofs) = (Vec::new(), Vec::new(), Vec::new());

@@ -21,6 +21,8 @@
 //! | `CLAIM_BATCH_MAX` | `100` | claims per `claimMany` |
 //! | `METRICS_ADDR` | `127.0.0.1:9102` (loopback; set an address to open it) | `GET /metrics` (Prometheus), `/healthz`, `/readyz` (the indexer's default is 9101) |
 //! | `DEMO_DAY_SECONDS` | unset | demo mode: the local chain's clock jumps a day this often |
+//! | `GUARDIAN_PRIVATE_KEY` or `GUARDIAN_KEYSTORE_PATH` + `GUARDIAN_KEYSTORE_PASSWORD_FILE` | unset | `watch` only (M6): the guardian's key; with it a mismatching pending root is revoked, without it only alerted |
+//! | `WATCH_METRICS_ADDR` | `127.0.0.1:9103` | `watch` only: its `/metrics`, `/healthz`, `/readyz` |
 //! | `TLS_CA_FILE` | unset | extra CA certificates (PEM) trusted by an `https://`/`wss://` `RPC_URL` and PostgreSQL |
 //! | `POSMUL_ENV` | `prod` | `prod` refuses plaintext (`http://`, `ws://`, `sslmode` below `require`) to hosts that are not loopback; `dev` allows it |
 //!
@@ -195,43 +197,121 @@ fn check_ceiling(s: &Settings) -> Result<(), ConfigError> {
 pub fn signer_from_env<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
 ) -> Result<PrivateKeySigner, ConfigError> {
-    if let Some(key) = env.raw("PRIVATE_KEY").map(SecretString::from) {
+    key_from_env(env, "").and_then(|k| {
+        k.ok_or_else(|| ConfigError::Missing {
+            name: "PRIVATE_KEY".to_owned(),
+            hint: "the relayer's signing key (hex), or KEYSTORE_PATH + KEYSTORE_PASSWORD_FILE",
+        })
+    })
+}
+
+/// The guardian's key for `posmul-relayer watch` (M6): `GUARDIAN_PRIVATE_KEY`, or
+/// `GUARDIAN_KEYSTORE_PATH` with `GUARDIAN_KEYSTORE_PASSWORD_FILE`; `None` when neither is set
+/// (the watcher then only alerts).
+pub fn guardian_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<PrivateKeySigner>, ConfigError> {
+    key_from_env(env, "GUARDIAN_")
+}
+
+/// `<prefix>PRIVATE_KEY`, or `<prefix>KEYSTORE_PATH` with `<prefix>KEYSTORE_PASSWORD_FILE`.
+fn key_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    prefix: &str,
+) -> Result<Option<PrivateKeySigner>, ConfigError> {
+    let key_var = format!("{prefix}PRIVATE_KEY");
+    if let Some(key) = env.raw(&key_var).map(SecretString::from) {
         return key
             .expose_secret()
             .trim()
             .parse::<PrivateKeySigner>()
+            .map(Some)
             .map_err(|_| ConfigError::Malformed {
-                name: "PRIVATE_KEY".to_owned(),
+                name: key_var,
                 value: "<redacted>".to_owned(),
                 reason: "not a 32-byte hex private key".to_owned(),
             });
     }
-    let Some(path) = env.raw("KEYSTORE_PATH") else {
-        return Err(ConfigError::Missing {
-            name: "PRIVATE_KEY".to_owned(),
-            hint: "the relayer's signing key (hex), or KEYSTORE_PATH + KEYSTORE_PASSWORD_FILE",
-        });
+    let path_var = format!("{prefix}KEYSTORE_PATH");
+    let Some(path) = env.raw(&path_var) else {
+        return Ok(None);
     };
-    let password_file: String = env.required(
-        "KEYSTORE_PASSWORD_FILE",
-        "the file holding the keystore's password",
-    )?;
-    let password = read_password_file(&password_file)?;
+    let password_var = format!("{prefix}KEYSTORE_PASSWORD_FILE");
+    let password_file: String =
+        env.required(&password_var, "the file holding the keystore's password")?;
+    let password = read_password_file(&password_var, &password_file)?;
     PrivateKeySigner::decrypt_keystore(
         &path,
         password.expose_secret().trim_end_matches(['\n', '\r']),
     )
+    .map(Some)
     .map_err(|e| ConfigError::Malformed {
-        name: "KEYSTORE_PATH".to_owned(),
+        name: path_var,
         value: path.clone(),
         reason: format!("cannot decrypt the keystore: {e}"),
     })
 }
 
+/// What `posmul-relayer watch` reads (M6): no relayer key.
+pub struct WatchConfig {
+    pub database_url: String,
+    /// `DATABASE_MIGRATE`: false when the owner migrates and this runs as `posmul_relayer`.
+    pub database_migrate: bool,
+    pub rpc_url: String,
+    pub chain_id: Option<u64>,
+    pub deployments_dir: PathBuf,
+    /// Where the relayer publishes the allocation files (`WAVE_EXPORT_DIR`).
+    pub export_dir: PathBuf,
+    pub guardian: Option<PrivateKeySigner>,
+    pub poll_interval: Duration,
+    pub metrics_addr: SocketAddr,
+    pub tls: TlsSettings,
+}
+
+impl std::fmt::Debug for WatchConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchConfig")
+            .field("database_url", &posmul_core::db::redact(&self.database_url))
+            .field("rpc_url", &posmul_core::rpc::origin(&self.rpc_url))
+            .field("chain_id", &self.chain_id)
+            .field("export_dir", &self.export_dir)
+            .field("guardian", &self.guardian.as_ref().map(|g| g.address()))
+            .field("poll_interval", &self.poll_interval)
+            .field("metrics_addr", &self.metrics_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WatchConfig {
+    /// Reads the watcher's configuration; `/metrics` on `WATCH_METRICS_ADDR`
+    /// (default `127.0.0.1:9103`, beside the relayer's 9102).
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let tls = TlsSettings::from_env(env)?;
+        let rpc_url = env.or("RPC_URL", "http://127.0.0.1:8545".to_owned())?;
+        tls.check_rpc_url(&rpc_url)
+            .map_err(|e| e.for_variable("RPC_URL", posmul_core::rpc::origin(&rpc_url)))?;
+        Ok(WatchConfig {
+            database_url: posmul_core::config::database_url(env),
+            database_migrate: posmul_core::config::database_migrate(env)?,
+            rpc_url,
+            chain_id: env.optional("CHAIN_ID")?,
+            deployments_dir: env.or("DEPLOYMENTS_DIR", PathBuf::from("deployments"))?,
+            export_dir: env.or("WAVE_EXPORT_DIR", PathBuf::from("waves"))?,
+            guardian: guardian_from_env(env)?,
+            poll_interval: env.millis("POLL_INTERVAL_MS", 5000)?,
+            metrics_addr: env.or(
+                "WATCH_METRICS_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 9103)),
+            )?,
+            tls,
+        })
+    }
+}
+
 /// Reads the keystore's password, refusing a file its group or others may read.
-fn read_password_file(path: &str) -> Result<SecretString, ConfigError> {
+fn read_password_file(variable: &str, path: &str) -> Result<SecretString, ConfigError> {
     let refuse = |reason: String| ConfigError::Malformed {
-        name: "KEYSTORE_PASSWORD_FILE".to_owned(),
+        name: variable.to_owned(),
         value: path.to_owned(),
         reason,
     };

@@ -29,6 +29,10 @@
 //! 6. [`reconcile`]: checks the chain against the database for every published day.
 //! 7. [`demo`]: demo mode's fast chain clock (a chain day every few minutes), for `script/dev`.
 //! 8. [`status`]: the state `posmul-relayer status` prints.
+//! 9. [`revoked`] and [`watch`] (M6): a root is claimable only after MoneyWave's root delay; the
+//!    watcher recomputes each pending root from the allocation file and the database and, on a
+//!    mismatch, alerts and (with the guardian key) revokes it; the relayer then takes the revoked
+//!    days' waves off and publishes them again.
 //!
 //! **Safe to leave running.** [`app::open`] refuses to sign unless the node's chain id equals
 //! `CHAIN_ID` (when set) and the deployment file's `chainId`. `run` waits with back-off for a
@@ -41,7 +45,7 @@
 //! `secrecy` strings, and a keystore password file readable by others is refused.
 //!
 //! The binary `posmul-relayer` (`run`, `reconcile`, `export-wave DAY`, `status`,
-//! `build-wave --day N`; each with `--help`) is a thin shell over [`Relayer`]: the commands that
+//! `build-wave --day N`, `watch`; each with `--help`) is a thin shell over [`Relayer`]: the commands that
 //! print data print only it (JSON) on stdout, logs go to stderr. See [`config::RelayerConfig`]
 //! for its environment variables.
 
@@ -55,8 +59,10 @@ pub mod failpoint;
 pub mod metrics;
 pub mod publisher;
 pub mod reconcile;
+pub mod revoked;
 pub mod sender;
 pub mod status;
+pub mod watch;
 pub mod wave;
 
 pub use app::Relayer;

@@ -6,6 +6,7 @@
 //! posmul-relayer export-wave DAY     print wave DAY's allocation file (@openzeppelin/merkle-tree dump)
 //! posmul-relayer status              print the relayer's state (JSON)
 //! posmul-relayer build-wave --day N  catch up to day N (build and publish every ended day ≤ N)
+//! posmul-relayer watch [--once]      check each pending root (M6); alert and, with the guardian key, revoke
 //! ```
 //! Configuration: environment variables, see `posmul_relayer::config`. Data goes to stdout, logs
 //! to stderr, so `posmul-relayer status | jq` works.
@@ -59,6 +60,16 @@ enum Command {
         #[arg(long)]
         day: u64,
     },
+    /// Watch MoneyWave's pending root (M6): recompute it from the published allocation file
+    /// (WAVE_EXPORT_DIR) and the database; on a mismatch log an error (`alert =
+    /// posmul_wave_root_mismatch`), set `posmul_relayer_watch_mismatch` to 1 and, with
+    /// GUARDIAN_PRIVATE_KEY (or GUARDIAN_KEYSTORE_PATH + GUARDIAN_KEYSTORE_PASSWORD_FILE),
+    /// revoke it. Needs no relayer key. Serves /metrics on WATCH_METRICS_ADDR.
+    Watch {
+        /// Check once, print the result as JSON and exit 1 on a mismatch.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[tokio::main]
@@ -71,6 +82,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn command(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Watch { once }) = cli.command {
+        return watch(once).await;
+    }
     let config =
         RelayerConfig::from_env(&Env::process()).context("failed to read the configuration")?;
     let pool = posmul_core::db::open(
@@ -113,6 +127,7 @@ async fn command(cli: Cli) -> anyhow::Result<()> {
                 .context("failed to read the state")?;
             print_json(&report)
         }
+        Command::Watch { once } => watch(once).await,
         Command::BuildWave { day } => {
             let relayer = open(&config, pool).await?;
             let done = relayer.catch_up().await.context("failed to publish")?;
@@ -130,6 +145,56 @@ async fn command(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// `posmul-relayer watch`: no relayer key is read.
+async fn watch(once: bool) -> anyhow::Result<()> {
+    let config = posmul_relayer::config::WatchConfig::from_env(&Env::process())
+        .context("failed to read the configuration")?;
+    let pool = posmul_core::db::open(
+        &config.database_url,
+        2,
+        &config.tls,
+        config.database_migrate,
+    )
+    .await
+    .context("failed to open the database")?;
+    let origin = posmul_core::rpc::origin(&config.rpc_url);
+    let provider = posmul_core::rpc::connect(&config.rpc_url, &config.tls, None)
+        .await
+        .with_context(|| format!("failed to connect to {origin}"))?;
+    let watcher = posmul_relayer::watch::Watcher::open(pool, provider, &config)
+        .await
+        .with_context(|| format!("failed to start the watcher on {origin}"))?;
+    if once {
+        let check = watcher.check().await.context("failed to check")?;
+        print_json(&check)?;
+        if check.is_some_and(|c| !c.mismatches.is_empty()) {
+            bail!("the pending root does not match");
+        }
+        return Ok(());
+    }
+    let ops = OpsListener::bind(config.metrics_addr)
+        .await
+        .with_context(|| format!("failed to bind WATCH_METRICS_ADDR {}", config.metrics_addr))?;
+    let metrics = global_metrics(|b| b);
+    posmul_relayer::metrics::describe();
+    ops.spawn(
+        metrics,
+        posmul_core::service::readiness_check(|| async {
+            posmul_core::service::Readiness {
+                ready: true,
+                body: serde_json::json!({"ready": true, "role": "watcher"}),
+            }
+        }),
+    );
+    tracing::info!(?config, "root watcher starting");
+    watcher
+        .run(config.poll_interval, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    Ok(())
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -20,6 +20,11 @@
 //!   (the heartbeat `ops/` alerts on when it stops);
 //! - `posmul_relayer_credits_claimed_total`: credits marked claimed (recorded by
 //!   `posmul_economy::credits::lifecycle` on the relayer's behalf).
+//! - delayed roots (M6): `posmul_relayer_waves_revoked_total` (waves taken off after a
+//!   `RootRevoked`); from `watch` ([`crate::watch`]): `posmul_relayer_watch_mismatch` (1 while
+//!   the pending root differs from its allocation file or the database: page on it, the guardian
+//!   has until the root's `claimable_at`), `posmul_relayer_watch_revocations_total`,
+//!   `posmul_relayer_watch_errors_total` (checks that could not run).
 //!
 //! [`describe`] declares every one of them (the names in [`COUNTERS`] and [`GAUGES`]) at
 //! start-up, the counters at 0; `ops/`'s test checks its rules and dashboard against them.
@@ -75,6 +80,18 @@ pub const COUNTERS: &[(&str, &str)] = &[
         "posmul_relayer_credits_claimed_total",
         "Credits marked claimed after their claims were mirrored",
     ),
+    (
+        "posmul_relayer_waves_revoked_total",
+        "Waves taken off after a RootRevoked (M6)",
+    ),
+    (
+        "posmul_relayer_watch_revocations_total",
+        "Pending roots the watcher revoked (M6)",
+    ),
+    (
+        "posmul_relayer_watch_errors_total",
+        "Watcher checks that could not run (M6)",
+    ),
 ];
 
 /// Every gauge the relayer exports, with its help text.
@@ -118,6 +135,10 @@ pub const GAUGES: &[(&str, &str)] = &[
     (
         "posmul_relayer_last_pass_timestamp_seconds",
         "Unix time the leader last finished a whole pass",
+    ),
+    (
+        "posmul_relayer_watch_mismatch",
+        "1 while a pending root differs from its allocation file or the database (M6)",
     ),
 ];
 

@@ -47,6 +47,7 @@ pub use crate::app::{ChainState, LOCK_KEY, Relayer};
 use crate::{
     Error, Result,
     contracts::MoneyWave,
+    revoked::{Unwound, record_pending},
     sender::Kind,
     wave::{self, BuildParams, Status, Wave},
 };
@@ -78,6 +79,13 @@ impl Relayer {
             let chain = self.chain_state().await?;
             crate::metrics::chain(chain.next_day, chain.latest_block);
             let latest = wave::latest(&self.pool).await?;
+            // M6: a revoked run moved nextDay back below the database's waves.
+            if let Some(w) = latest.as_ref()
+                && chain.next_day < w.day + u64::from(w.status >= Status::Mined)
+                && self.unwind_revoked(chain.next_day).await? != Unwound::NoRevocation
+            {
+                continue;
+            }
             if let Some(w) = latest.as_ref().filter(|w| w.status != Status::Finalized) {
                 if self.advance(w, &chain).await? == Some(Status::Finalized) {
                     finalized.push(w.day);
@@ -211,6 +219,7 @@ impl Relayer {
             Some(r.gas_used),
         )
         .await?;
+        record_pending(&self.pool, w.day, r.inner.logs()).await?;
         metrics::counter!("posmul_relayer_waves_published_total").increment(1);
         metrics::gauge!("posmul_relayer_publish_gas").set(r.gas_used as f64);
         tracing::info!(tx = %tx, gas = r.gas_used, amount = %w.amount, "wave published");
@@ -219,7 +228,7 @@ impl Relayer {
 
     /// Whether a recorded `publishWave` attempt for `day` could still be mined (see the module
     /// docs). Called only while `nextDay` has not passed the day.
-    async fn publish_attempts(&self, day: u64) -> Result<Attempts> {
+    pub(crate) async fn publish_attempts(&self, day: u64) -> Result<Attempts> {
         let rows = sqlx::query!(
             "SELECT id, sender, nonce, tx_hash, status FROM relayer.tx_attempts
              WHERE kind = 'publish_wave' AND subject = $1 ORDER BY id",
@@ -308,12 +317,12 @@ impl Relayer {
         let tx = log
             .transaction_hash
             .ok_or_else(|| Error::Corrupt("log without transaction hash".into()))?;
-        let gas = self
-            .provider()
-            .get_transaction_receipt(tx)
-            .await?
-            .map(|r| r.gas_used);
+        let receipt = self.provider().get_transaction_receipt(tx).await?;
+        let gas = receipt.as_ref().map(|r| r.gas_used);
         mark_mined(&self.pool, w.day, tx, log.block_number, log.block_hash, gas).await?;
+        if let Some(r) = &receipt {
+            record_pending(&self.pool, w.day, r.inner.logs()).await?;
+        }
         sqlx::query!(
             "UPDATE relayer.tx_attempts SET status = 'mined', updated_at = now() WHERE tx_hash = $1",
             tx.as_slice(),
@@ -377,7 +386,7 @@ impl Relayer {
 }
 
 /// Whether the recorded `publishWave` attempts of a day could still be mined.
-enum Attempts {
+pub(crate) enum Attempts {
     /// None can ever be mined: none was signed, or every nonce is used up at the finalized
     /// block without publishing the day. Carries the open ones to close (`failed` when mined
     /// and reverted, `dropped` when another transaction took the nonce).

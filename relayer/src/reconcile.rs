@@ -2,7 +2,8 @@
 //!
 //! Checks, each a line in [`Report::problems`] when it fails:
 //! 1. every `WavePublished(day)` on chain matches the stored wave (root, amount, allocation hash,
-//!    total), and every stored mined/finalized wave has its event;
+//!    total), and every stored mined/finalized wave has its event; a day revoked by the guardian
+//!    (`RootRevoked`, M6) counts as unpublished until a later `WavePublished` publishes it again;
 //! 2. a wave's amount equals the sum of its leaves' increments and the sum of its credits;
 //! 3. the parts of every credit (`relayer.wave_credits`, M8) cover it exactly once it left
 //!    `pending`, the wave of its last part matching its `wave_day`, and fall short of it while it
@@ -42,12 +43,26 @@ pub async fn reconcile(relayer: &Relayer) -> Result<Report> {
     let pool = &relayer.pool;
     let provider = relayer.provider();
     let mut report = Report::default();
+    // In chain order: a later WavePublished of a day replaces an earlier one, and a RootRevoked
+    // takes its run's days off (M6) until they are published again.
     let filter = Filter::new()
         .address(relayer.money_wave)
-        .event_signature(MoneyWave::WavePublished::SIGNATURE_HASH)
+        .event_signature(vec![
+            MoneyWave::WavePublished::SIGNATURE_HASH,
+            MoneyWave::RootRevoked::SIGNATURE_HASH,
+        ])
         .from_block(relayer.deployment_block);
     let mut events = std::collections::BTreeMap::new();
     for log in provider.get_logs(&filter).await? {
+        if log.topic0() == Some(&MoneyWave::RootRevoked::SIGNATURE_HASH) {
+            match MoneyWave::RootRevoked::decode_log(&log.inner) {
+                Ok(e) => events.retain(|day, _| *day < e.data.firstDay),
+                Err(e) => report
+                    .problems
+                    .push(format!("undecodable RootRevoked log: {e}")),
+            }
+            continue;
+        }
         match MoneyWave::WavePublished::decode_log(&log.inner) {
             Ok(e) => {
                 events.insert(e.data.day, e.data);

@@ -103,6 +103,9 @@ const TABLE: &[Row] = &[
     row("GET", "/v1/accounts/{other_wallet}/pmc", None, [200, 200, 200, 200, 200, 200]),
     row("GET", "/v1/accounts/{other_wallet}/pmc/transfers", None, [200, 200, 200, 200, 200, 200]),
     row("GET", "/v1/accounts/{other_wallet}/pmc/donations", None, [200, 200, 200, 200, 200, 200]),
+    // wave allocation files (M3, M6): public; no wave is published here
+    row("GET", "/v1/waves/0/allocation", None, [404, 404, 404, 404, 404, 404]),
+    row("GET", "/v1/waves/not-a-day/allocation", None, [422, 422, 422, 422, 422, 422]),
     // PMC claims: the caller's own wallets
     row("GET", "/v1/me/pmc/claim", None, [401, 404, 404, 404, 404, 404]),
     row("POST", "/v1/me/pmc/claim-for-me", None, [401, 404, 404, 404, 404, 404]),

@@ -1,10 +1,13 @@
 //! PMC claims (docs/DESIGN.md M5): what a wallet needs to claim its PMC itself, and a
 //! gas-sponsored claim by the relayer.
 //!
-//! - `GET /v1/me/pmc/claim` — for each linked wallet with a leaf in the latest wave on chain: the
-//!   cumulative amount, the Merkle proof, the root and day, the MoneyWave address and chain id,
-//!   and what is already claimed (from the indexer's mirror) — the arguments of
-//!   `MoneyWave.claim(account, cumulativeAmount, proof)`. A user with nothing gets a 404
+//! - `GET /v1/me/pmc/claim` — for each linked wallet with a leaf in the current wave (the root
+//!   MoneyWave's `currentRoot` is at the API's clock, M6: a root still in its delay is not offered,
+//!   since the chain would refuse its proofs, and a revoked one never is): the cumulative amount,
+//!   the Merkle proof, the root and day, the MoneyWave address and chain id, and what is already
+//!   claimed (from the indexer's mirror) — the arguments of
+//!   `MoneyWave.claim(account, cumulativeAmount, proof)`. `pending` names the wave waiting out its
+//!   delay, if any, and when it becomes claimable, so a client can come back then. A user with nothing gets a 404
 //!   problem saying why: `no-wave-yet`, `no-wallet-linked` or `nothing-to-claim`.
 //! - `POST /v1/me/pmc/claim-for-me` — queues a claim; the relayer sends queued claims in
 //!   `claimMany` batches (the tokens always go to the leaf's account). One open request per
@@ -67,6 +70,19 @@ pub struct ClaimView {
     pub day: i64,
     pub root: String,
     pub claims: Vec<WalletClaim>,
+    /// A newer wave whose root is still in its delay (M6): its proofs are served from
+    /// `claimable_at`, unless the guardian revokes it first. Absent when none is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingWaveView>,
+}
+
+/// A wave on chain whose root is not claimable yet (M6).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PendingWaveView {
+    pub day: i64,
+    pub root: String,
+    /// When claims can use its root (RFC 3339).
+    pub claimable_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A queued claim-for-me request.
@@ -90,20 +106,24 @@ pub struct ClaimForMeView {
 /// proof and standing (the money book answers every question; this only shapes the reply).
 struct Standing {
     wave: wave::PublishedWave,
+    pending: Option<wave::PendingWave>,
     wallets: Vec<(wave::ClaimProof, wave::WaveBalance)>,
 }
 
 /// The user's claims against the latest published wave: at least one wallet with a leaf, or a
 /// [`WalletError`] saying why there is none.
 async fn standing_of(state: &AppState, user: &AuthUser) -> ApiResult<Standing> {
-    let Some(current) = wave::current(&state.db, state.config.chain_id).await? else {
+    // The API's clock says which root's delay has passed (docs/ARCHITECTURE.md, One clock).
+    let now = state.clock.now().await;
+    let Some(current) = wave::current(&state.db, state.config.chain_id, now).await? else {
         return Err(WalletError::NoWaveYet.into());
     };
+    let pending = wave::pending(&state.db, state.config.chain_id, now).await?;
     let wallets = my_wallet::linked_addresses(&state.db, user.user_id).await?;
     if wallets.is_empty() {
         return Err(WalletError::NoWalletLinked.into());
     }
-    let balances = wave::balances(&state.db, current.chain_id, &wallets).await?;
+    let balances = wave::balances(&state.db, current.chain_id, now, &wallets).await?;
     let mut out = Vec::new();
     for balance in balances {
         if let Some(proof) = wave::proof(&state.db, &current, balance.account).await? {
@@ -115,6 +135,7 @@ async fn standing_of(state: &AppState, user: &AuthUser) -> ApiResult<Standing> {
     }
     Ok(Standing {
         wave: current,
+        pending,
         wallets: out,
     })
 }
@@ -136,6 +157,11 @@ fn view(s: &Standing) -> ClaimView {
                 proof: p.proof.iter().map(|h| h.to_string()).collect(),
             })
             .collect(),
+        pending: s.pending.map(|p| PendingWaveView {
+            day: p.day as i64,
+            root: p.root.to_string(),
+            claimable_at: p.claimable_at,
+        }),
     }
 }
 

@@ -18,9 +18,12 @@ pub mod kind {
     pub const NOTHING_TO_CLAIM: &str = "nothing-to-claim";
     /// An economy configuration the rules refuse (M1).
     pub const ECONOMY_CONFIG_INVALID: &str = "economy-config-invalid";
+    /// The day has no allocation on chain: not published yet, revoked, or empty (M3, M6).
+    pub const WAVE_NOT_PUBLISHED: &str = "wave-not-published";
 
     pub const ALL: &[&str] = &[
         NO_WAVE_YET,
+        WAVE_NOT_PUBLISHED,
         NO_WALLET_LINKED,
         NOTHING_TO_CLAIM,
         ECONOMY_CONFIG_INVALID,
@@ -50,6 +53,14 @@ pub enum WalletError {
         "everything your wallets are entitled to in the published Money Waves is claimed already"
     )]
     AllClaimed,
+    /// M3, M6: the day has no allocation on chain.
+    #[error(
+        "this day has no published Money Wave allocation: not published yet, revoked, or allocating nothing"
+    )]
+    WaveNotPublished,
+    /// A path that is not a day number.
+    #[error("use a MoneyWave day number (0 = the genesis day)")]
+    InvalidDay,
     /// A path or field that is not a 20-byte address.
     #[error("use a 0x-prefixed 20-byte hex address")]
     InvalidAddress,
@@ -72,6 +83,10 @@ impl From<WalletError> for ApiError {
             WalletError::NotInAnyWave | WalletError::AllClaimed => {
                 ApiError::absent(kind::NOTHING_TO_CLAIM, e.to_string())
             }
+            WalletError::WaveNotPublished => {
+                ApiError::absent(kind::WAVE_NOT_PUBLISHED, e.to_string())
+            }
+            WalletError::InvalidDay => ApiError::invalid_field("day", e.to_string()),
             WalletError::InvalidAddress => ApiError::invalid_field("address", e.to_string()),
             WalletError::InvalidEbit(_) => {
                 ApiError::invalid_field("annual_ebit_pmc", e.to_string())

@@ -8,7 +8,8 @@
 //! - [`explorer`]: the public explorer of an address's PMC (`/v1/accounts/{address}/pmc`);
 //! - [`mirror`]: the reads of the indexer's chain mirror both views share;
 //! - [`claims`]: what a wallet needs to claim its PMC, and gas-sponsored claims;
-//! - [`economy`]: the economy configuration (M1) for admins, and B(d).
+//! - [`economy`]: the economy configuration (M1) for admins, and B(d);
+//! - [`waves`]: the public allocation file of every published wave (M3, M6).
 //!
 //! Every rule lives in `posmul-economy`; this crate parses requests, asks the book, and shapes
 //! answers. Its refusals are [`error::WalletError`], mapped to problems in one place.
@@ -20,6 +21,7 @@ pub mod explorer;
 pub mod mirror;
 pub mod my_wallet;
 pub mod pmp;
+pub mod waves;
 
 use posmul_api_kit::{AppState, audit, auth, config, display, pagination, state};
 use posmul_economy::{credits, ledger};
@@ -33,4 +35,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(explorer::router())
         .merge(claims::router())
         .merge(economy::router())
+        .merge(waves::router())
 }

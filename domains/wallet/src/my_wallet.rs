@@ -202,7 +202,9 @@ async fn linked_wallets(
 ) -> ApiResult<Vec<WalletRow>> {
     let chain_id = mirror::chain_id(state)?;
     let addresses = linked_addresses(&mut *conn, user_id).await?;
-    let standings = wave::balances(&mut *conn, state.config.chain_id, &addresses).await?;
+    // The API's clock decides which root's delay has passed (M6), as for the claim routes.
+    let now = state.clock.now().await;
+    let standings = wave::balances(&mut *conn, state.config.chain_id, now, &addresses).await?;
     let mut rows = Vec::with_capacity(standings.len());
     for standing in standings {
         let on_chain = mirror::balance(&mut *conn, chain_id, standing.account.into()).await?;

@@ -4,7 +4,7 @@
 
 use alloy::{
     primitives::{B256, U256, keccak256},
-    providers::ext::AnvilApi,
+    providers::{Provider, ext::AnvilApi},
 };
 use posmul_core::{
     WalletAddress,
@@ -179,4 +179,71 @@ async fn every_event_of_the_three_contracts_is_mirrored_and_balances_equal_balan
         "finalized flags follow the cursor's finalized block"
     );
     assert_eq!(indexer.get("/readyz").await.0, 200);
+}
+
+/// M6: RootDelayChanged, RootPending and RootRevoked land in their tables with their values, and a
+/// reorg that takes a revocation back removes its row (the mirror follows the canonical chain).
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m6_root_delay_pending_roots_and_revocations_are_mirrored_and_follow_a_reorg(pool: PgPool) {
+    let chain = LocalChain::with_slots_in_an_epoch(4);
+    let admin = chain.keys()[0].address();
+    let alice = chain.keys()[1].address();
+    let p = chain.admin().clone();
+    let deployment = chain.deploy(DAILY_CAP_PMC).await;
+    let wave = MoneyWave::new(deployment.money_wave, &p);
+    let _indexer = Running::start(test_config(vec![chain.url()]), &deployment, pool.clone()).await;
+
+    send!(wave.setRootDelay(U256::from(3_600)));
+    p.anvil_increase_time(86_400).await.expect("a day passes");
+    let tree = StandardMerkleTree::build(vec![(alice, pmc(1_000))]).expect("tree");
+    let published = send!(wave.publishWave(0, tree.root(), pmc(1_000), B256::repeat_byte(7), pmc(1_000)));
+    let at = p
+        .get_block_by_number(published.block_number.expect("mined").into())
+        .await
+        .expect("block")
+        .expect("exists")
+        .header
+        .timestamp;
+    chain.mine(1).await;
+    let before_revocation = chain.snapshot().await;
+    send!(wave.revokePendingRoot());
+    chain.mine(2).await;
+    wait_at_head(&pool, &chain, 60).await;
+    assert_mirror_equals_chain(&pool, &chain, &deployment).await;
+
+    let delay = sqlx::query!(
+        r#"SELECT previous_delay::text AS "previous!", new_delay::text AS "new!" FROM chain.root_delay_changes"#
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("delay change");
+    assert_eq!((delay.previous, delay.new), ("0".to_owned(), "3600".to_owned()));
+    let pending = sqlx::query!(
+        r#"SELECT day, root, first_day, extract(epoch FROM claimable_at)::bigint AS "claimable_at!" FROM chain.root_pending"#
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("pending root");
+    assert_eq!(
+        (pending.day, pending.root, pending.first_day, pending.claimable_at),
+        (0, tree.root().to_vec(), 0, at as i64 + 3_600)
+    );
+    let revoked = sqlx::query!(
+        r#"SELECT first_day, last_day, root, burned::text AS "burned!", account FROM chain.root_revocations"#
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("revocation");
+    assert_eq!(
+        (revoked.first_day, revoked.last_day, revoked.root, revoked.burned, revoked.account),
+        (0, 0, tree.root().to_vec(), pmc(1_000).to_string(), admin.to_vec())
+    );
+
+    // Another branch without the revocation, longer than the first.
+    assert!(chain.revert(before_revocation).await, "reverted");
+    chain.mine(6).await;
+    wait_at_head(&pool, &chain, 60).await;
+    assert_mirror_equals_chain(&pool, &chain, &deployment).await;
+    assert_eq!(event_counts(&pool).await["root_revocations"], 0);
+    assert_eq!(event_counts(&pool).await["root_pending"], 1);
 }

@@ -179,7 +179,10 @@ pub async fn event_counts(pool: &PgPool) -> HashMap<&'static str, i64> {
                   (SELECT count(*) FROM chain.pause_changes WHERE chain_id = $1) AS "pause_changes!",
                   (SELECT count(*) FROM chain.role_changes WHERE chain_id = $1) AS "role_changes!",
                   (SELECT count(*) FROM chain.donation_recipients WHERE chain_id = $1) AS "donation_recipients!",
-                  (SELECT count(*) FROM chain.donations WHERE chain_id = $1) AS "donations!""#,
+                  (SELECT count(*) FROM chain.donations WHERE chain_id = $1) AS "donations!",
+                  (SELECT count(*) FROM chain.root_pending WHERE chain_id = $1) AS "root_pending!",
+                  (SELECT count(*) FROM chain.root_revocations WHERE chain_id = $1) AS "root_revocations!",
+                  (SELECT count(*) FROM chain.root_delay_changes WHERE chain_id = $1) AS "root_delay_changes!""#,
         CHAIN_ID as i64,
     )
     .fetch_one(pool)
@@ -195,6 +198,9 @@ pub async fn event_counts(pool: &PgPool) -> HashMap<&'static str, i64> {
         ("role_changes", c.role_changes),
         ("donation_recipients", c.donation_recipients),
         ("donations", c.donations),
+        ("root_pending", c.root_pending),
+        ("root_revocations", c.root_revocations),
+        ("root_delay_changes", c.root_delay_changes),
     ])
 }
 
@@ -357,6 +363,9 @@ fn table_of(e: &Event) -> &'static str {
         Event::RoleChanged { .. } => "role_changes",
         Event::RecipientSet { .. } => "donation_recipients",
         Event::Donated { .. } => "donations",
+        Event::RootPending { .. } => "root_pending",
+        Event::RootRevoked { .. } => "root_revocations",
+        Event::RootDelayChanged { .. } => "root_delay_changes",
     }
 }
 

@@ -202,7 +202,7 @@ async fn link(pool: &PgPool, user: Uuid, a: Address) {
 }
 
 /// A pending PMC credit of `pmc` PMC on the date of MoneyWave day `day`.
-async fn credit(pool: &PgPool, relayer: &Relayer, user: Uuid, pmc: u64, day: u64) -> Uuid {
+pub(crate) async fn credit(pool: &PgPool, relayer: &Relayer, user: Uuid, pmc: u64, day: u64) -> Uuid {
     let id = Uuid::now_v7();
     sqlx::query!(
         "INSERT INTO credits.credits (id, user_id, source, amount, day, reference_kind, reference_id, idempotency_key)
@@ -603,7 +603,11 @@ pub(crate) async fn current_proof(
     pool: &PgPool,
     account: Address,
 ) -> Option<posmul_economy::wave::ClaimProof> {
-    let current = posmul_economy::wave::current(pool, 31337)
+    // Roots are claimable at once here (root delay 0): any time after the last wave will do.
+    let later = chrono::DateTime::parse_from_rfc3339("9999-01-01T00:00:00Z")
+        .expect("a time")
+        .to_utc();
+    let current = posmul_economy::wave::current(pool, 31337, later)
         .await
         .expect("db")?;
     posmul_economy::wave::proof(pool, &current, account)

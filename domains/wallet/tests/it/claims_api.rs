@@ -313,3 +313,116 @@ async fn m5_claim_for_me_is_queued_once_per_address_and_rate_limited(pool: PgPoo
     assert_eq!(status, 200, "the proof is still served");
     assert_eq!(body["claims"][0]["claimable"]["wei"], "0");
 }
+
+/// Sets wave `day`'s `claimable_at` (its RootPending) to now + `seconds`.
+async fn claimable_in(db: &PgPool, day: u64, seconds: i64) {
+    sqlx::query!(
+        "UPDATE relayer.waves SET claimable_at = now() + make_interval(secs => $2::bigint), pending_first_day = day WHERE day = $1",
+        day as i64,
+        seconds,
+    )
+    .execute(db)
+    .await
+    .expect("claimable_at");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m6_a_root_in_its_delay_is_not_offered_and_a_revoked_root_never_is(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let alice = app.register_user("alice@example.org").await;
+    let a = Address::repeat_byte(0xa1);
+    link(&app, &alice, a).await;
+    let root0 = publish_wave(&app.db, 0, "finalized", &[(a, pmc(12))]).await;
+    claimable_in(&app.db, 0, -60).await;
+    let root1 = publish_wave(&app.db, 1, "mined", &[(a, pmc(20))]).await;
+    claimable_in(&app.db, 1, 3_600).await;
+
+    // Wave 1 waits out its delay: the proof is wave 0's, which the chain accepts now, and the
+    // pending wave is named with the time it becomes claimable.
+    let (status, body) = get_claim(&app, &alice).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["day"].clone(), word(&body["root"])), (0.into(), root0));
+    assert_eq!(body["claims"][0]["claimable"]["pmc"], "12");
+    assert_eq!(body["pending"]["day"], 1);
+    assert_eq!(word(&body["pending"]["root"]), root1);
+    assert!(body["pending"]["claimable_at"].is_string(), "{body}");
+    let wallet = app
+        .client
+        .get(app.url("/v1/me/wallet"))
+        .bearer_auth(&alice.access_token)
+        .send()
+        .await
+        .expect("request")
+        .json::<Value>()
+        .await
+        .expect("json");
+    assert_eq!(wallet["pmc_claimable"]["pmc"], "12", "wave 0 only: {wallet}");
+
+    // Once the delay passed, wave 1 is current.
+    claimable_in(&app.db, 1, -1).await;
+    let (_, body) = get_claim(&app, &alice).await;
+    assert_eq!(word(&body["root"]), root1);
+    assert!(body.get("pending").is_none(), "{body}");
+
+    // The guardian revoked wave 1 (mirrored after it was mined): it is never offered again.
+    sqlx::query!(
+        "INSERT INTO chain.root_revocations (chain_id, block_number, block_hash, tx_hash, log_index, finalized,
+                                            first_day, last_day, root, burned, account)
+         VALUES ($1, 12, $2, $2, 0, false, 1, 1, $3, 0, $4)",
+        CHAIN,
+        &[0xdd_u8; 32][..],
+        root1.as_slice(),
+        Address::repeat_byte(0x9a).as_slice(),
+    )
+    .execute(&app.db)
+    .await
+    .expect("revocation");
+    let (_, body) = get_claim(&app, &alice).await;
+    assert_eq!(word(&body["root"]), root0, "{body}");
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn m6_every_published_wave_s_allocation_file_is_public_and_cacheable(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let values: Vec<(Address, U256)> = (1..=9u8)
+        .map(|i| (Address::repeat_byte(i), pmc(u64::from(i))))
+        .collect();
+    let root0 = publish_wave(&app.db, 0, "mined", &values).await;
+    claimable_in(&app.db, 0, 3_600).await;
+    publish_wave(&app.db, 1, "built", &values).await;
+
+    // No sign-in; a pending root's file is served too, so anyone can check it during the delay.
+    let res = app
+        .client
+        .get(app.url("/v1/waves/0/allocation"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200);
+    let cache = res
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(cache.contains("public"), "{cache}");
+    let dump: merkle::Dump = res.json().await.expect("a merkle-tree dump");
+    let tree = StandardMerkleTree::load(&dump).expect("a valid dump");
+    assert_eq!(tree.root(), root0);
+    assert_eq!(tree.len(), 9);
+
+    // A wave only built, a day without a wave, and a path that is no day.
+    for (path, status, kind) in [
+        ("/v1/waves/1/allocation", 404, "wave-not-published"),
+        ("/v1/waves/7/allocation", 404, "wave-not-published"),
+        ("/v1/waves/yesterday/allocation", 422, "validation"),
+    ] {
+        let res = app.client.get(app.url(path)).send().await.expect("request");
+        assert_eq!(res.status().as_u16(), status, "{path}");
+        let body: Value = res.json().await.expect("json");
+        assert!(
+            body["type"].as_str().is_some_and(|t| t.ends_with(kind) || status == 422),
+            "{path}: {body}"
+        );
+    }
+}
