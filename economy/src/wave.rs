@@ -283,11 +283,7 @@ impl Allocation {
 /// The allocation of wave `day` on `chain_id`, once its root is on chain (pending or claimable:
 /// anyone may check a root during its delay, M6; a revoked wave is gone). `None` when the wave
 /// is not on chain or allocates nothing yet (the zero root has no file).
-pub async fn allocation(
-    db: &sqlx::PgPool,
-    chain_id: u64,
-    day: u64,
-) -> Result<Option<Allocation>> {
+pub async fn allocation(db: &sqlx::PgPool, chain_id: u64, day: u64) -> Result<Option<Allocation>> {
     let Ok(stored_day) = i64::try_from(day) else {
         return Ok(None);
     };

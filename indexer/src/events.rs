@@ -15,8 +15,8 @@ use alloy::{
 use posmul_core::bindings::{
     DonationHub::{Donated, RecipientSet},
     MoneyWave::{
-        Claimed, DailyCapChanged, Paused, RoleGranted, RoleRevoked, RootDelayChanged,
-        RootPending, RootRevoked, Unpaused, WavePublished,
+        Claimed, DailyCapChanged, Paused, RoleGranted, RoleRevoked, RootDelayChanged, RootPending,
+        RootRevoked, Unpaused, WavePublished,
     },
     PMC::{DelegateChanged, DelegateVotesChanged, Transfer},
 };

@@ -35,8 +35,7 @@ pub async fn process_queue(relayer: &Relayer) -> Result<usize> {
             Some(b) => b,
             None => {
                 let now = chain_now(relayer).await?;
-                let Some(current) = wave::current(pool, relayer.sender.chain_id, now).await?
-                else {
+                let Some(current) = wave::current(pool, relayer.sender.chain_id, now).await? else {
                     return Ok(done);
                 };
                 let queued =

@@ -97,8 +97,7 @@ impl Relayer {
         let (first_day, last_day, root) = (e.data.firstDay, e.data.lastDay, e.data.root);
         // The revoked root is the run's last wave's; anything else is not our run.
         match wave::load(&self.pool, last_day).await? {
-            Some(w)
-                if w.root == root && matches!(w.status, Status::Mined | Status::Finalized) => {}
+            Some(w) if w.root == root && matches!(w.status, Status::Mined | Status::Finalized) => {}
             other => {
                 return Err(Error::Divergence {
                     day: last_day,

@@ -133,7 +133,9 @@ impl Watcher {
                 .filter(|e| e.data.root == root)
                 .map(|e| (l, e.data))
         }) else {
-            return Err(Error::Corrupt(format!("no RootPending names the pending root {root}")));
+            return Err(Error::Corrupt(format!(
+                "no RootPending names the pending root {root}"
+            )));
         };
         let receipt = match log.transaction_hash {
             Some(tx) => self.provider.get_transaction_receipt(tx).await?,
@@ -191,7 +193,10 @@ impl Watcher {
             Ok(t) => compare_tree("the allocation file", Some(&t), p, out),
             // No file: only an empty allocation (the zero root) has none.
             Err(_) if p.root == B256::ZERO => {}
-            Err(e) => out.push(format!("the allocation file {} is unusable: {e}", path.display())),
+            Err(e) => out.push(format!(
+                "the allocation file {} is unusable: {e}",
+                path.display()
+            )),
         }
     }
 
@@ -202,9 +207,10 @@ impl Watcher {
             .connect_provider(self.provider.clone());
         let mw = MoneyWave::new(self.money_wave, &signing);
         let receipt = match mw.revokePendingRoot().send().await {
-            Ok(pending) => pending.get_receipt().await.map_err(|e| {
-                Error::Corrupt(format!("revokePendingRoot receipt: {e}"))
-            })?,
+            Ok(pending) => pending
+                .get_receipt()
+                .await
+                .map_err(|e| Error::Corrupt(format!("revokePendingRoot receipt: {e}")))?,
             Err(e) => {
                 // Too late (the delay passed), already revoked, or no guardian role: the alert
                 // stands and a person must act.
@@ -255,7 +261,10 @@ fn compare_tree(
         None => (B256::ZERO, wave::allocation_hash(&[])),
     };
     if root != p.root {
-        out.push(format!("{source} gives root {root}, the chain holds {}", p.root));
+        out.push(format!(
+            "{source} gives root {root}, the chain holds {}",
+            p.root
+        ));
     }
     if hash != p.allocationHash {
         out.push(format!(
@@ -307,7 +316,11 @@ impl Watcher {
     /// Checks every `poll` until `stop` resolves. A failed check (node or database unreachable)
     /// is logged and counted (`posmul_relayer_watch_errors_total`) and tried again: the watcher
     /// never stops on its own.
-    pub async fn run(&self, poll: std::time::Duration, stop: impl std::future::Future<Output = ()>) {
+    pub async fn run(
+        &self,
+        poll: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(stop);
         loop {
             if let Err(e) = self.check().await {

@@ -130,6 +130,16 @@ mod tests {
                 kind::NOTHING_TO_CLAIM,
             ),
             (
+                WalletError::WaveNotPublished,
+                StatusCode::NOT_FOUND,
+                kind::WAVE_NOT_PUBLISHED,
+            ),
+            (
+                WalletError::InvalidDay,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                kit::VALIDATION_FAILED,
+            ),
+            (
                 WalletError::InvalidAddress,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 kit::VALIDATION_FAILED,

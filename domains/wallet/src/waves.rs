@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/v1/waves/{day}/allocation", tag = "pmc",
     params(("day" = u64, Path, description = "the MoneyWave day (0 = the genesis day)")),
     responses(
-        (status = 200, description = "the @openzeppelin/merkle-tree dump (format standard-v1, leaf encoding [address, uint256])", body = Object),
+        (status = 200, description = "the @openzeppelin/merkle-tree dump (format standard-v1, leaf encoding [address, uint256])", body = serde_json::Value),
         (status = 404, description = "`wave-not-published`: the day has no allocation on chain", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "not a day number", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limited", body = Problem, content_type = "application/problem+json"),

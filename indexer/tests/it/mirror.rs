@@ -196,7 +196,8 @@ async fn m6_root_delay_pending_roots_and_revocations_are_mirrored_and_follow_a_r
     send!(wave.setRootDelay(U256::from(3_600)));
     p.anvil_increase_time(86_400).await.expect("a day passes");
     let tree = StandardMerkleTree::build(vec![(alice, pmc(1_000))]).expect("tree");
-    let published = send!(wave.publishWave(0, tree.root(), pmc(1_000), B256::repeat_byte(7), pmc(1_000)));
+    let published =
+        send!(wave.publishWave(0, tree.root(), pmc(1_000), B256::repeat_byte(7), pmc(1_000)));
     let at = p
         .get_block_by_number(published.block_number.expect("mined").into())
         .await
@@ -217,7 +218,10 @@ async fn m6_root_delay_pending_roots_and_revocations_are_mirrored_and_follow_a_r
     .fetch_one(&pool)
     .await
     .expect("delay change");
-    assert_eq!((delay.previous, delay.new), ("0".to_owned(), "3600".to_owned()));
+    assert_eq!(
+        (delay.previous, delay.new),
+        ("0".to_owned(), "3600".to_owned())
+    );
     let pending = sqlx::query!(
         r#"SELECT day, root, first_day, extract(epoch FROM claimable_at)::bigint AS "claimable_at!" FROM chain.root_pending"#
     )
@@ -225,7 +229,12 @@ async fn m6_root_delay_pending_roots_and_revocations_are_mirrored_and_follow_a_r
     .await
     .expect("pending root");
     assert_eq!(
-        (pending.day, pending.root, pending.first_day, pending.claimable_at),
+        (
+            pending.day,
+            pending.root,
+            pending.first_day,
+            pending.claimable_at
+        ),
         (0, tree.root().to_vec(), 0, at as i64 + 3_600)
     );
     let revoked = sqlx::query!(
@@ -235,8 +244,20 @@ async fn m6_root_delay_pending_roots_and_revocations_are_mirrored_and_follow_a_r
     .await
     .expect("revocation");
     assert_eq!(
-        (revoked.first_day, revoked.last_day, revoked.root, revoked.burned, revoked.account),
-        (0, 0, tree.root().to_vec(), pmc(1_000).to_string(), admin.to_vec())
+        (
+            revoked.first_day,
+            revoked.last_day,
+            revoked.root,
+            revoked.burned,
+            revoked.account
+        ),
+        (
+            0,
+            0,
+            tree.root().to_vec(),
+            pmc(1_000).to_string(),
+            admin.to_vec()
+        )
     );
 
     // Another branch without the revocation, longer than the first.

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use posmul_core::{bindings::MoneyWave, merkle::StandardMerkleTree, money::Wei};
 use posmul_relayer::{
     Relayer,
-    wave::{self, Status},
     watch::Watcher,
+    wave::{self, Status},
 };
 use sqlx::PgPool;
 
@@ -100,7 +100,11 @@ async fn m6_a_revoked_root_is_published_again_and_claimable_only_after_its_delay
     let standing = posmul_economy::wave::balance(&pool, 31337, now, alice)
         .await
         .expect("db");
-    assert_eq!(standing.claimable(), Wei::ZERO, "nothing claimable while pending");
+    assert_eq!(
+        standing.claimable(),
+        Wei::ZERO,
+        "nothing claimable while pending"
+    );
 
     // The guardian (anvil's account 0 here) revokes; the relayer rebuilds day 0 and publishes it again.
     c.money_wave()
@@ -113,17 +117,22 @@ async fn m6_a_revoked_root_is_published_again_and_claimable_only_after_its_delay
         .expect("revoke mined");
     assert_eq!(c.money_wave().nextDay().call().await.expect("nextDay"), 0);
     assert_eq!(r.catch_up().await.expect("catch up"), vec![0]);
-    let again = wave::load(&pool, 0).await.expect("db").expect("wave 0 again");
+    let again = wave::load(&pool, 0)
+        .await
+        .expect("db")
+        .expect("wave 0 again");
     assert_eq!(again.status, Status::Finalized);
-    assert_ne!(again.tx_hash, revoked.tx_hash, "published by a new transaction");
+    assert_ne!(
+        again.tx_hash, revoked.tx_hash,
+        "published by a new transaction"
+    );
     assert_eq!(again.amount, Wei::from_pmc(10));
     assert_eq!(c.published_days().await, vec![0, 0]);
-    let record = sqlx::query!(
-        "SELECT day, status, root, first_day, last_day FROM relayer.wave_revocations"
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("db");
+    let record =
+        sqlx::query!("SELECT day, status, root, first_day, last_day FROM relayer.wave_revocations")
+            .fetch_all(&pool)
+            .await
+            .expect("db");
     assert_eq!(record.len(), 1);
     assert_eq!(
         (record[0].day, record[0].first_day, record[0].last_day),
@@ -134,10 +143,16 @@ async fn m6_a_revoked_root_is_published_again_and_claimable_only_after_its_delay
         .fetch_one(&pool)
         .await
         .expect("db");
-    assert_eq!(state, "in_wave", "the credit is in the wave published again");
+    assert_eq!(
+        state, "in_wave",
+        "the credit is in the wave published again"
+    );
 
     // Still pending: claims wait for the delay, then work.
-    assert!(!claim(&c, &pool, alice).await, "nothing to claim before the delay");
+    assert!(
+        !claim(&c, &pool, alice).await,
+        "nothing to claim before the delay"
+    );
     pass(&c, DELAY).await;
     assert!(claim(&c, &pool, alice).await);
     let pmc = posmul_core::bindings::PMC::new(c.deployment.pmc, c.local.admin());

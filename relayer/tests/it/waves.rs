@@ -202,7 +202,13 @@ async fn link(pool: &PgPool, user: Uuid, a: Address) {
 }
 
 /// A pending PMC credit of `pmc` PMC on the date of MoneyWave day `day`.
-pub(crate) async fn credit(pool: &PgPool, relayer: &Relayer, user: Uuid, pmc: u64, day: u64) -> Uuid {
+pub(crate) async fn credit(
+    pool: &PgPool,
+    relayer: &Relayer,
+    user: Uuid,
+    pmc: u64,
+    day: u64,
+) -> Uuid {
     let id = Uuid::now_v7();
     sqlx::query!(
         "INSERT INTO credits.credits (id, user_id, source, amount, day, reference_kind, reference_id, idempotency_key)
