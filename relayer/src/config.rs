@@ -349,6 +349,32 @@ mod tests {
     const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
     #[test]
+    fn m6_the_guardian_key_is_optional_and_never_echoed() {
+        assert!(
+            guardian_from_env(&env(&[("PRIVATE_KEY", KEY)]))
+                .expect("ok")
+                .is_none()
+        );
+        let g = guardian_from_env(&env(&[("GUARDIAN_PRIVATE_KEY", KEY)]))
+            .expect("ok")
+            .expect("a guardian");
+        assert_eq!(
+            g.address(),
+            KEY.parse::<PrivateKeySigner>().expect("key").address()
+        );
+        let err =
+            guardian_from_env(&env(&[("GUARDIAN_PRIVATE_KEY", "0xdeadbeefsecret")])).unwrap_err();
+        assert!(err.to_string().contains("GUARDIAN_PRIVATE_KEY"), "{err}");
+        assert!(!err.to_string().contains("deadbeefsecret"), "{err}");
+        let err =
+            guardian_from_env(&env(&[("GUARDIAN_KEYSTORE_PATH", "/nonexistent")])).unwrap_err();
+        assert!(
+            err.to_string().contains("GUARDIAN_KEYSTORE_PASSWORD_FILE"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_malformed_private_key_is_refused_without_echoing_it() {
         let err = signer_from_env(&env(&[("PRIVATE_KEY", "0xdeadbeefsecret")])).unwrap_err();
         assert!(!err.to_string().contains("deadbeefsecret"), "{err}");

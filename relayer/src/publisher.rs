@@ -362,6 +362,8 @@ impl Relayer {
                     Some(r.gas_used),
                 )
                 .await?;
+                // Another block, another time: the root's claimable_at moves with it (M6).
+                record_pending(&self.pool, w.day, r.inner.logs()).await?;
                 Ok(None)
             }
             None => {

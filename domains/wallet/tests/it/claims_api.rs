@@ -371,6 +371,7 @@ async fn m6_a_root_in_its_delay_is_not_offered_and_a_revoked_root_never_is(pool:
     assert!(body.get("pending").is_none(), "{body}");
 
     // The guardian revoked wave 1 (mirrored after it was mined): it is never offered again.
+    let guardian = Address::repeat_byte(0x9a);
     sqlx::query!(
         "INSERT INTO chain.root_revocations (chain_id, block_number, block_hash, tx_hash, log_index, finalized,
                                             first_day, last_day, root, burned, account)
@@ -378,7 +379,7 @@ async fn m6_a_root_in_its_delay_is_not_offered_and_a_revoked_root_never_is(pool:
         CHAIN,
         &[0xdd_u8; 32][..],
         root1.as_slice(),
-        Address::repeat_byte(0x9a).as_slice(),
+        guardian.as_slice(),
     )
     .execute(&app.db)
     .await
