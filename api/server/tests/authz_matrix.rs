@@ -104,8 +104,7 @@ const TABLE: &[Row] = &[
     row("GET", "/v1/accounts/{other_wallet}/pmc/transfers", None, [200, 200, 200, 200, 200, 200]),
     row("GET", "/v1/accounts/{other_wallet}/pmc/donations", None, [200, 200, 200, 200, 200, 200]),
     // wave allocation files (M3, M6): public; no wave is published here
-    row("GET", "/v1/waves/0/allocation", None, [404, 404, 404, 404, 404, 404]),
-    row("GET", "/v1/waves/not-a-day/allocation", None, [422, 422, 422, 422, 422, 422]),
+    row("GET", "/v1/waves/{day}/allocation", None, [404, 404, 404, 404, 404, 404]),
     // PMC claims: the caller's own wallets
     row("GET", "/v1/me/pmc/claim", None, [401, 404, 404, 404, 404, 404]),
     row("POST", "/v1/me/pmc/claim-for-me", None, [401, 404, 404, 404, 404, 404]),
@@ -164,6 +163,7 @@ fn fill(template: &str, me: &TestUser, v: &Victim) -> String {
         .replace("{active_game}", &v.active_game)
         .replace("{game}", &v.game)
         .replace("{prediction}", &v.prediction)
+        .replace("{day}", "0")
 }
 
 /// `POST` `body` as `user`; the response's JSON (panics unless the status is `want`).
