@@ -73,6 +73,45 @@ GRANT UPDATE (state, wave_day, claimed_at) ON credits.credits TO posmul_relayer;
 GRANT INSERT ON credits.credits, credits.postings TO posmul_api;
 GRANT INSERT, UPDATE (balance) ON credits.accounts TO posmul_api;
 
+-- A settlement's correction revokes the credits it no longer owes (P6, E3): pending ones that no
+-- wave carries any part of (M8), reversed by two postings. The API may not write (or lock) a
+-- credit itself, so it asks this function, which runs with the owner's rights and makes that one
+-- transition and nothing else. `found` false: no such credit; `revoked` NULL: not revocable
+-- (`state`, `waved` say why).
+CREATE FUNCTION credits.revoke_pending(
+    p_id UUID, OUT found BOOLEAN, OUT state TEXT, OUT waved NUMERIC, OUT revoked NUMERIC)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_user UUID;
+    v_amount NUMERIC;
+BEGIN
+    -- Lock first: a relayer building a wave holds its candidates locked until it commits, and
+    -- the next statement then sees the parts it wrote.
+    SELECT c.state, c.user_id, c.amount INTO state, v_user, v_amount
+      FROM credits.credits c WHERE c.id = p_id FOR UPDATE;
+    found := FOUND;
+    IF NOT found THEN
+        RETURN;
+    END IF;
+    SELECT COALESCE(sum(w.amount), 0) INTO waved FROM relayer.wave_credits w WHERE w.credit_id = p_id;
+    IF state <> 'pending' OR waved <> 0 THEN
+        RETURN;
+    END IF;
+    UPDATE credits.credits SET state = 'revoked', revoked_at = now() WHERE id = p_id;
+    UPDATE credits.accounts SET balance = balance - v_amount WHERE kind = 'user' AND reference_id = v_user;
+    INSERT INTO credits.postings (credit_id, account_id, amount)
+    SELECT p_id, a.id, CASE WHEN a.kind = 'user' THEN -v_amount ELSE v_amount END
+      FROM credits.accounts a
+     WHERE (a.kind = 'user' AND a.reference_id = v_user) OR a.kind = 'issuance';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'credit % could not be reversed', p_id;
+    END IF;
+    revoked := v_amount;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION credits.revoke_pending(UUID) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION credits.revoke_pending(UUID) TO posmul_api;
+
 -- ── ledger: PMP and KRW, moved by the API through economy::ledger (E1); append-only postings
 --    and transfers (their triggers refuse rewrites, these grants refuse them too).
 GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO posmul_api;
@@ -98,4 +137,4 @@ GRANT INSERT, UPDATE ON predictions.games, predictions.predictions TO posmul_api
 GRANT INSERT, UPDATE, DELETE ON predictions.options TO posmul_api;
 GRANT UPDATE ON predictions.category_multipliers TO posmul_api;
 GRANT INSERT ON predictions.hourly_pools, predictions.hourly_allocations, predictions.settlements,
-    predictions.corrections, predictions.game_events TO posmul_api;
+    predictions.corrections, predictions.game_events, predictions.pool_releases TO posmul_api;

@@ -201,3 +201,12 @@ RETURNS BIGINT LANGUAGE sql STABLE AS $$
                           AND r.block_number >= w.block_number)
      ORDER BY w.day DESC LIMIT 1
 $$;
+
+-- Grants (migrations/20261205002000_database_roles.sql): the mirror's new tables are the
+-- indexer's to write and everyone's to read; the revocations are the relayer's.
+GRANT SELECT, INSERT, UPDATE, DELETE ON chain.root_pending, chain.root_revocations, chain.root_delay_changes
+    TO posmul_indexer;
+GRANT SELECT ON chain.root_pending, chain.root_revocations, chain.root_delay_changes
+    TO posmul_relayer, posmul_api;
+GRANT SELECT, INSERT ON relayer.wave_revocations TO posmul_relayer;
+GRANT SELECT ON relayer.wave_revocations TO posmul_api;

@@ -12,7 +12,9 @@
 //! ```
 //!
 //! [`spawn_app`] serves the whole API (all layers) on `127.0.0.1:<free port>` over the test's
-//! pool (already migrated by `sqlx::test`), with [`ApiConfig::for_tests`]: the dev JWT secret,
+//! database (already migrated by `sqlx::test`) as the `posmul_api` role, as in production (so a
+//! write the API has no grant for fails its test; `TestApp::db` stays the owner's pool for a
+//! test's own set-up and checks), with [`ApiConfig::for_tests`]: the dev JWT secret,
 //! rate limits out of the way, the in-process limiter, the system clock, and a mailbox folder
 //! of its own (removed when the app is dropped) that [`TestApp::wait_for_mail`] reads.
 //! [`TestApp::register_user`] registers *and* verifies the e-mail through that mailbox, so the
@@ -28,7 +30,7 @@ use uuid::Uuid;
 
 use posmul_accounts::auth::{roles::Role, session::TokenPair};
 use posmul_api_kit::{AppState, config::ApiConfig};
-use posmul_core::Clock;
+use posmul_core::{Clock, db::ServiceRole};
 
 use crate::startup::Application;
 
@@ -103,7 +105,10 @@ pub async fn spawn_app_with_clock(
 ) -> TestApp {
     let mut config = ApiConfig::for_tests("postgres://unused-the-pool-is-given");
     configure(&mut config);
-    let app = Application::build_with_clock(config, pool.clone(), clock)
+    let as_api =
+        posmul_testkit::roles::pool_as(&pool, ServiceRole::Api, config.database_max_connections)
+            .await;
+    let app = Application::build_with_clock(config, as_api, clock)
         .await
         .expect("the test API builds");
     let port = app.port();

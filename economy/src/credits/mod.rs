@@ -216,45 +216,24 @@ pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Cre
 #[tracing::instrument(skip(tx), err(level = "info"))]
 pub async fn revoke(tx: &mut PgTransaction<'_>, id: Uuid) -> Result<Wei> {
     let conn: &mut PgConnection = tx;
-    // Lock first: a relayer building a wave holds its candidates locked until it commits, and
-    // the next statement then sees the parts it wrote.
-    let state = sqlx::query_scalar!(
-        r#"SELECT state AS "state: CreditState" FROM credits.credits WHERE id = $1 FOR UPDATE"#,
-        id
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(CreditError::NotFound(id))?;
-    let waved = sqlx::query_scalar!(
-        r#"SELECT COALESCE(sum(amount), 0) AS "waved!: Wei" FROM relayer.wave_credits WHERE credit_id = $1"#,
-        id
+    // One function locks, checks and reverses: the API's database role may neither lock nor
+    // write a credit itself (migrations/20261205002000_database_roles.sql).
+    let r = sqlx::query!(
+        r#"SELECT found AS "found!", state AS "state: CreditState", waved AS "waved: Wei", revoked AS "revoked: Wei"
+           FROM credits.revoke_pending($1)"#,
+        id,
     )
     .fetch_one(&mut *conn)
     .await?;
-    if state != CreditState::Pending || !waved.is_zero() {
-        return Err(CreditError::Irrevocable { id, state, waved });
+    if !r.found {
+        return Err(CreditError::NotFound(id));
     }
-    let revoked: Wei = sqlx::query_scalar!(
-        r#"WITH c AS (
-               UPDATE credits.credits SET state = 'revoked', revoked_at = now()
-               WHERE id = $1 AND state = 'pending'
-               RETURNING id, user_id, amount),
-           acct AS (
-               UPDATE credits.accounts a SET balance = a.balance - c.amount
-               FROM c WHERE a.kind = 'user' AND a.reference_id = c.user_id
-               RETURNING a.id),
-           p AS (
-               INSERT INTO credits.postings (credit_id, account_id, amount)
-               SELECT c.id, acct.id, -c.amount FROM c, acct
-               UNION ALL
-               SELECT c.id, i.id, c.amount FROM c, credits.accounts i WHERE i.kind = 'issuance'
-               RETURNING 1)
-           SELECT c.amount AS "amount!: Wei" FROM c WHERE (SELECT count(*) FROM p) = 2"#,
-        id,
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| CreditError::Corrupt(format!("credit {id} could not be reversed")))?;
+    let (Some(state), Some(waved)) = (r.state, r.waved) else {
+        return Err(CreditError::Corrupt(format!("credit {id} has no state")));
+    };
+    let Some(revoked) = r.revoked else {
+        return Err(CreditError::Irrevocable { id, state, waved });
+    };
     metrics::counter!("posmul_pmc_credits_revoked_total").increment(1);
     Ok(revoked)
 }

@@ -21,7 +21,8 @@ use alloy::{
 use axum::{
     Router, body::Bytes, extract::State, http::StatusCode, response::IntoResponse, routing::post,
 };
-use posmul_core::deployment::Deployment;
+use posmul_core::{db::ServiceRole, deployment::Deployment};
+use posmul_testkit::roles::pool_as;
 use posmul_indexer::{
     Indexer, IndexerConfig,
     events::{Contracts, Event, decode_log},
@@ -107,11 +108,14 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// Runs the indexer over `pool`'s database as its role, `posmul_indexer`, as in
+    /// production: a write outside the mirror fails the test.
     pub async fn start(config: IndexerConfig, deployment: &Deployment, pool: PgPool) -> Running {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
+        let pool = pool_as(&pool, ServiceRole::Indexer, 5).await;
         let indexer = Indexer::build(config, deployment, pool)
             .await
             .expect("build indexer");

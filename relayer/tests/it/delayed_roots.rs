@@ -164,7 +164,7 @@ async fn m6_a_revoked_root_is_published_again_and_claimable_only_after_its_delay
 }
 
 /// A watcher over `c` signing as `guardian` (when given), reading `pool` and the relayer's
-/// export directory.
+/// export directory, as the relayer's database role (as `script/dev` runs it).
 async fn watcher(c: &Chain, pool: &PgPool, guardian: Option<usize>) -> Watcher {
     let provider = ProviderBuilder::new()
         .disable_recommended_fillers()
@@ -173,7 +173,7 @@ async fn watcher(c: &Chain, pool: &PgPool, guardian: Option<usize>) -> Watcher {
         .expect("provider")
         .erased();
     Watcher {
-        pool: pool.clone(),
+        pool: posmul_testkit::roles::pool_as(pool, posmul_core::db::ServiceRole::Relayer, 2).await,
         provider,
         chain_id: 31337,
         money_wave: c.deployment.money_wave,

@@ -11,6 +11,7 @@ use alloy::{
 };
 use posmul_core::{
     bindings::{MoneyWave, PMC},
+    db::ServiceRole,
     deployment::Deployment,
     merkle::StandardMerkleTree,
     money::Wei,
@@ -22,7 +23,7 @@ use posmul_relayer::{
     reconcile,
     wave::{self, Status},
 };
-use posmul_testkit::{LocalChain, Miner};
+use posmul_testkit::{LocalChain, Miner, roles::pool_as};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -96,7 +97,9 @@ impl Chain {
             .await
     }
 
-    /// A relayer signing with `key` (which must hold MoneyWave's relayer role).
+    /// A relayer signing with `key` (which must hold MoneyWave's relayer role), over `pool`'s
+    /// database as its role, `posmul_relayer`, as in production: a write outside its grants
+    /// fails the test.
     pub(crate) async fn relayer_signing(
         &self,
         pool: &PgPool,
@@ -110,7 +113,7 @@ impl Chain {
             .expect("provider")
             .erased();
         Relayer::new(
-            pool.clone(),
+            pool_as(pool, ServiceRole::Relayer, 5).await,
             provider,
             key,
             self.deployment.money_wave,

@@ -61,6 +61,9 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
     ("chain.pmc_transfers", "SELECT", MIRROR, "SELECT"),
     ("chain.recipients", "SELECT", "SELECT", "SELECT"),
     ("chain.role_changes", "SELECT", MIRROR, "SELECT"),
+    ("chain.root_delay_changes", "SELECT", MIRROR, "SELECT"),
+    ("chain.root_pending", "SELECT", MIRROR, "SELECT"),
+    ("chain.root_revocations", "SELECT", MIRROR, "SELECT"),
     ("chain.wave_cap_changes", "SELECT", MIRROR, "SELECT"),
     ("chain.wave_claims", "SELECT", MIRROR, "SELECT"),
     ("chain.waves_published", "SELECT", MIRROR, "SELECT"),
@@ -106,6 +109,7 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
     ("predictions.games", "SELECT, INSERT, UPDATE", "-", "-"),
     ("predictions.hourly_allocations", "SELECT, INSERT", "-", "-"),
     ("predictions.hourly_pools", "SELECT, INSERT", "-", "-"),
+    ("predictions.pool_releases", "SELECT, INSERT", "-", "-"),
     (
         "predictions.options",
         "SELECT, INSERT, UPDATE, DELETE",
@@ -145,6 +149,7 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
         "SELECT, INSERT, DELETE",
     ),
     ("relayer.wave_rebuilds", "SELECT", "-", "SELECT, INSERT"),
+    ("relayer.wave_revocations", "SELECT", "-", "SELECT, INSERT"),
     (
         "relayer.wave_trees",
         "SELECT",
