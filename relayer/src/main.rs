@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand};
 use posmul_core::{
     config::Env,
     service::{OpsListener, global_metrics, init_logging},
+    tls::TlsSettings,
 };
 use posmul_relayer::{Error, Relayer, config::RelayerConfig, reconcile};
 use sqlx::PgPool;
@@ -82,8 +83,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn command(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Watch { once }) = cli.command {
-        return watch(once).await;
+    // These two read no relayer key: the watcher may run where the key is not.
+    match cli.command {
+        Some(Command::Watch { once }) => return watch(once).await,
+        Some(Command::ExportWave { day }) => return export_wave(day).await,
+        _ => {}
     }
     let config =
         RelayerConfig::from_env(&Env::process()).context("failed to read the configuration")?;
@@ -108,18 +112,6 @@ async fn command(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::ExportWave { day } => {
-            let tree = posmul_relayer::wave::load_tree(&pool, day)
-                .await
-                .context("failed to read the wave")?;
-            match tree {
-                Some(t) => {
-                    println!("{}", serde_json::to_string(&t.dump())?);
-                    Ok(())
-                }
-                None => bail!("day {day} has no stored wave with an allocation"),
-            }
-        }
         Command::Status => {
             let relayer = open(&config, pool).await?;
             let report = posmul_relayer::status::report(&relayer)
@@ -128,6 +120,7 @@ async fn command(cli: Cli) -> anyhow::Result<()> {
             print_json(&report)
         }
         Command::Watch { once } => watch(once).await,
+        Command::ExportWave { day } => export_wave(day).await,
         Command::BuildWave { day } => {
             let relayer = open(&config, pool).await?;
             let done = relayer.catch_up().await.context("failed to publish")?;
@@ -144,6 +137,27 @@ async fn command(cli: Cli) -> anyhow::Result<()> {
                 None => bail!("day {day} has not ended on chain yet (finalized now: {done:?})"),
             }
         }
+    }
+}
+
+/// `posmul-relayer export-wave DAY`: only the database settings are read.
+async fn export_wave(day: u64) -> anyhow::Result<()> {
+    let env = Env::process();
+    let tls = TlsSettings::from_env(&env).context("invalid TLS settings")?;
+    let url = posmul_core::config::database_url(&env);
+    let migrate = posmul_core::config::database_migrate(&env)?;
+    let pool = posmul_core::db::open(&url, 1, &tls, migrate)
+        .await
+        .context("failed to open the database")?;
+    let tree = posmul_relayer::wave::load_tree(&pool, day)
+        .await
+        .context("failed to read the wave")?;
+    match tree {
+        Some(t) => {
+            println!("{}", serde_json::to_string(&t.dump())?);
+            Ok(())
+        }
+        None => bail!("day {day} has no stored wave with an allocation"),
     }
 }
 

@@ -323,6 +323,13 @@ const FORGE_CONFIG: &str =
 /// An administrator made without the admin routes.
 const FORGE_ADMIN: &str = "INSERT INTO auth.user_roles (user_id, role)
      SELECT user_id, 'admin' FROM auth.wallets";
+/// A pending root the chain never announced (M6: the read side would wait for it).
+const FORGE_ROOT_PENDING: &str = "INSERT INTO chain.root_pending (chain_id, block_number,
+        block_hash, tx_hash, log_index, finalized, day, root, first_day, claimable_at)
+     SELECT chain_id, block_number, block_hash, tx_hash, log_index + 1000, finalized, day + 1, root,
+            first_day, claimable_at FROM chain.root_pending";
+/// A credit revoked by someone else than the API's settlement corrections (P6, E3).
+const REVOKE_CREDIT: &str = "SELECT credits.revoke_pending(id) FROM credits.credits";
 /// The mirror rolled back by someone else than the indexer.
 const ROLL_BACK_MIRROR: &str = "SELECT chain.rollback_above(chain_id, 0) FROM chain.cursors";
 
@@ -366,7 +373,7 @@ async fn e1_e3_m3_m5_each_service_runs_as_its_role_and_is_refused_writes_outside
     let (a, i, r) = (ServiceRole::Api, ServiceRole::Indexer, ServiceRole::Relayer);
 
     // ── posmul_api: no wave, no leaf, no mirrored transfer, balance or published wave, no
-    //    credit state (M3, M5, E3), no rollback of the mirror.
+    //    credit state (M3, M5, E3), no rollback of the mirror, no pending root (M6).
     refused(&pool, &api, a, FORGE_WAVE, "waves").await;
     refused(&pool, &api, a, FORGE_LEAVES, "wave_leaves").await;
     refused(&pool, &api, a, FORGE_TRANSFER, "pmc_transfers").await;
@@ -374,6 +381,7 @@ async fn e1_e3_m3_m5_each_service_runs_as_its_role_and_is_refused_writes_outside
     refused(&pool, &api, a, FORGE_PUBLISHED, "waves_published").await;
     refused(&pool, &api, a, CLAIM_CREDIT, "credits").await;
     refused(&pool, &api, a, ROLL_BACK_MIRROR, "rollback_above").await;
+    refused(&pool, &api, a, FORGE_ROOT_PENDING, "root_pending").await;
 
     // ── posmul_indexer: nothing outside the mirror: no ledger (E1), no credit, no wave.
     refused(&pool, &indexer, i, RAISE_BALANCE, "ledger").await;
@@ -384,7 +392,7 @@ async fn e1_e3_m3_m5_each_service_runs_as_its_role_and_is_refused_writes_outside
     refused(&pool, &indexer, i, FORGE_ADMIN, "auth").await;
 
     // ── posmul_relayer: no PMP (E1), no credit issued or given away, no credit posting (E1,
-    //    E3), no mirror, no economy configuration (M1), no role.
+    //    E3), no mirror, no economy configuration (M1), no role, no revocation of a credit (P6).
     refused(&pool, &relayer, r, RAISE_BALANCE, "ledger").await;
     refused(&pool, &relayer, r, FORGE_POSTING, "ledger").await;
     refused(&pool, &relayer, r, FORGE_CREDIT, "credits").await;
@@ -394,6 +402,8 @@ async fn e1_e3_m3_m5_each_service_runs_as_its_role_and_is_refused_writes_outside
     refused(&pool, &relayer, r, FORGE_PUBLISHED, "waves_published").await;
     refused(&pool, &relayer, r, FORGE_CONFIG, "economy_config").await;
     refused(&pool, &relayer, r, FORGE_ADMIN, "user_roles").await;
+    refused(&pool, &relayer, r, FORGE_ROOT_PENDING, "root_pending").await;
+    refused(&pool, &relayer, r, REVOKE_CREDIT, "revoke_pending").await;
 
     for p in [api, indexer, relayer] {
         p.close().await;
