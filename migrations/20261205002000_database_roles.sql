@@ -76,10 +76,10 @@ GRANT INSERT, UPDATE (balance) ON credits.accounts TO posmul_api;
 -- A settlement's correction revokes the credits it no longer owes (P6, E3): pending ones that no
 -- wave carries any part of (M8), reversed by two postings. The API may not write (or lock) a
 -- credit itself, so it asks this function, which runs with the owner's rights and makes that one
--- transition and nothing else. `found` false: no such credit; `revoked` NULL: not revocable
+-- transition and nothing else. `present` false: no such credit; `revoked` NULL: not revocable
 -- (`state`, `waved` say why).
 CREATE FUNCTION credits.revoke_pending(
-    p_id UUID, OUT found BOOLEAN, OUT state TEXT, OUT waved NUMERIC, OUT revoked NUMERIC)
+    p_id UUID, OUT present BOOLEAN, OUT state TEXT, OUT waved NUMERIC, OUT revoked NUMERIC)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_user UUID;
@@ -89,8 +89,9 @@ BEGIN
     -- the next statement then sees the parts it wrote.
     SELECT c.state, c.user_id, c.amount INTO state, v_user, v_amount
       FROM credits.credits c WHERE c.id = p_id FOR UPDATE;
-    found := FOUND;
-    IF NOT found THEN
+    -- The OUT parameter may not be called `found`: it would shadow FOUND.
+    present := FOUND;
+    IF NOT present THEN
         RETURN;
     END IF;
     SELECT COALESCE(sum(w.amount), 0) INTO waved FROM relayer.wave_credits w WHERE w.credit_id = p_id;

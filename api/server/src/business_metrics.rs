@@ -66,6 +66,10 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ),
     ("posmul_pmp_transfers_total", "PMP ledger transfers by kind"),
     ("posmul_pmc_credits_total", "PMC credits issued by source"),
+    (
+        "posmul_pmc_credits_revoked_total",
+        "Pending PMC credits revoked by a settlement correction (P6)",
+    ),
     ("posmul_prediction_stakes_total", "Prediction stakes placed"),
     (
         "posmul_prediction_pool_hours_total",
@@ -77,6 +81,10 @@ pub const COUNTERS: &[(&str, &str)] = &[
 /// Gauges of the API process other than `posmul_economy::health`'s.
 pub const GAUGES: &[(&str, &str)] = &[
     ("password_hashes_in_flight", "Password hashes running now"),
+    (
+        "predictions_event_streams_open",
+        "Prediction event streams (server-sent events) open on this process",
+    ),
     (
         "posmul_active_users_24h",
         "Distinct users who signed in, refreshed a session or placed a prediction in the last 24 hours",
@@ -128,6 +136,7 @@ pub fn describe() {
         "rate_limited_total",
         "rate_limiter_errors_total",
         "posmul_idempotent_replays_total",
+        "posmul_pmc_credits_revoked_total",
         "posmul_prediction_stakes_total",
         "posmul_prediction_pool_hours_total",
         "posmul_prediction_settlements_total",

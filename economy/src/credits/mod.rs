@@ -219,13 +219,13 @@ pub async fn revoke(tx: &mut PgTransaction<'_>, id: Uuid) -> Result<Wei> {
     // One function locks, checks and reverses: the API's database role may neither lock nor
     // write a credit itself (migrations/20261205002000_database_roles.sql).
     let r = sqlx::query!(
-        r#"SELECT found AS "found!", state AS "state: CreditState", waved AS "waved: Wei", revoked AS "revoked: Wei"
+        r#"SELECT present AS "present!", state AS "state: CreditState", waved AS "waved: Wei", revoked AS "revoked: Wei"
            FROM credits.revoke_pending($1)"#,
         id,
     )
     .fetch_one(&mut *conn)
     .await?;
-    if !r.found {
+    if !r.present {
         return Err(CreditError::NotFound(id));
     }
     let (Some(state), Some(waved)) = (r.state, r.waved) else {

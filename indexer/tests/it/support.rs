@@ -22,12 +22,12 @@ use axum::{
     Router, body::Bytes, extract::State, http::StatusCode, response::IntoResponse, routing::post,
 };
 use posmul_core::{db::ServiceRole, deployment::Deployment};
-use posmul_testkit::roles::pool_as;
 use posmul_indexer::{
     Indexer, IndexerConfig,
     events::{Contracts, Event, decode_log},
     status::Status,
 };
+use posmul_testkit::roles::pool_as;
 pub use posmul_testkit::{DeploymentsDir, LocalChain};
 use sqlx::PgPool;
 
