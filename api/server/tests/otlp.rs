@@ -68,8 +68,17 @@ fn string(kv: &[KeyValue], key: &str) -> Option<String> {
         })
 }
 
-/// (service.name, span name, request_id, uri) of every span received.
-fn spans(received: &Received) -> Vec<(Option<String>, String, Option<String>, Option<String>)> {
+/// What the test reads of a received span.
+#[derive(Debug)]
+struct SpanSeen {
+    service: Option<String>,
+    name: String,
+    request_id: Option<String>,
+    uri: Option<String>,
+}
+
+/// Every span received.
+fn spans(received: &Received) -> Vec<SpanSeen> {
     let mut out = Vec::new();
     for request in received.lock().unwrap().iter() {
         for rs in &request.resource_spans {
@@ -79,12 +88,12 @@ fn spans(received: &Received) -> Vec<(Option<String>, String, Option<String>, Op
                 .and_then(|r| string(&r.attributes, "service.name"));
             for ss in &rs.scope_spans {
                 for span in &ss.spans {
-                    out.push((
-                        service.clone(),
-                        span.name.clone(),
-                        string(&span.attributes, "request_id"),
-                        string(&span.attributes, "uri"),
-                    ));
+                    out.push(SpanSeen {
+                        service: service.clone(),
+                        name: span.name.clone(),
+                        request_id: string(&span.attributes, "request_id"),
+                        uri: string(&span.attributes, "uri"),
+                    });
                 }
             }
         }
@@ -119,13 +128,13 @@ async fn an_api_request_is_exported_as_an_otlp_span_with_its_request_id(pool: Pg
         traces.flush();
         found = spans(&received)
             .into_iter()
-            .find(|(_, name, id, _)| name == "http" && id.as_deref() == Some(request_id));
+            .find(|s| s.name == "http" && s.request_id.as_deref() == Some(request_id));
         if found.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (service, _, _, uri) = found.unwrap_or_else(|| {
+    let SpanSeen { service, uri, .. } = found.unwrap_or_else(|| {
         panic!(
             "no `http` span with request_id {request_id} among {:?}",
             spans(&received)

@@ -59,8 +59,7 @@ impl Recorder for Names {
 fn declared_by(describe: fn()) -> BTreeSet<String> {
     let names = Names::default();
     metrics::with_local_recorder(&names, describe);
-    let set = names.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    set
+    names.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// The series names in a Prometheus text exposition (`# TYPE name kind` lines).
