@@ -37,4 +37,4 @@ pub mod tls;
 pub use address::WalletAddress;
 pub use clock::Clock;
 pub use day::UtcDay;
-pub use money::{Pmp, Wei};
+pub use money::{Krw, Pmp, Wei};

@@ -1,6 +1,7 @@
 //! The types money depends on. Convert once, at the edges; never carry raw integers around.
 //!
 //! - [`Pmp`]: whole PosMul points, a signed 64-bit integer (`BIGINT`), so postings can carry sign.
+//! - [`Krw`]: whole Korean won, the same shape as `Pmp` (E4).
 //! - [`Wei`]: a PMC amount in wei (18 decimals), a `U256` as on chain, stored as `NUMERIC(78,0)`.
 //!   It converts losslessly through `BigDecimal`; a negative or fractional or over-large value read
 //!   from the database is a decode error, never a silent truncation.
@@ -99,6 +100,78 @@ impl fmt::Display for Pmp {
 impl From<Pmp> for i64 {
     fn from(p: Pmp) -> Self {
         p.0
+    }
+}
+
+/// Whole Korean won (KRW), a signed 64-bit integer (`BIGINT`) like [`Pmp`]: balances never go
+/// negative (E1, E4), postings may. There is no fractional won.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    sqlx::Type,
+)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+pub struct Krw(i64);
+
+impl Krw {
+    pub const ZERO: Krw = Krw(0);
+
+    /// `won` KRW (negative for the debit side of a posting).
+    pub const fn new(won: i64) -> Krw {
+        Krw(won)
+    }
+
+    /// The number of won.
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    pub const fn checked_add(self, rhs: Krw) -> Option<Krw> {
+        match self.0.checked_add(rhs.0) {
+            Some(v) => Some(Krw(v)),
+            None => None,
+        }
+    }
+
+    pub const fn checked_sub(self, rhs: Krw) -> Option<Krw> {
+        match self.0.checked_sub(rhs.0) {
+            Some(v) => Some(Krw(v)),
+            None => None,
+        }
+    }
+
+    /// The other side of a posting.
+    pub const fn checked_neg(self) -> Option<Krw> {
+        match self.0.checked_neg() {
+            Some(v) => Some(Krw(v)),
+            None => None,
+        }
+    }
+
+    pub const fn is_positive(self) -> bool {
+        self.0 > 0
+    }
+}
+
+impl fmt::Display for Krw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} KRW", self.0)
+    }
+}
+
+impl From<Krw> for i64 {
+    fn from(k: Krw) -> Self {
+        k.0
     }
 }
 

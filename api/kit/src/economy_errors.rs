@@ -18,6 +18,19 @@ impl From<LedgerError> for ApiError {
                     requested.get()
                 ),
             ),
+            LedgerError::InsufficientKrw {
+                balance, requested, ..
+            } => ApiError::unprocessable(
+                kind::INSUFFICIENT_KRW,
+                format!(
+                    "the account holds {} KRW; this needs {} KRW",
+                    balance.get(),
+                    requested.get()
+                ),
+            ),
+            LedgerError::NonPositiveKrw(_) => {
+                ApiError::invalid_field("amount", "send a whole number of won, at least 1")
+            }
             LedgerError::NonPositiveAmount(_) => {
                 ApiError::invalid_field("amount", "send a whole number of PMP, at least 1")
             }
@@ -36,7 +49,9 @@ impl From<LedgerError> for ApiError {
             ),
             LedgerError::NoSuchAccount(_) => ApiError::NotFound("PMP account".into()),
             LedgerError::Database(e) => ApiError::from(e),
-            e @ LedgerError::Unbalanced(_) => ApiError::internal(e),
+            e @ (LedgerError::Unbalanced(_) | LedgerError::WrongCurrency { .. }) => {
+                ApiError::internal(e)
+            }
         }
     }
 }

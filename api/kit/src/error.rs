@@ -79,6 +79,8 @@ pub mod kind {
     pub const INSUFFICIENT_PMP: &str = "insufficient-pmp";
     /// The money book refused a movement: from an account to itself.
     pub const SAME_ACCOUNT: &str = "same-account";
+    /// The money book refused a KRW movement: the account holds less (E1, E4).
+    pub const INSUFFICIENT_KRW: &str = "insufficient-krw";
 
     /// Every kind above, for the tests that keep them distinct and well-formed.
     pub const ALL: &[&str] = &[
@@ -106,6 +108,7 @@ pub mod kind {
         WALLET_ALREADY_LINKED,
         INSUFFICIENT_PMP,
         SAME_ACCOUNT,
+        INSUFFICIENT_KRW,
     ];
 }
 

@@ -1,6 +1,6 @@
 //! Accounts: opening them and reading their balances.
 
-use posmul_core::money::Pmp;
+use posmul_core::money::{Krw, Pmp};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -21,6 +21,28 @@ pub async fn escrow_account(conn: &mut PgConnection, game_id: Uuid) -> Result<Ac
 /// The balance of an account (0 for one never opened). For the issuance account this is the
 /// negated total issued, computed from its postings.
 pub async fn balance(conn: &mut PgConnection, account: Account) -> Result<Pmp> {
+    if account.currency() != Currency::Pmp {
+        return Err(LedgerError::WrongCurrency {
+            account,
+            expected: Currency::Pmp,
+        });
+    }
+    raw_balance(conn, account).await.map(Pmp::new)
+}
+
+/// The balance of a KRW account (0 for one never opened); for provider clearing, minus what the
+/// providers hold for the platform.
+pub async fn balance_krw(conn: &mut PgConnection, account: Account) -> Result<Krw> {
+    if account.currency() != Currency::Krw {
+        return Err(LedgerError::WrongCurrency {
+            account,
+            expected: Currency::Krw,
+        });
+    }
+    raw_balance(conn, account).await.map(Krw::new)
+}
+
+async fn raw_balance(conn: &mut PgConnection, account: Account) -> Result<i64> {
     let kind = account.kind.as_str();
     let balance: Option<i64> = if account.is_uncached() {
         sqlx::query_scalar!(
@@ -41,7 +63,7 @@ pub async fn balance(conn: &mut PgConnection, account: Account) -> Result<Pmp> {
         .await?
         .flatten()
     };
-    Ok(Pmp::new(balance.unwrap_or(0)))
+    Ok(balance.unwrap_or(0))
 }
 
 pub(super) async fn open_accounts(conn: &mut PgConnection, accounts: &[Account]) -> Result<()> {
@@ -49,7 +71,7 @@ pub(super) async fn open_accounts(conn: &mut PgConnection, accounts: &[Account])
     let refs: Vec<Uuid> = accounts.iter().map(|a| a.reference_id).collect();
     sqlx::query!(
         "INSERT INTO ledger.accounts (kind, reference_id, balance)
-         SELECT k, r, CASE WHEN k = 'issuance' THEN NULL ELSE 0 END FROM unnest($1::TEXT[], $2::UUID[]) AS u(k, r)
+         SELECT k, r, CASE WHEN k IN ('issuance', 'krw_provider_clearing') THEN NULL ELSE 0 END FROM unnest($1::TEXT[], $2::UUID[]) AS u(k, r)
          ON CONFLICT (kind, reference_id) DO NOTHING",
         &kinds as _,
         &refs,

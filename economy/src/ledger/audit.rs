@@ -42,3 +42,26 @@ pub async fn audit(conn: &mut PgConnection) -> Result<Audit> {
         negative_balances: row.negative_balances,
     })
 }
+
+/// The sum of all postings per currency (`ledger.currency_totals`); E1 holds when each is 0.
+pub async fn currency_totals(conn: &mut PgConnection) -> Result<Vec<(Currency, i128)>> {
+    let rows = sqlx::query!(
+        r#"SELECT currency AS "currency!", postings_sum::TEXT AS "postings_sum!"
+           FROM ledger.currency_totals ORDER BY currency"#
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let currency = match row.currency.as_str() {
+                "KRW" => Currency::Krw,
+                _ => Currency::Pmp,
+            };
+            let sum = row
+                .postings_sum
+                .parse()
+                .map_err(|e| LedgerError::Database(sqlx::Error::Decode(Box::new(e))))?;
+            Ok((currency, sum))
+        })
+        .collect()
+}

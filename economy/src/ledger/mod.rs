@@ -1,4 +1,11 @@
-//! The PMP ledger (DESIGN.md E1, E2): the only way PMP moves.
+//! The ledger (DESIGN.md E1, E2, E4): the only way PMP and KRW move.
+//!
+//! One ledger, two currencies. An account's currency follows from its kind
+//! ([`AccountKind::currency`]); a transfer moves one currency only, and its postings sum to zero
+//! in it. PMP moves through [`transfer`] and [`post`] with [`Pmp`] amounts; KRW through
+//! [`post_krw`] with [`Krw`] amounts; each refuses an account of the other currency
+//! ([`LedgerError::WrongCurrency`]). Both share one write path, so every guarantee below holds
+//! for both.
 //!
 //! Double-entry: every movement is a [`Transfer`] of postings that sum to zero, written in the
 //! caller's transaction. Accounts are named by an [`Account`] (a kind and the user, game or
@@ -24,13 +31,13 @@ mod audit;
 mod history;
 mod transfers;
 
-pub use accounts::{balance, escrow_account, open_user_account};
-pub use audit::{Audit, audit};
+pub use accounts::{balance, balance_krw, escrow_account, open_user_account};
+pub use audit::{Audit, audit, currency_totals};
 pub use history::{HistoryEntry, history};
-pub use transfers::{grant_signup, post, transfer, transfer_between_open_accounts};
+pub use transfers::{grant_signup, post, post_krw, transfer, transfer_between_open_accounts};
 
 use chrono::{DateTime, Utc};
-use posmul_core::money::Pmp;
+use posmul_core::money::{Krw, Pmp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -66,6 +73,33 @@ pub enum AccountKind {
     GameEscrow,
     /// A sponsored campaign's remaining budget; the reference is the campaign id.
     CampaignBudget,
+    /// KRW: the other side of money arriving from payment providers (a singleton). Its balance
+    /// is minus what the providers hold for the platform, so like issuance it is not cached.
+    KrwProviderClearing,
+    /// KRW: a funding project's contributions held until its deadline; the reference is the
+    /// project id (I3).
+    KrwEscrow,
+    /// KRW: what the platform owes a merchant; the reference is the merchant's user id.
+    KrwMerchantPayable,
+    /// KRW: refunds owed and not yet completed by a provider (a singleton).
+    KrwRefunds,
+}
+
+/// The currency an account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Currency {
+    Pmp,
+    Krw,
+}
+
+impl Currency {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Currency::Pmp => "PMP",
+            Currency::Krw => "KRW",
+        }
+    }
 }
 
 impl AccountKind {
@@ -76,6 +110,25 @@ impl AccountKind {
             AccountKind::Burn => "burn",
             AccountKind::GameEscrow => "game_escrow",
             AccountKind::CampaignBudget => "campaign_budget",
+            AccountKind::KrwProviderClearing => "krw_provider_clearing",
+            AccountKind::KrwEscrow => "krw_escrow",
+            AccountKind::KrwMerchantPayable => "krw_merchant_payable",
+            AccountKind::KrwRefunds => "krw_refunds",
+        }
+    }
+
+    /// The currency of accounts of this kind (the database derives the same from the name).
+    pub const fn currency(self) -> Currency {
+        match self {
+            AccountKind::User
+            | AccountKind::Issuance
+            | AccountKind::Burn
+            | AccountKind::GameEscrow
+            | AccountKind::CampaignBudget => Currency::Pmp,
+            AccountKind::KrwProviderClearing
+            | AccountKind::KrwEscrow
+            | AccountKind::KrwMerchantPayable
+            | AccountKind::KrwRefunds => Currency::Krw,
         }
     }
 }
@@ -136,9 +189,45 @@ impl Account {
         }
     }
 
-    /// Only the issuance account may go negative; it has no cached balance.
+    /// KRW arriving from payment providers (may go negative).
+    pub const KRW_PROVIDER_CLEARING: Account = Account {
+        kind: AccountKind::KrwProviderClearing,
+        reference_id: SINGLETON,
+    };
+    /// KRW refunds owed and not yet completed by a provider.
+    pub const KRW_REFUNDS: Account = Account {
+        kind: AccountKind::KrwRefunds,
+        reference_id: SINGLETON,
+    };
+
+    /// A funding project's KRW escrow (I3).
+    pub fn krw_escrow(project_id: Uuid) -> Account {
+        Account {
+            kind: AccountKind::KrwEscrow,
+            reference_id: project_id,
+        }
+    }
+
+    /// What the platform owes a merchant, in KRW.
+    pub fn krw_merchant_payable(merchant_id: Uuid) -> Account {
+        Account {
+            kind: AccountKind::KrwMerchantPayable,
+            reference_id: merchant_id,
+        }
+    }
+
+    /// The account's currency.
+    pub const fn currency(self) -> Currency {
+        self.kind.currency()
+    }
+
+    /// Only the sources (PMP issuance, KRW provider clearing) may go negative; they have no
+    /// cached balance.
     fn is_uncached(self) -> bool {
-        self.kind == AccountKind::Issuance
+        matches!(
+            self.kind,
+            AccountKind::Issuance | AccountKind::KrwProviderClearing
+        )
     }
 }
 
@@ -165,6 +254,10 @@ pub enum TransferKind {
     CampaignFunding,
     /// A forum activity reward (issuance → user).
     ForumReward,
+    /// KRW: a paid payment (provider clearing → its target account, I4).
+    PaymentCapture,
+    /// KRW: a refund of a paid payment (its target account → provider clearing, I4).
+    PaymentRefund,
 }
 
 /// The kind of business object a transfer belongs to.
@@ -180,6 +273,8 @@ pub enum ReferenceKind {
     Campaign,
     Post,
     Comment,
+    /// A KRW payment (I4).
+    Payment,
 }
 
 /// The business object a transfer belongs to (a game, a campaign, a post, …).
@@ -208,6 +303,72 @@ pub struct TransferRequest {
     pub idempotency_key: Option<String>,
     /// Free text shown in the history (≤ 280 characters).
     pub memo: Option<String>,
+}
+
+/// One side of a KRW movement: `amount` is added to `account` (negative: taken from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KrwLeg {
+    pub account: Account,
+    pub amount: Krw,
+}
+
+/// A KRW movement: legs summing to zero, every account a KRW one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KrwEntry {
+    pub legs: Vec<KrwLeg>,
+    pub kind: TransferKind,
+    pub reference: Reference,
+    pub idempotency_key: Option<String>,
+    pub memo: Option<String>,
+}
+
+impl KrwEntry {
+    /// A two-sided movement of a positive `amount` from one KRW account to another.
+    pub fn between(
+        from: Account,
+        to: Account,
+        amount: Krw,
+        kind: TransferKind,
+        reference: Reference,
+        idempotency_key: Option<String>,
+    ) -> Result<KrwEntry> {
+        if !amount.is_positive() {
+            return Err(LedgerError::NonPositiveKrw(amount));
+        }
+        if from == to {
+            return Err(LedgerError::SameAccount);
+        }
+        let debit = amount.checked_neg().ok_or(LedgerError::Overflow)?;
+        Ok(KrwEntry {
+            legs: vec![
+                KrwLeg {
+                    account: from,
+                    amount: debit,
+                },
+                KrwLeg {
+                    account: to,
+                    amount,
+                },
+            ],
+            kind,
+            reference,
+            idempotency_key,
+            memo: None,
+        })
+    }
+}
+
+/// A written KRW transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KrwTransfer {
+    pub id: Uuid,
+    pub kind: TransferKind,
+    pub reference: Reference,
+    pub created_at: DateTime<Utc>,
+    /// Each account and the amount it received (negative: gave), ordered by account.
+    pub legs: Vec<(Account, Krw)>,
+    /// True when the transfer was already written under its idempotency key.
+    pub replayed: bool,
 }
 
 /// A movement with any number of legs that sum to zero (e.g. refunding every stake of a game).
@@ -283,6 +444,22 @@ pub enum LedgerError {
         account: Account,
         balance: Pmp,
         requested: Pmp,
+    },
+    /// A KRW account holds less than the movement takes from it (E1, E4).
+    #[error("insufficient KRW: the balance is {balance}, the transfer needs {requested}")]
+    InsufficientKrw {
+        account: Account,
+        balance: Krw,
+        requested: Krw,
+    },
+    /// KRW amounts moved are whole positive won.
+    #[error("a KRW amount must be positive, got {0}")]
+    NonPositiveKrw(Krw),
+    /// A PMP movement named a KRW account or the other way round; a transfer moves one currency.
+    #[error("{account:?} is not a {expected:?} account")]
+    WrongCurrency {
+        account: Account,
+        expected: Currency,
     },
     /// Amounts moved are whole positive points.
     #[error("a PMP amount must be positive, got {0}")]
