@@ -51,6 +51,10 @@ pub enum Action {
     PredictionGameApproved,
     /// An admin set a category multiplier of the hourly pools (M2, P6).
     PredictionMultiplierSet,
+    /// A payment webhook was refused: forged, stale or replayed (I4).
+    PaymentWebhookRefused,
+    /// An admin refunded a payment, in part or in full (I4).
+    PaymentRefunded,
 }
 
 impl Action {
@@ -79,6 +83,8 @@ impl Action {
             Action::PredictionGameCancelled => "prediction_game_cancelled",
             Action::PredictionGameApproved => "prediction_game_approved",
             Action::PredictionMultiplierSet => "prediction_multiplier_set",
+            Action::PaymentWebhookRefused => "payment_webhook_refused",
+            Action::PaymentRefunded => "payment_refunded",
         }
     }
 }

@@ -51,6 +51,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(posmul_accounts::router())
         .merge(posmul_wallet::router())
         .merge(posmul_predictions::router())
+        .merge(posmul_invest::router())
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).

@@ -7,7 +7,9 @@
 //! (the "victim"), `{other_wallet}` the victim's linked wallet address, `{category}` a
 //! prediction category, `{game}` a game the victim proposed, `{active_game}` an active game the
 //! victim staked on and `{prediction}` that stake: real ids of the victim's, so a row checks
-//! ownership and roles, not the answer for an id that does not exist.
+//! ownership and roles, not the answer for an id that does not exist. `{payment}` is an id no
+//! payment has (the payments' ownership is checked in the invest domain's tests), `{provider}`
+//! a webhook provider.
 //! Statuses other than 401/403 only show that the caller got past authorization (the body may
 //! be deliberately invalid so that rows are repeatable).
 
@@ -141,6 +143,13 @@ const TABLE: &[Row] = &[
     row("GET", "/v1/predictions/leaderboard", None, [200, 200, 200, 200, 200, 200]),
     // event streams answer 406 unless asked with `Accept: text/event-stream`
     row("GET", "/v1/predictions/games/{active_game}/events", None, [406, 406, 406, 406, 406, 406]),
+    // payments (I4): signed in to pay and to read or confirm one's own; refunds admin only;
+    // webhooks are the providers' (no provider is enabled in the test config, so 422)
+    row("POST", "/v1/payments", Some(r#"{"provider":"dev","amount":1000,"merchant_id":"{other}"}"#), [401, 422, 422, 422, 422, 422]),
+    row("GET", "/v1/payments/{payment}", None, [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/payments/{payment}/confirm", Some("{}"), [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/admin/payments/{payment}/refunds", Some(r#"{"amount":1,"reason":"matrix"}"#), [401, 403, 403, 403, 403, 404]),
+    row("POST", "/v1/payments/webhooks/{provider}", Some("{}"), [422, 422, 422, 422, 422, 422]),
     row("GET", "/v1/predictions/me/events", None, [401, 406, 406, 406, 406, 406]),
     row("GET", "/v1/predictions/me/predictions", None, [401, 200, 200, 200, 200, 200]),
 ];
@@ -164,6 +173,8 @@ fn fill(template: &str, me: &TestUser, v: &Victim) -> String {
         .replace("{game}", &v.game)
         .replace("{prediction}", &v.prediction)
         .replace("{day}", "0")
+        .replace("{payment}", "00000000-0000-7000-8000-000000000001")
+        .replace("{provider}", "stripe")
 }
 
 /// `POST` `body` as `user`; the response's JSON (panics unless the status is `want`).

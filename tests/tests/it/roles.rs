@@ -83,12 +83,21 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
     ("credits.postings", "SELECT, INSERT", "-", "SELECT"),
     ("credits.unbalanced_credits", "SELECT", "-", "SELECT"),
     (
+        "invest.payments",
+        "SELECT, INSERT, UPDATE(provider_payment_key, refunded, state, paid_at, updated_at)",
+        "-",
+        "-",
+    ),
+    ("invest.webhook_events", "SELECT, INSERT", "-", "-"),
+    ("invest.webhook_signatures", "SELECT, INSERT", "-", "-"),
+    (
         "ledger.accounts",
         "SELECT, INSERT, UPDATE(balance)",
         "-",
         "-",
     ),
     ("ledger.balance_mismatches", "SELECT", "-", "-"),
+    ("ledger.currency_totals", "SELECT", "-", "-"),
     (
         "ledger.idempotency_keys",
         "SELECT, INSERT, UPDATE(status, response_body)",

@@ -1,0 +1,101 @@
+//! Every refusal of the invest domain, and its one mapping to the API's problems.
+
+use posmul_api_kit::ApiError;
+use posmul_core::money::Krw;
+use posmul_economy::ledger::LedgerError;
+
+use crate::{
+    payments::{PaymentState, ProviderError, ProviderKind, WebhookError},
+    problem,
+};
+
+pub type Result<T, E = InvestError> = std::result::Result<T, E>;
+
+/// Every way the invest domain refuses a request or fails.
+#[derive(Debug, thiserror::Error)]
+pub enum InvestError {
+    #[error("payment not found")]
+    PaymentNotFound,
+    #[error("the {} payment provider is not enabled here", .0.as_str())]
+    ProviderNotEnabled(ProviderKind),
+    #[error("no payment provider is called {0:?}")]
+    UnknownProvider(String),
+    #[error("a payment is between 1 and {max} won")]
+    AmountOutOfRange { max: i64 },
+    #[error("a payment's description has at most 200 characters")]
+    DescriptionTooLong,
+    #[error("payments go to a merchant; this account is not one")]
+    TargetNotMerchant,
+    #[error("the amount confirmed ({confirmed}) is not the payment's ({expected})")]
+    AmountMismatch { expected: Krw, confirmed: Krw },
+    #[error("a payment is refunded only once paid; it is {}", .0.as_str())]
+    NotRefundable(PaymentState),
+    #[error("a payment is confirmed only while created; it is {}", .0.as_str())]
+    NotConfirmable(PaymentState),
+    #[error("the refund would exceed what is left of the payment ({left})")]
+    RefundExceedsPayment { left: Krw },
+    #[error("the payment provider refused: {0}")]
+    ProviderRefused(String),
+    #[error("the payment provider is unavailable")]
+    ProviderUnavailable(#[source] ProviderError),
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("invest database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<ProviderError> for InvestError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Refused { code, message } => {
+                InvestError::ProviderRefused(format!("{code}: {message}"))
+            }
+            other => InvestError::ProviderUnavailable(other),
+        }
+    }
+}
+
+impl From<InvestError> for ApiError {
+    fn from(e: InvestError) -> Self {
+        use InvestError as E;
+        let detail = e.to_string();
+        match e {
+            E::PaymentNotFound => ApiError::NotFound("payment".into()),
+            E::UnknownProvider(_) => ApiError::NotFound("payment provider".into()),
+            E::ProviderNotEnabled(_) => {
+                ApiError::unprocessable(problem::PAYMENT_PROVIDER_NOT_ENABLED, detail)
+            }
+            E::AmountOutOfRange { .. } => ApiError::invalid_field("amount", detail),
+            E::DescriptionTooLong => ApiError::invalid_field("description", detail),
+            E::TargetNotMerchant => {
+                ApiError::unprocessable(problem::PAYMENT_TARGET_NOT_MERCHANT, detail)
+            }
+            E::AmountMismatch { .. } => {
+                ApiError::unprocessable(problem::PAYMENT_AMOUNT_MISMATCH, detail)
+            }
+            E::NotRefundable(_) => ApiError::conflict(problem::PAYMENT_NOT_REFUNDABLE, detail),
+            E::NotConfirmable(_) => ApiError::conflict(problem::PAYMENT_NOT_CONFIRMABLE, detail),
+            E::RefundExceedsPayment { .. } => {
+                ApiError::unprocessable(problem::REFUND_EXCEEDS_PAYMENT, detail)
+            }
+            E::ProviderRefused(_) => {
+                ApiError::unprocessable(problem::PAYMENT_PROVIDER_REFUSED, detail)
+            }
+            E::ProviderUnavailable(e) => ApiError::Unavailable(e.into()),
+            E::Webhook(w) => match w {
+                WebhookError::Forged => {
+                    ApiError::denied(problem::WEBHOOK_SIGNATURE_INVALID, detail)
+                }
+                WebhookError::Stale => ApiError::denied(problem::WEBHOOK_TIMESTAMP_STALE, detail),
+                WebhookError::Replayed => ApiError::conflict(problem::WEBHOOK_REPLAYED, detail),
+                WebhookError::Malformed(_) => {
+                    ApiError::unprocessable(problem::WEBHOOK_MALFORMED, detail)
+                }
+            },
+            E::Ledger(e) => ApiError::from(e),
+            E::Database(e) => ApiError::from(e),
+        }
+    }
+}

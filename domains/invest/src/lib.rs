@@ -1,0 +1,66 @@
+//! Investments (DESIGN.md I1-I4, E4): real money moving (ad budgets, store payments,
+//! crowdfunding) turned into PMP and PMC. This first part is the payments every other part
+//! rests on.
+//!
+//! | Module | What |
+//! |---|---|
+//! | [`payments`] | the provider interface and its dev, Stripe-style and Toss-style implementations, the payment state machine (I4), its postings in the KRW ledger (E4), webhooks |
+//! | [`error`] | [`InvestError`]: every refusal, mapped to the API's problems in one place |
+//! | [`problem`] | the problem `type`s of the domain, named once |
+//! | [`routes`] | the HTTP handlers |
+//!
+//! Money never moves here by hand: KRW through [`posmul_economy::ledger::post_krw`], as
+//! [`posmul_core::money::Krw`]. The providers' settings come from the environment
+//! ([`payments::settings`]).
+
+pub mod error;
+pub mod payments;
+pub mod problem;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Extension;
+use posmul_core::{config::Env, tls::TlsSettings};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use posmul_api_kit::AppState;
+
+pub use error::InvestError;
+pub use payments::Payments;
+
+/// The payments routes, with the providers the environment enables. A provider whose settings
+/// are missing or malformed is left out, with an error in the log, and its payments are refused
+/// (`payment-provider-not-enabled`).
+pub fn router() -> OpenApiRouter<AppState> {
+    router_with(Arc::new(payments_from_env()))
+}
+
+/// The providers `PAYMENT_PROVIDERS` and their settings name (README "Payments").
+pub fn payments_from_env() -> Payments {
+    let env = Env::process();
+    let built = payments::settings::PaymentSettings::from_env(&env)
+        .map_err(anyhow::Error::from)
+        .and_then(|settings| {
+            let tls = TlsSettings::from_env(&env)?;
+            Ok(settings.build(&tls)?)
+        });
+    match built {
+        Ok(payments) => payments,
+        Err(e) => {
+            tracing::error!(error = %e, "payment providers are not configured; payments are refused");
+            Payments::default()
+        }
+    }
+}
+
+/// The payments routes over given providers (tests point them at a local server).
+pub fn router_with(payments: Arc<Payments>) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::create_payment))
+        .routes(routes!(routes::get_payment))
+        .routes(routes!(routes::confirm_payment))
+        .routes(routes!(routes::refund_payment))
+        .routes(routes!(routes::webhook))
+        .layer(Extension(payments))
+}

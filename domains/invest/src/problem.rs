@@ -1,0 +1,37 @@
+//! The problem `type`s the invest domain answers with: the suffix of
+//! `https://posmul.dev/problems/<kind>`. Clients (and providers' dashboards) branch on these, so
+//! each is named once here and mapped from [`crate::error::InvestError`] in one place.
+
+// I4: payments.
+pub const PAYMENT_PROVIDER_NOT_ENABLED: &str = "payment-provider-not-enabled";
+pub const PAYMENT_TARGET_NOT_MERCHANT: &str = "payment-target-not-merchant";
+pub const PAYMENT_AMOUNT_MISMATCH: &str = "payment-amount-mismatch";
+pub const PAYMENT_NOT_REFUNDABLE: &str = "payment-not-refundable";
+pub const PAYMENT_NOT_CONFIRMABLE: &str = "payment-not-confirmable";
+pub const REFUND_EXCEEDS_PAYMENT: &str = "refund-exceeds-payment";
+pub const PAYMENT_PROVIDER_REFUSED: &str = "payment-provider-refused";
+
+// I4: webhooks.
+/// No signature, or one that does not verify (forged).
+pub const WEBHOOK_SIGNATURE_INVALID: &str = "webhook-signature-invalid";
+/// The signed time is outside the tolerance (stale).
+pub const WEBHOOK_TIMESTAMP_STALE: &str = "webhook-timestamp-stale";
+/// The same signature was accepted before (replayed).
+pub const WEBHOOK_REPLAYED: &str = "webhook-replayed";
+/// Signed, but not an event this API understands.
+pub const WEBHOOK_MALFORMED: &str = "webhook-malformed";
+
+/// Every kind above, for the test that keeps them distinct and well-formed.
+pub const ALL: &[&str] = &[
+    PAYMENT_PROVIDER_NOT_ENABLED,
+    PAYMENT_TARGET_NOT_MERCHANT,
+    PAYMENT_AMOUNT_MISMATCH,
+    PAYMENT_NOT_REFUNDABLE,
+    PAYMENT_NOT_CONFIRMABLE,
+    REFUND_EXCEEDS_PAYMENT,
+    PAYMENT_PROVIDER_REFUSED,
+    WEBHOOK_SIGNATURE_INVALID,
+    WEBHOOK_TIMESTAMP_STALE,
+    WEBHOOK_REPLAYED,
+    WEBHOOK_MALFORMED,
+];
