@@ -35,3 +35,24 @@ pub const ALL: &[&str] = &[
     WEBHOOK_REPLAYED,
     WEBHOOK_MALFORMED,
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn problem_kinds_are_distinct_and_well_formed() {
+        let kinds: BTreeSet<&str> = super::ALL.iter().copied().collect();
+        assert_eq!(kinds.len(), super::ALL.len());
+        for k in super::ALL {
+            assert!(
+                k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{k}"
+            );
+            assert!(
+                !posmul_api_kit::error::kind::ALL.contains(k),
+                "{k} is the kit's"
+            );
+        }
+    }
+}

@@ -237,7 +237,10 @@ pub async fn refund_payment(
     ApiJson(req): ApiJson<RefundPayment>,
 ) -> ApiResult<Response> {
     if req.reason.trim().is_empty() || req.reason.chars().count() > 500 {
-        return Err(ApiError::invalid_field("reason", "say why, in 1-500 characters"));
+        return Err(ApiError::invalid_field(
+            "reason",
+            "say why, in 1-500 characters",
+        ));
     }
     let provider_key = format!("refund:{id}:{}", key.key());
     let mut work = match key.begin(&state.db, admin.user_id(), &(id, &req)).await? {

@@ -65,11 +65,16 @@ pub enum Observed {
     /// Still waiting for the payer.
     Pending,
     /// Captured, for this amount.
-    Paid { amount: Krw },
+    Paid {
+        amount: Krw,
+    },
     Failed,
     Cancelled,
     /// Paid, and this much has been refunded in total so far.
-    Refunded { amount: Krw, total_refunded: Krw },
+    Refunded {
+        amount: Krw,
+        total_refunded: Krw,
+    },
 }
 
 /// The server's own confirmation of a payment (Toss: the client's payment key).

@@ -105,10 +105,8 @@ impl PaymentSettings {
                 .transpose()?,
             tolerance: chrono::Duration::seconds(env.or("PAYMENT_WEBHOOK_TOLERANCE_SECS", 300i64)?),
             max_krw: env.or("PAYMENT_MAX_KRW", 10_000_000i64)?,
-            dev_webhook_secret: env.or(
-                "PAYMENT_DEV_WEBHOOK_SECRET",
-                DEV_WEBHOOK_SECRET.to_owned(),
-            )?,
+            dev_webhook_secret: env
+                .or("PAYMENT_DEV_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET.to_owned())?,
             http_timeout: env.millis("PAYMENT_HTTP_TIMEOUT_MS", 10_000)?,
         })
     }

@@ -93,7 +93,9 @@ pub fn verify_toss(
     now: DateTime<Utc>,
     tolerance: chrono::Duration,
 ) -> Result<(), WebhookError> {
-    let (signature, time) = signature.zip(transmission_time).ok_or(WebhookError::Forged)?;
+    let (signature, time) = signature
+        .zip(transmission_time)
+        .ok_or(WebhookError::Forged)?;
     let mut message = Vec::with_capacity(payload.len() + 1 + time.len());
     message.extend_from_slice(payload);
     message.push(b':');
@@ -192,15 +194,36 @@ mod tests {
         let body = br#"{"eventType":"PAYMENT_STATUS_CHANGED"}"#;
         let sig = sign_toss(SECRET, "1000000", body);
         assert_eq!(
-            verify_toss(Some(&sig), Some("1000000"), body, SECRET, at(1_000_100), tol),
+            verify_toss(
+                Some(&sig),
+                Some("1000000"),
+                body,
+                SECRET,
+                at(1_000_100),
+                tol
+            ),
             Ok(())
         );
         assert_eq!(
-            verify_toss(Some(&sig), Some("1000000"), body, SECRET, at(1_000_400), tol),
+            verify_toss(
+                Some(&sig),
+                Some("1000000"),
+                body,
+                SECRET,
+                at(1_000_400),
+                tol
+            ),
             Err(WebhookError::Stale)
         );
         assert_eq!(
-            verify_toss(Some(&sig), Some("1000001"), body, SECRET, at(1_000_000), tol),
+            verify_toss(
+                Some(&sig),
+                Some("1000001"),
+                body,
+                SECRET,
+                at(1_000_000),
+                tol
+            ),
             Err(WebhookError::Forged)
         );
         assert_eq!(

@@ -48,7 +48,9 @@ async fn i4_e1_a_dev_payment_is_paid_at_once_and_refunds_reverse_its_krw_posting
     let body = json!({
         "provider": "dev", "amount": 10_000, "merchant_id": w.merchant.user_id, "description": "coffee"
     });
-    let (status, payment) = w.post(&w.payer, "/v1/payments", body.clone(), Some(key)).await;
+    let (status, payment) = w
+        .post(&w.payer, "/v1/payments", body.clone(), Some(key))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{payment}");
     assert_eq!(payment["state"], "paid");
     // The same key replays the same payment; nothing moves twice.
@@ -64,22 +66,45 @@ async fn i4_e1_a_dev_payment_is_paid_at_once_and_refunds_reverse_its_krw_posting
     // Refunds: only an admin; never more than is left; partial, then the rest.
     let refunds = format!("/v1/admin/payments/{id}/refunds");
     let (status, _) = w
-        .post(&w.payer, &refunds, json!({"amount": 1, "reason": "mine"}), None)
+        .post(
+            &w.payer,
+            &refunds,
+            json!({"amount": 1, "reason": "mine"}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = w
-        .post(&w.admin, &refunds, json!({"amount": 10_001, "reason": "too much"}), None)
+        .post(
+            &w.admin,
+            &refunds,
+            json!({"amount": 10_001, "reason": "too much"}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["type"], "https://posmul.dev/problems/refund-exceeds-payment");
+    assert_eq!(
+        body["type"],
+        "https://posmul.dev/problems/refund-exceeds-payment"
+    );
     let (status, body) = w
-        .post(&w.admin, &refunds, json!({"amount": 4_000, "reason": "half a coffee"}), None)
+        .post(
+            &w.admin,
+            &refunds,
+            json!({"amount": 4_000, "reason": "half a coffee"}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["state"], "partially_refunded");
     assert_eq!(w.merchant_payable().await, 6_000);
     let (status, body) = w
-        .post(&w.admin, &refunds, json!({"amount": 6_000, "reason": "the rest"}), None)
+        .post(
+            &w.admin,
+            &refunds,
+            json!({"amount": 6_000, "reason": "the rest"}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["state"], "refunded");
@@ -88,16 +113,23 @@ async fn i4_e1_a_dev_payment_is_paid_at_once_and_refunds_reverse_its_krw_posting
     assert_eq!(w.krw(Account::KRW_PROVIDER_CLEARING).await, 0);
     assert_eq!(w.transfers(id, "payment_refund").await, 2);
     let (status, body) = w
-        .post(&w.admin, &refunds, json!({"amount": 1, "reason": "again"}), None)
+        .post(
+            &w.admin,
+            &refunds,
+            json!({"amount": 1, "reason": "again"}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["type"], "https://posmul.dev/problems/payment-not-refundable");
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM auth.audit_log WHERE action = 'payment_refunded'",
-    )
-    .fetch_one(&w.app.db)
-    .await
-    .unwrap();
+    assert_eq!(
+        body["type"],
+        "https://posmul.dev/problems/payment-not-refundable"
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM auth.audit_log WHERE action = 'payment_refunded'")
+            .fetch_one(&w.app.db)
+            .await
+            .unwrap();
     assert_eq!(audited, 2);
     w.assert_e1().await;
 }
@@ -114,8 +146,13 @@ async fn i4_a_dev_payment_can_fail_or_be_cancelled_and_moves_no_money(pool: PgPo
     assert_eq!(cancelled["state"], "cancelled");
     assert_eq!(w.merchant_payable().await, 0);
     // A final state stays final: a later `paid` changes nothing.
-    let (status, body) =
-        send_dev(&w, &dev, &dev_event("evt_late_paid", &failed, "paid", 0), now()).await;
+    let (status, body) = send_dev(
+        &w,
+        &dev,
+        &dev_event("evt_late_paid", &failed, "paid", 0),
+        now(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["outcome"], "out_of_order");
     assert_eq!(state_of(&w, &failed).await.0, "failed");
@@ -125,13 +162,19 @@ async fn i4_a_dev_payment_can_fail_or_be_cancelled_and_moves_no_money(pool: PgPo
     let (status, body) = w
         .post(
             &w.admin,
-            &format!("/v1/admin/payments/{}/refunds", paid["id"].as_str().unwrap()),
+            &format!(
+                "/v1/admin/payments/{}/refunds",
+                paid["id"].as_str().unwrap()
+            ),
             json!({"amount": 3_000, "reason": "refused"}),
             None,
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["type"], "https://posmul.dev/problems/payment-provider-refused");
+    assert_eq!(
+        body["type"],
+        "https://posmul.dev/problems/payment-provider-refused"
+    );
     assert_eq!(state_of(&w, &paid).await, ("paid".to_owned(), 0));
     assert_eq!(w.merchant_payable().await, 3_000);
     w.assert_e1().await;
@@ -172,8 +215,17 @@ async fn i4_webhooks_duplicated_out_of_order_forged_stale_or_replayed(pool: PgPo
         t + 2,
     )
     .await;
-    assert_eq!((status, body["outcome"].clone()), (StatusCode::OK, json!("applied")));
-    let (status, body) = send_dev(&w, &dev, &dev_event("evt_paid_late", &payment, "paid", 0), t + 3).await;
+    assert_eq!(
+        (status, body["outcome"].clone()),
+        (StatusCode::OK, json!("applied"))
+    );
+    let (status, body) = send_dev(
+        &w,
+        &dev,
+        &dev_event("evt_paid_late", &payment, "paid", 0),
+        t + 3,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["outcome"], "out_of_order");
     // A smaller refunded total after a larger one changes nothing either.
@@ -185,7 +237,10 @@ async fn i4_webhooks_duplicated_out_of_order_forged_stale_or_replayed(pool: PgPo
     )
     .await;
     assert_eq!(body["outcome"], "out_of_order");
-    assert_eq!(state_of(&w, &payment).await, ("refunded".to_owned(), 20_000));
+    assert_eq!(
+        state_of(&w, &payment).await,
+        ("refunded".to_owned(), 20_000)
+    );
     assert_eq!(w.merchant_payable().await, 0);
 
     // Forged: a body the signature does not cover, a wrong key, no signature.
@@ -198,13 +253,19 @@ async fn i4_webhooks_duplicated_out_of_order_forged_stale_or_replayed(pool: PgPo
     ] {
         let (status, body) = w.webhook("dev", &headers, &forged).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-        assert_eq!(body["type"], "https://posmul.dev/problems/webhook-signature-invalid");
+        assert_eq!(
+            body["type"],
+            "https://posmul.dev/problems/webhook-signature-invalid"
+        );
     }
     // Stale: signed six minutes ago, or six minutes ahead.
     for t in [now() - 360, now() + 360] {
         let (status, body) = send_dev(&w, &dev, &forged, t).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        assert_eq!(body["type"], "https://posmul.dev/problems/webhook-timestamp-stale");
+        assert_eq!(
+            body["type"],
+            "https://posmul.dev/problems/webhook-timestamp-stale"
+        );
     }
     // Every refusal is in the audit log with its reason.
     let reasons: Vec<String> = sqlx::query_scalar(
@@ -256,7 +317,12 @@ async fn i4_a_payment_is_its_payers_and_goes_only_to_a_merchant(pool: PgPool) {
     let (status, _) = w.get(&stranger, &format!("/v1/payments/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = w
-        .post(&stranger, &format!("/v1/payments/{id}/confirm"), json!({}), None)
+        .post(
+            &stranger,
+            &format!("/v1/payments/{id}/confirm"),
+            json!({}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = w
@@ -268,7 +334,10 @@ async fn i4_a_payment_is_its_payers_and_goes_only_to_a_merchant(pool: PgPool) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["type"], "https://posmul.dev/problems/payment-target-not-merchant");
+    assert_eq!(
+        body["type"],
+        "https://posmul.dev/problems/payment-target-not-merchant"
+    );
     for amount in [0, -5, 10_000_001] {
         let (status, _) = w
             .post(
@@ -289,5 +358,8 @@ async fn i4_a_payment_is_its_payers_and_goes_only_to_a_merchant(pool: PgPool) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["type"], "https://posmul.dev/problems/payment-provider-not-enabled");
+    assert_eq!(
+        body["type"],
+        "https://posmul.dev/problems/payment-provider-not-enabled"
+    );
 }

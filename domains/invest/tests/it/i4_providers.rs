@@ -14,9 +14,7 @@ use axum::{
     routing::{get, post},
 };
 use base64::Engine as _;
-use posmul_invest::payments::{
-    Payments, signature, stripe::StripeProvider, toss::TossProvider,
-};
+use posmul_invest::payments::{Payments, signature, stripe::StripeProvider, toss::TossProvider};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -64,7 +62,10 @@ struct FakeStripe {
 type Shared<T> = Arc<Mutex<T>>;
 
 fn stripe_error(status: AxStatus, code: &str) -> (AxStatus, Json<Value>) {
-    (status, Json(json!({"error": {"code": code, "message": code, "type": "invalid_request_error"}})))
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": code, "type": "invalid_request_error"}})),
+    )
 }
 
 fn intent_json(id: &str, amount: i64, status: &str) -> Value {
@@ -89,7 +90,7 @@ fn fake_stripe(state: Shared<FakeStripe>) -> Router {
         let f = form(&body);
         if f.get("currency").map(String::as_str) != Some("krw")
             || headers.get("idempotency-key").is_none()
-            || f.get("metadata[payment_id]").is_none()
+            || !f.contains_key("metadata[payment_id]")
         {
             return stripe_error(AxStatus::BAD_REQUEST, "parameter_missing");
         }
@@ -98,7 +99,10 @@ fn fake_stripe(state: Shared<FakeStripe>) -> Router {
         let id = format!("pi_{}", s.intents.len() + 1);
         s.intents
             .insert(id.clone(), (amount, "requires_payment_method".into()));
-        (AxStatus::OK, Json(intent_json(&id, amount, "requires_payment_method")))
+        (
+            AxStatus::OK,
+            Json(intent_json(&id, amount, "requires_payment_method")),
+        )
     }
     async fn read(
         State(s): State<Shared<FakeStripe>>,
@@ -130,7 +134,9 @@ fn fake_stripe(state: Shared<FakeStripe>) -> Router {
             .clone();
         (
             AxStatus::OK,
-            Json(json!({"id": "re_1", "object": "refund", "amount": amount, "payment_intent": intent, "status": "succeeded"})),
+            Json(
+                json!({"id": "re_1", "object": "refund", "amount": amount, "payment_intent": intent, "status": "succeeded"}),
+            ),
         )
     }
     Router::new()
@@ -174,9 +180,16 @@ async fn i4_e1_stripe_style_payment_intents_webhooks_and_refunds(pool: PgPool) {
     // The payer finishes; the provider's signed webhook makes it paid.
     fake.lock().unwrap().intents.get_mut("pi_1").unwrap().1 = "succeeded".into();
     let send = |body: String, secret: &'static str| {
-        let header = signature::sign_stripe(secret.as_bytes(), chrono::Utc::now().timestamp(), body.as_bytes());
+        let header = signature::sign_stripe(
+            secret.as_bytes(),
+            chrono::Utc::now().timestamp(),
+            body.as_bytes(),
+        );
         let w = &w;
-        async move { w.webhook("stripe", &[("stripe-signature", header)], &body).await }
+        async move {
+            w.webhook("stripe", &[("stripe-signature", header)], &body)
+                .await
+        }
     };
     let succeeded = stripe_event(
         "evt_1",
@@ -206,21 +219,33 @@ async fn i4_e1_stripe_style_payment_intents_webhooks_and_refunds(pool: PgPool) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["state"], "partially_refunded");
     assert_eq!(
-        fake.lock().unwrap().refunds.get(&format!("refund:{id}:refund-1")),
+        fake.lock()
+            .unwrap()
+            .refunds
+            .get(&format!("refund:{id}:refund-1")),
         Some(&("pi_1".to_owned(), 5_000))
     );
-    let charge = |refunded: i64| {
-        json!({"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "amount": 15_000, "amount_refunded": refunded})
-    };
-    let (_, body) = send(stripe_event("evt_2", "charge.refunded", charge(5_000)), STRIPE_WHSEC).await;
+    let charge = |refunded: i64| json!({"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "amount": 15_000, "amount_refunded": refunded});
+    let (_, body) = send(
+        stripe_event("evt_2", "charge.refunded", charge(5_000)),
+        STRIPE_WHSEC,
+    )
+    .await;
     assert_eq!(body["outcome"], "unchanged");
     assert_eq!(w.merchant_payable().await, 10_000);
     // The rest refunded at the provider's dashboard: the webhook books it.
-    let (_, body) = send(stripe_event("evt_3", "charge.refunded", charge(15_000)), STRIPE_WHSEC).await;
+    let (_, body) = send(
+        stripe_event("evt_3", "charge.refunded", charge(15_000)),
+        STRIPE_WHSEC,
+    )
+    .await;
     assert_eq!(body["outcome"], "applied");
     assert_eq!(w.merchant_payable().await, 0);
     let (_, body) = w.get(&w.payer, &format!("/v1/payments/{id}")).await;
-    assert_eq!((body["state"].clone(), body["refunded"].clone()), (json!("refunded"), json!(15_000)));
+    assert_eq!(
+        (body["state"].clone(), body["refunded"].clone()),
+        (json!("refunded"), json!(15_000))
+    );
     w.assert_e1().await;
 }
 
@@ -253,18 +278,28 @@ fn fake_toss(state: Shared<FakeToss>) -> Router {
             base64::engine::general_purpose::STANDARD.encode(format!("{TOSS_KEY}:"))
         );
         if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&expected) {
-            return (AxStatus::UNAUTHORIZED, Json(json!({"code": "UNAUTHORIZED_KEY", "message": "bad key"})));
+            return (
+                AxStatus::UNAUTHORIZED,
+                Json(json!({"code": "UNAUTHORIZED_KEY", "message": "bad key"})),
+            );
         }
         let key = body["paymentKey"].as_str().unwrap().to_owned();
         if key == "bad" {
-            return (AxStatus::NOT_FOUND, Json(json!({"code": "NOT_FOUND_PAYMENT", "message": "no such payment"})));
+            return (
+                AxStatus::NOT_FOUND,
+                Json(json!({"code": "NOT_FOUND_PAYMENT", "message": "no such payment"})),
+            );
         }
         let order = body["orderId"].as_str().unwrap().to_owned();
         let amount = body["amount"].as_i64().unwrap();
         let mut s = s.lock().unwrap();
         s.basic_ok = true;
-        s.payments.insert(key.clone(), (order.clone(), amount, amount));
-        (AxStatus::OK, Json(toss_payment(&key, &order, amount, amount)))
+        s.payments
+            .insert(key.clone(), (order.clone(), amount, amount));
+        (
+            AxStatus::OK,
+            Json(toss_payment(&key, &order, amount, amount)),
+        )
     }
     async fn cancel(
         State(s): State<Shared<FakeToss>>,
@@ -274,10 +309,16 @@ fn fake_toss(state: Shared<FakeToss>) -> Router {
         let amount = body["cancelAmount"].as_i64().unwrap();
         let mut s = s.lock().unwrap();
         let Some((order, total, balance)) = s.payments.get_mut(&key) else {
-            return (AxStatus::NOT_FOUND, Json(json!({"code": "NOT_FOUND_PAYMENT", "message": "no"})));
+            return (
+                AxStatus::NOT_FOUND,
+                Json(json!({"code": "NOT_FOUND_PAYMENT", "message": "no"})),
+            );
         };
         *balance -= amount;
-        (AxStatus::OK, Json(toss_payment(&key, order, *total, *balance)))
+        (
+            AxStatus::OK,
+            Json(toss_payment(&key, order, *total, *balance)),
+        )
     }
     Router::new()
         .route("/v1/payments/confirm", post(confirm))
@@ -307,17 +348,38 @@ async fn i4_e1_toss_style_server_confirmation_webhooks_and_refunds(pool: PgPool)
     assert_eq!(payment["provider_payment_id"], id.as_str());
     let confirm = format!("/v1/payments/{id}/confirm");
     let (status, body) = w
-        .post(&w.payer, &confirm, json!({"payment_key": "tpk_1", "amount": 1}), None)
+        .post(
+            &w.payer,
+            &confirm,
+            json!({"payment_key": "tpk_1", "amount": 1}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["type"], "https://posmul.dev/problems/payment-amount-mismatch");
+    assert_eq!(
+        body["type"],
+        "https://posmul.dev/problems/payment-amount-mismatch"
+    );
     let (status, body) = w
-        .post(&w.payer, &confirm, json!({"payment_key": "bad", "amount": 30_000}), None)
+        .post(
+            &w.payer,
+            &confirm,
+            json!({"payment_key": "bad", "amount": 30_000}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["type"], "https://posmul.dev/problems/payment-provider-refused");
+    assert_eq!(
+        body["type"],
+        "https://posmul.dev/problems/payment-provider-refused"
+    );
     let (status, body) = w
-        .post(&w.payer, &confirm, json!({"payment_key": "tpk_1", "amount": 30_000}), None)
+        .post(
+            &w.payer,
+            &confirm,
+            json!({"payment_key": "tpk_1", "amount": 30_000}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["outcome"], "applied");

@@ -42,7 +42,9 @@ pub async fn world(pool: PgPool, payments: Payments) -> World {
     let merchant = app
         .register_with_role("merchant@example.org", Role::Merchant)
         .await;
-    let admin = app.register_with_role("admin@example.org", Role::Admin).await;
+    let admin = app
+        .register_with_role("admin@example.org", Role::Admin)
+        .await;
     World {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
@@ -146,7 +148,10 @@ impl World {
         let audit = ledger::audit(&mut conn).await.unwrap();
         assert!(audit.is_exact(), "{audit:?}");
         let totals = ledger::currency_totals(&mut conn).await.unwrap();
-        assert!(totals.iter().any(|(c, _)| *c == Currency::Krw), "{totals:?}");
+        assert!(
+            totals.iter().any(|(c, _)| *c == Currency::Krw),
+            "{totals:?}"
+        );
         for (currency, sum) in totals {
             assert_eq!(sum, 0, "postings of {currency:?} sum to zero");
         }

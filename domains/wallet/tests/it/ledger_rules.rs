@@ -8,10 +8,11 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use posmul_core::money::{Pmp, Wei};
+use posmul_core::money::{Krw, Pmp, Wei};
 use posmul_economy::credits::{self, CreditError, CreditRequest, CreditSource, CreditState};
 use posmul_economy::ledger::{
-    self, Account, Entry, LedgerError, Leg, Reference, ReferenceKind, TransferKind, TransferRequest,
+    self, Account, Currency, Entry, KrwEntry, KrwLeg, LedgerError, Leg, Reference, ReferenceKind,
+    TransferKind, TransferRequest,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sqlx::PgPool;
@@ -761,4 +762,137 @@ async fn a_zero_signup_grant_opens_the_account_without_a_transfer(pool: PgPool) 
     tx.commit().await.unwrap();
     assert_eq!(balance(&pool, Account::user(user)).await, 5);
     assert_ledger_exact(&pool).await;
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn e1_e4_krw_moves_in_its_own_currency_and_never_mixes_with_pmp(pool: PgPool) {
+    let merchant = Uuid::new_v4();
+    let payable = Account::krw_merchant_payable(merchant);
+    let clearing = Account::KRW_PROVIDER_CLEARING;
+    let payment = Reference {
+        kind: ReferenceKind::Payment,
+        id: Uuid::new_v4(),
+    };
+    let capture = || {
+        KrwEntry::between(
+            clearing,
+            payable,
+            Krw::new(12_345),
+            TransferKind::PaymentCapture,
+            payment,
+            Some("krw:capture".into()),
+        )
+        .unwrap()
+    };
+    let mut tx = pool.begin().await.unwrap();
+    // A capture: provider clearing (the one KRW account that may go negative) → the payable;
+    // the same key again moves nothing.
+    assert!(!ledger::post_krw(&mut tx, capture()).await.unwrap().replayed);
+    assert!(ledger::post_krw(&mut tx, capture()).await.unwrap().replayed);
+    assert_eq!(
+        ledger::balance_krw(&mut tx, payable).await.unwrap(),
+        Krw::new(12_345)
+    );
+    assert_eq!(
+        ledger::balance_krw(&mut tx, clearing).await.unwrap(),
+        Krw::new(-12_345)
+    );
+    // No KRW balance goes negative (E1): a refund larger than the payable is refused.
+    let too_much = KrwEntry::between(
+        payable,
+        clearing,
+        Krw::new(12_346),
+        TransferKind::PaymentRefund,
+        payment,
+        None,
+    )
+    .unwrap();
+    assert!(matches!(
+        ledger::post_krw(&mut tx, too_much).await,
+        Err(LedgerError::InsufficientKrw { .. })
+    ));
+    assert!(matches!(
+        KrwEntry::between(
+            payable,
+            clearing,
+            Krw::ZERO,
+            TransferKind::PaymentRefund,
+            payment,
+            None
+        ),
+        Err(LedgerError::NonPositiveKrw(_))
+    ));
+    // Currencies never mix: a PMP account in a KRW movement, a KRW account in a PMP one.
+    let mixed = KrwEntry {
+        legs: vec![
+            KrwLeg {
+                account: payable,
+                amount: Krw::new(-1),
+            },
+            KrwLeg {
+                account: Account::user(merchant),
+                amount: Krw::new(1),
+            },
+        ],
+        kind: TransferKind::PaymentRefund,
+        reference: payment,
+        idempotency_key: None,
+        memo: None,
+    };
+    assert!(matches!(
+        ledger::post_krw(&mut tx, mixed).await,
+        Err(LedgerError::WrongCurrency { .. })
+    ));
+    let pmp_from_krw = TransferRequest {
+        from: payable,
+        ..user_transfer(merchant, merchant, 1)
+    };
+    assert!(matches!(
+        ledger::transfer(&mut tx, pmp_from_krw).await,
+        Err(LedgerError::WrongCurrency { .. })
+    ));
+    assert!(matches!(
+        ledger::balance(&mut tx, payable).await,
+        Err(LedgerError::WrongCurrency { .. })
+    ));
+    // PMP beside it: each currency sums to zero on its own.
+    ledger::grant_signup(&mut tx, merchant, Pmp::new(1_000))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    assert!(ledger::audit(&mut conn).await.unwrap().is_exact());
+    assert_eq!(
+        ledger::currency_totals(&mut conn).await.unwrap(),
+        vec![(Currency::Krw, 0), (Currency::Pmp, 0)]
+    );
+    // The proof also catches, without the ledger module, a transfer whose postings sum to zero
+    // only across currencies.
+    let mut tx = pool.begin().await.unwrap();
+    let forged = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO ledger.transfers (id, kind, reference_kind, reference_id) VALUES ($1, 'forged', 'user', $1)",
+    )
+    .bind(forged)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO ledger.postings (transfer_id, account_id, amount)
+         SELECT $1, id, CASE WHEN kind = 'burn' THEN 5 ELSE -5 END FROM ledger.accounts
+         WHERE kind IN ('burn', 'krw_refunds')",
+    )
+    .bind(forged)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let caught: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ledger.unbalanced_transfers WHERE transfer_id = $1",
+    )
+    .bind(forged)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(caught, 1);
+    tx.rollback().await.unwrap();
 }
