@@ -172,6 +172,12 @@ impl Application {
         db: PgPool,
         clock: Clock,
     ) -> anyhow::Result<Self> {
+        // The payment providers read their own settings when the router is built; a provider
+        // enabled without its keys stops the start here rather than refusing payments later.
+        posmul_invest::payments::settings::PaymentSettings::from_env(
+            &posmul_core::config::Env::process(),
+        )
+        .context("payment provider settings (PAYMENT_PROVIDERS, STRIPE_*, TOSS_*)")?;
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("failed to bind {}", config.addr))?;

@@ -29,8 +29,9 @@ use posmul_api_kit::AppState;
 pub use error::InvestError;
 pub use payments::Payments;
 
-/// The payments routes, with the providers the environment enables. A provider whose settings
-/// are missing or malformed is left out, with an error in the log, and its payments are refused
+/// The payments routes, with the providers the environment enables. The server checks the
+/// settings at start (a provider enabled without its keys stops it); should they still fail
+/// here, no provider is enabled, with an error in the log, and payments are refused
 /// (`payment-provider-not-enabled`).
 pub fn router() -> OpenApiRouter<AppState> {
     router_with(Arc::new(payments_from_env()))

@@ -151,7 +151,7 @@ pub trait PaymentProvider: Send + Sync {
         c: &Confirmation,
     ) -> impl Future<Output = Result<Confirmed, ProviderError>> + Send;
 
-    /// Refunds `amount` of a paid payment; returns the provider's refunded total. The key
+    /// Refunds `amount` of a paid payment; returns the amount this refund gave back. The key
     /// makes a retried refund the same refund at the provider.
     fn refund(
         &self,

@@ -125,6 +125,18 @@ async fn i4_e1_a_dev_payment_is_paid_at_once_and_refunds_reverse_its_krw_posting
         body["type"],
         "https://posmul.dev/problems/payment-not-refundable"
     );
+    // Even without the domain, the database refuses a move backwards.
+    let back =
+        sqlx::query("UPDATE invest.payments SET state = 'paid', refunded = 0 WHERE id = $1::uuid")
+            .bind(id)
+            .execute(&w.app.db)
+            .await
+            .unwrap_err();
+    assert!(
+        back.to_string()
+            .contains("cannot move from refunded to paid"),
+        "{back}"
+    );
     let audited: i64 =
         sqlx::query_scalar("SELECT count(*) FROM auth.audit_log WHERE action = 'payment_refunded'")
             .fetch_one(&w.app.db)
@@ -362,4 +374,49 @@ async fn i4_a_payment_is_its_payers_and_goes_only_to_a_merchant(pool: PgPool) {
         body["type"],
         "https://posmul.dev/problems/payment-provider-not-enabled"
     );
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn i4_e1_a_refund_reported_before_its_capture_books_both(pool: PgPool) {
+    let dev = dev_provider();
+    let w = world(pool, dev_payments(&dev)).await;
+    dev.push_next(DevOutcome::Wait);
+    let payment = w.create("dev", 8_000).await;
+    let id = payment["id"].as_str().unwrap().to_owned();
+    // The provider's `refunded` arrives first: the payment was paid, so both are booked.
+    let (status, body) = send_dev(
+        &w,
+        &dev,
+        &dev_event("evt_r", &payment, "refunded", 3_000),
+        now(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "applied");
+    assert_eq!(
+        state_of(&w, &payment).await,
+        ("partially_refunded".to_owned(), 3_000)
+    );
+    // Then the late `paid`: out of order, nothing moves.
+    let (_, body) = send_dev(
+        &w,
+        &dev,
+        &dev_event("evt_p", &payment, "paid", 0),
+        now() - 1,
+    )
+    .await;
+    assert_eq!(body["outcome"], "out_of_order");
+    // A refunded total above the payment does not fit: recorded, nothing moves.
+    let (_, body) = send_dev(
+        &w,
+        &dev,
+        &dev_event("evt_big", &payment, "refunded", 9_000),
+        now() - 2,
+    )
+    .await;
+    assert_eq!(body["outcome"], "mismatch");
+    assert_eq!(w.transfers(&id, "payment_capture").await, 1);
+    assert_eq!(w.transfers(&id, "payment_refund").await, 1);
+    assert_eq!(w.merchant_payable().await, 5_000);
+    w.assert_e1().await;
 }
