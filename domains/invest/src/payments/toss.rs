@@ -159,7 +159,9 @@ impl PaymentProvider for TossProvider {
                     "orderId": c.provider_payment_id,
                     "amount": c.amount.get(),
                 }),
-                &format!("confirm:{}", c.provider_payment_id),
+                // Per payment key: the provider replays a key's first answer, so a retry after a
+                // refused key must not reuse the refused attempt's key.
+                &format!("confirm:{}:{payment_key}", c.provider_payment_id),
             )
             .await?;
         if p.order_id != c.provider_payment_id {
