@@ -36,10 +36,16 @@ fn partition(table: &str, at: DateTime<Utc>) -> String {
 }
 
 /// The partition and partition key of every row of `table` matching `filter`, oldest first.
-async fn placed(pool: &PgPool, table: &str, key: &str, filter: &str) -> Vec<(String, DateTime<Utc>)> {
-    sqlx::query_as(&format!(
+async fn placed(
+    pool: &PgPool,
+    table: &str,
+    key: &str,
+    filter: &str,
+) -> Vec<(String, DateTime<Utc>)> {
+    // Only this file's literals reach the statement.
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT tableoid::regclass::text, {key} FROM {table} WHERE {filter} ORDER BY {key}"
-    ))
+    )))
     .fetch_all(pool)
     .await
     .unwrap_or_else(|e| panic!("{table}: {e}"))
@@ -137,7 +143,13 @@ async fn rows_across_a_month_boundary_land_in_two_partitions_and_read_through_th
             .expect("an audit row as the API");
     }
     assert_eq!(
-        placed(&pool, "auth.audit_log", "at", "action LIKE 'partition_test.%'").await,
+        placed(
+            &pool,
+            "auth.audit_log",
+            "at",
+            "action LIKE 'partition_test.%'"
+        )
+        .await,
         expected("auth.audit_log")
     );
     let refused = sqlx::query("DELETE FROM auth.audit_log WHERE action LIKE 'partition_test.%'")
@@ -148,7 +160,10 @@ async fn rows_across_a_month_boundary_land_in_two_partitions_and_read_through_th
     // ── The chain mirror, written by the indexer's store: two blocks on each side of the
     //    boundary, each with a transfer, a claim and a donation.
     let indexer = pool_as(&pool, ServiceRole::Indexer, 2).await;
-    let mut conn = indexer.acquire().await.expect("a connection as the indexer");
+    let mut conn = indexer
+        .acquire()
+        .await
+        .expect("a connection as the indexer");
     let contracts = Contracts {
         pmc: Address::repeat_byte(0x01),
         money_wave: Address::repeat_byte(0x02),
@@ -217,7 +232,11 @@ async fn rows_across_a_month_boundary_land_in_two_partitions_and_read_through_th
         .await
         .expect("the batch");
     drop(conn);
-    for table in ["chain.pmc_transfers", "chain.wave_claims", "chain.donations"] {
+    for table in [
+        "chain.pmc_transfers",
+        "chain.wave_claims",
+        "chain.donations",
+    ] {
         assert_eq!(
             placed(&pool, table, "block_time", "chain_id = 31337").await,
             expected(table),
@@ -226,13 +245,13 @@ async fn rows_across_a_month_boundary_land_in_two_partitions_and_read_through_th
     }
     // Through the parents, as the API reads the mirror: block_time is each block's timestamp.
     let (rows, mismatched, balance): (i64, i64, String) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM chain.pmc_transfers WHERE chain_id = $1)
+        r#"SELECT (SELECT count(*) FROM chain.pmc_transfers WHERE chain_id = $1)
               + (SELECT count(*) FROM chain.wave_claims WHERE chain_id = $1)
               + (SELECT count(*) FROM chain.donations WHERE chain_id = $1),
                 (SELECT count(*) FROM chain.pmc_transfers t
                    JOIN chain.blocks b ON b.chain_id = t.chain_id AND b.number = t.block_number
                   WHERE t.chain_id = $1 AND t.block_time <> b."timestamp"),
-                chain.pmc_balance_at($1, $2, 1)::text",
+                chain.pmc_balance_at($1, $2, 1)::text"#,
     )
     .bind(CHAIN as i64)
     .bind(alice.as_slice())
@@ -254,23 +273,29 @@ async fn rows_across_a_month_boundary_land_in_two_partitions_and_read_through_th
 }
 
 async fn placed_tx(tx: &mut sqlx::PgConnection) -> Vec<String> {
-    sqlx::query_scalar("SELECT tableoid::regclass::text FROM chain.pmc_transfers WHERE chain_id = 31337")
-        .fetch_all(tx)
-        .await
-        .expect("the transfers left")
+    sqlx::query_scalar(
+        "SELECT tableoid::regclass::text FROM chain.pmc_transfers WHERE chain_id = 31337",
+    )
+    .fetch_all(tx)
+    .await
+    .expect("the transfers left")
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn ensure_months_creates_the_months_ahead_once_and_only_for_the_api(pool: PgPool) {
     let api = pool_as(&pool, ServiceRole::Api, 2).await;
-    let parents: Vec<String> = sqlx::query_scalar(
-        "SELECT partrelid::regclass::text FROM pg_partitioned_table ORDER BY 1",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("the partitioned tables");
+    let parents: Vec<String> =
+        sqlx::query_scalar("SELECT partrelid::regclass::text FROM pg_partitioned_table ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .expect("the partitioned tables");
     assert_eq!(parents.len(), 15, "{parents:?}");
-    for table in ["ledger.postings", "auth.audit_log", "chain.pmc_transfers", "chain.root_delay_changes"] {
+    for table in [
+        "ledger.postings",
+        "auth.audit_log",
+        "chain.pmc_transfers",
+        "chain.root_delay_changes",
+    ] {
         assert!(parents.iter().any(|p| p == table), "{table} is partitioned");
     }
 
@@ -309,7 +334,12 @@ async fn ensure_months_creates_the_months_ahead_once_and_only_for_the_api(pool: 
             assert_eq!(parent_of.as_deref(), Some(parent.as_str()), "{name}");
         }
     }
-    let beyond = partition("ledger.postings", this_month.checked_add_months(Months::new(7)).expect("a month"));
+    let beyond = partition(
+        "ledger.postings",
+        this_month
+            .checked_add_months(Months::new(7))
+            .expect("a month"),
+    );
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(&beyond)
         .fetch_one(&pool)
