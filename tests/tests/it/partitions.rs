@@ -126,7 +126,7 @@ async fn rows_across_a_month_boundary_land_in_two_partitions_and_read_through_th
     .expect("the user's postings through the parent");
     assert_eq!((count, sum, zero_sum), (3, 1020, true));
     let balance = posmul_economy::ledger::balance(
-        &mut *pool.acquire().await.expect("a connection"),
+        &mut pool.acquire().await.expect("a connection"),
         posmul_economy::ledger::Account::user(user),
     )
     .await
