@@ -21,15 +21,17 @@ fn pmc(n: u64) -> U256 {
 }
 
 macro_rules! send {
-    ($call:expr) => {
-        $call
+    ($call:expr) => {{
+        let receipt = $call
             .send()
             .await
             .expect("send")
             .get_receipt()
             .await
-            .expect("receipt")
-    };
+            .expect("receipt");
+        assert!(receipt.status(), "reverted: {}", stringify!($call));
+        receipt
+    }};
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
