@@ -89,7 +89,7 @@ macro_rules! copy_stmt {
         concat!(
             "COPY chain.",
             $table,
-            " (chain_id, block_number, block_hash, tx_hash, log_index, finalized, ",
+            " (chain_id, block_number, block_hash, tx_hash, log_index, finalized, block_time, ",
             $cols,
             ") FROM STDIN"
         )
@@ -173,11 +173,16 @@ impl Line<'_> {
 struct Copies {
     chain_id: u64,
     finalized_upto: u64,
+    /// Block timestamps by number: every event row carries its block's (the partition key).
+    times: HashMap<u64, u64>,
+    /// For an event whose block is not among the batch's blocks (the fetchers always record
+    /// it): the batch's last block, at most a few seconds off.
+    fallback_time: u64,
     tables: Vec<TableCopy>,
 }
 
 impl Copies {
-    fn new(chain_id: u64, finalized_upto: u64) -> Copies {
+    fn new(chain_id: u64, finalized_upto: u64, blocks: &[BlockRow]) -> Copies {
         let t = |table, statement| TableCopy {
             table,
             statement,
@@ -187,6 +192,11 @@ impl Copies {
         Copies {
             chain_id,
             finalized_upto,
+            times: blocks.iter().map(|b| (b.number, b.timestamp)).collect(),
+            fallback_time: blocks
+                .iter()
+                .max_by_key(|b| b.number)
+                .map_or(0, |b| b.timestamp),
             tables: vec![
                 t(
                     "blocks",
@@ -269,6 +279,11 @@ impl Copies {
     fn line(&mut self, index: usize, e: &EventLog) -> Line<'_> {
         let final_ = e.block_number <= self.finalized_upto;
         let chain_id = self.chain_id;
+        let time = self
+            .times
+            .get(&e.block_number)
+            .copied()
+            .unwrap_or(self.fallback_time);
         let t = &mut self.tables[index];
         t.rows += 1;
         let mut l = Line(&mut t.data);
@@ -277,7 +292,8 @@ impl Copies {
             .bytes(e.block_hash.as_slice())
             .bytes(e.tx_hash.as_slice())
             .u64(e.log_index)
-            .bool(final_);
+            .bool(final_)
+            .timestamp(time);
         l
     }
 
@@ -463,7 +479,7 @@ impl Copies {
 impl Batch {
     /// Encodes the rows and sums the balance changes.
     pub fn encode(self, chain_id: u64) -> EncodedBatch {
-        let mut copies = Copies::new(chain_id, self.finalized_upto);
+        let mut copies = Copies::new(chain_id, self.finalized_upto, &self.blocks);
         for b in &self.blocks {
             copies.block(b);
         }

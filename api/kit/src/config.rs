@@ -51,6 +51,7 @@
 //! | `PREDICTION_MIN_STAKERS` | `5` | P6: distinct stakers a user-proposed game needs at its end to keep its share of the hourly pools |
 //! | `PREDICTION_MAX_OPEN_PROPOSALS` | `3` | P2: user-proposed games a citizen may have open (not yet ended, settled or cancelled) at once |
 //! | `BUSINESS_METRICS_INTERVAL_SECS` | `60` | how often the business and economy gauges (`posmul_active_users_24h`, `posmul_economy_*`, …; see `ops/README.md`) are read from the database; `0` turns the reading off |
+//! | `PARTITION_MONTHS_AHEAD` | `3` | the monthly partitions (ledger postings, audit log, mirrored chain events) the API creates at start-up and daily: the current month and this many ahead, at most 120 |
 //!
 //! TLS: `DATABASE_URL` takes `sslmode=require` or `verify-full` (with `sslrootcert=` or
 //! `TLS_CA_FILE`), `REDIS_URL` a `rediss://` URL. Outside `POSMUL_ENV=dev`, a plaintext link to
@@ -68,6 +69,10 @@ use posmul_core::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::client::TrustedProxies;
+
+/// The most months ahead `PARTITION_MONTHS_AHEAD` may ask for (`partitions.ensure_months`'s
+/// own limit).
+pub const MAX_PARTITION_MONTHS_AHEAD: u32 = 120;
 
 /// Development-only JWT secret, accepted only with `POSMUL_ENV=dev`.
 pub const DEV_JWT_SECRET: &str = "posmul-dev-only-secret-do-not-use-in-production-0123456789";
@@ -207,6 +212,8 @@ pub struct ApiConfig {
     pub clock: ClockSetting,
     /// How often the business gauges are read from the database (zero: never).
     pub business_metrics_interval: Duration,
+    /// Monthly partitions kept ready beyond the current month (`partitions.ensure_months`).
+    pub partition_months_ahead: u32,
     /// Trusted roots and the plaintext rule of every link (`TLS_CA_FILE`, `POSMUL_ENV`).
     pub tls: TlsSettings,
     pub predictions: PredictionSettings,
@@ -325,6 +332,15 @@ impl ApiConfig {
                 });
             }
         };
+        // The database function refuses more; refusing at start says which setting is wrong.
+        let partition_months_ahead: u32 = env.or("PARTITION_MONTHS_AHEAD", 3)?;
+        if partition_months_ahead > MAX_PARTITION_MONTHS_AHEAD {
+            return Err(ConfigError::Malformed {
+                name: "PARTITION_MONTHS_AHEAD".into(),
+                value: partition_months_ahead.to_string(),
+                reason: format!("at most {MAX_PARTITION_MONTHS_AHEAD} months"),
+            });
+        }
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Ok(ApiConfig {
             addr: env.or("API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -379,6 +395,7 @@ impl ApiConfig {
             )?,
             clock,
             business_metrics_interval: secs("BUSINESS_METRICS_INTERVAL_SECS", 60)?,
+            partition_months_ahead,
             tls,
             predictions: PredictionSettings {
                 dispute_window: secs("PREDICTION_DISPUTE_WINDOW_SECS", 2 * 3600)?,
@@ -441,6 +458,7 @@ impl ApiConfig {
             clock: ClockSetting::System,
             // Tests read the gauges when they choose (`posmul_api::business_metrics::refresh`).
             business_metrics_interval: Duration::ZERO,
+            partition_months_ahead: 3,
             tls: TlsSettings::default(),
             predictions: PredictionSettings::default(),
         }
@@ -574,6 +592,21 @@ mod tests {
                 max_open_proposals: 10,
             }
         );
+    }
+
+    #[test]
+    fn partition_months_ahead_defaults_to_three_and_is_bounded() {
+        assert_eq!(
+            cfg(&[("POSMUL_ENV", "dev")])
+                .unwrap()
+                .partition_months_ahead,
+            3
+        );
+        let c = cfg(&[("POSMUL_ENV", "dev"), ("PARTITION_MONTHS_AHEAD", "12")]).unwrap();
+        assert_eq!(c.partition_months_ahead, 12);
+        let err = cfg(&[("POSMUL_ENV", "dev"), ("PARTITION_MONTHS_AHEAD", "121")]).unwrap_err();
+        assert!(err.to_string().contains("PARTITION_MONTHS_AHEAD"), "{err}");
+        assert!(cfg(&[("POSMUL_ENV", "dev"), ("PARTITION_MONTHS_AHEAD", "-1")]).is_err());
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub const COUNTERS: &[(&str, &str)] = &[
         "Hourly prediction pools computed (M2)",
     ),
     ("posmul_prediction_settlements_total", "Games settled (P5)"),
+    (
+        "posmul_partitions_created_total",
+        "Monthly partitions created ahead by partitions.ensure_months",
+    ),
 ];
 
 /// Gauges of the API process other than `posmul_economy::health`'s.
@@ -140,6 +144,7 @@ pub fn describe() {
         "posmul_prediction_stakes_total",
         "posmul_prediction_pool_hours_total",
         "posmul_prediction_settlements_total",
+        "posmul_partitions_created_total",
     ] {
         metrics::counter!(name).increment(0);
     }

@@ -13,12 +13,14 @@
 //! the state that carries the one clock every rule reads (`CLOCK`; `GET /v1/clock` shows it);
 //! [`testing`] (feature `testing`) serves the whole API to integration tests, with the clock a
 //! test gives it. [`business_metrics`] declares the process's metrics and reads the business
-//! and economy gauges (`BUSINESS_METRICS_INTERVAL_SECS`).
+//! and economy gauges (`BUSINESS_METRICS_INTERVAL_SECS`); [`partitions`] creates the monthly
+//! partitions ahead (`PARTITION_MONTHS_AHEAD`).
 //!
 //! Routes live under `/v1`; every route is described with `#[utoipa::path]` and appears in
 //! `GET /openapi.json`; the interactive UI is at `GET /docs/`.
 
 pub mod business_metrics;
+pub mod partitions;
 pub mod startup;
 
 #[cfg(feature = "testing")]

@@ -202,6 +202,9 @@ impl Application {
             );
             background.push(gauges.abort_handle());
         }
+        let partitions =
+            crate::partitions::spawn(state.db.clone(), state.config.partition_months_ahead);
+        background.push(partitions.abort_handle());
         let router = app(state.clone());
         Ok(Application {
             listener,

@@ -5,9 +5,12 @@
 // Helpers outside #[test] functions panic on purpose: a failed request fails the test.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output};
+use std::{
+    process::{Command, Output},
+    time::Duration,
+};
 
-use posmul_api::testing::spawn_app;
+use posmul_api::testing::{spawn_app, spawn_app_with};
 use sqlx::PgPool;
 
 /// The URL of the test's database.
@@ -76,6 +79,54 @@ async fn u1_the_bootstrap_command_makes_the_first_admin_once(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(admins, 1);
+}
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn u1_a_token_issued_after_a_bump_this_process_did_not_see_is_accepted(pool: PgPool) {
+    // The API caches standings for a minute; the bootstrap command bumps the version in another
+    // process, and the admin signs in again at once (as script/dev's seed does).
+    let app = spawn_app_with(pool.clone(), |c| {
+        c.token_version_cache = Duration::from_secs(60)
+    })
+    .await;
+    let root = app.register_user("root@example.org").await;
+    let me = app
+        .client
+        .get(app.url("/v1/me"))
+        .bearer_auth(&root.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "the standing is now cached");
+
+    let out = posmul_api(
+        &pool,
+        &["admin", "bootstrap", "--email", "root@example.org"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fresh = app.login("root@example.org").await;
+    let res = app
+        .client
+        .get(app.url("/v1/admin/users"))
+        .bearer_auth(&fresh.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // The token from before the bump stays refused.
+    let res = app
+        .client
+        .get(app.url("/v1/me"))
+        .bearer_auth(&root.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]

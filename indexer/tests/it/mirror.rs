@@ -21,15 +21,17 @@ fn pmc(n: u64) -> U256 {
 }
 
 macro_rules! send {
-    ($call:expr) => {
-        $call
+    ($call:expr) => {{
+        let receipt = $call
             .send()
             .await
             .expect("send")
             .get_receipt()
             .await
-            .expect("receipt")
-    };
+            .expect("receipt");
+        assert!(receipt.status(), "reverted: {}", stringify!($call));
+        receipt
+    }};
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
@@ -178,6 +180,16 @@ async fn every_event_of_the_three_contracts_is_mirrored_and_balances_equal_balan
         wrong, 0,
         "finalized flags follow the cursor's finalized block"
     );
+    // Every event row carries its block's timestamp (the key of its monthly partition).
+    let untimed = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM chain.pmc_transfers t
+             LEFT JOIN chain.blocks b ON b.chain_id = t.chain_id AND b.number = t.block_number
+            WHERE b."timestamp" IS DISTINCT FROM t.block_time"#,
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("block times");
+    assert_eq!(untimed, 0, "block_time is the block's timestamp");
     assert_eq!(indexer.get("/readyz").await.0, 200);
 }
 

@@ -85,8 +85,8 @@ async fn mirrored_claim(
     finalized: bool,
 ) {
     sqlx::query!(
-        "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, account, amount, cumulative_amount)
-         VALUES ($1, $2, $3, $3, 0, $4, $5, $6, $6)",
+        "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, block_time, account, amount, cumulative_amount)
+         VALUES ($1, $2, $3, $3, 0, $4, now(), $5, $6, $6)",
         chain_id as i64,
         i64::from(n),
         B256::repeat_byte(n).to_vec(),

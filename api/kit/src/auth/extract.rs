@@ -58,7 +58,14 @@ impl FromRequestParts<AppState> for AuthUser {
             .check(&format!("user:{}", claims.sub), state.config.user_rate)
             .await?;
         // U1: the token is good only while the account's standing is what it was at issue.
-        match state.standing.get(&state.db, claims.sub).await? {
+        let mut standing = state.standing.get(&state.db, claims.sub).await?;
+        if standing.is_some_and(|s| s.token_version < claims.ver) {
+            // Versions only grow: a token newer than the cached standing was issued after a
+            // bump this process has not seen yet (another replica, the bootstrap command).
+            state.standing.forget(claims.sub);
+            standing = state.standing.get(&state.db, claims.sub).await?;
+        }
+        match standing {
             None => {
                 return Err(ApiError::Unauthenticated(
                     "this account no longer exists".into(),

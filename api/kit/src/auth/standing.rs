@@ -6,7 +6,8 @@
 //! instead of when they expire. The standing is read from `auth.users` and kept in a short
 //! in-process cache (`TOKEN_VERSION_CACHE_MS`, 1 s by default) so a request costs no query in
 //! the common case; a bump made by this process drops its entry at once, and another replica
-//! (or the bootstrap command) is seen when its entry expires.
+//! (or the bootstrap command) is seen when its entry expires, or at once by a token newer than
+//! the entry (versions only grow, so such a token proves the entry stale).
 
 use std::{
     collections::HashMap,

@@ -177,8 +177,8 @@ async fn m1_m2_the_daily_budget_is_capped_by_the_on_chain_cap(pool: PgPool) {
     assert_eq!(b, Wei::from_pmc(1000));
     sqlx::query(
         "INSERT INTO chain.wave_cap_changes (chain_id, block_number, block_hash, tx_hash, log_index, finalized,
-             previous_cap, new_cap, effective_from_day)
-         VALUES (31337, 1, '\\x00', '\\x01', 0, true, 0, $1, 0)",
+             block_time, previous_cap, new_cap, effective_from_day)
+         VALUES (31337, 1, '\\x00', '\\x01', 0, true, now(), 0, $1, 0)",
     )
     .bind(Wei::from_pmc(10))
     .execute(&mut *conn)

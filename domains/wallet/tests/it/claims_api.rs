@@ -75,8 +75,8 @@ async fn link(app: &TestApp, user: &TestUser, address: Address) {
 /// A `Claimed` event as the indexer mirrors it.
 async fn mirrored_claim(db: &PgPool, account: Address, cumulative: U256) {
     sqlx::query!(
-        "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, account, amount, cumulative_amount)
-         VALUES ($1, 20, $2, $2, 0, true, $3, $4, $4)",
+        "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, block_time, account, amount, cumulative_amount)
+         VALUES ($1, 20, $2, $2, 0, true, now(), $3, $4, $4)",
         CHAIN,
         &[0xcc_u8; 32][..],
         account.as_slice(),
@@ -374,8 +374,8 @@ async fn m6_a_root_in_its_delay_is_not_offered_and_a_revoked_root_never_is(pool:
     let guardian = Address::repeat_byte(0x9a);
     sqlx::query!(
         "INSERT INTO chain.root_revocations (chain_id, block_number, block_hash, tx_hash, log_index, finalized,
-                                            first_day, last_day, root, burned, account)
-         VALUES ($1, 12, $2, $2, 0, false, 1, 1, $3, 0, $4)",
+                                            block_time, first_day, last_day, root, burned, account)
+         VALUES ($1, 12, $2, $2, 0, false, now(), 1, 1, $3, 0, $4)",
         CHAIN,
         &[0xdd_u8; 32][..],
         root1.as_slice(),

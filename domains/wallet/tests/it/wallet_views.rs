@@ -104,8 +104,8 @@ async fn index_chain(db: &PgPool) {
 
 async fn mirror_transfer(db: &PgPool, n: u8, block: i64, from: &str, to: &str, value: Wei) {
     sqlx::query!(
-        "INSERT INTO chain.pmc_transfers (chain_id, block_number, block_hash, tx_hash, log_index, finalized, from_address, to_address, value)
-         VALUES ($1, $2, $3, $3, 0, $2::BIGINT <= 100, $4, $5, $6)",
+        "INSERT INTO chain.pmc_transfers (chain_id, block_number, block_hash, tx_hash, log_index, finalized, block_time, from_address, to_address, value)
+         VALUES ($1, $2, $3, $3, 0, $2::BIGINT <= 100, now(), $4, $5, $6)",
         CHAIN,
         block,
         tx_hash(n),
@@ -229,8 +229,8 @@ async fn u1_the_wallet_shows_credits_chain_balance_claimable_and_the_level(pool:
     .await
     .unwrap();
     sqlx::query!(
-        "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, account, amount, cumulative_amount)
-         VALUES ($1, 90, $2, $2, 1, true, $3, $4, $4)",
+        "INSERT INTO chain.wave_claims (chain_id, block_number, block_hash, tx_hash, log_index, finalized, block_time, account, amount, cumulative_amount)
+         VALUES ($1, 90, $2, $2, 1, true, now(), $3, $4, $4)",
         CHAIN,
         tx_hash(1),
         bytes(ADDR),
@@ -406,8 +406,8 @@ async fn an_explorer_reads_an_addresss_balance_transfers_and_donations(pool: PgP
     }
     mirror_transfer(&app.db, 7, 115, ADDR, ADDR, pmc("1")).await;
     sqlx::query!(
-        "INSERT INTO chain.donations (chain_id, block_number, block_hash, tx_hash, log_index, finalized, recipient_id, donor, beneficiary, amount, memo_hash)
-         VALUES ($1, 116, $2, $2, 3, false, 12, $3, $4, $5, $2)",
+        "INSERT INTO chain.donations (chain_id, block_number, block_hash, tx_hash, log_index, finalized, block_time, recipient_id, donor, beneficiary, amount, memo_hash)
+         VALUES ($1, 116, $2, $2, 3, false, now(), 12, $3, $4, $5, $2)",
         CHAIN,
         tx_hash(8),
         bytes(ADDR),
