@@ -104,7 +104,9 @@ impl From<InvestError> for ApiError {
             E::ProviderUnavailable(e) => ApiError::Unavailable(e.into()),
             E::InvalidField(field, why) => ApiError::invalid_field(field, why),
             E::StoreNotFound => ApiError::NotFound("store".into()),
-            E::BadCoordinates => ApiError::unprocessable(problem::STORE_COORDINATES_INVALID, detail),
+            E::BadCoordinates => {
+                ApiError::unprocessable(problem::STORE_COORDINATES_INVALID, detail)
+            }
             E::RadiusOutOfRange { .. } => {
                 ApiError::unprocessable(problem::STORE_RADIUS_OUT_OF_RANGE, detail)
             }

@@ -57,7 +57,10 @@ pub struct NewStore {
 
 /// Checks a point: finite, latitude in [-90, 90], longitude in [-180, 180].
 pub fn check_point(lat: f64, lon: f64) -> Result<()> {
-    if lat.is_finite() && lon.is_finite() && (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)
+    if lat.is_finite()
+        && lon.is_finite()
+        && (-90.0..=90.0).contains(&lat)
+        && (-180.0..=180.0).contains(&lon)
     {
         Ok(())
     } else {
@@ -78,12 +81,19 @@ fn check_new_store(s: &NewStore) -> Result<()> {
     let category_ok = !c.is_empty()
         && c.len() <= 32
         && c[0].is_ascii_lowercase()
-        && c.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
+        && c.iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
     if !category_ok {
-        return Err(bad("category", "lower-case letters, digits and _ (at most 32)"));
+        return Err(bad(
+            "category",
+            "lower-case letters, digits and _ (at most 32)",
+        ));
     }
     if !s.non_franchise {
-        return Err(bad("non_franchise", "the Local League is for stores that are no franchise"));
+        return Err(bad(
+            "non_franchise",
+            "the Local League is for stores that are no franchise",
+        ));
     }
     Ok(())
 }
@@ -375,7 +385,9 @@ pub struct Found {
 pub fn check_search(lat: f64, lon: f64, radius_m: f64) -> Result<()> {
     check_point(lat, lon)?;
     if !radius_m.is_finite() || radius_m <= 0.0 || radius_m > MAX_RADIUS_M {
-        return Err(InvestError::RadiusOutOfRange { max_m: MAX_RADIUS_M });
+        return Err(InvestError::RadiusOutOfRange {
+            max_m: MAX_RADIUS_M,
+        });
     }
     Ok(())
 }

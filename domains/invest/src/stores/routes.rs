@@ -235,7 +235,9 @@ pub async fn search_stores(
         },
     )
     .await?;
-    Ok(ApiJson(Page::from_rows(found, limit, |f| (f.distance_m, f.id))))
+    Ok(ApiJson(Page::from_rows(found, limit, |f| {
+        (f.distance_m, f.id)
+    })))
 }
 
 /// A verified store, with the PMC rate in force now and its reviews' stars.

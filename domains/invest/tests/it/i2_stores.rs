@@ -23,7 +23,13 @@ fn problem(kind: &str) -> String {
 }
 
 /// Registers a store `north_m` metres north of the point (as `merchant`); its id.
-async fn store_at(w: &World, merchant: &TestUser, name: &str, category: &str, north_m: f64) -> String {
+async fn store_at(
+    w: &World,
+    merchant: &TestUser,
+    name: &str,
+    category: &str,
+    north_m: f64,
+) -> String {
     let (status, body) = w
         .post(
             merchant,
@@ -42,7 +48,12 @@ async fn store_at(w: &World, merchant: &TestUser, name: &str, category: &str, no
 
 async fn verify(w: &World, id: &str) {
     let (status, body) = w
-        .post(&w.admin, &format!("/v1/admin/stores/{id}/verify"), json!(null), None)
+        .post(
+            &w.admin,
+            &format!("/v1/admin/stores/{id}/verify"),
+            json!(null),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
@@ -87,19 +98,36 @@ async fn i2_search_returns_only_verified_stores_within_the_radius_nearest_first(
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(names(&page), ["Near", "Middle", "Far"]);
     assert!(page["next_cursor"].is_null());
-    for (item, metres) in page["items"].as_array().unwrap().iter().zip([100.0, 500.0, 900.0]) {
+    for (item, metres) in page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([100.0, 500.0, 900.0])
+    {
         let d = item["distance_m"].as_f64().unwrap();
         assert!((d - metres).abs() < 1.0, "{d} is not about {metres}");
     }
 
     // Filters: category, and text in the name or address (case-insensitive).
-    let (_, page) = search(&w, &format!("lat={LAT}&lon={LON}&radius_m=1000&category=cafe")).await;
+    let (_, page) = search(
+        &w,
+        &format!("lat={LAT}&lon={LON}&radius_m=1000&category=cafe"),
+    )
+    .await;
     assert_eq!(names(&page), ["Near", "Far"]);
     let (_, page) = search(&w, &format!("lat={LAT}&lon={LON}&radius_m=2000&q=mIdDlE")).await;
     assert_eq!(names(&page), ["Middle"]);
-    let (_, page) = search(&w, &format!("lat={LAT}&lon={LON}&radius_m=2000&q=OUTSIDE%20street")).await;
+    let (_, page) = search(
+        &w,
+        &format!("lat={LAT}&lon={LON}&radius_m=2000&q=OUTSIDE%20street"),
+    )
+    .await;
     assert_eq!(names(&page), ["Outside"]);
-    let (_, page) = search(&w, &format!("lat={LAT}&lon={LON}&radius_m=2000&category=cafe&q=far")).await;
+    let (_, page) = search(
+        &w,
+        &format!("lat={LAT}&lon={LON}&radius_m=2000&category=cafe&q=far"),
+    )
+    .await;
     assert_eq!(names(&page), ["Far"]);
 
     // Bad points and radii are the domain's problems.
@@ -108,9 +136,18 @@ async fn i2_search_returns_only_verified_stores_within_the_radius_nearest_first(
         (format!("lat={LAT}&lon=-180.5"), "store-coordinates-invalid"),
         (format!("lat=north&lon={LON}"), "store-coordinates-invalid"),
         (format!("lon={LON}"), "store-coordinates-invalid"),
-        (format!("lat={LAT}&lon={LON}&radius_m=50001"), "store-radius-out-of-range"),
-        (format!("lat={LAT}&lon={LON}&radius_m=0"), "store-radius-out-of-range"),
-        (format!("lat={LAT}&lon={LON}&radius_m=NaN"), "store-radius-out-of-range"),
+        (
+            format!("lat={LAT}&lon={LON}&radius_m=50001"),
+            "store-radius-out-of-range",
+        ),
+        (
+            format!("lat={LAT}&lon={LON}&radius_m=0"),
+            "store-radius-out-of-range",
+        ),
+        (
+            format!("lat={LAT}&lon={LON}&radius_m=NaN"),
+            "store-radius-out-of-range",
+        ),
     ] {
         let (status, body) = search(&w, &query).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
@@ -131,10 +168,18 @@ async fn i2_search_pages_with_a_cursor_without_duplicates_or_gaps(pool: PgPool) 
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["distance_m"].as_f64().unwrap(), s["id"].as_str().unwrap().to_owned()))
+        .map(|s| {
+            (
+                s["distance_m"].as_f64().unwrap(),
+                s["id"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(all.len(), 23);
-    assert!(all.windows(2).all(|p| p[0].0 <= p[1].0), "sorted by distance");
+    assert!(
+        all.windows(2).all(|p| p[0].0 <= p[1].0),
+        "sorted by distance"
+    );
 
     let mut paged = vec![];
     let mut cursor: Option<String> = None;
@@ -146,14 +191,20 @@ async fn i2_search_pages_with_a_cursor_without_duplicates_or_gaps(pool: PgPool) 
         let (status, page) = search(&w, &query).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         for s in page["items"].as_array().unwrap() {
-            paged.push((s["distance_m"].as_f64().unwrap(), s["id"].as_str().unwrap().to_owned()));
+            paged.push((
+                s["distance_m"].as_f64().unwrap(),
+                s["id"].as_str().unwrap().to_owned(),
+            ));
         }
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
     }
-    assert_eq!(paged, all, "the pages are the whole list, in order, each store once");
+    assert_eq!(
+        paged, all,
+        "the pages are the whole list, in order, each store once"
+    );
 
     let (status, body) = search(&w, &format!("lat={LAT}&lon={LON}&cursor=garbage")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -176,26 +227,36 @@ async fn i2_the_search_query_uses_the_gist_index(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    sqlx::query("ANALYZE invest.stores").execute(&pool).await.unwrap();
+    sqlx::query("ANALYZE invest.stores")
+        .execute(&pool)
+        .await
+        .unwrap();
 
     let mut tx = pool.begin().await.unwrap();
     // Proves the index usable for this exact query, whatever the planner would choose for a
     // table this size.
-    sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.unwrap();
-    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {SEARCH_SQL}")))
-        .bind(LAT)
-        .bind(LON)
-        .bind(3_000.0_f64)
-        .bind(None::<String>)
-        .bind(None::<String>)
-        .bind(None::<f64>)
-        .bind(None::<Uuid>)
-        .bind(50_i64)
-        .fetch_all(&mut *tx)
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
         .await
         .unwrap();
+    let plan: Vec<String> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {SEARCH_SQL}")))
+            .bind(LAT)
+            .bind(LON)
+            .bind(3_000.0_f64)
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .bind(None::<f64>)
+            .bind(None::<Uuid>)
+            .bind(50_i64)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
     let plan = plan.join("\n");
-    assert!(plan.contains("stores_location"), "the GiST index is not used:\n{plan}");
+    assert!(
+        plan.contains("stores_location"),
+        "the GiST index is not used:\n{plan}"
+    );
     tx.rollback().await.unwrap();
 
     // And the search answers from it: every store within 3 km, nearest first.
@@ -224,7 +285,11 @@ async fn i2_the_search_query_uses_the_gist_index(pool: PgPool) {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(i64::try_from(found.len()).unwrap(), exact, "the box loses nothing in the circle");
+    assert_eq!(
+        i64::try_from(found.len()).unwrap(),
+        exact,
+        "the box loses nothing in the circle"
+    );
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -252,10 +317,26 @@ async fn i2_rate_event_boundaries_the_event_rate_from_starts_at_the_base_rate_fr
 
     let tick = Duration::microseconds(1);
     let rate = |t: DateTime<Utc>| stores::rate_at(&w.app.db, store, t);
-    assert_eq!(rate(at(starts) - tick).await.unwrap(), 100, "before: the base 1 %");
-    assert_eq!(rate(at(starts)).await.unwrap(), 200, "at starts_at: the event's");
-    assert_eq!(rate(at(ends) - tick).await.unwrap(), 200, "just before ends_at: the event's");
-    assert_eq!(rate(at(ends)).await.unwrap(), 100, "at ends_at: the base rate");
+    assert_eq!(
+        rate(at(starts) - tick).await.unwrap(),
+        100,
+        "before: the base 1 %"
+    );
+    assert_eq!(
+        rate(at(starts)).await.unwrap(),
+        200,
+        "at starts_at: the event's"
+    );
+    assert_eq!(
+        rate(at(ends) - tick).await.unwrap(),
+        200,
+        "just before ends_at: the event's"
+    );
+    assert_eq!(
+        rate(at(ends)).await.unwrap(),
+        100,
+        "at ends_at: the base rate"
+    );
 
     // Overlapping events: the highest rate in force.
     let (status, _) = w
@@ -348,13 +429,23 @@ async fn i2_only_admins_verify_stores_and_only_the_owner_adds_rate_events(pool: 
 
     for who in [&w.payer, &w.merchant, &moderator] {
         let (status, _) = w
-            .post(who, &format!("/v1/admin/stores/{id}/verify"), json!(null), None)
+            .post(
+                who,
+                &format!("/v1/admin/stores/{id}/verify"),
+                json!(null),
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
     verify(&w, &id).await;
     let (status, body) = w
-        .post(&w.admin, &format!("/v1/admin/stores/{id}/verify"), json!(null), None)
+        .post(
+            &w.admin,
+            &format!("/v1/admin/stores/{id}/verify"),
+            json!(null),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["type"], problem("store-already-verified"));
@@ -397,7 +488,11 @@ async fn i2_a_citizen_reviews_a_store_once_and_only_after_a_paid_payment_there(p
     // A payment to the merchant but not at this store is no proof either.
     w.create("dev", 5_000).await;
     let (status, body) = w.post(&w.payer, &path, review.clone(), None).await;
-    assert_eq!(body["type"], problem("store-review-without-payment"), "{status}");
+    assert_eq!(
+        body["type"],
+        problem("store-review-without-payment"),
+        "{status}"
+    );
 
     // Paying at an unverified store is refused.
     let (status, body) = w
@@ -425,7 +520,12 @@ async fn i2_a_citizen_reviews_a_store_once_and_only_after_a_paid_payment_there(p
     let (status, body) = w.post(&w.payer, &path, review.clone(), None).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = w
-        .post(&w.payer, &path, json!({ "stars": 1, "text": "changed my mind" }), None)
+        .post(
+            &w.payer,
+            &path,
+            json!({ "stars": 1, "text": "changed my mind" }),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["type"], problem("store-review-duplicate"));
@@ -457,7 +557,12 @@ async fn i2_a_citizen_reviews_a_store_once_and_only_after_a_paid_payment_there(p
 
     // An unverified store is not reviewed.
     let (status, body) = w
-        .post(&w.payer, &format!("/v1/stores/{unverified}/reviews"), review, None)
+        .post(
+            &w.payer,
+            &format!("/v1/stores/{unverified}/reviews"),
+            review,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["type"], problem("store-not-verified"));
