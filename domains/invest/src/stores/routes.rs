@@ -221,7 +221,10 @@ pub async fn search_stores(
         limit: params.limit,
     };
     let limit = page.limit()?;
-    let after: Option<(f64, Uuid)> = page.after()?;
+    // The distance travels as its bits: a decimal could come back one ULP off and repeat or
+    // skip a store at the page boundary.
+    let after: Option<(u64, Uuid)> = page.after()?;
+    let after = after.map(|(bits, id)| (f64::from_bits(bits), id));
     let found = super::search(
         &state.db,
         &Search {
@@ -236,7 +239,7 @@ pub async fn search_stores(
     )
     .await?;
     Ok(ApiJson(Page::from_rows(found, limit, |f| {
-        (f.distance_m, f.id)
+        (f.distance_m.to_bits(), f.id)
     })))
 }
 
