@@ -55,6 +55,10 @@ pub enum Action {
     PaymentWebhookRefused,
     /// An admin refunded a payment, in part or in full (I4).
     PaymentRefunded,
+    /// An admin verified a Local League store: it appears in search (I2).
+    StoreVerified,
+    /// A store's owner added a rate event: a raised PMC rate for a window (I2).
+    StoreRateEventAdded,
 }
 
 impl Action {
@@ -85,6 +89,8 @@ impl Action {
             Action::PredictionMultiplierSet => "prediction_multiplier_set",
             Action::PaymentWebhookRefused => "payment_webhook_refused",
             Action::PaymentRefunded => "payment_refunded",
+            Action::StoreVerified => "store_verified",
+            Action::StoreRateEventAdded => "store_rate_event_added",
         }
     }
 }

@@ -9,7 +9,8 @@
 //! victim staked on and `{prediction}` that stake: real ids of the victim's, so a row checks
 //! ownership and roles, not the answer for an id that does not exist. `{payment}` is an id no
 //! payment has (the payments' ownership is checked in the invest domain's tests), `{provider}`
-//! a webhook provider.
+//! a webhook provider, `{store}` an id no store has (the stores' ownership is checked in the
+//! invest domain's tests).
 //! Statuses other than 401/403 only show that the caller got past authorization (the body may
 //! be deliberately invalid so that rows are repeatable).
 
@@ -150,6 +151,16 @@ const TABLE: &[Row] = &[
     row("POST", "/v1/payments/{payment}/confirm", Some("{}"), [401, 404, 404, 404, 404, 404]),
     row("POST", "/v1/admin/payments/{payment}/refunds", Some(r#"{"amount":1,"reason":"matrix"}"#), [401, 403, 403, 403, 403, 404]),
     row("POST", "/v1/payments/webhooks/{provider}", Some("{}"), [422, 422, 422, 422, 422, 422]),
+    // stores (I2): merchants register (201; admins hold every role); only admins verify;
+    // rate events need the merchant role, then ownership (checked in the invest domain's
+    // tests; `{store}` is an id no store has); search and reading are public; reviewing needs
+    // a sign-in, then a verified store and a payment there
+    row("POST", "/v1/stores", Some(r#"{"name":"Matrix cafe","category":"cafe","address":"1 Matrix street","lat":37.5,"lon":127.0,"non_franchise":true}"#), [401, 403, 201, 403, 403, 201]),
+    row("GET", "/v1/stores?lat=37.5&lon=127.0&radius_m=1000", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/stores/{store}", None, [404, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/admin/stores/{store}/verify", None, [401, 403, 403, 403, 403, 404]),
+    row("POST", "/v1/stores/{store}/rate-events", Some(r#"{"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z"}"#), [401, 403, 404, 403, 403, 404]),
+    row("POST", "/v1/stores/{store}/reviews", Some(r#"{"stars":5,"text":"matrix"}"#), [401, 404, 404, 404, 404, 404]),
     row("GET", "/v1/predictions/me/events", None, [401, 406, 406, 406, 406, 406]),
     row("GET", "/v1/predictions/me/predictions", None, [401, 200, 200, 200, 200, 200]),
 ];
@@ -175,6 +186,7 @@ fn fill(template: &str, me: &TestUser, v: &Victim) -> String {
         .replace("{day}", "0")
         .replace("{payment}", "00000000-0000-7000-8000-000000000001")
         .replace("{provider}", "stripe")
+        .replace("{store}", "00000000-0000-7000-8000-000000000002")
 }
 
 /// `POST` `body` as `user`; the response's JSON (panics unless the status is `want`).
@@ -209,6 +221,8 @@ fn route_shape(path: &str) -> String {
             || ["citizen", "merchant", "moderator", "resolver", "admin"].contains(&seg)
             || (!seg.is_empty() && seg.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
     };
+    // A query string is no part of the route.
+    let path = path.split('?').next().unwrap_or(path);
     path.split('/')
         .map(|seg| if is_param(seg) { "{}" } else { seg })
         .collect::<Vec<_>>()

@@ -38,6 +38,24 @@ pub enum InvestError {
     ProviderRefused(String),
     #[error("the payment provider is unavailable")]
     ProviderUnavailable(#[source] ProviderError),
+    #[error("{0}: {1}")]
+    InvalidField(&'static str, &'static str),
+    #[error("store not found")]
+    StoreNotFound,
+    #[error("a latitude is within [-90, 90] and a longitude within [-180, 180]")]
+    BadCoordinates,
+    #[error("a search radius is above 0 and at most {max_m} metres")]
+    RadiusOutOfRange { max_m: f64 },
+    #[error("the store is not verified yet")]
+    StoreNotVerified,
+    #[error("the store is already verified")]
+    StoreAlreadyVerified,
+    #[error("only the store's merchant may change it")]
+    NotStoreOwner,
+    #[error("you have already reviewed this store")]
+    DuplicateReview,
+    #[error("a store is reviewed only by a citizen who paid there")]
+    ReviewWithoutPayment,
     #[error(transparent)]
     Webhook(#[from] WebhookError),
     #[error(transparent)]
@@ -84,6 +102,21 @@ impl From<InvestError> for ApiError {
                 ApiError::unprocessable(problem::PAYMENT_PROVIDER_REFUSED, detail)
             }
             E::ProviderUnavailable(e) => ApiError::Unavailable(e.into()),
+            E::InvalidField(field, why) => ApiError::invalid_field(field, why),
+            E::StoreNotFound => ApiError::NotFound("store".into()),
+            E::BadCoordinates => {
+                ApiError::unprocessable(problem::STORE_COORDINATES_INVALID, detail)
+            }
+            E::RadiusOutOfRange { .. } => {
+                ApiError::unprocessable(problem::STORE_RADIUS_OUT_OF_RANGE, detail)
+            }
+            E::StoreNotVerified => ApiError::unprocessable(problem::STORE_NOT_VERIFIED, detail),
+            E::StoreAlreadyVerified => ApiError::conflict(problem::STORE_ALREADY_VERIFIED, detail),
+            E::NotStoreOwner => ApiError::denied(problem::STORE_NOT_OWNER, detail),
+            E::DuplicateReview => ApiError::conflict(problem::STORE_REVIEW_DUPLICATE, detail),
+            E::ReviewWithoutPayment => {
+                ApiError::unprocessable(problem::STORE_REVIEW_WITHOUT_PAYMENT, detail)
+            }
             E::Webhook(w) => match w {
                 WebhookError::Forged => {
                     ApiError::denied(problem::WEBHOOK_SIGNATURE_INVALID, detail)

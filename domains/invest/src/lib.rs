@@ -7,7 +7,8 @@
 //! | [`payments`] | the provider interface and its dev, Stripe-style and Toss-style implementations, the payment state machine (I4), its postings in the KRW ledger (E4), webhooks |
 //! | [`error`] | [`InvestError`]: every refusal, mapped to the API's problems in one place |
 //! | [`problem`] | the problem `type`s of the domain, named once |
-//! | [`routes`] | the HTTP handlers |
+//! | [`routes`] | the HTTP handlers of payments |
+//! | [`stores`] | the Local League store registry (I2): registration, verification, rate events, reviews, search by distance |
 //!
 //! Money never moves here by hand: KRW through [`posmul_economy::ledger::post_krw`], as
 //! [`posmul_core::money::Krw`]. The providers' settings come from the environment
@@ -17,6 +18,7 @@ pub mod error;
 pub mod payments;
 pub mod problem;
 pub mod routes;
+pub mod stores;
 
 use std::sync::Arc;
 
@@ -63,5 +65,13 @@ pub fn router_with(payments: Arc<Payments>) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::confirm_payment))
         .routes(routes!(routes::refund_payment))
         .routes(routes!(routes::webhook))
+        .routes(routes!(
+            stores::routes::register_store,
+            stores::routes::search_stores
+        ))
+        .routes(routes!(stores::routes::verify_store))
+        .routes(routes!(stores::routes::get_store))
+        .routes(routes!(stores::routes::add_rate_event))
+        .routes(routes!(stores::routes::review_store))
         .layer(Extension(payments))
 }

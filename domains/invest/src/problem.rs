@@ -21,6 +21,21 @@ pub const WEBHOOK_REPLAYED: &str = "webhook-replayed";
 /// Signed, but not an event this API understands.
 pub const WEBHOOK_MALFORMED: &str = "webhook-malformed";
 
+// I2: Local League stores.
+/// A latitude outside [-90, 90], a longitude outside [-180, 180], or not a number.
+pub const STORE_COORDINATES_INVALID: &str = "store-coordinates-invalid";
+/// A search radius not above 0 or above the largest allowed.
+pub const STORE_RADIUS_OUT_OF_RANGE: &str = "store-radius-out-of-range";
+/// The store is not verified yet (no reviews, not in search).
+pub const STORE_NOT_VERIFIED: &str = "store-not-verified";
+pub const STORE_ALREADY_VERIFIED: &str = "store-already-verified";
+/// Only the store's merchant may change it.
+pub const STORE_NOT_OWNER: &str = "store-not-owner";
+/// A citizen reviews a store once.
+pub const STORE_REVIEW_DUPLICATE: &str = "store-review-duplicate";
+/// A review needs a paid payment at the store.
+pub const STORE_REVIEW_WITHOUT_PAYMENT: &str = "store-review-without-payment";
+
 /// Every kind above, for the test that keeps them distinct and well-formed.
 pub const ALL: &[&str] = &[
     PAYMENT_PROVIDER_NOT_ENABLED,
@@ -34,6 +49,13 @@ pub const ALL: &[&str] = &[
     WEBHOOK_TIMESTAMP_STALE,
     WEBHOOK_REPLAYED,
     WEBHOOK_MALFORMED,
+    STORE_COORDINATES_INVALID,
+    STORE_RADIUS_OUT_OF_RANGE,
+    STORE_NOT_VERIFIED,
+    STORE_ALREADY_VERIFIED,
+    STORE_NOT_OWNER,
+    STORE_REVIEW_DUPLICATE,
+    STORE_REVIEW_WITHOUT_PAYMENT,
 ];
 
 #[cfg(test)]

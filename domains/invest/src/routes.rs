@@ -44,6 +44,10 @@ pub struct CreatePayment {
     pub merchant_id: Uuid,
     #[serde(default)]
     pub description: String,
+    /// The Local League store paid at (verified, one of the merchant's): paying there lets the
+    /// payer review it.
+    #[serde(default)]
+    pub store_id: Option<Uuid>,
 }
 
 /// A payment, as its payer sees it.
@@ -149,6 +153,7 @@ pub async fn create_payment(
             amount: Krw::new(req.amount),
             target: Target::MerchantPayable(req.merchant_id),
             description: req.description.clone(),
+            store_id: req.store_id,
         },
     )
     .await?;

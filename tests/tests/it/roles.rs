@@ -88,6 +88,14 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
         "-",
         "-",
     ),
+    ("invest.store_rate_events", "SELECT, INSERT", "-", "-"),
+    ("invest.store_reviews", "SELECT, INSERT", "-", "-"),
+    (
+        "invest.stores",
+        "SELECT, INSERT, UPDATE(verified_at, verified_by)",
+        "-",
+        "-",
+    ),
     ("invest.webhook_events", "SELECT, INSERT", "-", "-"),
     ("invest.webhook_signatures", "SELECT, INSERT", "-", "-"),
     (

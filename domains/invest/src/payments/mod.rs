@@ -251,6 +251,8 @@ pub struct NewPaymentRequest {
     pub amount: Krw,
     pub target: Target,
     pub description: String,
+    /// The Local League store paid at (I2), one of the target merchant's.
+    pub store_id: Option<Uuid>,
 }
 
 /// Opens the payment at its provider and stores it as `created`, in `tx`. The dev provider
@@ -281,6 +283,19 @@ pub async fn create(
             return Err(InvestError::TargetNotMerchant);
         }
     }
+    if let Some(store_id) = req.store_id {
+        let store = crate::stores::get(&mut **tx, store_id).await?;
+        if store.verified_at.is_none() {
+            return Err(InvestError::StoreNotVerified);
+        }
+        // A store's payments go to its own merchant, so a review's proof of purchase is real.
+        if req.target != Target::MerchantPayable(store.merchant_id) {
+            return Err(InvestError::InvalidField(
+                "store_id",
+                "a store of the merchant paid",
+            ));
+        }
+    }
     let id = Uuid::now_v7();
     let opened = payments
         .open(
@@ -295,8 +310,8 @@ pub async fn create(
     let (target_kind, target_id) = req.target.parts();
     sqlx::query!(
         "INSERT INTO invest.payments (id, user_id, provider, provider_payment_id, target_kind, target_id,
-                                      amount, client_secret, description, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                      amount, client_secret, description, created_at, store_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         id,
         user_id,
         req.provider as _,
@@ -307,6 +322,7 @@ pub async fn create(
         opened.client_secret,
         req.description,
         now,
+        req.store_id,
     )
     .execute(&mut **tx)
     .await?;
