@@ -11,6 +11,8 @@
 //!   split over days when it is larger than a day's room) → `claimed` (the chain's mirror), see
 //!   [`credits::lifecycle`]; or, still pending and in no wave, `revoked` ([`credits::revoke`]).
 //! - [`config`]: the versioned economy configuration and the daily budget B(d) (M1).
+//! - [`rates`]: the versioned investment rates (PMP per KRW, PMC per KRW, ad views a day) and
+//!   the exact conversions from won (I1, I2, I3).
 //! - [`wave`]: the read side of Money Wave (M4, M5): the current published wave of a chain, an
 //!   account's cumulative entitlement, what it claimed and can claim, its proof.
 //! - [`claims`]: the queue of gas-sponsored claims (`claim-for-me`, M5).
@@ -25,5 +27,6 @@ pub mod codec;
 pub mod config;
 pub mod credits;
 pub mod health;
+pub mod rates;
 pub mod ledger;
 pub mod wave;

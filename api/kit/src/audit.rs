@@ -41,6 +41,8 @@ pub enum Action {
     UserUnbanned,
     /// An admin set a new economy configuration version (M1).
     EconomyConfigSet,
+    /// An admin set a new version of the investment rates (I1, I2, I3).
+    EconomyRatesSet,
     /// An admin corrected a prediction game's settlement (P5, P6).
     PredictionSettlementCorrected,
     /// An admin or resolver settled a prediction game (P5, P6).
@@ -82,6 +84,7 @@ impl Action {
             Action::UserBanned => "user_banned",
             Action::UserUnbanned => "user_unbanned",
             Action::EconomyConfigSet => "economy_config_set",
+            Action::EconomyRatesSet => "economy_rates_set",
             Action::PredictionSettlementCorrected => "prediction_settlement_corrected",
             Action::PredictionGameSettled => "prediction_game_settled",
             Action::PredictionGameCancelled => "prediction_game_cancelled",

@@ -114,6 +114,10 @@ const TABLE: &[Row] = &[
     // economy configuration (M1): admin only
     row("GET", "/v1/admin/economy", None, [401, 403, 403, 403, 403, 200]),
     row("POST", "/v1/admin/economy", Some("{}"), [401, 403, 403, 403, 403, 422]),
+    // investment rates (I1-I3): public in force; versions admin only (422: out of range)
+    row("GET", "/v1/economy/rates", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/admin/economy/rates", None, [401, 403, 403, 403, 403, 200]),
+    row("POST", "/v1/admin/economy/rates", Some(r#"{"ad_views_per_day":0}"#), [401, 403, 403, 403, 403, 422]),
     // predictions (P1-P6): reads public; proposing/staking signed in; approving moderator; settling resolver; corrections admin
     row("GET", "/v1/predictions/games", None, [200, 200, 200, 200, 200, 200]),
     // an official (sports) game: staff create it, citizens may only propose user_proposed games

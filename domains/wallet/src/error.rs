@@ -6,7 +6,7 @@
 
 pub use posmul_api_kit::error::{ApiError, ApiJson, ApiResult, FieldError, Problem};
 use posmul_core::money::WeiError;
-use posmul_economy::config::EconomyError;
+use posmul_economy::{config::EconomyError, rates::RatesError};
 
 /// The problem kinds only this domain emits (the kit's are in `posmul_api_kit::error::kind`).
 pub mod kind {
@@ -73,6 +73,9 @@ pub enum WalletError {
     /// M1: the configuration breaks a rule (rates out of range, a long note, …).
     #[error(transparent)]
     EconomyConfig(#[from] EconomyError),
+    /// I1-I3: investment rates that break a rule (out of range, too precise, a long note).
+    #[error(transparent)]
+    Rates(#[from] RatesError),
 }
 
 impl From<WalletError> for ApiError {
@@ -92,7 +95,7 @@ impl From<WalletError> for ApiError {
                 ApiError::invalid_field("annual_ebit_pmc", e.to_string())
             }
             WalletError::InvalidRate { field } => ApiError::invalid_field(field, e.to_string()),
-            WalletError::EconomyConfig(_) => {
+            WalletError::EconomyConfig(_) | WalletError::Rates(_) => {
                 ApiError::unprocessable(kind::ECONOMY_CONFIG_INVALID, e.to_string())
             }
         }

@@ -9,6 +9,7 @@
 //! - [`mirror`]: the reads of the indexer's chain mirror both views share;
 //! - [`claims`]: what a wallet needs to claim its PMC, and gas-sponsored claims;
 //! - [`economy`]: the economy configuration (M1) for admins, and B(d);
+//! - [`rates`]: the investment rates (I1-I3): public in force, versions for admins;
 //! - [`waves`]: the public allocation file of every published wave (M3, M6).
 //!
 //! Every rule lives in `posmul-economy`; this crate parses requests, asks the book, and shapes
@@ -16,6 +17,7 @@
 
 pub mod claims;
 pub mod economy;
+pub mod rates;
 pub mod error;
 pub mod explorer;
 pub mod mirror;
@@ -35,5 +37,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(explorer::router())
         .merge(claims::router())
         .merge(economy::router())
+        .merge(rates::router())
         .merge(waves::router())
 }

@@ -147,6 +147,7 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
         "SELECT, UPDATE(status, batch_id, cumulative, tx_hash, error, done_at)",
     ),
     ("relayer.economy_config", "SELECT, INSERT", "-", "SELECT"),
+    ("relayer.investment_rates", "SELECT, INSERT", "-", "-"),
     (
         "relayer.tx_attempts",
         "SELECT",
