@@ -8,6 +8,7 @@
 //! A move the machine refuses (a `paid` after `refunded`) changes nothing.
 
 pub mod dev;
+mod effects;
 pub mod provider;
 pub mod settings;
 pub mod signature;
@@ -145,6 +146,8 @@ pub struct Payment {
     pub description: String,
     pub created_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// The Local League store paid at (I2).
+    pub store_id: Option<Uuid>,
 }
 
 /// What [`apply`] did.
@@ -191,6 +194,7 @@ macro_rules! payment_row {
             description: $r.description,
             created_at: $r.created_at,
             paid_at: $r.paid_at,
+            store_id: $r.store_id,
         }
     };
 }
@@ -200,7 +204,8 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Payment>> 
     let row = sqlx::query!(
         r#"SELECT id, user_id, provider AS "provider: ProviderKind", provider_payment_id,
                   provider_payment_key, target_kind, target_id, amount, refunded,
-                  state AS "state: PaymentState", client_secret, description, created_at, paid_at
+                  state AS "state: PaymentState", client_secret, description, created_at, paid_at,
+                  store_id
            FROM invest.payments WHERE id = $1 FOR UPDATE"#,
         id,
     )
@@ -218,7 +223,8 @@ async fn lock_by_provider_id(
     let row = sqlx::query!(
         r#"SELECT id, user_id, provider AS "provider: ProviderKind", provider_payment_id,
                   provider_payment_key, target_kind, target_id, amount, refunded,
-                  state AS "state: PaymentState", client_secret, description, created_at, paid_at
+                  state AS "state: PaymentState", client_secret, description, created_at, paid_at,
+                  store_id
            FROM invest.payments WHERE provider = $1 AND provider_payment_id = $2 FOR UPDATE"#,
         provider as _,
         provider_payment_id,
@@ -233,7 +239,8 @@ pub async fn get(db: &PgPool, user_id: Uuid, id: Uuid) -> Result<Payment> {
     let row = sqlx::query!(
         r#"SELECT id, user_id, provider AS "provider: ProviderKind", provider_payment_id,
                   provider_payment_key, target_kind, target_id, amount, refunded,
-                  state AS "state: PaymentState", client_secret, description, created_at, paid_at
+                  state AS "state: PaymentState", client_secret, description, created_at, paid_at,
+                  store_id
            FROM invest.payments WHERE id = $1 AND user_id = $2"#,
         id,
         user_id,
@@ -587,6 +594,7 @@ pub async fn apply(
                 return Ok(Outcome::Mismatch);
             }
             capture(tx, payment, reference, now).await?;
+            effects::on_paid(tx, payment, now).await?;
             Ok(Outcome::Applied)
         }
         Observed::Refunded {
@@ -604,6 +612,7 @@ pub async fn apply(
             if payment.state == PaymentState::Created {
                 // A refund reported before its capture: the payment was paid, so book that first.
                 capture(tx, payment, reference, now).await?;
+                effects::on_paid(tx, payment, now).await?;
             }
             let to = if total_refunded == payment.amount {
                 PaymentState::Refunded
@@ -635,6 +644,7 @@ pub async fn apply(
             )
             .await?;
             set_state(tx, payment, to, total_refunded, payment.paid_at).await?;
+            effects::on_refunded(tx, payment, delta, now).await?;
             Ok(Outcome::Applied)
         }
     }
