@@ -68,7 +68,11 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ("posmul_pmc_credits_total", "PMC credits issued by source"),
     (
         "posmul_pmc_credits_revoked_total",
-        "Pending PMC credits revoked by a settlement correction (P6)",
+        "Pending PMC credits revoked by a settlement correction (P6) or a refund (I2)",
+    ),
+    (
+        "posmul_pmc_debts_incurred_total",
+        "PMC debts recorded: refunds of credits a wave already carried (I2)",
     ),
     ("posmul_prediction_stakes_total", "Prediction stakes placed"),
     (
@@ -141,6 +145,7 @@ pub fn describe() {
         "rate_limiter_errors_total",
         "posmul_idempotent_replays_total",
         "posmul_pmc_credits_revoked_total",
+        "posmul_pmc_debts_incurred_total",
         "posmul_prediction_stakes_total",
         "posmul_prediction_pool_hours_total",
         "posmul_prediction_settlements_total",

@@ -2,7 +2,7 @@
 
 use posmul_api_kit::ApiError;
 use posmul_core::money::Krw;
-use posmul_economy::ledger::LedgerError;
+use posmul_economy::{credits::CreditError, ledger::LedgerError};
 
 use crate::{
     payments::{PaymentState, ProviderError, ProviderKind, WebhookError},
@@ -60,6 +60,10 @@ pub enum InvestError {
     Webhook(#[from] WebhookError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Credit(#[from] CreditError),
+    #[error("a conversion from won overflowed")]
+    ConversionOverflow,
     #[error("invest database error")]
     Database(#[from] sqlx::Error),
 }
@@ -128,6 +132,10 @@ impl From<InvestError> for ApiError {
                 }
             },
             E::Ledger(e) => ApiError::from(e),
+            // Credits are issued by the server's own rules: any failure is ours, not the caller's.
+            e @ (E::Credit(_) | E::ConversionOverflow) => {
+                ApiError::Internal(anyhow::Error::new(e).context("store credit"))
+            }
             E::Database(e) => ApiError::from(e),
         }
     }

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::ledger::{Reference, ReferenceKind};
 
+pub mod debts;
 pub mod lifecycle;
 
 /// Where a credit comes from (E3).

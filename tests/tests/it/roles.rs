@@ -74,6 +74,13 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
         "SELECT",
     ),
     ("credits.balance_mismatches", "SELECT", "-", "SELECT"),
+    ("credits.debt_events", "SELECT, INSERT", "-", "-"),
+    (
+        "credits.debts",
+        "SELECT, INSERT, UPDATE(outstanding, updated_at)",
+        "-",
+        "-",
+    ),
     (
         "credits.credits",
         "SELECT, INSERT",
@@ -85,6 +92,12 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
     (
         "invest.payments",
         "SELECT, INSERT, UPDATE(provider_payment_key, refunded, state, paid_at, updated_at)",
+        "-",
+        "-",
+    ),
+    (
+        "invest.store_credits",
+        "SELECT, INSERT, UPDATE(entitled, credit_id, updated_at)",
         "-",
         "-",
     ),

@@ -17,7 +17,7 @@ pub(super) async fn on_paid(
     payment: &Payment,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let _ = (tx, payment, now);
+    crate::stores::credits::on_paid(tx, payment, now).await?;
     Ok(())
 }
 
@@ -28,6 +28,7 @@ pub(super) async fn on_refunded(
     refunded: Krw,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let _ = (tx, payment, refunded, now);
+    let _ = (refunded, now);
+    crate::stores::credits::on_refunded(tx, payment).await?;
     Ok(())
 }

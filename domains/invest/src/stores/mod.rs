@@ -7,6 +7,7 @@
 //! `ll_to_earth(lat, lon)` with `earth_box` (a bounding cube, a superset) and keeps the exact
 //! `earth_distance` within the radius.
 
+pub mod credits;
 pub mod routes;
 
 use chrono::{DateTime, Utc};
