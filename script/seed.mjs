@@ -196,6 +196,39 @@ if (!version) {
 const budgetDay = new Date(`${version.effective_from}T00:00:00Z`);
 say(`economy configuration v${version.version}: B(d) = ${pmc(version.uncapped_daily_budget)} a day from ${version.effective_from}`);
 
+// ── Local League (I2): carol, a merchant, registers three stores around Seoul City Hall and
+//    the admin verifies them (kept when an earlier run did); alice pays 12,000 KRW at the first
+//    with the dev provider (paid at once) → a PMC credit of 12,000 × 1 % × 0.01 = 1.2 PMC that
+//    joins her next wave with her prediction winnings.
+let carol = await user("carol@posmul.dev");
+if (!carol.roles.includes("merchant")) {
+  await must("PUT", `/v1/admin/users/${carol.id}/roles/merchant`, { token: admin.token });
+  const r = await must("POST", "/v1/auth/login", { body: { email: carol.email, password } });
+  carol = { ...carol, token: r.access_token, roles: [...carol.roles, "merchant"] };
+}
+const CITY_HALL = { lat: 37.5665, lon: 126.978 };
+const demoStores = [
+  { name: "Jeongdong bakery", category: "bakery", address: "15 Jeongdong-gil, Jung-gu, Seoul", lat: 37.5658, lon: 126.9751 },
+  { name: "Euljiro noodles", category: "restaurant", address: "100 Euljiro, Jung-gu, Seoul", lat: 37.5662, lon: 126.9868 },
+  { name: "Sejong books", category: "bookstore", address: "175 Sejong-daero, Jongno-gu, Seoul", lat: 37.5716, lon: 126.9769 },
+];
+const near = async () => (await must("GET", `/v1/stores?lat=${CITY_HALL.lat}&lon=${CITY_HALL.lon}&radius_m=3000&limit=200`)).items;
+let listed = await near();
+for (const s of demoStores) {
+  if (listed.some((f) => f.name === s.name)) continue;
+  const store = await must("POST", "/v1/stores", { token: carol.token, key: `seed-store-${s.name}`, body: { ...s, non_franchise: true } });
+  await must("POST", `/v1/admin/stores/${store.id}/verify`, { token: admin.token }, [200, 409]);
+}
+listed = await near();
+const bakery = listed.find((f) => f.name === demoStores[0].name);
+say(`LOCAL LEAGUE: ${listed.length} verified store(s) within 3 km of City Hall, nearest ${listed[0]?.name} at ${Math.round(listed[0]?.distance_m ?? 0)} m`);
+const storePayment = await must("POST", "/v1/payments", {
+  token: alice.token,
+  key: `seed-alice-at-${bakery.id}`,
+  body: { provider: "dev", amount: 12000, merchant_id: carol.id, store_id: bakery.id, description: "bread (script/seed.mjs)" },
+});
+say(`STORE PAYMENT: alice paid ${storePayment.amount} KRW at ${bakery.name} (${storePayment.state}); her PMC credit waits for the wave`);
+
 // ── Four games in four categories, timed in the API's clock: they open half an hour (of that
 //    clock) from now. The first ends two whole hours into the budget's first day, so its pool
 //    is two hourly pools of B(d); the others stay open for days.

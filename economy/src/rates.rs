@@ -128,7 +128,8 @@ fn scaled_product(krw: Krw, rates: &[Decimal], unit: U256) -> Option<U256> {
 /// defaults).
 pub async fn in_force(db: impl PgExecutor<'_>, date: NaiveDate) -> sqlx::Result<Rates> {
     let row = sqlx::query!(
-        r#"SELECT pmp_per_krw, store_pmc_per_krw, funding_pmc_per_krw, ad_views_per_day
+        r#"SELECT pmp_per_krw AS "pmp_per_krw: Decimal", store_pmc_per_krw AS "store_pmc_per_krw: Decimal",
+                  funding_pmc_per_krw AS "funding_pmc_per_krw: Decimal", ad_views_per_day
            FROM relayer.investment_rates WHERE effective_from <= $1
            ORDER BY effective_from DESC, version DESC LIMIT 1"#,
         date,
@@ -163,9 +164,9 @@ pub async fn set_version(
                (pmp_per_krw, store_pmc_per_krw, funding_pmc_per_krw, ad_views_per_day, effective_from, set_by, note)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
            RETURNING version, set_at"#,
-        rates.pmp_per_krw,
-        rates.store_pmc_per_krw,
-        rates.funding_pmc_per_krw,
+        rates.pmp_per_krw as _,
+        rates.store_pmc_per_krw as _,
+        rates.funding_pmc_per_krw as _,
         rates.ad_views_per_day,
         effective_from,
         set_by,
@@ -186,7 +187,8 @@ pub async fn set_version(
 /// Every version, newest first.
 pub async fn history(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<RatesVersion>> {
     let rows = sqlx::query!(
-        r#"SELECT version, pmp_per_krw, store_pmc_per_krw, funding_pmc_per_krw, ad_views_per_day,
+        r#"SELECT version, pmp_per_krw AS "pmp_per_krw: Decimal", store_pmc_per_krw AS "store_pmc_per_krw: Decimal",
+                  funding_pmc_per_krw AS "funding_pmc_per_krw: Decimal", ad_views_per_day,
                   effective_from, set_by, set_at, note
            FROM relayer.investment_rates ORDER BY version DESC LIMIT $1"#,
         limit,

@@ -4,6 +4,7 @@
 //! database role; `partitions` the monthly partitions.
 
 mod full_day;
+mod local_league;
 mod ops_files;
 mod partitions;
 mod prediction_day;

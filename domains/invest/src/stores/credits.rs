@@ -59,7 +59,7 @@ pub async fn on_paid(
         payment.id,
         payment.user_id,
         rate_bp,
-        pmc_per_krw,
+        pmc_per_krw as _,
         entitled as Wei,
     )
     .execute(&mut **tx)
@@ -92,7 +92,7 @@ pub async fn on_refunded(tx: &mut PgTransaction<'_>, payment: &Payment) -> Resul
         return Ok(());
     }
     let Some(row) = sqlx::query!(
-        r#"SELECT rate_bp, pmc_per_krw, entitled AS "entitled: Wei", credit_id, user_id
+        r#"SELECT rate_bp, pmc_per_krw AS "pmc_per_krw: Decimal", entitled AS "entitled: Wei", credit_id, user_id
            FROM invest.store_credits WHERE payment_id = $1 FOR UPDATE"#,
         payment.id,
     )
@@ -207,7 +207,7 @@ pub async fn of_payment(
     payment_id: Uuid,
 ) -> Result<Option<StoreCredit>> {
     Ok(sqlx::query!(
-        r#"SELECT rate_bp, pmc_per_krw, entitled AS "entitled: Wei", credit_id
+        r#"SELECT rate_bp, pmc_per_krw AS "pmc_per_krw: Decimal", entitled AS "entitled: Wei", credit_id
            FROM invest.store_credits WHERE payment_id = $1"#,
         payment_id,
     )
