@@ -27,6 +27,6 @@ pub mod codec;
 pub mod config;
 pub mod credits;
 pub mod health;
-pub mod rates;
 pub mod ledger;
+pub mod rates;
 pub mod wave;

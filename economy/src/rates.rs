@@ -274,7 +274,10 @@ mod tests {
         };
         assert!(matches!(
             bad.validate(),
-            Err(RatesError::OutOfRange { field: "pmp_per_krw", .. })
+            Err(RatesError::OutOfRange {
+                field: "pmp_per_krw",
+                ..
+            })
         ));
         let precise = Rates {
             store_pmc_per_krw: d("0.0000000001"),

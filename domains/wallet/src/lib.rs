@@ -17,12 +17,12 @@
 
 pub mod claims;
 pub mod economy;
-pub mod rates;
 pub mod error;
 pub mod explorer;
 pub mod mirror;
 pub mod my_wallet;
 pub mod pmp;
+pub mod rates;
 pub mod waves;
 
 use posmul_api_kit::{AppState, audit, auth, config, display, pagination, state};

@@ -67,16 +67,7 @@ pub async fn issue(tx: &mut PgTransaction<'_>, req: CreditRequest) -> Result<Iss
     let credit = if net.is_zero() {
         None
     } else {
-        Some(
-            super::issue(
-                tx,
-                CreditRequest {
-                    amount: net,
-                    ..req
-                },
-            )
-            .await?,
-        )
+        Some(super::issue(tx, CreditRequest { amount: net, ..req }).await?)
     };
     Ok(Issued { credit, repaid })
 }

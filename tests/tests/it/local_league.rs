@@ -7,21 +7,45 @@
 //! Real anvil, real PostgreSQL, the contracts, the API, the relayer loop and the indexer in this
 //! process (the same stack as the full day).
 
+use std::sync::Arc;
+
 use crate::support::{Stack, get, link_wallet, pmc, wait_for, wei};
 use alloy::primitives::U256;
+use posmul_api::testing::{TestApp, TestUser};
 use posmul_api_kit::auth::roles::Role;
+use posmul_invest::payments::{Payments, dev::DevProvider};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-async fn post(
-    app: &posmul_api::testing::TestApp,
-    user: &posmul_api::testing::TestUser,
-    path: &str,
-    body: Value,
-) -> Value {
+/// The invest routes over the app's state with the dev provider enabled (the test process
+/// enables no provider from its environment), served on their own port; their base URL.
+async fn invest_routes(app: &TestApp) -> String {
+    let payments = Payments {
+        dev: Some(DevProvider::new(
+            "dev-webhook-secret",
+            chrono::Duration::minutes(5),
+        )),
+        max_krw: 10_000_000,
+        ..Payments::default()
+    };
+    let router = posmul_invest::router_with(Arc::new(payments))
+        .split_for_parts()
+        .0
+        .with_state(app.state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
+
+async fn post(app: &TestApp, base: &str, user: &TestUser, path: &str, body: Value) -> Value {
     let res = app
         .client
-        .post(app.url(path))
+        .post(format!("{base}{path}"))
         .bearer_auth(&user.access_token)
         .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)
@@ -38,6 +62,7 @@ async fn post(
 async fn i2_e3_m5_a_store_payment_becomes_pmc_in_the_citizens_wallet(pool: PgPool) {
     let stack = Stack::start(pool.clone()).await;
     let app = &stack.app;
+    let base = invest_routes(app).await;
     let alice_key = stack.chain.keys()[1].clone();
 
     // ── A merchant's store, verified by an admin.
@@ -49,6 +74,7 @@ async fn i2_e3_m5_a_store_payment_becomes_pmc_in_the_citizens_wallet(pool: PgPoo
         .await;
     let store = post(
         app,
+        &base,
         &merchant,
         "/v1/stores",
         json!({
@@ -60,6 +86,7 @@ async fn i2_e3_m5_a_store_payment_becomes_pmc_in_the_citizens_wallet(pool: PgPoo
     let store_id = store["id"].as_str().expect("store id");
     post(
         app,
+        &base,
         &admin,
         &format!("/v1/admin/stores/{store_id}/verify"),
         Value::Null,
@@ -71,6 +98,7 @@ async fn i2_e3_m5_a_store_payment_becomes_pmc_in_the_citizens_wallet(pool: PgPoo
     link_wallet(app, &alice, &alice_key).await;
     let payment = post(
         app,
+        &base,
         &alice,
         "/v1/payments",
         json!({ "provider": "dev", "amount": 50_000, "merchant_id": merchant.user_id, "store_id": store_id }),

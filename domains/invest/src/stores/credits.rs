@@ -187,36 +187,3 @@ async fn set(
     .await?;
     Ok(())
 }
-
-/// What a store payment earns and still holds (its payer's view).
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct StoreCredit {
-    /// The store's rate at payment time, in basis points.
-    pub rate_bp: i32,
-    /// PMC per KRW in force on the payment's day.
-    pub pmc_per_krw: String,
-    /// Wei the payment earns after refunds.
-    pub entitled_wei: String,
-    /// The pending credit carrying it, if any.
-    pub credit_id: Option<Uuid>,
-}
-
-/// The store credit of a payment, if it earned one.
-pub async fn of_payment(
-    db: impl sqlx::PgExecutor<'_>,
-    payment_id: Uuid,
-) -> Result<Option<StoreCredit>> {
-    Ok(sqlx::query!(
-        r#"SELECT rate_bp, pmc_per_krw AS "pmc_per_krw: Decimal", entitled AS "entitled: Wei", credit_id
-           FROM invest.store_credits WHERE payment_id = $1"#,
-        payment_id,
-    )
-    .fetch_optional(db)
-    .await?
-    .map(|r| StoreCredit {
-        rate_bp: r.rate_bp,
-        pmc_per_krw: r.pmc_per_krw.normalize().to_string(),
-        entitled_wei: r.entitled.to_string(),
-        credit_id: r.credit_id,
-    }))
-}

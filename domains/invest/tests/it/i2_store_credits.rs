@@ -151,9 +151,7 @@ async fn put_in_wave(w: &World, payment: &Value, date: NaiveDate) {
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
-async fn i2_e3_a_store_payment_credits_amount_times_the_store_rate_times_pmc_per_krw(
-    pool: PgPool,
-) {
+async fn i2_e3_a_store_payment_credits_amount_times_the_store_rate_times_pmc_per_krw(pool: PgPool) {
     let w = world(pool, dev_payments(&dev_provider())).await;
     let store = verified_store(&w).await;
 
