@@ -211,7 +211,8 @@ async fn pay_winners(
                 None => format!("prediction:{}", p.id),
                 Some(c) => format!("prediction:{}:correction:{c}", p.id),
             };
-            let credit = credits::issue(
+            // A prediction win repays the winner's PMC debt first (I2, E3).
+            let issued = credits::debts::issue(
                 tx,
                 CreditRequest {
                     user_id: p.user_id,
@@ -237,7 +238,7 @@ async fn pay_winners(
                 serde_json::json!({ "game_id": game_id, "prediction_id": p.id, "amount_wei": share, "day": decision.day }),
             )
             .await?;
-            Some(credit.id)
+            issued.credit.map(|c| c.id)
         };
         sqlx::query!(
             "UPDATE predictions.predictions SET status = 'won', credit_wei = $2, credit_id = $3, updated_at = now()
@@ -564,7 +565,19 @@ pub async fn correct(
     // The outcome it replaces is taken back whole: its credits are still pending (no wave takes
     // them before the window's end; one that a wave took anyway refuses, and so does this).
     let mut revoked = Wei::ZERO;
+    let id = Uuid::now_v7();
     for p in &mut decided {
+        // What its credit repaid of the winner's debt is owed again (I2, E3).
+        credits::debts::restore_repayments(
+            &mut tx,
+            p.user_id,
+            Reference {
+                kind: ReferenceKind::Prediction,
+                id: p.id,
+            },
+            &format!("prediction:{}:correction:{id}:restore", p.id),
+        )
+        .await?;
         if let Some(credit) = p.credit_id.take() {
             let amount = credits::revoke(&mut tx, credit)
                 .await
@@ -577,7 +590,6 @@ pub async fn correct(
                 .ok_or_else(|| PredictionError::overflow("the credits of a game"))?;
         }
     }
-    let id = Uuid::now_v7();
     let decision = Decision {
         winning_option: req.winning_option,
         pool: settled.pool,

@@ -173,3 +173,34 @@ pub async fn audit(conn: &mut PgConnection) -> Result<Vec<Uuid>> {
     .fetch_all(conn)
     .await?)
 }
+
+/// Owes again what the credits of `reference` repaid of `user_id`'s debt, when those credits
+/// are taken back (a settlement corrected within its window, P6): the repayment came from PMC
+/// the citizen no longer earns. Named by `key`; returns the wei owed again.
+#[tracing::instrument(skip(tx), err(level = "info"))]
+pub async fn restore_repayments(
+    tx: &mut PgTransaction<'_>,
+    user_id: Uuid,
+    reference: Reference,
+    key: &str,
+) -> Result<Wei> {
+    // Repayments are negative events, restorations positive: a negative net is still repaid.
+    let repaid: Option<Wei> = sqlx::query_scalar!(
+        r#"SELECT (-SUM(amount))::NUMERIC(78, 0) AS "repaid: Wei" FROM credits.debt_events
+           WHERE user_id = $1 AND reference_kind = $2 AND reference_id = $3
+           HAVING SUM(amount) < 0"#,
+        user_id,
+        reference.kind as _,
+        reference.id,
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    .flatten();
+    match repaid {
+        Some(r) if !r.is_zero() => {
+            incur(tx, user_id, r, key, reference).await?;
+            Ok(r)
+        }
+        _ => Ok(Wei::ZERO),
+    }
+}

@@ -896,3 +896,100 @@ async fn e1_e4_krw_moves_in_its_own_currency_and_never_mixes_with_pmp(pool: PgPo
     assert_eq!(caught, 1);
     tx.rollback().await.unwrap();
 }
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn i2_e3_a_debt_is_repaid_once_by_concurrent_credits_and_owed_again_when_they_are_taken_back(
+    pool: PgPool,
+) {
+    use posmul_economy::credits::debts;
+    let user = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO auth.users (id, email) VALUES ($1, 'debtor@example.org')",
+        user
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let pmc = |s: &str| Wei::parse_pmc(s).unwrap();
+    let refund = Reference {
+        kind: ReferenceKind::Payment,
+        id: Uuid::from_u128(9),
+    };
+    let mut tx = pool.begin().await.unwrap();
+    assert!(
+        debts::incur(&mut tx, user, pmc("5"), "refund:1:debt", refund)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !debts::incur(&mut tx, user, pmc("5"), "refund:1:debt", refund)
+            .await
+            .unwrap(),
+        "a replayed debt adds nothing"
+    );
+    tx.commit().await.unwrap();
+
+    // Eight credits of 1 PMC at once: exactly 5 repay the debt, exactly 3 PMC are credited.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await.unwrap();
+                let issued = debts::issue(&mut tx, credit(user, pmc("1"), &format!("win:{i}")))
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                issued
+            })
+        })
+        .collect();
+    let mut repaid = Wei::ZERO;
+    let mut credited = Wei::ZERO;
+    let mut results = Vec::new();
+    for t in tasks {
+        let issued = t.await.unwrap();
+        results.push(issued.clone());
+        repaid = repaid.checked_add(issued.repaid).unwrap();
+        if let Some(c) = issued.credit {
+            credited = credited.checked_add(c.amount).unwrap();
+        }
+    }
+    assert_eq!(repaid, pmc("5"));
+    assert_eq!(credited, pmc("3"));
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        debts::outstanding(&mut conn, user).await.unwrap(),
+        Wei::ZERO
+    );
+
+    // A replay repays nothing more and returns what the first did.
+    let mut tx = pool.begin().await.unwrap();
+    let replay = debts::issue(&mut tx, credit(user, pmc("1"), "win:0"))
+        .await
+        .unwrap();
+    assert_eq!(debts::outstanding(&mut tx, user).await.unwrap(), Wei::ZERO);
+    assert_eq!(replay.repaid, results[0].repaid);
+    assert_eq!(
+        replay.credit.map(|c| c.id),
+        results[0].credit.as_ref().map(|c| c.id)
+    );
+
+    // Those credits taken back (a corrected settlement): what they repaid is owed again, once.
+    let wins = credit(user, pmc("1"), "-").reference;
+    assert_eq!(
+        debts::restore_repayments(&mut tx, user, wins, "correction:1:restore")
+            .await
+            .unwrap(),
+        pmc("5")
+    );
+    assert_eq!(
+        debts::restore_repayments(&mut tx, user, wins, "correction:2:restore")
+            .await
+            .unwrap(),
+        Wei::ZERO
+    );
+    assert_eq!(debts::outstanding(&mut tx, user).await.unwrap(), pmc("5"));
+    tx.commit().await.unwrap();
+    assert!(debts::audit(&mut conn).await.unwrap().is_empty());
+    assert!(credits::audit(&mut conn).await.unwrap().is_exact());
+}
