@@ -20,160 +20,112 @@ use sqlx::{
     postgres::PgTypeInfo, postgres::PgValueRef,
 };
 
-/// Whole PosMul points (PMP). Balances never go negative (E1); postings may.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    Serialize,
-    Deserialize,
-    sqlx::Type,
-)]
-#[serde(transparent)]
-#[sqlx(transparent)]
-pub struct Pmp(i64);
+/// A whole-unit amount: a signed 64-bit integer (`BIGINT`), so postings can carry sign, with
+/// checked arithmetic only. [`Pmp`] and [`Krw`] are the same shape in two currencies; the macro
+/// keeps them one definition, and their separate types keep them from ever mixing.
+macro_rules! whole_units {
+    ($(#[$doc:meta])* $name:ident, $unit:literal) => {
+        $(#[$doc])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            PartialOrd,
+            Ord,
+            Hash,
+            Default,
+            Serialize,
+            Deserialize,
+            sqlx::Type,
+        )]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(i64);
 
-impl Pmp {
-    pub const ZERO: Pmp = Pmp(0);
+        impl $name {
+            pub const ZERO: $name = $name(0);
 
-    /// `points` PMP (negative for the debit side of a posting).
-    pub const fn new(points: i64) -> Pmp {
-        Pmp(points)
-    }
+            /// The amount in whole units (negative for the debit side of a posting).
+            pub const fn new(units: i64) -> $name {
+                $name(units)
+            }
 
-    /// The number of points.
-    pub const fn get(self) -> i64 {
-        self.0
-    }
+            /// The number of whole units.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
 
-    pub const fn checked_add(self, rhs: Pmp) -> Option<Pmp> {
-        match self.0.checked_add(rhs.0) {
-            Some(v) => Some(Pmp(v)),
-            None => None,
+            pub const fn checked_add(self, rhs: $name) -> Option<$name> {
+                match self.0.checked_add(rhs.0) {
+                    Some(v) => Some($name(v)),
+                    None => None,
+                }
+            }
+
+            pub const fn checked_sub(self, rhs: $name) -> Option<$name> {
+                match self.0.checked_sub(rhs.0) {
+                    Some(v) => Some($name(v)),
+                    None => None,
+                }
+            }
+
+            /// `self × factor` (e.g. a stake times a multiplier in whole units).
+            pub const fn checked_mul(self, factor: i64) -> Option<$name> {
+                match self.0.checked_mul(factor) {
+                    Some(v) => Some($name(v)),
+                    None => None,
+                }
+            }
+
+            /// The other side of a posting.
+            pub const fn checked_neg(self) -> Option<$name> {
+                match self.0.checked_neg() {
+                    Some(v) => Some($name(v)),
+                    None => None,
+                }
+            }
+
+            pub const fn is_zero(self) -> bool {
+                self.0 == 0
+            }
+
+            pub const fn is_negative(self) -> bool {
+                self.0 < 0
+            }
+
+            pub const fn is_positive(self) -> bool {
+                self.0 > 0
+            }
         }
-    }
 
-    pub const fn checked_sub(self, rhs: Pmp) -> Option<Pmp> {
-        match self.0.checked_sub(rhs.0) {
-            Some(v) => Some(Pmp(v)),
-            None => None,
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{} {}", self.0, $unit)
+            }
         }
-    }
 
-    /// `self × factor` (e.g. a stake times a multiplier in whole units).
-    pub const fn checked_mul(self, factor: i64) -> Option<Pmp> {
-        match self.0.checked_mul(factor) {
-            Some(v) => Some(Pmp(v)),
-            None => None,
+        impl From<$name> for i64 {
+            fn from(a: $name) -> Self {
+                a.0
+            }
         }
-    }
-
-    /// The other side of a posting.
-    pub const fn checked_neg(self) -> Option<Pmp> {
-        match self.0.checked_neg() {
-            Some(v) => Some(Pmp(v)),
-            None => None,
-        }
-    }
-
-    pub const fn is_zero(self) -> bool {
-        self.0 == 0
-    }
-
-    pub const fn is_negative(self) -> bool {
-        self.0 < 0
-    }
+    };
 }
 
-impl fmt::Display for Pmp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} PMP", self.0)
-    }
-}
+whole_units!(
+    /// Whole PosMul points (PMP). Balances never go negative (E1); postings may.
+    Pmp,
+    "PMP"
+);
 
-impl From<Pmp> for i64 {
-    fn from(p: Pmp) -> Self {
-        p.0
-    }
-}
-
-/// Whole Korean won (KRW), a signed 64-bit integer (`BIGINT`) like [`Pmp`]: balances never go
-/// negative (E1, E4), postings may. There is no fractional won.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    Serialize,
-    Deserialize,
-    sqlx::Type,
-)]
-#[serde(transparent)]
-#[sqlx(transparent)]
-pub struct Krw(i64);
-
-impl Krw {
-    pub const ZERO: Krw = Krw(0);
-
-    /// `won` KRW (negative for the debit side of a posting).
-    pub const fn new(won: i64) -> Krw {
-        Krw(won)
-    }
-
-    /// The number of won.
-    pub const fn get(self) -> i64 {
-        self.0
-    }
-
-    pub const fn checked_add(self, rhs: Krw) -> Option<Krw> {
-        match self.0.checked_add(rhs.0) {
-            Some(v) => Some(Krw(v)),
-            None => None,
-        }
-    }
-
-    pub const fn checked_sub(self, rhs: Krw) -> Option<Krw> {
-        match self.0.checked_sub(rhs.0) {
-            Some(v) => Some(Krw(v)),
-            None => None,
-        }
-    }
-
-    /// The other side of a posting.
-    pub const fn checked_neg(self) -> Option<Krw> {
-        match self.0.checked_neg() {
-            Some(v) => Some(Krw(v)),
-            None => None,
-        }
-    }
-
-    pub const fn is_positive(self) -> bool {
-        self.0 > 0
-    }
-}
-
-impl fmt::Display for Krw {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} KRW", self.0)
-    }
-}
-
-impl From<Krw> for i64 {
-    fn from(k: Krw) -> Self {
-        k.0
-    }
-}
+whole_units!(
+    /// Whole Korean won (KRW), the same shape as [`Pmp`]: balances never go negative (E1, E4),
+    /// postings may. There is no fractional won.
+    Krw,
+    "KRW"
+);
 
 /// A PMC amount in wei. 1 PMC = 10^18 wei.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -38,36 +38,45 @@ fn posmul_api(pool: &PgPool, args: &[&str], extra: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
+/// Bootstraps `email` as the first admin; the command must succeed. Its stdout.
+fn bootstrap(pool: &PgPool, email: &str) -> String {
+    let out = posmul_api(pool, &["admin", "bootstrap", "--email", email], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The status of `GET path` with `token`.
+async fn status_of(app: &posmul_api::testing::TestApp, path: &str, token: &str) -> u16 {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
 async fn u1_the_bootstrap_command_makes_the_first_admin_once(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let root = app.register_user("root@example.org").await;
     let eve = app.register_user("eve@example.org").await;
 
-    let out = posmul_api(
-        &pool,
-        &["admin", "bootstrap", "--email", "root@example.org"],
-        &[],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        bootstrap(&pool, "root@example.org"),
         root.user_id.to_string(),
         "the command prints the admin's id"
     );
     let root = app.login("root@example.org").await;
-    let res = app
-        .client
-        .get(app.url("/v1/admin/users"))
-        .bearer_auth(&root.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(
+        status_of(&app, "/v1/admin/users", &root.access_token).await,
+        200
+    );
 
     let out = posmul_api(&pool, &["admin", "bootstrap", "--email", &eve.email], &[]);
     assert!(!out.status.success(), "a second bootstrap is refused");
@@ -90,43 +99,20 @@ async fn u1_a_token_issued_after_a_bump_this_process_did_not_see_is_accepted(poo
     })
     .await;
     let root = app.register_user("root@example.org").await;
-    let me = app
-        .client
-        .get(app.url("/v1/me"))
-        .bearer_auth(&root.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 200, "the standing is now cached");
+    assert_eq!(
+        status_of(&app, "/v1/me", &root.access_token).await,
+        200,
+        "the standing is now cached"
+    );
 
-    let out = posmul_api(
-        &pool,
-        &["admin", "bootstrap", "--email", "root@example.org"],
-        &[],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    bootstrap(&pool, "root@example.org");
     let fresh = app.login("root@example.org").await;
-    let res = app
-        .client
-        .get(app.url("/v1/admin/users"))
-        .bearer_auth(&fresh.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(
+        status_of(&app, "/v1/admin/users", &fresh.access_token).await,
+        200
+    );
     // The token from before the bump stays refused.
-    let res = app
-        .client
-        .get(app.url("/v1/me"))
-        .bearer_auth(&root.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(status_of(&app, "/v1/me", &root.access_token).await, 401);
 }
 
 #[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
