@@ -49,3 +49,8 @@ CREATE TABLE invest.store_credits (
 GRANT SELECT, INSERT, UPDATE (outstanding, updated_at) ON credits.debts TO posmul_api;
 GRANT SELECT, INSERT ON credits.debt_events TO posmul_api;
 GRANT SELECT, INSERT, UPDATE (entitled, credit_id, updated_at) ON invest.store_credits TO posmul_api;
+
+-- Accepted webhook signatures are kept only as long as a replay could still pass the
+-- timestamp tolerance; the API prunes older ones (invest::payments::prune_signatures).
+CREATE INDEX webhook_signatures_received ON invest.webhook_signatures (received_at);
+GRANT DELETE ON invest.webhook_signatures TO posmul_api;

@@ -174,7 +174,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         // The payment providers read their own settings when the router is built; a provider
         // enabled without its keys stops the start here rather than refusing payments later.
-        posmul_invest::payments::settings::PaymentSettings::from_env(
+        let payment_settings = posmul_invest::payments::settings::PaymentSettings::from_env(
             &posmul_core::config::Env::process(),
         )
         .context("payment provider settings (PAYMENT_PROVIDERS, STRIPE_*, TOSS_*)")?;
@@ -205,6 +205,11 @@ impl Application {
         let partitions =
             crate::partitions::spawn(state.db.clone(), state.config.partition_months_ahead);
         background.push(partitions.abort_handle());
+        let pruner = posmul_invest::payments::spawn_signature_pruner(
+            state.db.clone(),
+            payment_settings.tolerance,
+        );
+        background.push(pruner.abort_handle());
         let router = app(state.clone());
         Ok(Application {
             listener,

@@ -110,7 +110,7 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
         "-",
     ),
     ("invest.webhook_events", "SELECT, INSERT", "-", "-"),
-    ("invest.webhook_signatures", "SELECT, INSERT", "-", "-"),
+    ("invest.webhook_signatures", "SELECT, INSERT, DELETE", "-", "-"),
     (
         "ledger.accounts",
         "SELECT, INSERT, UPDATE(balance)",

@@ -702,3 +702,35 @@ pub async fn target_balance(conn: &mut PgConnection, target: Target) -> Result<K
 /// Account kinds a payment may target (for documentation and checks).
 pub const TARGET_KINDS: [AccountKind; 2] =
     [AccountKind::KrwMerchantPayable, AccountKind::KrwEscrow];
+
+/// Forgets the accepted webhook signatures received before `before` (wall-clock time, like
+/// `received_at`). Safe once `before` is older than the timestamp tolerance: a delivery signed
+/// that long ago is refused as stale before its signature is looked up. Returns how many.
+pub async fn prune_signatures(db: &PgPool, before: DateTime<Utc>) -> Result<u64> {
+    Ok(sqlx::query!(
+        "DELETE FROM invest.webhook_signatures WHERE received_at < $1",
+        before
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Prunes the signatures hourly, keeping twice the webhook `tolerance` (room for clock skew
+/// between the provider and us).
+pub fn spawn_signature_pruner(
+    db: PgPool,
+    tolerance: chrono::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let before = Utc::now() - tolerance * 2;
+            match prune_signatures(&db, before).await {
+                Ok(n) => tracing::debug!(pruned = n, "webhook signatures pruned"),
+                Err(e) => tracing::warn!(error = %e, "pruning webhook signatures failed"),
+            }
+        }
+    })
+}

@@ -420,3 +420,45 @@ async fn i4_e1_a_refund_reported_before_its_capture_books_both(pool: PgPool) {
     assert_eq!(w.merchant_payable().await, 5_000);
     w.assert_e1().await;
 }
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn i4_signatures_past_the_tolerance_are_pruned_and_their_replay_stays_refused(pool: PgPool) {
+    let dev = dev_provider();
+    let w = world(pool, dev_payments(&dev)).await;
+    dev.push_next(DevOutcome::Wait);
+    let payment = w.create("dev", 7_000).await;
+    let paid = dev_event("evt_pruned", &payment, "paid", 0);
+    // Delivered and accepted six minutes ago (signed then, within the tolerance then).
+    let t = now() - 360;
+    sqlx::query!(
+        "INSERT INTO invest.webhook_signatures (provider, signature_hash, received_at)
+         VALUES ('dev', sha256($1::TEXT::BYTEA), now() - interval '6 minutes')",
+        dev.sign(t, paid.as_bytes()),
+    )
+    .execute(&w.app.db)
+    .await
+    .unwrap();
+    let fresh = send_dev(&w, &dev, &paid, now()).await;
+    assert_eq!(fresh.0, StatusCode::OK, "{}", fresh.1);
+
+    // Pruning keeps what the tolerance could still let through and forgets the rest.
+    let before = chrono::Utc::now() - chrono::Duration::minutes(5);
+    assert_eq!(
+        posmul_invest::payments::prune_signatures(&w.app.db, before)
+            .await
+            .unwrap(),
+        1
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM invest.webhook_signatures")
+        .fetch_one(&w.app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "the fresh delivery's signature is kept");
+    // The pruned delivery replayed is refused all the same: its timestamp is stale.
+    let (status, body) = send_dev(&w, &dev, &paid, t).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["type"],
+        "https://posmul.dev/problems/webhook-timestamp-stale"
+    );
+}
