@@ -73,8 +73,6 @@ pub enum InvestError {
     #[error("the final results report comes once, after the settlement: {0}")]
     FinalReportNotAllowed(&'static str),
     #[error(transparent)]
-    Credits(#[from] posmul_economy::credits::CreditError),
-    #[error(transparent)]
     Webhook(#[from] WebhookError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -157,7 +155,6 @@ impl From<InvestError> for ApiError {
             E::FinalReportNotAllowed(_) => {
                 ApiError::conflict(problem::FUNDING_FINAL_REPORT_NOT_ALLOWED, detail)
             }
-            E::Credits(e) => ApiError::from(e),
             E::Webhook(w) => match w {
                 WebhookError::Forged => {
                     ApiError::denied(problem::WEBHOOK_SIGNATURE_INVALID, detail)

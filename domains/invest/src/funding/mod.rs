@@ -439,8 +439,8 @@ pub(crate) async fn on_payment_paid(
     let open = state == ProjectState::Approved && now < deadline;
     let updated = sqlx::query!(
         "UPDATE invest.contributions
-         SET state = CASE WHEN $2 THEN 'held' ELSE 'refunding' END, paid_at = $3,
-             refund_next_at = CASE WHEN $2 THEN NULL ELSE $3 END, updated_at = now()
+         SET state = CASE WHEN $2::BOOLEAN THEN 'held' ELSE 'refunding' END, paid_at = $3::TIMESTAMPTZ,
+             refund_next_at = CASE WHEN $2::BOOLEAN THEN NULL ELSE $3::TIMESTAMPTZ END, updated_at = now()
          WHERE payment_id = $1 AND state = 'pending'",
         payment.id,
         open,

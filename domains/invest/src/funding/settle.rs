@@ -97,7 +97,7 @@ pub async fn settle_due(db: &PgPool, now: DateTime<Utc>) -> Result<Vec<Settled>>
 pub async fn settle_one(db: &PgPool, now: DateTime<Utc>, id: Uuid) -> Result<Option<Settled>> {
     let mut tx = db.begin().await?;
     sqlx::query!(
-        "SELECT pg_advisory_xact_lock(hashtextextended('invest.projects:settle:' || $1::TEXT, 0))",
+        "SELECT pg_advisory_xact_lock(hashtextextended('invest.projects:settle:' || $1::UUID::TEXT, 0))",
         id,
     )
     .execute(&mut *tx)
@@ -152,7 +152,7 @@ pub async fn settle_one(db: &PgPool, now: DateTime<Utc>, id: Uuid) -> Result<Opt
             .funding_pmc_per_krw;
         for c in &held {
             let amount = rates::wei_for_krw(Krw::new(c.counted), &[rate])
-                .ok_or(InvestError::Ledger(LedgerError::Overflow))?;
+                  .ok_or(InvestError::ConversionOverflow)?;
             if !amount.is_zero() {
                 credits::issue(
                     &mut tx,
