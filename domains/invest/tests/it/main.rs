@@ -5,6 +5,7 @@
 
 mod i2_store_credits;
 mod i2_stores;
+mod i3_funding;
 mod i4_payments;
 mod i4_providers;
 mod support;
