@@ -11,8 +11,11 @@
 //! project's lock; one paid later is marked `refunding` and given back.
 //!
 //! Locks are always taken in this order, so nothing waits in a circle: the payment, then the
-//! project (`FOR SHARE` by payments and cancellations, `FOR UPDATE` by the settlement), then
-//! the contribution.
+//! project's escrow account in the ledger (a capture or a refund posts to it; the settlement
+//! and cancellations lock it first), then the project (`FOR SHARE` by payments and
+//! cancellations, `FOR UPDATE` by the settlement), then the contribution. A contribution
+//! therefore reads its project unlocked before paying and decides held or late in
+//! [`on_payment_paid`], after the capture.
 
 pub mod routes;
 pub mod settle;
@@ -284,27 +287,32 @@ pub async fn approve(
     Ok(project)
 }
 
+/// Locks the project's escrow account in the ledger, if it exists yet (see the lock order in
+/// the module's documentation).
+pub(crate) async fn lock_escrow(tx: &mut PgTransaction<'_>, project_id: Uuid) -> Result<()> {
+    sqlx::query!(
+        "SELECT id FROM ledger.accounts WHERE kind = 'krw_escrow' AND reference_id = $1 FOR UPDATE",
+        project_id,
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The project's state and deadline, locked `FOR SHARE` (payments and cancellations; the
 /// settlement's `FOR UPDATE` waits for them, and they for it).
 async fn lock_project_shared(
     tx: &mut PgTransaction<'_>,
     id: Uuid,
-) -> Result<(ProjectState, DateTime<Utc>, String, i64, i64)> {
+) -> Result<(ProjectState, DateTime<Utc>)> {
     let row = sqlx::query!(
-        r#"SELECT state AS "state: ProjectState", deadline, title, min_contribution_krw, max_contribution_krw
-           FROM invest.projects WHERE id = $1 FOR SHARE"#,
+        r#"SELECT state AS "state: ProjectState", deadline FROM invest.projects WHERE id = $1 FOR SHARE"#,
         id,
     )
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(InvestError::ProjectNotFound)?;
-    Ok((
-        row.state,
-        row.deadline,
-        row.title,
-        row.min_contribution_krw,
-        row.max_contribution_krw,
-    ))
+    Ok((row.state, row.deadline))
 }
 
 /// A contribution, as its contributor sees it. Amounts are whole won.
@@ -375,7 +383,23 @@ pub async fn contribute(
     provider: ProviderKind,
     amount: Krw,
 ) -> Result<Contribution> {
-    let (state, deadline, title, min, max) = lock_project_shared(tx, project_id).await?;
+    // Read, not locked: the capture below locks the escrow account, which comes before the
+    // project in the lock order. A payment that lands after the settlement is refunded.
+    let row = sqlx::query!(
+        r#"SELECT state AS "state: ProjectState", deadline, title, min_contribution_krw, max_contribution_krw
+           FROM invest.projects WHERE id = $1"#,
+        project_id,
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(InvestError::ProjectNotFound)?;
+    let (state, deadline, title, min, max) = (
+        row.state,
+        row.deadline,
+        row.title,
+        row.min_contribution_krw,
+        row.max_contribution_krw,
+    );
     if state != ProjectState::Approved {
         return Err(InvestError::ProjectNotOpen(match state {
             ProjectState::Proposed => "it is not approved yet",
@@ -435,7 +459,7 @@ pub(crate) async fn on_payment_paid(
     let Target::Escrow(project_id) = payment.target else {
         return Ok(());
     };
-    let (state, deadline, ..) = lock_project_shared(tx, project_id).await?;
+    let (state, deadline) = lock_project_shared(tx, project_id).await?;
     let open = state == ProjectState::Approved && now < deadline;
     let updated = sqlx::query!(
         "UPDATE invest.contributions
@@ -495,11 +519,12 @@ pub async fn cancel(
     if c.user_id != user {
         return Err(InvestError::ContributionNotFound);
     }
-    // Lock order: the payment, the project, the contribution.
+    // Lock order: the payment, the escrow, the project, the contribution.
     let payment = payments::lock(tx, c.payment_id)
         .await?
         .ok_or(InvestError::PaymentNotFound)?;
-    let (state, deadline, ..) = lock_project_shared(tx, c.project_id).await?;
+    lock_escrow(tx, c.project_id).await?;
+    let (state, deadline) = lock_project_shared(tx, c.project_id).await?;
     if state != ProjectState::Approved || now >= deadline {
         return Err(InvestError::NotCancellable("the project's deadline has passed"));
     }

@@ -102,6 +102,8 @@ pub async fn settle_one(db: &PgPool, now: DateTime<Utc>, id: Uuid) -> Result<Opt
     )
     .execute(&mut *tx)
     .await?;
+    // The escrow account before the project: the order payments take them in.
+    super::lock_escrow(&mut tx, id).await?;
     let project = sqlx::query!(
         r#"SELECT creator_id, goal_krw, deadline, state AS "state: ProjectState"
            FROM invest.projects WHERE id = $1 FOR UPDATE"#,
@@ -292,10 +294,13 @@ async fn refund_one(
     payment_id: Uuid,
 ) -> Result<bool> {
     let mut tx = db.begin().await?;
-    // Lock order: the payment, then the contribution.
+    // Lock order: the payment, the escrow, then the contribution.
     let payment = payments::lock(&mut tx, payment_id)
         .await?
         .ok_or(InvestError::PaymentNotFound)?;
+    if let payments::Target::Escrow(project) = payment.target {
+        super::lock_escrow(&mut tx, project).await?;
+    }
     let contribution = sqlx::query!(
         r#"SELECT user_id, project_id, state AS "state: ContributionState" FROM invest.contributions
            WHERE id = $1 FOR UPDATE"#,
