@@ -38,9 +38,7 @@ pub const STEP_KRW: i64 = 1_000;
 pub const MAX_DURATION_DAYS: i64 = 366;
 
 /// Where a project is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, ToSchema)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ProjectState {
@@ -66,9 +64,7 @@ impl ProjectState {
 }
 
 /// Where a contribution is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, ToSchema)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ContributionState {
@@ -413,7 +409,10 @@ pub async fn contribute(
     if a % STEP_KRW != 0 || a < min || a > max {
         return Err(InvestError::ContributionAmount { min, max });
     }
-    let description: String = format!("Cloud Funding: {title}").chars().take(200).collect();
+    let description: String = format!("Cloud Funding: {title}")
+        .chars()
+        .take(200)
+        .collect();
     let payment = payments::create(
         tx,
         payments,
@@ -526,7 +525,9 @@ pub async fn cancel(
     lock_escrow(tx, c.project_id).await?;
     let (state, deadline) = lock_project_shared(tx, c.project_id).await?;
     if state != ProjectState::Approved || now >= deadline {
-        return Err(InvestError::NotCancellable("the project's deadline has passed"));
+        return Err(InvestError::NotCancellable(
+            "the project's deadline has passed",
+        ));
     }
     let current = sqlx::query_scalar!(
         r#"SELECT state AS "state: ContributionState" FROM invest.contributions WHERE id = $1 FOR UPDATE"#,
@@ -540,7 +541,9 @@ pub async fn cancel(
     let left = payment
         .amount
         .checked_sub(payment.refunded)
-        .ok_or(InvestError::Ledger(posmul_economy::ledger::LedgerError::Overflow))?;
+        .ok_or(InvestError::Ledger(
+            posmul_economy::ledger::LedgerError::Overflow,
+        ))?;
     payments::refund(
         tx,
         payments,
@@ -560,9 +563,7 @@ pub async fn cancel(
 }
 
 /// What a creator posts.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, ToSchema)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateKind {

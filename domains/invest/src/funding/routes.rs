@@ -88,7 +88,9 @@ pub async fn list_projects(State(state): State<AppState>) -> ApiResult<ApiJson<V
         ],
         ..Filter::default()
     };
-    Ok(ApiJson(super::select(&state.db, &filter, LIST_LIMIT).await?))
+    Ok(ApiJson(
+        super::select(&state.db, &filter, LIST_LIMIT).await?,
+    ))
 }
 
 /// An approved or settled project (a proposal is not found here; its creator sees it in
@@ -126,7 +128,9 @@ pub async fn my_projects(
         creator: Some(user.user_id),
         ..Filter::default()
     };
-    Ok(ApiJson(super::select(&state.db, &filter, LIST_LIMIT).await?))
+    Ok(ApiJson(
+        super::select(&state.db, &filter, LIST_LIMIT).await?,
+    ))
 }
 
 /// The proposals waiting for a moderator (moderator or admin).
@@ -145,7 +149,9 @@ pub async fn list_proposals(
         states: vec![ProjectState::Proposed],
         ..Filter::default()
     };
-    Ok(ApiJson(super::select(&state.db, &filter, LIST_LIMIT).await?))
+    Ok(ApiJson(
+        super::select(&state.db, &filter, LIST_LIMIT).await?,
+    ))
 }
 
 /// Approves a proposal (moderator or admin; audited): it takes contributions until its

@@ -154,7 +154,7 @@ pub async fn settle_one(db: &PgPool, now: DateTime<Utc>, id: Uuid) -> Result<Opt
             .funding_pmc_per_krw;
         for c in &held {
             let amount = rates::wei_for_krw(Krw::new(c.counted), &[rate])
-                  .ok_or(InvestError::ConversionOverflow)?;
+                .ok_or(InvestError::ConversionOverflow)?;
             if !amount.is_zero() {
                 credits::issue(
                     &mut tx,
@@ -241,7 +241,11 @@ fn backoff(attempts: i32) -> Duration {
 /// Refunds through the provider every contribution marked `refunding` whose retry time has
 /// come; a failure is recorded and retried later.
 #[tracing::instrument(skip_all, fields(%now), err(Debug))]
-pub async fn refund_pending(db: &PgPool, payments: &Payments, now: DateTime<Utc>) -> Result<Refunds> {
+pub async fn refund_pending(
+    db: &PgPool,
+    payments: &Payments,
+    now: DateTime<Utc>,
+) -> Result<Refunds> {
     let due = sqlx::query!(
         "SELECT id, payment_id FROM invest.contributions
          WHERE state = 'refunding' AND (refund_next_at IS NULL OR refund_next_at <= $1)

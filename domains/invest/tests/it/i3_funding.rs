@@ -13,7 +13,7 @@ use posmul_core::Clock;
 use posmul_economy::{credits, ledger::Account};
 use posmul_invest::{
     funding::settle,
-    payments::{Payments, dev::DevProvider, dev::DevOutcome},
+    payments::{Payments, dev::DevOutcome, dev::DevProvider},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -126,7 +126,12 @@ impl Funding {
         body
     }
 
-    async fn contribute_raw(&self, who: &TestUser, project: &str, amount: i64) -> (StatusCode, Value) {
+    async fn contribute_raw(
+        &self,
+        who: &TestUser,
+        project: &str,
+        amount: i64,
+    ) -> (StatusCode, Value) {
         self.w
             .post(
                 who,
@@ -248,15 +253,25 @@ async fn i3_a_project_takes_money_only_once_approved_and_within_its_bounds(pool:
         let mut body = good.clone();
         body[field] = value;
         let (status, problem_body) = f.propose_raw(body).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {problem_body}");
-        assert_eq!(problem_body["type"], problem("validation-failed"), "{field}");
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {problem_body}"
+        );
+        assert_eq!(
+            problem_body["type"],
+            problem("validation-failed"),
+            "{field}"
+        );
     }
     let (status, project) = f.propose_raw(good).await;
     assert_eq!(status, StatusCode::CREATED, "{project}");
     let id = project["id"].as_str().unwrap().to_owned();
 
     // A proposal is not public and takes no money.
-    let (status, _) = f.w.get(&f.w.payer, &format!("/v1/funding/projects/{id}")).await;
+    let (status, _) =
+        f.w.get(&f.w.payer, &format!("/v1/funding/projects/{id}"))
+            .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = f.contribute_raw(&f.w.payer, &id, 10_000).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -274,7 +289,9 @@ async fn i3_a_project_takes_money_only_once_approved_and_within_its_bounds(pool:
     let again = f.approve(&f.w.admin, &id, StatusCode::CONFLICT).await;
     assert_eq!(again["type"], problem("funding-project-not-approvable"));
     assert_eq!(f.audits("funding_project_approved").await, 1);
-    let (status, _) = f.w.get(&f.w.payer, &format!("/v1/funding/projects/{id}")).await;
+    let (status, _) =
+        f.w.get(&f.w.payer, &format!("/v1/funding/projects/{id}"))
+            .await;
     assert_eq!(status, StatusCode::OK);
 
     // Steps and bounds.
@@ -301,7 +318,9 @@ async fn i3_a_project_takes_money_only_once_approved_and_within_its_bounds(pool:
     assert_eq!(first["id"], second["id"]);
     assert_eq!(f.escrow(&id).await, 73_000);
 
-    let (_, project) = f.w.get(&f.w.payer, &format!("/v1/funding/projects/{id}")).await;
+    let (_, project) =
+        f.w.get(&f.w.payer, &format!("/v1/funding/projects/{id}"))
+            .await;
     assert_eq!(project["raised_krw"], 73_000);
     let (_, mine) = f.w.get(&f.w.payer, "/v1/funding/me/contributions").await;
     assert_eq!(mine.as_array().unwrap().len(), 4);
@@ -321,7 +340,11 @@ async fn i3_a_project_takes_money_only_once_approved_and_within_its_bounds(pool:
         .await;
     f.clock.set(deadline() + Duration::minutes(2)).unwrap();
     let late = f
-        .approve(&f.moderator, late["id"].as_str().unwrap(), StatusCode::CONFLICT)
+        .approve(
+            &f.moderator,
+            late["id"].as_str().unwrap(),
+            StatusCode::CONFLICT,
+        )
         .await;
     assert_eq!(late["type"], problem("funding-project-not-approvable"));
     f.assert_e1().await;
@@ -358,13 +381,19 @@ async fn i3_cancel_before_the_deadline_refunds_through_the_provider(pool: PgPool
     assert_eq!(f.audits("funding_contribution_refunded").await, 1);
     let (status, body) = f.cancel(&f.w.payer, &c).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["type"], problem("funding-contribution-not-cancellable"));
+    assert_eq!(
+        body["type"],
+        problem("funding-contribution-not-cancellable")
+    );
 
     // After the deadline a contribution is no longer cancelled.
     f.clock.set(deadline()).unwrap();
     let (status, body) = f.cancel(&f.w.payer, &kept).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["type"], problem("funding-contribution-not-cancellable"));
+    assert_eq!(
+        body["type"],
+        problem("funding-contribution-not-cancellable")
+    );
     assert_eq!(f.escrow(&id).await, 20_000);
     f.assert_e1().await;
 }
@@ -393,9 +422,13 @@ async fn i3_a_funded_project_releases_escrow_to_the_creator_and_issues_default_c
     let (status, body) = f.w.post(&f.creator, &path, report.clone(), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["type"], problem("funding-final-report-not-allowed"));
-    let (status, _) = f
-        .w
-        .post(&f.creator, &path, json!({ "kind": "update", "title": "Halfway", "body": "Thanks" }), None)
+    let (status, _) =
+        f.w.post(
+            &f.creator,
+            &path,
+            json!({ "kind": "update", "title": "Halfway", "body": "Thanks" }),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
 
@@ -426,9 +459,13 @@ async fn i3_a_funded_project_releases_escrow_to_the_creator_and_issues_default_c
         &DevProvider::provider_payment_id(Uuid::parse_str(payment).unwrap()),
         DevOutcome::Approve,
     );
-    let (status, body) = f
-        .w
-        .post(&c, &format!("/v1/payments/{payment}/confirm"), json!({}), None)
+    let (status, body) =
+        f.w.post(
+            &c,
+            &format!("/v1/payments/{payment}/confirm"),
+            json!({}),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(f.escrow(&id).await, 7_000);
@@ -475,7 +512,8 @@ async fn i3_a_failed_project_refunds_everything_retrying_a_provider_failure_unti
     let stuck_provider = DevProvider::provider_payment_id(
         Uuid::parse_str(stuck["payment_id"].as_str().unwrap()).unwrap(),
     );
-    f.dev.set_outcome(&stuck_provider, DevOutcome::RefuseRefunds);
+    f.dev
+        .set_outcome(&stuck_provider, DevOutcome::RefuseRefunds);
 
     f.clock.set(deadline() + Duration::seconds(5)).unwrap();
     let run = f.settle().await;
@@ -563,9 +601,13 @@ async fn race(pool: PgPool, goal: i64) {
             let amount = 1_000 * (i as i64 + 1);
             match waiting {
                 Some((contribution, payment)) => {
-                    let (status, body) = f
-                        .w
-                        .post(&racer, &format!("/v1/payments/{payment}/confirm"), json!({}), None)
+                    let (status, body) =
+                        f.w.post(
+                            &racer,
+                            &format!("/v1/payments/{payment}/confirm"),
+                            json!({}),
+                            None,
+                        )
                         .await;
                     assert_eq!(status, StatusCode::OK, "{body}");
                     (racer, amount, StatusCode::CREATED, contribution)
@@ -581,7 +623,9 @@ async fn race(pool: PgPool, goal: i64) {
         let f = f.clone();
         tokio::spawn(async move {
             tokio::task::yield_now().await;
-            settle::settle_due(&f.w.app.state.db, deadline()).await.unwrap()
+            settle::settle_due(&f.w.app.state.db, deadline())
+                .await
+                .unwrap()
         })
     };
     let mut accepted = vec![];
@@ -599,7 +643,12 @@ async fn race(pool: PgPool, goal: i64) {
     let settled = settler.await.unwrap();
     assert_eq!(settled.len(), 1, "{settled:?}");
     // Whatever is still due after the race (nothing) and the late ones' refunds.
-    assert!(settle::settle_due(&f.w.app.state.db, deadline()).await.unwrap().is_empty());
+    assert!(
+        settle::settle_due(&f.w.app.state.db, deadline())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     settle::refund_pending(&f.w.app.state.db, &f.payments, deadline())
         .await
         .unwrap();
@@ -633,7 +682,10 @@ async fn race(pool: PgPool, goal: i64) {
     tracing::info!(accepted = accepted.len(), refunded, rejected, "the race");
     assert_eq!(f.escrow(&id).await, 0);
     if funded {
-        assert_eq!(settled[0].raised_krw, counted, "the outcome counts exactly the counted");
+        assert_eq!(
+            settled[0].raised_krw, counted,
+            "the outcome counts exactly the counted"
+        );
         assert_eq!(f.payable(&f.creator).await, counted);
         assert_eq!(f.credits_of(early.user_id).await, pmc(500));
     } else {
@@ -689,7 +741,9 @@ async fn i3_settlement_run_concurrently_settles_each_project_once(pool: PgPool) 
     for _ in 0..4 {
         let f = f.clone();
         runs.push(tokio::spawn(async move {
-            settle::settle_due(&f.w.app.state.db, deadline()).await.unwrap()
+            settle::settle_due(&f.w.app.state.db, deadline())
+                .await
+                .unwrap()
         }));
     }
     let mut settled = vec![];
@@ -704,12 +758,11 @@ async fn i3_settlement_run_concurrently_settles_each_project_once(pool: PgPool) 
     assert_eq!(f.escrow(&funded).await, 0);
     assert_eq!(f.escrow(&failed).await, 0);
     assert_eq!(f.credits_of(a.user_id).await, pmc(120));
-    let releases: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM ledger.transfers WHERE kind = 'escrow_release'",
-    )
-    .fetch_one(&f.w.app.db)
-    .await
-    .unwrap();
+    let releases: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ledger.transfers WHERE kind = 'escrow_release'")
+            .fetch_one(&f.w.app.db)
+            .await
+            .unwrap();
     assert_eq!(releases, 1);
     assert_eq!(f.audits("funding_project_settled").await, 2);
     f.assert_e1().await;
