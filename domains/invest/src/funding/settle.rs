@@ -6,7 +6,8 @@
 //! payments holding it `FOR SHARE`), then the outcome is recorded in the same transaction as
 //! its money. Funded: the held contributions become `counted`, the escrow is released to the
 //! creator's payable (one KRW posting), and each contributor gets PMC credits at the funding
-//! rate in force on the deadline's day (keyed `funding:<contribution id>`). Failed: the held
+//! rate in force on the deadline's day (keyed `funding:<contribution id>`, through
+//! `credits::debts::issue`, so an outstanding PMC debt is repaid from them first). Failed: the held
 //! contributions become `refunding`. A second run finds the project settled and does nothing.
 //!
 //! [`refund_pending`] refunds each `refunding` contribution through its provider, each in its
@@ -22,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use posmul_api_kit::{audit, auth::extract::RequestMeta};
 use posmul_core::{Clock, money::Krw};
 use posmul_economy::{
-    credits::{self, CreditRequest, CreditSource},
+    credits::{CreditRequest, CreditSource, debts},
     ledger::{self, Account, KrwEntry, LedgerError, Reference, ReferenceKind, TransferKind},
     rates,
 };
@@ -156,7 +157,8 @@ pub async fn settle_one(db: &PgPool, now: DateTime<Utc>, id: Uuid) -> Result<Opt
             let amount = rates::wei_for_krw(Krw::new(c.counted), &[rate])
                 .ok_or(InvestError::ConversionOverflow)?;
             if !amount.is_zero() {
-                credits::issue(
+                // A citizen's outstanding PMC debt (I2) is repaid from it first.
+                debts::issue(
                     &mut tx,
                     CreditRequest {
                         user_id: c.user_id,
