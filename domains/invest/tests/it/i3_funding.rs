@@ -767,3 +767,35 @@ async fn i3_settlement_run_concurrently_settles_each_project_once(pool: PgPool) 
     assert_eq!(f.audits("funding_project_settled").await, 2);
     f.assert_e1().await;
 }
+
+#[sqlx::test(migrator = "posmul_core::db::MIGRATOR")]
+async fn i3_an_admin_refund_of_a_held_contribution_counts_only_what_is_left(pool: PgPool) {
+    let f = funding(pool).await;
+    let id = f.project(6_000, 1_000, 50_000).await;
+    let a = f.citizen("a@example.org").await;
+    let c = f.contribute(&a, &id, 10_000).await;
+    let payment = c["payment_id"].as_str().unwrap();
+    let (status, body) =
+        f.w.post(
+            &f.w.admin,
+            &format!("/v1/admin/payments/{payment}/refunds"),
+            json!({ "amount": 4_000, "reason": "asked by phone" }),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, mine) = f.w.get(&a, "/v1/funding/me/contributions").await;
+    assert_eq!(mine[0]["state"], "held");
+    assert_eq!(mine[0]["refunded_krw"], 4_000);
+    let (_, project) = f.w.get(&a, &format!("/v1/funding/projects/{id}")).await;
+    assert_eq!(project["raised_krw"], 6_000);
+
+    f.clock.set(deadline()).unwrap();
+    let run = f.settle().await;
+    assert_eq!(run["settled"][0]["outcome"], "funded", "{run}");
+    assert_eq!(run["settled"][0]["raised_krw"], 6_000);
+    assert_eq!(f.escrow(&id).await, 0);
+    assert_eq!(f.payable(&f.creator).await, 6_000);
+    assert_eq!(f.credits_of(a.user_id).await, pmc(60));
+    f.assert_e1().await;
+}
