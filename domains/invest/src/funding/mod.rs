@@ -10,6 +10,10 @@
 //! payment was paid (app clock) before the deadline and before the settlement took the
 //! project's lock; one paid later is marked `refunding` and given back.
 //!
+//! An admin's refund of a held contribution's payment lowers what it counts for (it keeps
+//! `refunded_krw`). Once a project is funded its escrow is released, so a refund of a counted
+//! contribution finds no money in the escrow and the ledger refuses to book it.
+//!
 //! Locks are always taken in this order, so nothing waits in a circle: the payment, then the
 //! project's escrow account in the ledger (a capture or a refund posts to it; the settlement
 //! and cancellations lock it first), then the project (`FOR SHARE` by payments and
