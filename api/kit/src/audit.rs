@@ -61,6 +61,12 @@ pub enum Action {
     StoreVerified,
     /// A store's owner added a rate event: a raised PMC rate for a window (I2).
     StoreRateEventAdded,
+    /// A moderator approved a Cloud Funding project: it takes contributions (I3).
+    FundingProjectApproved,
+    /// A Cloud Funding project was settled at its deadline: funded or failed (I3).
+    FundingProjectSettled,
+    /// A contribution was refunded through the provider: cancelled, or its project failed (I3).
+    FundingContributionRefunded,
 }
 
 impl Action {
@@ -94,6 +100,9 @@ impl Action {
             Action::PaymentRefunded => "payment_refunded",
             Action::StoreVerified => "store_verified",
             Action::StoreRateEventAdded => "store_rate_event_added",
+            Action::FundingProjectApproved => "funding_project_approved",
+            Action::FundingProjectSettled => "funding_project_settled",
+            Action::FundingContributionRefunded => "funding_contribution_refunded",
         }
     }
 }

@@ -214,6 +214,9 @@ pub struct ApiConfig {
     pub business_metrics_interval: Duration,
     /// Monthly partitions kept ready beyond the current month (`partitions.ensure_months`).
     pub partition_months_ahead: u32,
+    /// How often due Cloud Funding projects are settled and pending refunds retried (zero:
+    /// never; admins can still run it).
+    pub funding_settle_interval: Duration,
     /// Trusted roots and the plaintext rule of every link (`TLS_CA_FILE`, `POSMUL_ENV`).
     pub tls: TlsSettings,
     pub predictions: PredictionSettings,
@@ -396,6 +399,7 @@ impl ApiConfig {
             clock,
             business_metrics_interval: secs("BUSINESS_METRICS_INTERVAL_SECS", 60)?,
             partition_months_ahead,
+            funding_settle_interval: secs("FUNDING_SETTLE_INTERVAL_SECS", 60)?,
             tls,
             predictions: PredictionSettings {
                 dispute_window: secs("PREDICTION_DISPUTE_WINDOW_SECS", 2 * 3600)?,
@@ -459,6 +463,8 @@ impl ApiConfig {
             // Tests read the gauges when they choose (`posmul_api::business_metrics::refresh`).
             business_metrics_interval: Duration::ZERO,
             partition_months_ahead: 3,
+            // Tests settle when they choose (`POST /v1/admin/funding/settle`).
+            funding_settle_interval: Duration::ZERO,
             tls: TlsSettings::default(),
             predictions: PredictionSettings::default(),
         }

@@ -210,6 +210,16 @@ impl Application {
             payment_settings.tolerance,
         );
         background.push(pruner.abort_handle());
+        let funding_interval = state.config.funding_settle_interval;
+        if !funding_interval.is_zero() {
+            let settlement = posmul_invest::funding::settle::spawn(
+                state.db.clone(),
+                state.clock.clone(),
+                std::sync::Arc::new(posmul_invest::payments_from_env()),
+                funding_interval,
+            );
+            background.push(settlement.abort_handle());
+        }
         let router = app(state.clone());
         Ok(Application {
             listener,

@@ -10,7 +10,8 @@
 //! ownership and roles, not the answer for an id that does not exist. `{payment}` is an id no
 //! payment has (the payments' ownership is checked in the invest domain's tests), `{provider}`
 //! a webhook provider, `{store}` an id no store has (the stores' ownership is checked in the
-//! invest domain's tests).
+//! invest domain's tests), `{project}` and `{contribution}` ids no funding project or
+//! contribution has (their ownership is checked in the invest domain's tests).
 //! Statuses other than 401/403 only show that the caller got past authorization (the body may
 //! be deliberately invalid so that rows are repeatable).
 
@@ -165,6 +166,22 @@ const TABLE: &[Row] = &[
     row("POST", "/v1/admin/stores/{store}/verify", None, [401, 403, 403, 403, 403, 404]),
     row("POST", "/v1/stores/{store}/rate-events", Some(r#"{"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z"}"#), [401, 403, 404, 403, 403, 404]),
     row("POST", "/v1/stores/{store}/reviews", Some(r#"{"stars":5,"text":"matrix"}"#), [401, 404, 404, 404, 404, 404]),
+    // Cloud Funding (I3): any signed-in citizen proposes (past authorization, a deadline too
+    // far ahead is a 422), contributes, cancels their own and reads their own; moderators and
+    // admins see and approve proposals; only admins run the settlement; projects and their
+    // updates are public; `{project}` and `{contribution}` are ids nothing has
+    row("POST", "/v1/funding/projects", Some(r#"{"title":"Matrix","description":"m","goal_krw":1000,"min_contribution_krw":1000,"max_contribution_krw":1000,"deadline":"2098-01-01T00:00:00Z"}"#), [401, 422, 422, 422, 422, 422]),
+    row("GET", "/v1/funding/projects", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/funding/projects/{project}", None, [404, 404, 404, 404, 404, 404]),
+    row("GET", "/v1/funding/me/projects", None, [401, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/admin/funding/projects", None, [401, 403, 403, 200, 403, 200]),
+    row("POST", "/v1/admin/funding/projects/{project}/approve", None, [401, 403, 403, 404, 403, 404]),
+    row("POST", "/v1/funding/projects/{project}/contributions", Some(r#"{"provider":"dev","amount_krw":1000}"#), [401, 404, 404, 404, 404, 404]),
+    row("GET", "/v1/funding/me/contributions", None, [401, 200, 200, 200, 200, 200]),
+    row("POST", "/v1/funding/contributions/{contribution}/cancel", Some("{}"), [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/funding/projects/{project}/updates", Some(r#"{"kind":"update","title":"m","body":"m"}"#), [401, 404, 404, 404, 404, 404]),
+    row("GET", "/v1/funding/projects/{project}/updates", None, [404, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/admin/funding/settle", None, [401, 403, 403, 403, 403, 200]),
     row("GET", "/v1/predictions/me/events", None, [401, 406, 406, 406, 406, 406]),
     row("GET", "/v1/predictions/me/predictions", None, [401, 200, 200, 200, 200, 200]),
 ];
@@ -191,6 +208,8 @@ fn fill(template: &str, me: &TestUser, v: &Victim) -> String {
         .replace("{payment}", "00000000-0000-7000-8000-000000000001")
         .replace("{provider}", "stripe")
         .replace("{store}", "00000000-0000-7000-8000-000000000002")
+        .replace("{project}", "00000000-0000-7000-8000-000000000003")
+        .replace("{contribution}", "00000000-0000-7000-8000-000000000004")
 }
 
 /// `POST` `body` as `user`; the response's JSON (panics unless the status is `want`).

@@ -56,6 +56,22 @@ pub enum InvestError {
     DuplicateReview,
     #[error("a store is reviewed only by a citizen who paid there")]
     ReviewWithoutPayment,
+    #[error("funding project not found")]
+    ProjectNotFound,
+    #[error("contribution not found")]
+    ContributionNotFound,
+    #[error("the project takes no contributions: {0}")]
+    ProjectNotOpen(&'static str),
+    #[error("only a proposed project before its deadline can be approved: {0}")]
+    ProjectNotApprovable(&'static str),
+    #[error("a contribution is a multiple of 1000 won between {min} and {max}")]
+    ContributionAmount { min: i64, max: i64 },
+    #[error("only a held contribution can be cancelled, before the deadline: {0}")]
+    NotCancellable(&'static str),
+    #[error("only the project's creator may post its updates")]
+    NotProjectCreator,
+    #[error("the final results report comes once, after the settlement: {0}")]
+    FinalReportNotAllowed(&'static str),
     #[error(transparent)]
     Webhook(#[from] WebhookError),
     #[error(transparent)]
@@ -120,6 +136,24 @@ impl From<InvestError> for ApiError {
             E::DuplicateReview => ApiError::conflict(problem::STORE_REVIEW_DUPLICATE, detail),
             E::ReviewWithoutPayment => {
                 ApiError::unprocessable(problem::STORE_REVIEW_WITHOUT_PAYMENT, detail)
+            }
+            E::ProjectNotFound => ApiError::NotFound("funding project".into()),
+            E::ContributionNotFound => ApiError::NotFound("contribution".into()),
+            E::ProjectNotOpen(_) => {
+                ApiError::unprocessable(problem::FUNDING_PROJECT_NOT_OPEN, detail)
+            }
+            E::ProjectNotApprovable(_) => {
+                ApiError::conflict(problem::FUNDING_PROJECT_NOT_APPROVABLE, detail)
+            }
+            E::ContributionAmount { .. } => {
+                ApiError::unprocessable(problem::FUNDING_AMOUNT_INVALID, detail)
+            }
+            E::NotCancellable(_) => {
+                ApiError::conflict(problem::FUNDING_CONTRIBUTION_NOT_CANCELLABLE, detail)
+            }
+            E::NotProjectCreator => ApiError::denied(problem::FUNDING_NOT_CREATOR, detail),
+            E::FinalReportNotAllowed(_) => {
+                ApiError::conflict(problem::FUNDING_FINAL_REPORT_NOT_ALLOWED, detail)
             }
             E::Webhook(w) => match w {
                 WebhookError::Forged => {

@@ -8,6 +8,7 @@
 //! | [`error`] | [`InvestError`]: every refusal, mapped to the API's problems in one place |
 //! | [`problem`] | the problem `type`s of the domain, named once |
 //! | [`routes`] | the HTTP handlers of payments |
+//! | [`funding`] | Cloud Funding (I3): proposals, moderator approval, contributions into a project's escrow, settlement at the deadline exactly once, refunds retried until done, creators' updates |
 //! | [`stores`] | the Local League store registry (I2): registration, verification, rate events, reviews, search by distance |
 //!
 //! Money never moves here by hand: KRW through [`posmul_economy::ledger::post_krw`], as
@@ -15,6 +16,7 @@
 //! ([`payments::settings`]).
 
 pub mod error;
+pub mod funding;
 pub mod payments;
 pub mod problem;
 pub mod routes;
@@ -73,5 +75,21 @@ pub fn router_with(payments: Arc<Payments>) -> OpenApiRouter<AppState> {
         .routes(routes!(stores::routes::get_store))
         .routes(routes!(stores::routes::add_rate_event))
         .routes(routes!(stores::routes::review_store))
+        .routes(routes!(
+            funding::routes::propose_project,
+            funding::routes::list_projects
+        ))
+        .routes(routes!(funding::routes::get_project))
+        .routes(routes!(funding::routes::my_projects))
+        .routes(routes!(funding::routes::list_proposals))
+        .routes(routes!(funding::routes::approve_project))
+        .routes(routes!(funding::routes::contribute))
+        .routes(routes!(funding::routes::my_contributions))
+        .routes(routes!(funding::routes::cancel_contribution))
+        .routes(routes!(
+            funding::routes::post_update,
+            funding::routes::list_updates
+        ))
+        .routes(routes!(funding::routes::run_settlement))
         .layer(Extension(payments))
 }

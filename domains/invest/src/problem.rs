@@ -36,6 +36,20 @@ pub const STORE_REVIEW_DUPLICATE: &str = "store-review-duplicate";
 /// A review needs a paid payment at the store.
 pub const STORE_REVIEW_WITHOUT_PAYMENT: &str = "store-review-without-payment";
 
+// I3: Cloud Funding.
+/// The project takes no contributions: not approved yet, past its deadline, or settled.
+pub const FUNDING_PROJECT_NOT_OPEN: &str = "funding-project-not-open";
+/// Only a proposed project whose deadline has not passed can be approved.
+pub const FUNDING_PROJECT_NOT_APPROVABLE: &str = "funding-project-not-approvable";
+/// A contribution is a multiple of 1,000 won within the project's minimum and maximum.
+pub const FUNDING_AMOUNT_INVALID: &str = "funding-amount-invalid";
+/// Only a held contribution can be cancelled, and only before the deadline.
+pub const FUNDING_CONTRIBUTION_NOT_CANCELLABLE: &str = "funding-contribution-not-cancellable";
+/// Only the project's creator may post its updates.
+pub const FUNDING_NOT_CREATOR: &str = "funding-not-creator";
+/// The final results report comes once, after the project's settlement.
+pub const FUNDING_FINAL_REPORT_NOT_ALLOWED: &str = "funding-final-report-not-allowed";
+
 /// Every kind above, for the test that keeps them distinct and well-formed.
 pub const ALL: &[&str] = &[
     PAYMENT_PROVIDER_NOT_ENABLED,
@@ -56,6 +70,12 @@ pub const ALL: &[&str] = &[
     STORE_NOT_OWNER,
     STORE_REVIEW_DUPLICATE,
     STORE_REVIEW_WITHOUT_PAYMENT,
+    FUNDING_PROJECT_NOT_OPEN,
+    FUNDING_PROJECT_NOT_APPROVABLE,
+    FUNDING_AMOUNT_INVALID,
+    FUNDING_CONTRIBUTION_NOT_CANCELLABLE,
+    FUNDING_NOT_CREATOR,
+    FUNDING_FINAL_REPORT_NOT_ALLOWED,
 ];
 
 #[cfg(test)]

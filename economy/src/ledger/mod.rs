@@ -258,6 +258,8 @@ pub enum TransferKind {
     PaymentCapture,
     /// KRW: a refund of a paid payment (its target account → provider clearing, I4).
     PaymentRefund,
+    /// KRW: a funded project's escrow released to its creator (escrow → merchant payable, I3).
+    EscrowRelease,
 }
 
 /// The kind of business object a transfer belongs to.
@@ -275,6 +277,10 @@ pub enum ReferenceKind {
     Comment,
     /// A KRW payment (I4).
     Payment,
+    /// A Cloud Funding project (I3).
+    Project,
+    /// A contribution to a Cloud Funding project (I3).
+    Contribution,
 }
 
 /// The business object a transfer belongs to (a game, a campaign, a post, …).

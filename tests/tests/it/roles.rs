@@ -90,8 +90,21 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
     ("credits.postings", "SELECT, INSERT", "-", "SELECT"),
     ("credits.unbalanced_credits", "SELECT", "-", "SELECT"),
     (
+        "invest.contributions",
+        "SELECT, INSERT, UPDATE(refunded_krw, state, paid_at, refund_attempts, refund_error, refund_next_at, updated_at)",
+        "-",
+        "-",
+    ),
+    (
         "invest.payments",
         "SELECT, INSERT, UPDATE(provider_payment_key, refunded, state, paid_at, updated_at)",
+        "-",
+        "-",
+    ),
+    ("invest.project_updates", "SELECT, INSERT", "-", "-"),
+    (
+        "invest.projects",
+        "SELECT, INSERT, UPDATE(state, approved_at, approved_by, settled_at, raised_krw)",
         "-",
         "-",
     ),

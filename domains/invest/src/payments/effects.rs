@@ -18,6 +18,7 @@ pub(super) async fn on_paid(
     now: DateTime<Utc>,
 ) -> Result<()> {
     crate::stores::credits::on_paid(tx, payment, now).await?;
+    crate::funding::on_payment_paid(tx, payment, now).await?;
     Ok(())
 }
 
@@ -30,5 +31,6 @@ pub(super) async fn on_refunded(
 ) -> Result<()> {
     let _ = (refunded, now);
     crate::stores::credits::on_refunded(tx, payment).await?;
+    crate::funding::on_payment_refunded(tx, payment).await?;
     Ok(())
 }
