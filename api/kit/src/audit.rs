@@ -61,6 +61,10 @@ pub enum Action {
     StoreVerified,
     /// A store's owner added a rate event: a raised PMC rate for a window (I2).
     StoreRateEventAdded,
+    /// An admin paused a Major League campaign: no view may start (I1).
+    CampaignPaused,
+    /// An admin resumed a paused campaign (I1).
+    CampaignResumed,
 }
 
 impl Action {
@@ -94,6 +98,8 @@ impl Action {
             Action::PaymentRefunded => "payment_refunded",
             Action::StoreVerified => "store_verified",
             Action::StoreRateEventAdded => "store_rate_event_added",
+            Action::CampaignPaused => "campaign_paused",
+            Action::CampaignResumed => "campaign_resumed",
         }
     }
 }

@@ -18,6 +18,7 @@ pub(super) async fn on_paid(
     now: DateTime<Utc>,
 ) -> Result<()> {
     crate::stores::credits::on_paid(tx, payment, now).await?;
+    crate::ads::on_paid(tx, payment, now).await?;
     Ok(())
 }
 
@@ -28,7 +29,7 @@ pub(super) async fn on_refunded(
     refunded: Krw,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let _ = (refunded, now);
     crate::stores::credits::on_refunded(tx, payment).await?;
+    crate::ads::on_refunded(tx, payment, refunded, now).await?;
     Ok(())
 }
