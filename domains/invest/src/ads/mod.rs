@@ -370,9 +370,9 @@ pub async fn set_paused(
     paused: bool,
 ) -> Result<(Campaign, bool)> {
     let changed = sqlx::query!(
-        "UPDATE invest.campaigns SET paused_at = CASE WHEN $2 THEN $3 END,
-                                     paused_by = CASE WHEN $2 THEN $4 END
-         WHERE id = $1 AND (paused_at IS NOT NULL) <> $2",
+        "UPDATE invest.campaigns SET paused_at = CASE WHEN $2::BOOL THEN $3::TIMESTAMPTZ END,
+                                     paused_by = CASE WHEN $2::BOOL THEN $4::UUID END
+         WHERE id = $1 AND (paused_at IS NOT NULL) <> $2::BOOL",
         id,
         paused,
         now,
@@ -496,7 +496,7 @@ pub(crate) async fn on_paid(
         campaign_id,
         payment.amount.get(),
         pmp.get(),
-        rate,
+        rate as _,
         day,
         now,
     )

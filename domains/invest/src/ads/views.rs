@@ -466,8 +466,8 @@ pub async fn expire_abandoned(db: &PgPool, now: DateTime<Utc>, limit: i64) -> Re
         r#"SELECT v.id, v.campaign_id, v.reserved
            FROM invest.ad_views v JOIN invest.campaigns c ON c.id = v.campaign_id
            WHERE v.state = 'active'
-             AND (v.last_heartbeat_at < $1 - make_interval(secs => $2)
-                  OR v.started_at + make_interval(secs => c.length_secs + $3) < $1)
+             AND (v.last_heartbeat_at < $1::TIMESTAMPTZ - make_interval(secs => $2::FLOAT8)
+                  OR v.started_at + make_interval(secs => (c.length_secs + $3::INT)::FLOAT8) < $1::TIMESTAMPTZ)
            ORDER BY v.id LIMIT $4
            FOR UPDATE OF v SKIP LOCKED"#,
         now,

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod i2_store_credits;
+mod i1_ads;
 mod i2_stores;
 mod i4_payments;
 mod i4_providers;
