@@ -146,9 +146,7 @@ impl From<InvestError> for ApiError {
             }
             E::CampaignNotFound => ApiError::NotFound("campaign".into()),
             E::NotCampaignOwner => ApiError::denied(problem::CAMPAIGN_NOT_OWNER, detail),
-            E::CampaignNotRunning(_) => {
-                ApiError::conflict(problem::CAMPAIGN_NOT_RUNNING, detail)
-            }
+            E::CampaignNotRunning(_) => ApiError::conflict(problem::CAMPAIGN_NOT_RUNNING, detail),
             E::BudgetExhausted => ApiError::conflict(problem::CAMPAIGN_BUDGET_EXHAUSTED, detail),
             E::CampaignDailyLimit(_) | E::DailyViewLimit(_) => {
                 ApiError::conflict(problem::AD_VIEW_DAILY_LIMIT, detail)

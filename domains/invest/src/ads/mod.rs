@@ -271,7 +271,12 @@ pub async fn create(
     let (question, options, bonus) = match &c.survey {
         Some(s) => (
             Some(s.question.trim()),
-            Some(s.options.iter().map(|o| o.trim().to_owned()).collect::<Vec<_>>()),
+            Some(
+                s.options
+                    .iter()
+                    .map(|o| o.trim().to_owned())
+                    .collect::<Vec<_>>(),
+            ),
             s.bonus,
         ),
         None => (None, None, 0),

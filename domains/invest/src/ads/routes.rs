@@ -138,7 +138,10 @@ pub async fn fund_campaign(
     Path(id): Path<Uuid>,
     ApiJson(req): ApiJson<NewFunding>,
 ) -> ApiResult<Response> {
-    let mut work = match key.begin(&state.db, merchant.user_id(), &(id, &req)).await? {
+    let mut work = match key
+        .begin(&state.db, merchant.user_id(), &(id, &req))
+        .await?
+    {
         Begun::Replay(response) => return Ok(response),
         Begun::Fresh(work) => work,
     };

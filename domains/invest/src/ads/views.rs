@@ -109,8 +109,7 @@ impl Open {
     fn abandoned(&self, now: DateTime<Utc>) -> bool {
         now - self.view.last_heartbeat_at > TimeDelta::seconds(VIEW_TIMEOUT_SECS)
             || now
-                > self.view.started_at
-                    + TimeDelta::seconds(self.length_secs + VIEW_MAX_EXTRA_SECS)
+                > self.view.started_at + TimeDelta::seconds(self.length_secs + VIEW_MAX_EXTRA_SECS)
     }
 
     /// Covered time after a heartbeat (or the completion) at `now`.

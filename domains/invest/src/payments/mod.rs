@@ -710,5 +710,8 @@ pub async fn target_balance(conn: &mut PgConnection, target: Target) -> Result<K
 }
 
 /// Account kinds a payment may target (for documentation and checks).
-pub const TARGET_KINDS: [AccountKind; 3] =
-    [AccountKind::KrwMerchantPayable, AccountKind::KrwEscrow, AccountKind::KrwRevenue];
+pub const TARGET_KINDS: [AccountKind; 3] = [
+    AccountKind::KrwMerchantPayable,
+    AccountKind::KrwEscrow,
+    AccountKind::KrwRevenue,
+];

@@ -166,12 +166,22 @@ async fn i1_a_funding_payment_issues_the_budget_at_the_rate_in_force_and_is_not_
     let (w, clock) = ads_world(pool).await;
     // A citizen is no advertiser.
     let (status, _) = w
-        .post(&w.payer, "/v1/campaigns", campaign_body(60, 100, None, 3), None)
+        .post(
+            &w.payer,
+            "/v1/campaigns",
+            campaign_body(60, 100, None, 3),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Bad input is a problem, not a 500.
     let (status, body) = w
-        .post(&w.merchant, "/v1/campaigns", campaign_body(20, 100, None, 3), None)
+        .post(
+            &w.merchant,
+            "/v1/campaigns",
+            campaign_body(20, 100, None, 3),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
@@ -271,7 +281,10 @@ async fn i1_the_30_second_rule_partial_and_full_views_and_the_survey_bonus(pool:
     step(9);
     let (status, done) = complete(&w, &vid, Some(0)).await;
     assert_eq!(status, StatusCode::OK, "{done}");
-    assert_eq!((done["paid"].as_i64(), done["released"].as_i64()), (Some(0), Some(650)));
+    assert_eq!(
+        (done["paid"].as_i64(), done["released"].as_i64()),
+        (Some(0), Some(650))
+    );
     assert_eq!(done["view"]["watched_secs"], 29);
 
     // 40 of 60 seconds: floor(600 × 40 ÷ 60) = 400, and the answered survey's 50.
@@ -286,11 +299,23 @@ async fn i1_the_30_second_rule_partial_and_full_views_and_the_survey_bonus(pool:
     let (status, _) = complete(&w, &vid, Some(3)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (_, done) = complete(&w, &vid, Some(1)).await;
-    assert_eq!((done["paid"].as_i64(), done["released"].as_i64()), (Some(450), Some(200)));
-    assert_eq!((done["view"]["earned"].as_i64(), done["view"]["bonus"].as_i64()), (Some(400), Some(50)));
+    assert_eq!(
+        (done["paid"].as_i64(), done["released"].as_i64()),
+        (Some(450), Some(200))
+    );
+    assert_eq!(
+        (
+            done["view"]["earned"].as_i64(),
+            done["view"]["bonus"].as_i64()
+        ),
+        (Some(400), Some(50))
+    );
     // Completing again pays nothing more.
     let (status, again) = complete(&w, &vid, Some(1)).await;
-    assert_eq!((status, again["paid"].as_i64()), (StatusCode::OK, Some(450)));
+    assert_eq!(
+        (status, again["paid"].as_i64()),
+        (StatusCode::OK, Some(450))
+    );
 
     // The whole length (and more) watched: the full reward, no survey answer, no bonus.
     let (_, v) = start_view(&w, id).await;
@@ -302,14 +327,19 @@ async fn i1_the_30_second_rule_partial_and_full_views_and_the_survey_bonus(pool:
     step(5);
     let (_, done) = complete(&w, &vid, None).await;
     assert_eq!(done["view"]["watched_secs"], 60);
-    assert_eq!((done["paid"].as_i64(), done["released"].as_i64()), (Some(600), Some(50)));
+    assert_eq!(
+        (done["paid"].as_i64(), done["released"].as_i64()),
+        (Some(600), Some(50))
+    );
 
     assert_eq!(pmp_of(&w, w.payer.user_id).await - before, 1_050);
     let c = campaign(&w, id, clock.now().await).await;
     assert_eq!((c.paid, c.reserved), (1_050, 0));
     assert_eq!(budget(&w, id).await, 10_000 - 1_050);
 
-    let (_, stats) = w.get(&w.merchant, &format!("/v1/campaigns/{id}/stats")).await;
+    let (_, stats) = w
+        .get(&w.merchant, &format!("/v1/campaigns/{id}/stats"))
+        .await;
     assert_eq!(stats["views"], 3);
     assert_eq!(stats["completed"], 3);
     assert_eq!(stats["full_views"], 1);
@@ -349,7 +379,10 @@ async fn i1_heartbeat_gaps_count_nothing_and_abandoned_views_expire(pool: PgPool
     let (_, done) = complete(&w, &vid, None).await;
     assert_eq!(done["view"]["covered_ms"], 40_500);
     assert_eq!(done["view"]["watched_secs"], 40);
-    assert_eq!(done["paid"], 400, "floor(600 × 40 ÷ 60), though 66.5 s passed");
+    assert_eq!(
+        done["paid"], 400,
+        "floor(600 × 40 ÷ 60), though 66.5 s passed"
+    );
 
     // An abandoned view: no heartbeat for more than 60 s. It expires and releases everything.
     let (_, v) = start_view(&w, id).await;
@@ -363,7 +396,10 @@ async fn i1_heartbeat_gaps_count_nothing_and_abandoned_views_expire(pool: PgPool
     let c = campaign(&w, id, clock.now().await).await;
     assert_eq!((c.reserved, c.paid), (0, 400));
     let (status, body) = complete(&w, &vid, None).await;
-    assert_eq!((status, problem(&body)), (StatusCode::CONFLICT, "ad-view-not-active"));
+    assert_eq!(
+        (status, problem(&body)),
+        (StatusCode::CONFLICT, "ad-view-not-active")
+    );
 
     // Abandoned again: the next start expires it lazily; the sweep finds nothing left.
     let (_, v) = start_view(&w, id).await;
@@ -372,18 +408,32 @@ async fn i1_heartbeat_gaps_count_nothing_and_abandoned_views_expire(pool: PgPool
     let (status, v) = start_view(&w, id).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let (status, body) = heartbeat(&w, &abandoned).await;
-    assert_eq!((status, problem(&body)), (StatusCode::CONFLICT, "ad-view-not-active"));
+    assert_eq!(
+        (status, problem(&body)),
+        (StatusCode::CONFLICT, "ad-view-not-active")
+    );
     assert_eq!(campaign(&w, id, clock.now().await).await.reserved, 600);
     // And the sweep expires the one left behind.
     step(61_000);
     let now = clock.now().await;
-    assert_eq!(views::expire_abandoned(&w.app.db, now, 100).await.unwrap(), 1);
-    assert_eq!(views::expire_abandoned(&w.app.db, now, 100).await.unwrap(), 0);
+    assert_eq!(
+        views::expire_abandoned(&w.app.db, now, 100).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        views::expire_abandoned(&w.app.db, now, 100).await.unwrap(),
+        0
+    );
     let c = campaign(&w, id, now).await;
     assert_eq!((c.reserved, c.paid), (0, 400));
     assert_eq!(budget(&w, id).await, 10_000 - 400);
-    let (_, stats) = w.get(&w.merchant, &format!("/v1/campaigns/{id}/stats")).await;
-    assert_eq!((stats["expired"].as_i64(), stats["completed"].as_i64()), (Some(3), Some(1)));
+    let (_, stats) = w
+        .get(&w.merchant, &format!("/v1/campaigns/{id}/stats"))
+        .await;
+    assert_eq!(
+        (stats["expired"].as_i64(), stats["completed"].as_i64()),
+        (Some(3), Some(1))
+    );
     w.assert_e1().await;
 }
 
@@ -423,12 +473,23 @@ async fn i1_daily_limits_per_campaign_and_over_all_campaigns(pool: PgPool) {
     };
     assert_eq!(watch(a).await, Ok(10));
     assert_eq!(watch(a).await, Ok(10));
-    assert_eq!(watch(a).await, Err("ad-view-daily-limit".into()), "the campaign's 2");
+    assert_eq!(
+        watch(a).await,
+        Err("ad-view-daily-limit".into()),
+        "the campaign's 2"
+    );
     assert_eq!(watch(b).await, Ok(10));
-    assert_eq!(watch(b).await, Err("ad-view-daily-limit".into()), "3 over all");
+    assert_eq!(
+        watch(b).await,
+        Err("ad-view-daily-limit".into()),
+        "3 over all"
+    );
     // The next UTC day counts afresh.
     let now = clock.now().await;
-    let tomorrow = (now + TimeDelta::days(1)).date_naive().and_hms_opt(0, 0, 1).unwrap();
+    let tomorrow = (now + TimeDelta::days(1))
+        .date_naive()
+        .and_hms_opt(0, 0, 1)
+        .unwrap();
     clock.set(tomorrow.and_utc()).unwrap();
     assert_eq!(watch(a).await, Ok(10));
     w.assert_e1().await;
@@ -444,24 +505,51 @@ async fn i1_an_admin_pause_stops_views_and_is_audited_and_the_list_shows_running
     let (status, page) = w.get(&w.payer, "/v1/campaigns?limit=1").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["items"][0]["id"], id.to_string());
-    assert!(page["next_cursor"].is_null(), "the 99-PMP one cannot cover a view: {page}");
+    assert!(
+        page["next_cursor"].is_null(),
+        "the 99-PMP one cannot cover a view: {page}"
+    );
     let (status, body) = start_view(&w, tiny).await;
-    assert_eq!((status, problem(&body)), (StatusCode::CONFLICT, "campaign-budget-exhausted"));
+    assert_eq!(
+        (status, problem(&body)),
+        (StatusCode::CONFLICT, "campaign-budget-exhausted")
+    );
 
     let (status, _) = w
-        .post(&w.merchant, &format!("/v1/admin/campaigns/{id}/pause"), json!(null), None)
+        .post(
+            &w.merchant,
+            &format!("/v1/admin/campaigns/{id}/pause"),
+            json!(null),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, c) = w
-        .post(&w.admin, &format!("/v1/admin/campaigns/{id}/pause"), json!(null), None)
+        .post(
+            &w.admin,
+            &format!("/v1/admin/campaigns/{id}/pause"),
+            json!(null),
+            None,
+        )
         .await;
-    assert_eq!((status, c["status"].as_str()), (StatusCode::OK, Some("paused")));
+    assert_eq!(
+        (status, c["status"].as_str()),
+        (StatusCode::OK, Some("paused"))
+    );
     let (status, body) = start_view(&w, id).await;
-    assert_eq!((status, problem(&body)), (StatusCode::CONFLICT, "campaign-not-running"));
+    assert_eq!(
+        (status, problem(&body)),
+        (StatusCode::CONFLICT, "campaign-not-running")
+    );
     let (_, page) = w.get(&w.payer, "/v1/campaigns").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
     let (_, c) = w
-        .post(&w.admin, &format!("/v1/admin/campaigns/{id}/resume"), json!(null), None)
+        .post(
+            &w.admin,
+            &format!("/v1/admin/campaigns/{id}/resume"),
+            json!(null),
+            None,
+        )
         .await;
     assert_eq!(c["status"], "running");
     let (status, _) = start_view(&w, id).await;
@@ -543,7 +631,10 @@ async fn i1_budget_never_overspent_with_200_concurrent_view_completions(pool: Pg
         .collect();
     assert_eq!((active.len(), waiting.len()), (150, 50));
     let c = campaign(&w, id, clock.now().await).await;
-    assert_eq!((c.reserved, c.status), (15_000, ads::CampaignStatus::Exhausted));
+    assert_eq!(
+        (c.reserved, c.status),
+        (15_000, ads::CampaignStatus::Exhausted)
+    );
 
     for _ in 0..4 {
         clock.advance(TimeDelta::seconds(10)).unwrap();

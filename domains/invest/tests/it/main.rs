@@ -3,8 +3,8 @@
 // Test helpers panic on purpose: a failed step fails the test.
 #![allow(clippy::unwrap_used)]
 
-mod i2_store_credits;
 mod i1_ads;
+mod i2_store_credits;
 mod i2_stores;
 mod i4_payments;
 mod i4_providers;
