@@ -1,4 +1,4 @@
-//! The invest domain's tests, each named after the rule it checks (I2, I4, E1, E4).
+//! The invest domain's tests, each named after the rule it checks (I1, I2, I4, E1, E4).
 
 // Test helpers panic on purpose: a failed step fails the test.
 #![allow(clippy::unwrap_used)]
