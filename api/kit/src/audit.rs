@@ -67,6 +67,10 @@ pub enum Action {
     FundingProjectSettled,
     /// A contribution was refunded through the provider: cancelled, or its project failed (I3).
     FundingContributionRefunded,
+    /// An admin paused a Major League campaign: no view may start (I1).
+    CampaignPaused,
+    /// An admin resumed a paused campaign (I1).
+    CampaignResumed,
 }
 
 impl Action {
@@ -103,6 +107,8 @@ impl Action {
             Action::FundingProjectApproved => "funding_project_approved",
             Action::FundingProjectSettled => "funding_project_settled",
             Action::FundingContributionRefunded => "funding_contribution_refunded",
+            Action::CampaignPaused => "campaign_paused",
+            Action::CampaignResumed => "campaign_resumed",
         }
     }
 }

@@ -220,6 +220,12 @@ impl Application {
             );
             background.push(settlement.abort_handle());
         }
+        // I1: abandoned ad views expire and release their reservations. A manual clock (tests)
+        // drives time by hand, and its tests run the sweep themselves when they mean to.
+        if state.clock.kind() != "manual" {
+            let ad_views = posmul_invest::ads::spawn_sweeper(state.db.clone(), state.clock.clone());
+            background.push(ad_views.abort_handle());
+        }
         let router = app(state.clone());
         Ok(Application {
             listener,

@@ -12,6 +12,8 @@
 //! a webhook provider, `{store}` an id no store has (the stores' ownership is checked in the
 //! invest domain's tests), `{project}` and `{contribution}` ids no funding project or
 //! contribution has (their ownership is checked in the invest domain's tests).
+//! invest domain's tests), `{campaign}` and `{ad_view}` ids no campaign or ad view has (the
+//! advertisers' and viewers' ownership is checked there too).
 //! Statuses other than 401/403 only show that the caller got past authorization (the body may
 //! be deliberately invalid so that rows are repeatable).
 
@@ -182,6 +184,20 @@ const TABLE: &[Row] = &[
     row("POST", "/v1/funding/projects/{project}/updates", Some(r#"{"kind":"update","title":"m","body":"m"}"#), [401, 404, 404, 404, 404, 404]),
     row("GET", "/v1/funding/projects/{project}/updates", None, [404, 404, 404, 404, 404, 404]),
     row("POST", "/v1/admin/funding/settle", None, [401, 403, 403, 403, 403, 200]),
+    // Major League (I1): merchants create and fund campaigns (funding and figures need the
+    // campaign's advertiser, checked in the invest domain's tests; `{campaign}` is an id no
+    // campaign has, `{ad_view}` one no view has); the list and a campaign are public; viewing
+    // needs a sign-in; only admins pause and resume
+    row("POST", "/v1/campaigns", Some(r#"{"title":"Matrix ad","creative_url":"https://example.org/ad.mp4","length_secs":60,"reward":10,"daily_limit":1,"starts_at":"2098-01-01T00:00:00Z","ends_at":"2098-01-02T00:00:00Z"}"#), [401, 403, 201, 403, 403, 201]),
+    row("GET", "/v1/campaigns", None, [200, 200, 200, 200, 200, 200]),
+    row("GET", "/v1/campaigns/{campaign}", None, [404, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/campaigns/{campaign}/fundings", Some(r#"{"provider":"dev","amount":1000}"#), [401, 403, 404, 403, 403, 404]),
+    row("GET", "/v1/campaigns/{campaign}/stats", None, [401, 403, 404, 403, 403, 404]),
+    row("POST", "/v1/campaigns/{campaign}/views", Some("{}"), [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/ad-views/{ad_view}/heartbeat", None, [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/ad-views/{ad_view}/complete", Some("{}"), [401, 404, 404, 404, 404, 404]),
+    row("POST", "/v1/admin/campaigns/{campaign}/pause", None, [401, 403, 403, 403, 403, 404]),
+    row("POST", "/v1/admin/campaigns/{campaign}/resume", None, [401, 403, 403, 403, 403, 404]),
     row("GET", "/v1/predictions/me/events", None, [401, 406, 406, 406, 406, 406]),
     row("GET", "/v1/predictions/me/predictions", None, [401, 200, 200, 200, 200, 200]),
 ];
@@ -210,6 +226,8 @@ fn fill(template: &str, me: &TestUser, v: &Victim) -> String {
         .replace("{store}", "00000000-0000-7000-8000-000000000002")
         .replace("{project}", "00000000-0000-7000-8000-000000000003")
         .replace("{contribution}", "00000000-0000-7000-8000-000000000004")
+        .replace("{campaign}", "00000000-0000-7000-8000-000000000003")
+        .replace("{ad_view}", "00000000-0000-7000-8000-000000000004")
 }
 
 /// `POST` `body` as `user`; the response's JSON (panics unless the status is `want`).

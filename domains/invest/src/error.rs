@@ -5,6 +5,7 @@ use posmul_core::money::Krw;
 use posmul_economy::{credits::CreditError, ledger::LedgerError};
 
 use crate::{
+    ads::{CampaignStatus, ViewState},
     payments::{PaymentState, ProviderError, ProviderKind, WebhookError},
     problem,
 };
@@ -72,6 +73,28 @@ pub enum InvestError {
     NotProjectCreator,
     #[error("the final results report comes once, after the settlement: {0}")]
     FinalReportNotAllowed(&'static str),
+    #[error("campaign not found")]
+    CampaignNotFound,
+    #[error("only the campaign's advertiser may do this")]
+    NotCampaignOwner,
+    #[error("the campaign is {}: no view may start", .0.as_str())]
+    CampaignNotRunning(CampaignStatus),
+    #[error("the campaign's budget cannot cover one more view")]
+    BudgetExhausted,
+    #[error("you have completed this campaign's {0} rewarded views for today")]
+    CampaignDailyLimit(i32),
+    #[error("you have completed your {0} rewarded ad views for today")]
+    DailyViewLimit(i32),
+    #[error("you already have a view in progress{}", .0.map(|id| format!(" ({id})")).unwrap_or_default())]
+    ViewAlreadyActive(Option<uuid::Uuid>),
+    #[error("ad view not found")]
+    ViewNotFound,
+    #[error("the view is {}", .0.as_str())]
+    ViewNotActive(ViewState),
+    #[error("the view expired: no heartbeat for too long")]
+    ViewExpired,
+    #[error("ad budgets are not refunded once paid (campaign {0})")]
+    CampaignFundingNotRefundable(uuid::Uuid),
     #[error(transparent)]
     Webhook(#[from] WebhookError),
     #[error(transparent)]
@@ -154,6 +177,20 @@ impl From<InvestError> for ApiError {
             E::NotProjectCreator => ApiError::denied(problem::FUNDING_NOT_CREATOR, detail),
             E::FinalReportNotAllowed(_) => {
                 ApiError::conflict(problem::FUNDING_FINAL_REPORT_NOT_ALLOWED, detail)
+            }
+            E::CampaignNotFound => ApiError::NotFound("campaign".into()),
+            E::NotCampaignOwner => ApiError::denied(problem::CAMPAIGN_NOT_OWNER, detail),
+            E::CampaignNotRunning(_) => ApiError::conflict(problem::CAMPAIGN_NOT_RUNNING, detail),
+            E::BudgetExhausted => ApiError::conflict(problem::CAMPAIGN_BUDGET_EXHAUSTED, detail),
+            E::CampaignDailyLimit(_) | E::DailyViewLimit(_) => {
+                ApiError::conflict(problem::AD_VIEW_DAILY_LIMIT, detail)
+            }
+            E::ViewAlreadyActive(_) => ApiError::conflict(problem::AD_VIEW_ALREADY_ACTIVE, detail),
+            E::ViewNotFound => ApiError::NotFound("ad view".into()),
+            E::ViewNotActive(_) => ApiError::conflict(problem::AD_VIEW_NOT_ACTIVE, detail),
+            E::ViewExpired => ApiError::conflict(problem::AD_VIEW_EXPIRED, detail),
+            E::CampaignFundingNotRefundable(_) => {
+                ApiError::conflict(problem::CAMPAIGN_FUNDING_NOT_REFUNDABLE, detail)
             }
             E::Webhook(w) => match w {
                 WebhookError::Forged => {

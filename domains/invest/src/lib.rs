@@ -1,10 +1,10 @@
 //! Investments (DESIGN.md I1-I4, E4): real money moving (ad budgets, store payments,
-//! crowdfunding) turned into PMP and PMC. This first part is the payments every other part
-//! rests on.
+//! crowdfunding) turned into PMP and PMC, over the payments every other part rests on.
 //!
 //! | Module | What |
 //! |---|---|
 //! | [`payments`] | the provider interface and its dev, Stripe-style and Toss-style implementations, the payment state machine (I4), its postings in the KRW ledger (E4), webhooks |
+//! | [`ads`] | the Major League (I1): sponsored campaigns, their PMP budgets funded by KRW payments, views measured by the server with reservations that never overspend |
 //! | [`error`] | [`InvestError`]: every refusal, mapped to the API's problems in one place |
 //! | [`problem`] | the problem `type`s of the domain, named once |
 //! | [`routes`] | the HTTP handlers of payments |
@@ -15,6 +15,7 @@
 //! [`posmul_core::money::Krw`]. The providers' settings come from the environment
 //! ([`payments::settings`]).
 
+pub mod ads;
 pub mod error;
 pub mod funding;
 pub mod payments;
@@ -91,5 +92,17 @@ pub fn router_with(payments: Arc<Payments>) -> OpenApiRouter<AppState> {
             funding::routes::list_updates
         ))
         .routes(routes!(funding::routes::run_settlement))
+        .routes(routes!(
+            ads::routes::create_campaign,
+            ads::routes::list_campaigns
+        ))
+        .routes(routes!(ads::routes::get_campaign))
+        .routes(routes!(ads::routes::fund_campaign))
+        .routes(routes!(ads::routes::campaign_stats))
+        .routes(routes!(ads::routes::start_view))
+        .routes(routes!(ads::routes::heartbeat))
+        .routes(routes!(ads::routes::complete_view))
+        .routes(routes!(ads::routes::pause_campaign))
+        .routes(routes!(ads::routes::resume_campaign))
         .layer(Extension(payments))
 }

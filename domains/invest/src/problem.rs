@@ -49,6 +49,23 @@ pub const FUNDING_CONTRIBUTION_NOT_CANCELLABLE: &str = "funding-contribution-not
 pub const FUNDING_NOT_CREATOR: &str = "funding-not-creator";
 /// The final results report comes once, after the project's settlement.
 pub const FUNDING_FINAL_REPORT_NOT_ALLOWED: &str = "funding-final-report-not-allowed";
+// I1: Major League ads.
+/// Only the campaign's advertiser may fund it or read its figures.
+pub const CAMPAIGN_NOT_OWNER: &str = "campaign-not-owner";
+/// The campaign is paused, scheduled or ended: no view may start.
+pub const CAMPAIGN_NOT_RUNNING: &str = "campaign-not-running";
+/// The campaign's available budget cannot cover one more view's reservation.
+pub const CAMPAIGN_BUDGET_EXHAUSTED: &str = "campaign-budget-exhausted";
+/// The citizen's rewarded views of the day reached a limit (the campaign's or over all).
+pub const AD_VIEW_DAILY_LIMIT: &str = "ad-view-daily-limit";
+/// The citizen already has a view in progress (one at a time).
+pub const AD_VIEW_ALREADY_ACTIVE: &str = "ad-view-already-active";
+/// The view is completed or expired.
+pub const AD_VIEW_NOT_ACTIVE: &str = "ad-view-not-active";
+/// The view had no heartbeat for too long and expired (its reservation released).
+pub const AD_VIEW_EXPIRED: &str = "ad-view-expired";
+/// Ad budgets are not refunded once paid.
+pub const CAMPAIGN_FUNDING_NOT_REFUNDABLE: &str = "campaign-funding-not-refundable";
 
 /// Every kind above, for the test that keeps them distinct and well-formed.
 pub const ALL: &[&str] = &[
@@ -76,6 +93,14 @@ pub const ALL: &[&str] = &[
     FUNDING_CONTRIBUTION_NOT_CANCELLABLE,
     FUNDING_NOT_CREATOR,
     FUNDING_FINAL_REPORT_NOT_ALLOWED,
+    CAMPAIGN_NOT_OWNER,
+    CAMPAIGN_NOT_RUNNING,
+    CAMPAIGN_BUDGET_EXHAUSTED,
+    AD_VIEW_DAILY_LIMIT,
+    AD_VIEW_ALREADY_ACTIVE,
+    AD_VIEW_NOT_ACTIVE,
+    AD_VIEW_EXPIRED,
+    CAMPAIGN_FUNDING_NOT_REFUNDABLE,
 ];
 
 #[cfg(test)]

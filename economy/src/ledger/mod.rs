@@ -83,6 +83,8 @@ pub enum AccountKind {
     KrwMerchantPayable,
     /// KRW: refunds owed and not yet completed by a provider (a singleton).
     KrwRefunds,
+    /// KRW: the platform's revenue, what advertisers paid for ad budgets (a singleton; I1).
+    KrwRevenue,
 }
 
 /// The currency an account holds.
@@ -114,6 +116,7 @@ impl AccountKind {
             AccountKind::KrwEscrow => "krw_escrow",
             AccountKind::KrwMerchantPayable => "krw_merchant_payable",
             AccountKind::KrwRefunds => "krw_refunds",
+            AccountKind::KrwRevenue => "krw_revenue",
         }
     }
 
@@ -128,7 +131,8 @@ impl AccountKind {
             AccountKind::KrwProviderClearing
             | AccountKind::KrwEscrow
             | AccountKind::KrwMerchantPayable
-            | AccountKind::KrwRefunds => Currency::Krw,
+            | AccountKind::KrwRefunds
+            | AccountKind::KrwRevenue => Currency::Krw,
         }
     }
 }
@@ -197,6 +201,12 @@ impl Account {
     /// KRW refunds owed and not yet completed by a provider.
     pub const KRW_REFUNDS: Account = Account {
         kind: AccountKind::KrwRefunds,
+        reference_id: SINGLETON,
+    };
+
+    /// The platform's KRW revenue: ad budgets paid (I1).
+    pub const KRW_REVENUE: Account = Account {
+        kind: AccountKind::KrwRevenue,
         reference_id: SINGLETON,
     };
 

@@ -89,6 +89,14 @@ const GRANTS: &[(&str, &str, &str, &str)] = &[
     ),
     ("credits.postings", "SELECT, INSERT", "-", "SELECT"),
     ("credits.unbalanced_credits", "SELECT", "-", "SELECT"),
+    ("invest.ad_views", "SELECT, INSERT, UPDATE(state, last_heartbeat_at, covered_ms, heartbeats, watched_secs, survey_answer, earned, bonus, ended_at)", "-", "-"),
+    ("invest.campaign_fundings", "SELECT, INSERT", "-", "-"),
+    (
+        "invest.campaigns",
+        "SELECT, INSERT, UPDATE(funded, reserved, paid, paused_at, paused_by)",
+        "-",
+        "-",
+    ),
     (
         "invest.contributions",
         "SELECT, INSERT, UPDATE(refunded_krw, state, paid_at, refund_attempts, refund_error, refund_next_at, updated_at)",

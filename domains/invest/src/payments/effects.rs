@@ -19,6 +19,7 @@ pub(super) async fn on_paid(
 ) -> Result<()> {
     crate::stores::credits::on_paid(tx, payment, now).await?;
     crate::funding::on_payment_paid(tx, payment, now).await?;
+    crate::ads::on_paid(tx, payment, now).await?;
     Ok(())
 }
 
@@ -29,8 +30,8 @@ pub(super) async fn on_refunded(
     refunded: Krw,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let _ = (refunded, now);
     crate::stores::credits::on_refunded(tx, payment).await?;
     crate::funding::on_payment_refunded(tx, payment).await?;
+    crate::ads::on_refunded(tx, payment, refunded, now).await?;
     Ok(())
 }

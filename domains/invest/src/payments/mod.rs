@@ -105,6 +105,9 @@ pub enum Target {
     MerchantPayable(Uuid),
     /// A funding project's escrow (I3).
     Escrow(Uuid),
+    /// A Major League campaign's budget (I1): the KRW goes to the platform's revenue, the PMP
+    /// it buys is issued into the campaign's budget when paid.
+    CampaignFunding(Uuid),
 }
 
 impl Target {
@@ -112,6 +115,7 @@ impl Target {
         match self {
             Target::MerchantPayable(id) => Account::krw_merchant_payable(id),
             Target::Escrow(id) => Account::krw_escrow(id),
+            Target::CampaignFunding(_) => Account::KRW_REVENUE,
         }
     }
 
@@ -119,12 +123,14 @@ impl Target {
         match self {
             Target::MerchantPayable(id) => ("krw_merchant_payable", id),
             Target::Escrow(id) => ("krw_escrow", id),
+            Target::CampaignFunding(id) => ("campaign_funding", id),
         }
     }
 
     fn from_parts(kind: &str, id: Uuid) -> Target {
         match kind {
             "krw_escrow" => Target::Escrow(id),
+            "campaign_funding" => Target::CampaignFunding(id),
             _ => Target::MerchantPayable(id),
         }
     }
@@ -417,6 +423,10 @@ pub async fn refund(
     idempotency_key: &str,
 ) -> Result<Payment> {
     let mut payment = lock(tx, id).await?.ok_or(InvestError::PaymentNotFound)?;
+    // Ad budgets are not refunded once paid (I1): the PMP may already be reserved or paid out.
+    if let Target::CampaignFunding(campaign) = payment.target {
+        return Err(InvestError::CampaignFundingNotRefundable(campaign));
+    }
     if !matches!(
         payment.state,
         PaymentState::Paid | PaymentState::PartiallyRefunded
@@ -700,8 +710,11 @@ pub async fn target_balance(conn: &mut PgConnection, target: Target) -> Result<K
 }
 
 /// Account kinds a payment may target (for documentation and checks).
-pub const TARGET_KINDS: [AccountKind; 2] =
-    [AccountKind::KrwMerchantPayable, AccountKind::KrwEscrow];
+pub const TARGET_KINDS: [AccountKind; 3] = [
+    AccountKind::KrwMerchantPayable,
+    AccountKind::KrwEscrow,
+    AccountKind::KrwRevenue,
+];
 
 /// Forgets the accepted webhook signatures received before `before` (wall-clock time, like
 /// `received_at`). Safe once `before` is older than the timestamp tolerance: a delivery signed
