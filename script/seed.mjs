@@ -6,7 +6,10 @@
 //   users (an admin, a resolver, alice, bob) who verify their e-mail from the development
 //   mailbox (so the sign-up grant is paid, E5) → alice links a wallet (Sign-In with Ethereum,
 //   signed with an anvil key) → an economy configuration (M1), which applies from the next day
-//   of the API's clock → four games timed in that clock, created by the admin → stakes → the
+//   of the API's clock → investments: carol (a merchant) with three verified stores around
+//   Seoul City Hall where alice pays (a PMC credit, I2), an ad campaign funded in KRW (I1), and
+//   two Cloud Funding projects of bob's, one alice funds to its goal and one that fails (I3) →
+//   four games timed in that clock, created by the admin → stakes → the
 //   first game closes and the resolver settles it (P6: not the admin who created it) → PMC
 //   credits issued, joining a wave after the dispute window (2 hours of the API's clock) → the
 //   relayer puts them in a wave and
@@ -229,6 +232,51 @@ const storePayment = await must("POST", "/v1/payments", {
 });
 say(`STORE PAYMENT: alice paid ${storePayment.amount} KRW at ${bakery.name} (${storePayment.state}); her PMC credit waits for the wave`);
 
+// ── Major League (I1): carol advertises; her campaign's PMP budget is a KRW payment at the
+//    PMP-per-KRW rate (1 by default): 100,000 KRW → 100,000 PMP. Views are measured by the
+//    server from heartbeats (try them in the API docs: POST /v1/campaigns/{id}/views).
+const running = (await must("GET", "/v1/campaigns?limit=200")).items ?? [];
+let campaign = running.find((c) => c.title === "PosMul demo ad");
+if (!campaign) {
+  const t0 = new Date((await clock()).now.getTime());
+  campaign = await must("POST", "/v1/campaigns", {
+    token: carol.token, key: "seed-campaign",
+    body: {
+      title: "PosMul demo ad", creative_url: "https://posmul.dev/demo-ad.mp4", length_secs: 60, reward: 50,
+      survey: { question: "Did you know PosMul?", options: ["yes", "no"], bonus: 10 },
+      daily_limit: 3, starts_at: iso(t0), ends_at: iso(new Date(t0.getTime() + 30 * 24 * HOUR)),
+    },
+  });
+  await must("POST", `/v1/campaigns/${campaign.id}/fundings`, {
+    token: carol.token, key: `seed-funding-${campaign.id}`, body: { provider: "dev", amount: 100000 },
+  });
+}
+say(`MAJOR LEAGUE: campaign "${campaign.title}" (${campaign.id}), 50 PMP a full view + 10 PMP survey bonus`);
+
+// ── Cloud Funding (I3): bob proposes two projects closing three hours (of the API's clock)
+//    from now; the admin approves them; alice funds the first to its goal, the second stays
+//    far from its goal. The API settles both at their deadline (FUNDING_SETTLE_INTERVAL_SECS):
+//    the first FUNDED (escrow to bob, 100 PMC per 10,000 KRW to alice), the second FAILED (refunded).
+const mine = await must("GET", "/v1/funding/me/projects", { token: bob.token });
+const projects = [
+  { title: "Neighbourhood library shelves", goal_krw: 30000, pay: 30000 },
+  { title: "Riverside concert stage", goal_krw: 5000000, pay: 10000 },
+];
+for (const p of projects) {
+  if (mine.some((m) => m.title === p.title)) continue;
+  const deadline = new Date((await clock()).now.getTime() + 3 * HOUR);
+  const project = await must("POST", "/v1/funding/projects", {
+    token: bob.token, key: `seed-project-${p.title}`,
+    body: { title: p.title, description: `${p.title} (script/seed.mjs)`, goal_krw: p.goal_krw,
+      min_contribution_krw: 1000, max_contribution_krw: 100000, deadline: iso(deadline) },
+  });
+  await must("POST", `/v1/admin/funding/projects/${project.id}/approve`, { token: admin.token });
+  await must("POST", `/v1/funding/projects/${project.id}/contributions`, {
+    token: alice.token, key: `seed-contribution-${project.id}`, body: { provider: "dev", amount_krw: p.pay },
+  });
+  say(`CLOUD FUNDING: "${p.title}" goal ${p.goal_krw} KRW, alice gave ${p.pay} KRW; settles at ${iso(deadline)} (API clock)`);
+}
+
 // ── Four games in four categories, timed in the API's clock: they open half an hour (of that
 //    clock) from now. The first ends two whole hours into the budget's first day, so its pool
 //    is two hourly pools of B(d); the others stay open for days.
@@ -308,4 +356,7 @@ const final = await until("the credit to turn claimed", async () => {
   const w = await must("GET", "/v1/me/wallet", { token: alice.token });
   return positive(w.credits.claimed) ? w : null;
 }, 2000);
+for (const p of await must("GET", "/v1/funding/me/projects", { token: bob.token })) {
+  say(`CLOUD FUNDING: "${p.title}" is ${p.state}`);
+}
 say(`DONE: alice's credits claimed ${pmc(final.credits.claimed)}, finalized balance ${pmc(final.wallets[0].onchain.finalized_balance)}; the whole economy in ${elapsed().trim()} of wall time`);
