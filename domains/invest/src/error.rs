@@ -35,6 +35,10 @@ pub enum InvestError {
     NotConfirmable(PaymentState),
     #[error("the refund would exceed what is left of the payment ({left})")]
     RefundExceedsPayment { left: Krw },
+    #[error(
+        "the payment's money is no longer held here ({held} left where it went): nothing to refund from"
+    )]
+    RefundNotHeld { held: Krw },
     #[error("the payment provider refused: {0}")]
     ProviderRefused(String),
     #[error("the payment provider is unavailable")]
@@ -141,6 +145,7 @@ impl From<InvestError> for ApiError {
             E::RefundExceedsPayment { .. } => {
                 ApiError::unprocessable(problem::REFUND_EXCEEDS_PAYMENT, detail)
             }
+            E::RefundNotHeld { .. } => ApiError::conflict(problem::REFUND_NOT_HELD, detail),
             E::ProviderRefused(_) => {
                 ApiError::unprocessable(problem::PAYMENT_PROVIDER_REFUSED, detail)
             }

@@ -9,6 +9,9 @@ pub const PAYMENT_AMOUNT_MISMATCH: &str = "payment-amount-mismatch";
 pub const PAYMENT_NOT_REFUNDABLE: &str = "payment-not-refundable";
 pub const PAYMENT_NOT_CONFIRMABLE: &str = "payment-not-confirmable";
 pub const REFUND_EXCEEDS_PAYMENT: &str = "refund-exceeds-payment";
+/// The money a refund would take back is no longer where the payment put it (a funded
+/// project's escrow went to its creator).
+pub const REFUND_NOT_HELD: &str = "refund-not-held";
 pub const PAYMENT_PROVIDER_REFUSED: &str = "payment-provider-refused";
 
 // I4: webhooks.
@@ -75,6 +78,7 @@ pub const ALL: &[&str] = &[
     PAYMENT_NOT_REFUNDABLE,
     PAYMENT_NOT_CONFIRMABLE,
     REFUND_EXCEEDS_PAYMENT,
+    REFUND_NOT_HELD,
     PAYMENT_PROVIDER_REFUSED,
     WEBHOOK_SIGNATURE_INVALID,
     WEBHOOK_TIMESTAMP_STALE,

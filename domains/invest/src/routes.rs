@@ -228,7 +228,7 @@ pub async fn confirm_payment(
         (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "requires the admin role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "no such payment", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "payment-not-refundable, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "payment-not-refundable, refund-not-held, campaign-funding-not-refundable, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "refund-exceeds-payment, payment-provider-refused, insufficient-krw", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(payment = %id), err(Debug))]

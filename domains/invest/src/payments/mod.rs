@@ -440,6 +440,23 @@ pub async fn refund(
     if !amount.is_positive() || amount > left {
         return Err(InvestError::RefundExceedsPayment { left });
     }
+    // The money must still be where the payment put it (a funded project's escrow has gone to
+    // its creator, I3): checked before the provider moves anything, with the account locked so
+    // that a settlement or another refund cannot take it meanwhile (lock order: the payment,
+    // then its account).
+    let (kind, reference) = payment.target.parts();
+    let held = sqlx::query_scalar!(
+        "SELECT balance FROM ledger.accounts WHERE kind = $1 AND reference_id = $2 FOR UPDATE",
+        kind,
+        reference,
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    .flatten()
+    .map_or(Krw::ZERO, Krw::new);
+    if held < amount {
+        return Err(InvestError::RefundNotHeld { held });
+    }
     let refunded = payments
         .refund(
             payment.provider,

@@ -407,7 +407,7 @@ async fn i3_a_funded_project_releases_escrow_to_the_creator_and_issues_default_c
     let a = f.citizen("a@example.org").await;
     let b = f.citizen("b@example.org").await;
     let c = f.citizen("c@example.org").await;
-    f.contribute(&a, &id, 10_000).await;
+    let a_paid = f.contribute(&a, &id, 10_000).await;
     f.contribute(&b, &id, 15_000).await;
     // The goal is reached early; the project stays open until its deadline.
     f.contribute(&c, &id, 5_000).await;
@@ -452,6 +452,25 @@ async fn i3_a_funded_project_releases_escrow_to_the_creator_and_issues_default_c
     assert_eq!(project["raised_krw"], 30_000);
     let (_, mine) = f.w.get(&a, "/v1/funding/me/contributions").await;
     assert_eq!(mine[0]["state"], "counted");
+
+    // The escrow went to the creator: an admin's refund of a counted contribution is refused
+    // before the provider is asked, so no money leaves the provider unbooked (E4).
+    let a_payment = a_paid["payment_id"].as_str().unwrap();
+    let (status, body) =
+        f.w.post(
+            &f.w.admin,
+            &format!("/v1/admin/payments/{a_payment}/refunds"),
+            json!({ "amount": 10_000, "reason": "too late" }),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["type"], problem("refund-not-held"));
+    let (_, paid) = f.w.get(&a, &format!("/v1/payments/{a_payment}")).await;
+    assert_eq!(
+        (paid["state"].clone(), paid["refunded"].clone()),
+        (json!("paid"), json!(0))
+    );
 
     // The waiting payment is paid after the settlement: refunded, never counted.
     let payment = waiting["payment_id"].as_str().unwrap();
